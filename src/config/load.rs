@@ -1,0 +1,230 @@
+//! Loading a pipeline: bytes → UTF-8 → environment substitution → typed model, keeping every
+//! value's position, then every semantic check. Problems are collected, never fatal one by one.
+
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::{Options, PropertySyntax};
+
+use super::env::{Environment, find_references};
+use super::located::Position;
+use super::model::{Feed, Notify, Pipeline, Process, Queue, Source, Store};
+use super::yaml_error::diagnostic_from_yaml;
+use super::{Located, validate};
+use crate::diag::Diagnostic;
+
+/// What an environment variable that is used but unset means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnsetVariables {
+    /// A warning: `validate` must work in CI, where secrets are not set.
+    Warn,
+    /// An error: `run` cannot call an API without its key.
+    Deny,
+}
+
+/// The outcome of loading one pipeline file.
+#[derive(Debug)]
+pub struct Checked {
+    /// The pipeline, when the file has no errors.
+    pub pipeline: Option<Pipeline>,
+    /// Every problem found, in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The sections of a pipeline that parsed, for checks that can still run when others did not.
+#[derive(Debug, Default)]
+pub struct Sections {
+    /// `name`.
+    pub name: Option<Located<String>>,
+    /// `source`.
+    pub source: Option<Source>,
+    /// `feeds` (empty when absent).
+    pub feeds: Option<Vec<Located<Feed>>>,
+    /// `queue`.
+    pub queue: Option<Queue>,
+    /// `process`.
+    pub process: Option<Process>,
+    /// `store`.
+    pub store: Option<Store>,
+    /// `notify`; `Some(None)` when the pipeline sends no e-mail.
+    pub notify: Option<Option<Notify>>,
+}
+
+impl From<&Pipeline> for Sections {
+    fn from(p: &Pipeline) -> Sections {
+        Sections {
+            name: Some(p.name.clone()),
+            source: Some(p.source.clone()),
+            feeds: Some(p.feeds.clone()),
+            queue: Some(p.queue.clone()),
+            process: Some(p.process.clone()),
+            store: Some(p.store.clone()),
+            notify: Some(p.notify.clone()),
+        }
+    }
+}
+
+/// Loads and checks a pipeline from the bytes of a file.
+pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            return Checked {
+                pipeline: None,
+                diagnostics: vec![not_utf8(bytes, err.valid_up_to())],
+            };
+        }
+    };
+    let references = find_references(text);
+    let (properties, unset_refs) = env.properties_for(&references);
+    let mut diagnostics: Vec<Diagnostic> = unset_refs
+        .iter()
+        .map(|r| unset_variable(r.position, &r.name, unset))
+        .collect();
+
+    let mut options = Options::default().with_properties(properties);
+    options.property_syntax = PropertySyntax::Braced;
+    options.strict_booleans = true;
+    options.with_snippet = false;
+
+    let parsed: Result<Pipeline, _> = serde_saphyr::from_str_with_options(text, options.clone());
+    let (pipeline, sections) = match parsed {
+        Ok(pipeline) => {
+            let sections = Sections::from(&pipeline);
+            (Some(pipeline), sections)
+        }
+        Err(err) => {
+            diagnostics.push(diagnostic_from_yaml(&err, text));
+            (None, parse_sections(text, &options, &mut diagnostics))
+        }
+    };
+    diagnostics.extend(validate::check(&sections, text));
+
+    let secrets = env.secrets_in(&references);
+    for diagnostic in &mut diagnostics {
+        redact(&mut diagnostic.message, &secrets);
+        if let Some(help) = &mut diagnostic.help {
+            redact(help, &secrets);
+        }
+    }
+    diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));
+    diagnostics.dedup();
+    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    Checked {
+        pipeline: pipeline.filter(|_| !has_errors),
+        diagnostics,
+    }
+}
+
+/// Parses each section on its own, so one broken section does not hide the problems of the others.
+fn parse_sections(text: &str, options: &Options, diagnostics: &mut Vec<Diagnostic>) -> Sections {
+    let mut parse = SectionParser {
+        text,
+        options,
+        diagnostics,
+    };
+    Sections {
+        name: parse.value("name").flatten(),
+        source: parse.value("source").flatten(),
+        feeds: parse.value("feeds").map(Option::unwrap_or_default),
+        queue: parse.value("queue").map(Option::unwrap_or_default),
+        process: parse.value("process").flatten(),
+        store: parse.value("store").flatten(),
+        notify: parse.value("notify"),
+    }
+}
+
+/// Parses top-level keys one at a time; their errors go to `diagnostics`.
+struct SectionParser<'a> {
+    text: &'a str,
+    options: &'a Options,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl SectionParser<'_> {
+    /// `None` when the section is broken, `Some(None)` when it is absent.
+    fn value<T: for<'de> Deserialize<'de>>(&mut self, key: &'static str) -> Option<Option<T>> {
+        section(self.text, self.options, key)
+            .map_err(|err| self.diagnostics.push(diagnostic_from_yaml(&err, self.text)))
+            .ok()
+    }
+}
+
+/// Deserializes the value of one top-level key, skipping the others.
+fn section<T: for<'de> Deserialize<'de>>(
+    text: &str,
+    options: &Options,
+    key: &'static str,
+) -> Result<Option<T>, serde_saphyr::Error> {
+    serde_saphyr::with_deserializer_from_str_with_options(text, options.clone(), |de| {
+        SectionSeed::<T> {
+            key,
+            marker: PhantomData,
+        }
+        .deserialize(de)
+    })
+}
+
+struct SectionSeed<T> {
+    key: &'static str,
+    marker: PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for SectionSeed<T> {
+    type Value = Option<T>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<T>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for SectionSeed<T> {
+    type Value = Option<T>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a pipeline (a mapping)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.key && found.is_none() {
+                found = Some(map.next_value::<T>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn not_utf8(bytes: &[u8], valid_up_to: usize) -> Diagnostic {
+    let before = String::from_utf8_lossy(&bytes[..valid_up_to]);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Diagnostic::error(
+        Position {
+            line,
+            column,
+            offset: Some(valid_up_to),
+        },
+        format!("the file is not UTF-8 text (invalid byte 0x{:02x})", bytes[valid_up_to]),
+    )
+    .help("save the file as UTF-8")
+}
+
+fn unset_variable(position: Position, name: &str, unset: UnsetVariables) -> Diagnostic {
+    let message = format!("environment variable `{name}` is not set");
+    let help = format!("export {name}=… before `stockrun run`, or give a default: ${{{name}:-value}}");
+    match unset {
+        UnsetVariables::Warn => Diagnostic::warning(position, message),
+        UnsetVariables::Deny => Diagnostic::error(position, message),
+    }
+    .help(help)
+}
+
+fn redact(text: &mut String, secrets: &[String]) {
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            *text = text.replace(secret.as_str(), "<redacted>");
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! `Duration`: a span of time written the way people write it (`10s`, `1m`, `500ms`).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, de};
+
+/// A duration such as `10s`, `1m`, `1m 30s` or `500ms`, parsed by `humantime`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    /// A duration of whole seconds (used for defaults).
+    pub const fn from_secs(secs: u64) -> Duration {
+        Duration(std::time::Duration::from_secs(secs))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(text.trim())
+            .map(Duration)
+            .map_err(|err| {
+                de::Error::custom(format!(
+                    "invalid duration `{text}`: {err}; write a number and a unit, such as `10s`, `1m` or `500ms`"
+                ))
+            })
+    }
+}
+
+impl JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration: a number and a unit, such as `10s`, `1m`, `1m 30s` or `500ms`.",
+            "type": "string",
+            "pattern": "^\\s*([0-9]+\\s*[a-zA-Zµ]+\\s*)+$"
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! The `process` section: which values of a record are kept, and as what type.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::config::Located;
+
+/// What the processor keeps of each record.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    /// The fields to keep, by name. Names are letters, digits and `_`, starting with a letter or
+    /// `_`; they are the attribute names in the store and the variables in templates.
+    pub fields: IndexMap<String, Located<Field>>,
+}
+
+/// One field picked from a record.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// JSONPath relative to one record, such as `$.lastPrice` or `$['05. price']`.
+    pub path: Located<String>,
+    /// The type the value is converted to.
+    #[serde(default, rename = "type")]
+    pub kind: Located<FieldType>,
+    /// A record without this field (or whose value cannot be converted) is not stored: it is
+    /// retried, then moved to the dead-letter queue. An optional field that is missing is left
+    /// out of the stored item.
+    #[serde(default)]
+    pub required: bool,
+    /// For `timestamp`: the strftime format of the text, such as `%d-%b-%Y %H:%M:%S`. Without
+    /// it, RFC 3339 text and epoch seconds or milliseconds are accepted.
+    #[serde(default)]
+    pub format: Option<Located<String>>,
+    /// For `timestamp` with a `format` that has no UTC offset: the IANA time zone the text is
+    /// in, such as `Asia/Kolkata`. Default: UTC.
+    #[serde(default)]
+    pub timezone: Option<Located<String>>,
+}
+
+/// The type of a field. Every value is converted on the way in; one that cannot be converted
+/// makes the record a poison record when the field is `required`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// Text, as it is.
+    #[default]
+    String,
+    /// A decimal number, from a JSON number or numeric text such as `"51.7600"`; stored without
+    /// losing digits.
+    Number,
+    /// A whole number, from a JSON number or text.
+    Integer,
+    /// `true` or `false`, from a JSON boolean or the text `true`/`false`.
+    Bool,
+    /// A point in time, stored as RFC 3339 in UTC.
+    Timestamp,
+}
+
+impl FieldType {
+    /// The type's name as written in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Number => "number",
+            FieldType::Integer => "integer",
+            FieldType::Bool => "bool",
+            FieldType::Timestamp => "timestamp",
+        }
+    }
+}

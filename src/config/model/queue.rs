@@ -1,0 +1,54 @@
+//! The `queue` section: how records travel from the poller to the processor.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::Duration;
+use crate::config::Located;
+
+/// The queue between poller and processor.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    /// SQS queue name (its URL is looked up). Default: the pipeline's `name`.
+    #[serde(default)]
+    pub name: Option<Located<String>>,
+    /// SQS queue URL, instead of `name`.
+    #[serde(default)]
+    pub url: Option<Located<String>>,
+    /// Records processed together, 1 to 10 (the SQS receive limit; the Lambda trigger's
+    /// `BatchSize`).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: Located<u32>,
+    /// Process a partial batch after this long, at most `300s` (the Lambda trigger's
+    /// `MaximumBatchingWindowInSeconds`).
+    #[serde(default = "default_batch_window")]
+    pub batch_window: Located<Duration>,
+    /// Deliveries of a message before it moves to the dead-letter queue (at least 1).
+    #[serde(default = "default_max_receive_count")]
+    pub max_receive_count: Located<u32>,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            name: None,
+            url: None,
+            batch_size: default_batch_size(),
+            batch_window: default_batch_window(),
+            max_receive_count: default_max_receive_count(),
+        }
+    }
+}
+
+fn default_batch_size() -> Located<u32> {
+    Located::unlocated(10)
+}
+
+fn default_batch_window() -> Located<Duration> {
+    Located::unlocated(Duration::from_secs(60))
+}
+
+fn default_max_receive_count() -> Located<u32> {
+    Located::unlocated(3)
+}

@@ -1,0 +1,191 @@
+//! Checks of `source` and `feeds`: URL, headers (and secrets in them), cron schedule, JSONPaths.
+
+use std::str::FromStr;
+
+use super::templates::{self, Scope};
+use super::{Ctx, jsonpath, quota};
+use crate::config::Located;
+use crate::config::model::{Feed, Source};
+use crate::diag::Diagnostic;
+
+/// Runs every check of the `source` section; `feeds` is `None` when that section did not parse.
+pub(super) fn check(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&[Located<Feed>]>) {
+    let feed_scope = feeds.map(feed_scope);
+    check_url(ctx, &source.url, feed_scope.as_ref());
+    for (name, value) in &source.headers {
+        let path = format!("source.headers.{name}");
+        ctx.check_not_interpolated(value, &path);
+        check_literal_secret(ctx, name, value, &path);
+        if let Some(scope) = &feed_scope
+            && value.contains("{{")
+        {
+            templates::check(ctx, value, &path, scope);
+        }
+    }
+    if let Some(feeds) = feeds
+        && !feeds.is_empty()
+        && !source.url.contains("{{")
+        && !source.headers.values().any(|v| v.contains("{{"))
+    {
+        ctx.push(
+            Diagnostic::warning(feeds[0].position, "feeds are listed but the source uses none of their keys")
+                .at("feeds")
+                .help("every feed makes the same request; use a feed key in the URL, such as `?symbol={{symbol}}`"),
+        );
+    }
+    let schedule = check_schedule(ctx, &source.schedule);
+    jsonpath::check(ctx, &source.records, "source.records");
+    for (i, error) in source.errors.iter().enumerate() {
+        jsonpath::check(ctx, error, &format!("source.errors[{i}]"));
+    }
+    if let (Some(schedule), Some(quota)) = (schedule, &source.quota) {
+        let requests_per_poll = feeds.map_or(1, |f| f.len().max(1));
+        quota::check(ctx, &schedule, quota, requests_per_poll);
+    }
+}
+
+/// The names a URL or header template can use: the keys every feed has.
+fn feed_scope(feeds: &[Located<Feed>]) -> Scope {
+    let mut keys: Vec<String> = feeds.first().map(|f| f.keys().cloned().collect()).unwrap_or_default();
+    keys.retain(|k| feeds.iter().all(|f| f.contains_key(k)));
+    Scope {
+        top: keys,
+        each: None,
+        describe_top: "keys that every feed has",
+    }
+}
+
+fn check_url(ctx: &mut Ctx<'_>, url: &Located<String>, feeds: Option<&Scope>) {
+    ctx.check_not_interpolated(url, "source.url");
+    if url.contains("{{")
+        && let Some(scope) = feeds
+    {
+        templates::check(ctx, url, "source.url", scope);
+    }
+    if url.contains("${") {
+        return; // an unset variable, already reported
+    }
+    let filled = fill_placeholders(url);
+    match url::Url::parse(&filled) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+        Ok(parsed) => ctx.push(
+            Diagnostic::error(url.position, format!("unsupported URL scheme `{}`", parsed.scheme()))
+                .at("source.url")
+                .help("the source is a REST API: use an `https://` URL"),
+        ),
+        Err(err) => ctx.push(
+            Diagnostic::error(url.position, format!("invalid URL: {err}"))
+                .at("source.url")
+                .help("write a full URL such as `https://latest-stock-price.p.rapidapi.com/any`"),
+        ),
+    }
+}
+
+/// The URL with every `{{…}}` replaced by a sample value, so its syntax can be checked.
+fn fill_placeholders(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        out.push('x');
+        rest = rest[start..].find("}}").map_or("", |end| &rest[start + end + 2..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Header names that carry credentials.
+const SECRET_HEADER_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password", "signature"];
+
+fn check_literal_secret(ctx: &mut Ctx<'_>, name: &str, value: &Located<String>, path: &str) {
+    if value.contains("${") || value.contains("{{") || value.is_empty() {
+        return;
+    }
+    let lower = name.to_ascii_lowercase();
+    let named_secret = SECRET_HEADER_WORDS.iter().any(|w| lower.contains(w)) && !lower.contains("host");
+    let looks_random = value.len() >= 24
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && value.chars().any(|c| c.is_ascii_digit())
+        && value.chars().any(|c| c.is_ascii_alphabetic());
+    if named_secret || looks_random {
+        let variable = name.to_ascii_uppercase().replace(['-', ' '], "_");
+        ctx.push(
+            Diagnostic::warning(value.position, format!("header `{name}` holds a literal secret"))
+                .at(path)
+                .help(format!(
+                    "a key written in the file ends up in git and in logs; set it in the environment and write `{name}: ${{{variable}}}`"
+                ))
+                .secret(),
+        );
+    }
+}
+
+fn check_schedule(ctx: &mut Ctx<'_>, schedule: &Located<String>) -> Option<cron::Schedule> {
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    if fields.len() == 5 {
+        ctx.push(
+            Diagnostic::error(schedule.position, format!("`{}` has 5 fields; stockrun's cron has a seconds field first", schedule.as_str()))
+                .at("source.schedule")
+                .help(format!("write `0 {}` (sec min hour day-of-month month day-of-week)", schedule.as_str())),
+        );
+        return None;
+    }
+    match cron::Schedule::from_str(schedule) {
+        Ok(parsed) => {
+            if let Some(weekday) = fields.get(5)
+                && weekday.chars().any(|c| c.is_ascii_digit())
+            {
+                ctx.push(
+                    Diagnostic::warning(
+                        ctx.within(schedule, 0, column_of_field(schedule, 5)),
+                        format!("day-of-week `{weekday}` is numeric, and this cron counts 1 = Sunday (Unix cron: 0 = Sunday)"),
+                    )
+                    .at("source.schedule")
+                    .help("write day names such as `Mon-Fri` so the days are what you mean"),
+                );
+            }
+            Some(parsed)
+        }
+        Err(err) => {
+            ctx.push(
+                Diagnostic::error(schedule.position, format!("invalid cron schedule `{}`: {err}", schedule.as_str()))
+                    .at("source.schedule")
+                    .help("6 or 7 fields: sec min hour day-of-month month day-of-week [year]; `0 * * * * *` is every minute"),
+            );
+            None
+        }
+    }
+}
+
+/// The character column at which whitespace-separated field `n` (0-based) starts.
+fn column_of_field(text: &str, n: usize) -> usize {
+    let mut seen = 0;
+    let mut in_field = false;
+    for (column, c) in text.chars().enumerate() {
+        if c.is_whitespace() {
+            in_field = false;
+        } else if !in_field {
+            if seen == n {
+                return column;
+            }
+            seen += 1;
+            in_field = true;
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_url_placeholders() {
+        assert_eq!(fill_placeholders("https://a/q?s={{symbol}}&f={{ fn }}"), "https://a/q?s=x&f=x");
+    }
+
+    #[test]
+    fn finds_field_columns() {
+        assert_eq!(column_of_field("0  * * * * Mon", 5), 11);
+    }
+}

@@ -1,0 +1,177 @@
+//! Diagnostics: one problem in a pipeline file, located at `file:line:column`, rendered for people
+//! (with the source line and a caret) or as JSON for editors and CI.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::config::located::Position;
+
+/// How bad a problem is: errors stop a pipeline from running, warnings do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The pipeline cannot run as written.
+    Error,
+    /// The pipeline runs, but probably not as meant.
+    Warning,
+}
+
+impl Severity {
+    fn label(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One problem found in a pipeline file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// 1-based line (0 when the problem is about the whole file).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Where in the pipeline the problem is, such as `source.schedule` (empty when unknown).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// The value at this position is a secret: its source line is never printed.
+    #[serde(skip)]
+    pub secret: bool,
+}
+
+impl Diagnostic {
+    /// An error at `position`.
+    pub fn error(position: Position, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Severity::Error, position, message)
+    }
+
+    /// A warning at `position`.
+    pub fn warning(position: Position, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Severity::Warning, position, message)
+    }
+
+    fn new(severity: Severity, position: Position, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity,
+            line: position.line,
+            column: position.column,
+            path: String::new(),
+            message: message.into(),
+            help: None,
+            secret: false,
+        }
+    }
+
+    /// Names the place in the pipeline, such as `process.fields.price.path`.
+    pub fn at(mut self, path: impl Into<String>) -> Diagnostic {
+        self.path = path.into();
+        self
+    }
+
+    /// Adds advice on how to fix the problem.
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Marks the value as a secret, so its source line is not shown.
+    pub fn secret(mut self) -> Diagnostic {
+        self.secret = true;
+        self
+    }
+
+    /// Whether this is an error (not a warning).
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Renders `file:line:column: severity: message`, the source line with a caret, and the help.
+    pub fn render(&self, file: &str, source: &str) -> String {
+        let mut out = String::new();
+        if self.line > 0 {
+            let _ = write!(out, "{file}:{}:{}: ", self.line, self.column);
+        } else {
+            let _ = write!(out, "{file}: ");
+        }
+        let _ = write!(out, "{}: {}", self.severity.label(), self.message);
+        if !self.path.is_empty() {
+            let _ = write!(out, " (at `{}`)", self.path);
+        }
+        out.push('\n');
+        if let Some(line_text) = source.lines().nth(self.line.wrapping_sub(1)) {
+            let number = self.line.to_string();
+            let gutter = " ".repeat(number.len());
+            let shown = if self.secret {
+                redact_from(line_text, self.column)
+            } else {
+                line_text.trim_end().to_owned()
+            };
+            let pad: String = line_text
+                .chars()
+                .take(self.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            let _ = writeln!(out, "{gutter} |");
+            let _ = writeln!(out, "{number} | {shown}");
+            let _ = writeln!(out, "{gutter} | {pad}^");
+        }
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "  = help: {help}");
+        }
+        out
+    }
+}
+
+/// The line with everything from `column` on replaced, so a secret value is never printed.
+fn redact_from(line: &str, column: usize) -> String {
+    let kept: String = line.chars().take(column.saturating_sub(1)).collect();
+    format!("{kept}<redacted>")
+}
+
+/// Counts of errors and warnings, for the summary line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Number of errors.
+    pub errors: usize,
+    /// Number of warnings.
+    pub warnings: usize,
+}
+
+impl Tally {
+    /// Adds the diagnostics of one file.
+    pub fn add(&mut self, diagnostics: &[Diagnostic]) {
+        for diagnostic in diagnostics {
+            match diagnostic.severity {
+                Severity::Error => self.errors += 1,
+                Severity::Warning => self.warnings += 1,
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: usize, word: &str| {
+            if n == 1 {
+                format!("{n} {word}")
+            } else {
+                format!("{n} {word}s")
+            }
+        };
+        write!(
+            f,
+            "{}, {}",
+            plural(self.errors, "error"),
+            plural(self.warnings, "warning")
+        )
+    }
+}

@@ -1,0 +1,10 @@
+//! stockrun: run a data pipeline (poll a REST API, queue, process, store, notify) described in one
+//! YAML file.
+//!
+//! The library holds everything the binary does; `main.rs` only parses the command line and maps
+//! results to exit codes. This first layer is the pipeline format: its model, how a file is loaded
+//! (with positions kept for every value) and how it is validated.
+
+pub mod commands;
+pub mod config;
+pub mod diag;

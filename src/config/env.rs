@@ -5,7 +5,7 @@
 //! references first, so every unset variable is reported at once with its position, and builds the
 //! property map the parser substitutes from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use super::located::Position;
 
@@ -79,15 +79,19 @@ impl Environment {
         (properties, unset)
     }
 
-    /// The values substituted from this environment into `references`: what must never be shown.
-    pub fn secrets_in(&self, references: &[EnvReference]) -> Vec<String> {
-        let names: BTreeMap<&str, ()> = references.iter().map(|r| (r.name.as_str(), ())).collect();
-        names
-            .keys()
-            .filter_map(|name| self.get(name))
-            .filter(|value| !value.is_empty())
-            .map(str::to_owned)
-            .collect()
+    /// The values substituted from this environment into `references`, with the reference that
+    /// brought each one (`${NAME}`): values must never be shown, the reference may be.
+    pub fn secrets_in(&self, references: &[EnvReference]) -> Vec<(String, String)> {
+        let names: BTreeSet<&str> = references.iter().map(|r| r.name.as_str()).collect();
+        let mut secrets: Vec<(String, String)> = names
+            .into_iter()
+            .filter_map(|name| Some((self.get(name)?, name)))
+            .filter(|(value, _)| !value.is_empty())
+            .map(|(value, name)| (value.to_owned(), format!("${{{name}}}")))
+            .collect();
+        // Longest first, so a value that contains another is replaced whole.
+        secrets.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        secrets
     }
 }
 
@@ -115,7 +119,9 @@ pub fn find_references(text: &str) -> Vec<EnvReference> {
                 continue;
             }
             let after = &rest[name_len..];
-            let has_fallback = ["-", ":-", "+", ":+"].iter().any(|op| after.starts_with(op));
+            let has_fallback = ["-", ":-", "+", ":+"]
+                .iter()
+                .any(|op| after.starts_with(op));
             found.push(EnvReference {
                 name: rest[..name_len].to_owned(),
                 has_fallback,
@@ -160,11 +166,22 @@ mod tests {
         let refs = find_references("a: ${KEY}\nb: x-${HOST:-localhost}/${P-1}\n");
         let summary: Vec<_> = refs
             .iter()
-            .map(|r| (r.name.as_str(), r.has_fallback, r.position.line, r.position.column))
+            .map(|r| {
+                (
+                    r.name.as_str(),
+                    r.has_fallback,
+                    r.position.line,
+                    r.position.column,
+                )
+            })
             .collect();
         assert_eq!(
             summary,
-            [("KEY", false, 1, 4), ("HOST", true, 2, 6), ("P", true, 2, 27)]
+            [
+                ("KEY", false, 1, 4),
+                ("HOST", true, 2, 6),
+                ("P", true, 2, 25)
+            ]
         );
     }
 
@@ -181,9 +198,15 @@ mod tests {
         let refs = find_references("a: ${SET}\nb: ${UNSET}\nc: ${DEFAULTED:-x}\n");
         let (properties, unset) = env.properties_for(&refs);
         assert_eq!(properties.get("SET").map(String::as_str), Some("value"));
-        assert_eq!(properties.get("UNSET").map(String::as_str), Some("${UNSET}"));
+        assert_eq!(
+            properties.get("UNSET").map(String::as_str),
+            Some("${UNSET}")
+        );
         assert!(!properties.contains_key("DEFAULTED"));
         assert_eq!(unset.len(), 1);
-        assert_eq!(env.secrets_in(&refs), ["value"]);
+        assert_eq!(
+            env.secrets_in(&refs),
+            [("value".to_owned(), "${SET}".to_owned())]
+        );
     }
 }

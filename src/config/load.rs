@@ -88,7 +88,9 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
     options.strict_booleans = true;
     options.with_snippet = false;
 
-    let parsed: Result<Pipeline, _> = serde_saphyr::from_str_with_options(text, options.clone());
+    let parsed = explained(&options, |options| {
+        serde_saphyr::from_str_with_options::<Pipeline>(text, options)
+    });
     let (pipeline, sections) = match parsed {
         Ok(pipeline) => {
             let sections = Sections::from(&pipeline);
@@ -145,19 +147,41 @@ struct SectionParser<'a> {
 impl SectionParser<'_> {
     /// `None` when the section is broken, `Some(None)` when it is absent.
     fn value<T: for<'de> Deserialize<'de>>(&mut self, key: &'static str) -> Option<Option<T>> {
-        section(self.text, self.options, key)
+        explained(self.options, |options| section(self.text, options, key))
             .map_err(|err| self.diagnostics.push(diagnostic_from_yaml(&err, self.text)))
             .ok()
+    }
+}
+
+/// Runs `parse`, and when it fails, explains the failure with the clearest error available.
+///
+/// Once a document has substituted any variable, serde-saphyr replaces the text of later errors
+/// with "invalid interpolated scalar value" (it cannot tell whether the message quotes a secret).
+/// The same parse without substitution reads `${VAR}` literally, so its error quotes no secret:
+/// when it fails at the same place, its message is used instead.
+fn explained<T>(
+    options: &Options,
+    parse: impl Fn(Options) -> Result<T, serde_saphyr::Error>,
+) -> Result<T, serde_saphyr::Error> {
+    let err = match parse(options.clone()) {
+        Ok(value) => return Ok(value),
+        Err(err) => err,
+    };
+    let mut literal = options.clone();
+    literal.property_map = None;
+    match parse(literal) {
+        Err(plain) if plain.location() == err.location() => Err(plain),
+        _ => Err(err),
     }
 }
 
 /// Deserializes the value of one top-level key, skipping the others.
 fn section<T: for<'de> Deserialize<'de>>(
     text: &str,
-    options: &Options,
+    options: Options,
     key: &'static str,
 ) -> Result<Option<T>, serde_saphyr::Error> {
-    serde_saphyr::with_deserializer_from_str_with_options(text, options.clone(), |de| {
+    serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
         SectionSeed::<T> {
             key,
             marker: PhantomData,
@@ -206,14 +230,18 @@ fn not_utf8(bytes: &[u8], valid_up_to: usize) -> Diagnostic {
             column,
             offset: Some(valid_up_to),
         },
-        format!("the file is not UTF-8 text (invalid byte 0x{:02x})", bytes[valid_up_to]),
+        format!(
+            "the file is not UTF-8 text (invalid byte 0x{:02x})",
+            bytes[valid_up_to]
+        ),
     )
     .help("save the file as UTF-8")
 }
 
 fn unset_variable(position: Position, name: &str, unset: UnsetVariables) -> Diagnostic {
     let message = format!("environment variable `{name}` is not set");
-    let help = format!("export {name}=… before `stockrun run`, or give a default: ${{{name}:-value}}");
+    let help =
+        format!("export {name}=… before `stockrun run`, or give a default: ${{{name}:-value}}");
     match unset {
         UnsetVariables::Warn => Diagnostic::warning(position, message),
         UnsetVariables::Deny => Diagnostic::error(position, message),
@@ -221,10 +249,11 @@ fn unset_variable(position: Position, name: &str, unset: UnsetVariables) -> Diag
     .help(help)
 }
 
-fn redact(text: &mut String, secrets: &[String]) {
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            *text = text.replace(secret.as_str(), "<redacted>");
+/// Replaces every substituted value in `text` by the `${NAME}` it came from.
+fn redact(text: &mut String, secrets: &[(String, String)]) {
+    for (value, reference) in secrets {
+        if text.contains(value.as_str()) {
+            *text = text.replace(value.as_str(), reference);
         }
     }
 }

@@ -17,10 +17,10 @@ pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
     match err {
         Error::SerdeUnknownField {
             field, expected, ..
-        } => unknown_name(position, "key", field, expected),
+        } => unknown_name(position, "key", &written(field, text, position), expected),
         Error::SerdeUnknownVariant {
             variant, expected, ..
-        } => unknown_name(position, "value", variant, expected),
+        } => unknown_name(position, "value", &written(variant, text, position), expected),
         Error::SerdeMissingField { field, .. } => {
             Diagnostic::error(position, format!("missing required key `{field}`"))
                 .help(format!("add `{field}:` here (see the README's pipeline format)"))
@@ -30,6 +30,17 @@ pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
                 "a pipeline needs at least `name`, `source`, `process` and `store`; see pipelines/stocks.yaml",
             )
         }
+        Error::InvalidScalar { ty, .. } => {
+            let found = written("an interpolated value", text, position);
+            let expected = match *ty {
+                "bool" => "`true` or `false`",
+                t if t.starts_with('u') => "a whole number, 0 or more",
+                t if t.starts_with('i') => "a whole number",
+                t if t.starts_with('f') => "a number",
+                other => other,
+            };
+            Diagnostic::error(position, format!("`{found}` is not {expected}"))
+        }
         Error::UnresolvedProperty { name, .. } => {
             Diagnostic::error(position, format!("environment variable `{name}` is not set"))
         }
@@ -38,6 +49,52 @@ pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
             Diagnostic::error(position, message)
         }
     }
+}
+
+/// The name as written at `position`, when serde-saphyr reports it redacted (it does so once
+/// any variable was substituted, in case the name came from one).
+fn written(reported: &str, text: &str, position: Position) -> String {
+    if !reported.starts_with("an interpolated") {
+        return reported.to_owned();
+    }
+    let rest = position.offset.and_then(|o| text.get(o..)).unwrap_or("");
+    let token = scalar_at(rest).trim().trim_matches(['"', '\'']);
+    if token.is_empty() {
+        reported.to_owned()
+    } else {
+        token.to_owned()
+    }
+}
+
+/// The plain or quoted scalar at the start of `rest`: up to the end of the line, a comment, a
+/// `: ` (a key), or a flow `,` `]` `}` outside `${…}`.
+fn scalar_at(rest: &str) -> &str {
+    let mut depth = 0usize;
+    let mut previous = ' ';
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map_or(' ', |&(_, n)| n);
+        let ends = match c {
+            '\n' | '\r' => true,
+            '#' => previous.is_whitespace(),
+            '{' if previous == '$' => {
+                depth += 1;
+                false
+            }
+            '}' if depth > 0 => {
+                depth -= 1;
+                false
+            }
+            ',' | ']' | '}' => depth == 0,
+            ':' => depth == 0 && next.is_whitespace(),
+            _ => false,
+        };
+        if ends {
+            return &rest[..i];
+        }
+        previous = c;
+    }
+    rest
 }
 
 fn unknown_name(position: Position, what: &str, name: &str, expected: &[&str]) -> Diagnostic {
@@ -68,6 +125,14 @@ pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::did_you_mean;
+
+    #[test]
+    fn reads_the_scalar_at_a_position() {
+        assert_eq!(super::scalar_at("${KEY}\nnext: 1"), "${KEY}");
+        assert_eq!(super::scalar_at("shedule: x"), "shedule");
+        assert_eq!(super::scalar_at("float }"), "float ");
+        assert_eq!(super::scalar_at("ten # comment"), "ten ");
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -16,7 +16,11 @@ pub(crate) enum ScalarStyle {
 
 /// The style of the scalar that starts at `position`.
 pub(crate) fn scalar_style(text: &str, position: Position) -> ScalarStyle {
-    match position.offset.and_then(|o| text.get(o..)).and_then(|t| t.chars().next()) {
+    match position
+        .offset
+        .and_then(|o| text.get(o..))
+        .and_then(|t| t.chars().next())
+    {
         Some('"' | '\'') => ScalarStyle::Quoted,
         Some('|' | '>') => ScalarStyle::Block,
         _ => ScalarStyle::Plain,

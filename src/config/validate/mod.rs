@@ -63,6 +63,16 @@ impl Ctx<'_> {
         position_within(self.text, value.position, line, column)
     }
 
+    /// The text of the file from `value`'s position to the end of that line.
+    fn source_text(&self, value: &Located<String>) -> &str {
+        let rest = value
+            .position
+            .offset
+            .and_then(|o| self.text.get(o..))
+            .unwrap_or("");
+        rest.split('\n').next().unwrap_or("")
+    }
+
     /// Warns when `${VAR}` was written where it is not substituted (quoted or block scalars).
     fn check_not_interpolated(&mut self, value: &Located<String>, path: &str) {
         if inner::scalar_style(self.text, value.position) != inner::ScalarStyle::Plain

@@ -13,16 +13,25 @@ use crate::diag::Diagnostic;
 pub(super) fn check_name(ctx: &mut Ctx<'_>, name: &Located<String>) {
     if !is_queue_name(name) {
         ctx.push(
-            Diagnostic::error(name.position, format!("pipeline name `{}` is not usable as a queue name", name.as_str()))
-                .at("name")
-                .help("use 1 to 80 letters, digits, `-` and `_`, such as `stocks`"),
+            Diagnostic::error(
+                name.position,
+                format!(
+                    "pipeline name `{}` is not usable as a queue name",
+                    name.as_str()
+                ),
+            )
+            .at("name")
+            .help("use 1 to 80 letters, digits, `-` and `_`, such as `stocks`"),
         );
     }
 }
 
 fn is_queue_name(name: &str) -> bool {
     let base = name.strip_suffix(".fifo").unwrap_or(name);
-    (1..=80).contains(&name.len()) && base.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=80).contains(&name.len())
+        && base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// `queue`: a name or a URL, and the SQS / Lambda limits on batching and redelivery.
@@ -38,9 +47,12 @@ pub(super) fn check_queue(ctx: &mut Ctx<'_>, queue: &Queue) {
         ctx.check_not_interpolated(name, "queue.name");
         if !is_queue_name(name) && !name.contains("${") {
             ctx.push(
-                Diagnostic::error(name.position, format!("`{}` is not a valid SQS queue name", name.as_str()))
-                    .at("queue.name")
-                    .help("use 1 to 80 letters, digits, `-` and `_` (and `.fifo` for a FIFO queue)"),
+                Diagnostic::error(
+                    name.position,
+                    format!("`{}` is not a valid SQS queue name", name.as_str()),
+                )
+                .at("queue.name")
+                .help("use 1 to 80 letters, digits, `-` and `_` (and `.fifo` for a FIFO queue)"),
             );
         }
     }
@@ -49,23 +61,37 @@ pub(super) fn check_queue(ctx: &mut Ctx<'_>, queue: &Queue) {
         && url::Url::parse(url).is_err()
     {
         ctx.push(
-            Diagnostic::error(url.position, format!("invalid queue URL `{}`", url.as_str()))
-                .at("queue.url")
-                .help("such as `https://sqs.eu-west-1.amazonaws.com/123456789012/stock-quotes`"),
+            Diagnostic::error(
+                url.position,
+                format!("invalid queue URL `{}`", url.as_str()),
+            )
+            .at("queue.url")
+            .help("such as `https://sqs.eu-west-1.amazonaws.com/123456789012/stock-quotes`"),
         );
     }
     if !(1..=10).contains(&*queue.batch_size) {
         ctx.push(
-            Diagnostic::error(queue.batch_size.position, format!("`batch_size` is {}; it must be 1 to 10", *queue.batch_size))
-                .at("queue.batch_size")
-                .help("SQS receives at most 10 messages at a time"),
+            Diagnostic::error(
+                queue.batch_size.position,
+                format!("`batch_size` is {}; it must be 1 to 10", *queue.batch_size),
+            )
+            .at("queue.batch_size")
+            .help("SQS receives at most 10 messages at a time"),
         );
     }
     if queue.batch_window.0 > std::time::Duration::from_secs(300) {
         ctx.push(
-            Diagnostic::error(queue.batch_window.position, format!("`batch_window` is {}; it must be at most 300s", *queue.batch_window))
-                .at("queue.batch_window")
-                .help("the Lambda SQS trigger waits at most 300 seconds (MaximumBatchingWindowInSeconds)"),
+            Diagnostic::error(
+                queue.batch_window.position,
+                format!(
+                    "`batch_window` is {}; it must be at most 300s",
+                    *queue.batch_window
+                ),
+            )
+            .at("queue.batch_window")
+            .help(
+                "the Lambda SQS trigger waits at most 300 seconds (MaximumBatchingWindowInSeconds)",
+            ),
         );
     }
     if !(1..=1000).contains(&*queue.max_receive_count) {
@@ -78,16 +104,25 @@ pub(super) fn check_queue(ctx: &mut Ctx<'_>, queue: &Queue) {
 }
 
 /// `store`: a table name DynamoDB accepts, key templates over declared fields.
-pub(super) fn check_store(ctx: &mut Ctx<'_>, store: &Store, fields: Option<&IndexMap<String, Located<Field>>>) {
+pub(super) fn check_store(
+    ctx: &mut Ctx<'_>,
+    store: &Store,
+    fields: Option<&IndexMap<String, Located<Field>>>,
+) {
     let table = &store.table;
     ctx.check_not_interpolated(table, "store.table");
     let valid_table = (3..=255).contains(&table.len())
-        && table.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        && table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !valid_table && !table.contains("${") {
         ctx.push(
-            Diagnostic::error(table.position, format!("`{}` is not a valid DynamoDB table name", table.as_str()))
-                .at("store.table")
-                .help("use 3 to 255 letters, digits, `_`, `-` and `.`"),
+            Diagnostic::error(
+                table.position,
+                format!("`{}` is not a valid DynamoDB table name", table.as_str()),
+            )
+            .at("store.table")
+            .help("use 3 to 255 letters, digits, `_`, `-` and `.`"),
         );
     }
     let mut attributes = vec![("partition", &store.key.partition)];
@@ -95,15 +130,24 @@ pub(super) fn check_store(ctx: &mut Ctx<'_>, store: &Store, fields: Option<&Inde
         attributes.push(("sort", sort));
         if sort.name.as_str() == store.key.partition.name.as_str() {
             ctx.push(
-                Diagnostic::error(sort.name.position, "the sort key has the same name as the partition key")
-                    .at("store.key.sort.name")
-                    .help("give the two key attributes different names"),
+                Diagnostic::error(
+                    sort.name.position,
+                    "the sort key has the same name as the partition key",
+                )
+                .at("store.key.sort.name")
+                .help("give the two key attributes different names"),
             );
         }
     }
     for (role, attribute) in &attributes {
         if attribute.name.trim().is_empty() {
-            ctx.push(Diagnostic::error(attribute.name.position, "a key attribute name cannot be empty").at(format!("store.key.{role}.name")));
+            ctx.push(
+                Diagnostic::error(
+                    attribute.name.position,
+                    "a key attribute name cannot be empty",
+                )
+                .at(format!("store.key.{role}.name")),
+            );
         }
     }
     let Some(fields) = fields else { return };
@@ -112,7 +156,7 @@ pub(super) fn check_store(ctx: &mut Ctx<'_>, store: &Store, fields: Option<&Inde
     let scope = Scope {
         top,
         each: None,
-        describe_top: "declared fields (and `feed`)",
+        describe_top: "a key can use the fields and `feed`:",
     };
     for (role, attribute) in &attributes {
         let path = format!("store.key.{role}.value");
@@ -130,8 +174,13 @@ pub(super) fn check_store(ctx: &mut Ctx<'_>, store: &Store, fields: Option<&Inde
         }
     }
     if let Some(field) = fields.get(store.inserted_at.as_str()) {
+        let position = if store.inserted_at.position.is_known() {
+            store.inserted_at.position
+        } else {
+            field.position
+        };
         ctx.push(
-            Diagnostic::error(store.inserted_at.position, format!("`inserted_at` names `{}`, which is also a field", store.inserted_at.as_str()))
+            Diagnostic::error(position, format!("the insert-time attribute `{}` is also the name of a field", store.inserted_at.as_str()))
                 .at("store.inserted_at")
                 .help(format!("the insert time would overwrite the field at line {}; choose another attribute name", field.position.line)),
         );
@@ -147,7 +196,11 @@ pub(super) fn check_notify(
 ) {
     check_address(ctx, &notify.from, "notify.from");
     if notify.to.is_empty() {
-        ctx.push(Diagnostic::error(Default::default(), "`notify.to` has no recipients").at("notify.to").help("list at least one address"));
+        ctx.push(
+            Diagnostic::error(Default::default(), "`notify.to` has no recipients")
+                .at("notify.to")
+                .help("list at least one address"),
+        );
     }
     for (i, to) in notify.to.iter().enumerate() {
         check_address(ctx, to, &format!("notify.to[{i}]"));
@@ -166,9 +219,13 @@ pub(super) fn check_notify(
     let scope = Scope {
         top: vec!["pipeline".into(), "count".into(), "records".into()],
         each: Some(("records", record)),
-        describe_top: "at the top of a notify template there are",
+        describe_top: "the top level of a notify template has",
     };
-    for (key, template) in [("subject", Some(&notify.subject)), ("text", Some(&notify.text)), ("html", notify.html.as_ref())] {
+    for (key, template) in [
+        ("subject", Some(&notify.subject)),
+        ("text", Some(&notify.text)),
+        ("html", notify.html.as_ref()),
+    ] {
         if let Some(template) = template {
             templates::check(ctx, template, &format!("notify.{key}"), &scope);
         }
@@ -181,9 +238,12 @@ fn check_address(ctx: &mut Ctx<'_>, address: &Located<String>, path: &str) {
     }
     if let Err(err) = address.parse::<lettre::message::Mailbox>() {
         ctx.push(
-            Diagnostic::error(address.position, format!("invalid e-mail address `{}`: {err}", address.as_str()))
-                .at(path)
-                .help("write `name@example.com` or `Name <name@example.com>`"),
+            Diagnostic::error(
+                address.position,
+                format!("invalid e-mail address `{}`: {err}", address.as_str()),
+            )
+            .at(path)
+            .help("write `name@example.com` or `Name <name@example.com>`"),
         );
     }
 }

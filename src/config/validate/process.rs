@@ -14,9 +14,12 @@ use crate::diag::Diagnostic;
 pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
     if process.fields.is_empty() {
         ctx.push(
-            Diagnostic::error(Default::default(), "`process.fields` is empty: no record would keep anything")
-                .at("process.fields")
-                .help("add a field, such as `price: { path: $.lastPrice, type: number }`"),
+            Diagnostic::error(
+                Default::default(),
+                "`process.fields` is empty: no record would keep anything",
+            )
+            .at("process.fields")
+            .help("add a field, such as `price: { path: $.lastPrice, type: number }`"),
         );
     }
     for (name, field) in &process.fields {
@@ -36,7 +39,9 @@ pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
 /// Whether `name` is a plain identifier, usable as `{{name}}`.
 pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -47,9 +52,15 @@ fn check_timestamp_options(ctx: &mut Ctx<'_>, field: &Located<Field>, path: &str
             && !is_timestamp
         {
             ctx.push(
-                Diagnostic::error(value.position, format!("`{key}` applies only to `type: timestamp`, not `{}`", field.kind.name()))
-                    .at(format!("{path}.{key}"))
-                    .help("remove it, or set `type: timestamp`"),
+                Diagnostic::error(
+                    value.position,
+                    format!(
+                        "`{key}` applies only to `type: timestamp`, not `{}`",
+                        field.kind.name()
+                    ),
+                )
+                .at(format!("{path}.{key}"))
+                .help("remove it, or set `type: timestamp`"),
             );
         }
     }
@@ -62,12 +73,16 @@ fn check_timestamp_options(ctx: &mut Ctx<'_>, field: &Located<Field>, path: &str
         let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
         let help = match did_you_mean(zone, &names) {
             Some(best) => format!("did you mean `{best}`?"),
-            None => "use an IANA zone name such as `Asia/Kolkata`, `America/New_York` or `UTC`".to_owned(),
+            None => "use an IANA zone name such as `Asia/Kolkata`, `America/New_York` or `UTC`"
+                .to_owned(),
         };
         ctx.push(
-            Diagnostic::error(zone.position, format!("unknown time zone `{}`", zone.as_str()))
-                .at(format!("{path}.timezone"))
-                .help(help),
+            Diagnostic::error(
+                zone.position,
+                format!("unknown time zone `{}`", zone.as_str()),
+            )
+            .at(format!("{path}.timezone"))
+            .help(help),
         );
     }
 }

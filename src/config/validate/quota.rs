@@ -11,7 +11,12 @@ use crate::diag::Diagnostic;
 const MAX_COUNTED: u64 = 100_000;
 
 /// Warns when the schedule makes more requests per period than the quota allows.
-pub(super) fn check(ctx: &mut Ctx<'_>, schedule: &cron::Schedule, quota: &Located<Quota>, requests_per_poll: usize) {
+pub(super) fn check(
+    ctx: &mut Ctx<'_>,
+    schedule: &cron::Schedule,
+    quota: &Located<Quota>,
+    requests_per_poll: usize,
+) {
     let period = quota.per.seconds();
     let polls = polls_per_period(schedule, period);
     let requests = polls.saturating_mul(requests_per_poll as u64);
@@ -47,7 +52,10 @@ pub(super) fn check(ctx: &mut Ctx<'_>, schedule: &cron::Schedule, quota: &Locate
 /// Number of times `schedule` fires in `period` seconds, starting from a fixed date so the
 /// answer is the same on every run.
 pub(crate) fn polls_per_period(schedule: &cron::Schedule, period: u64) -> u64 {
-    let start: DateTime<Utc> = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    let start: DateTime<Utc> = Utc
+        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
     let Some(end) = start.checked_add_signed(chrono::TimeDelta::seconds(period as i64)) else {
         return 0;
     };
@@ -74,7 +82,7 @@ fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);

@@ -46,12 +46,15 @@ pub(super) fn check(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&[Located<
 
 /// The names a URL or header template can use: the keys every feed has.
 fn feed_scope(feeds: &[Located<Feed>]) -> Scope {
-    let mut keys: Vec<String> = feeds.first().map(|f| f.keys().cloned().collect()).unwrap_or_default();
+    let mut keys: Vec<String> = feeds
+        .first()
+        .map(|f| f.keys().cloned().collect())
+        .unwrap_or_default();
     keys.retain(|k| feeds.iter().all(|f| f.contains_key(k)));
     Scope {
         top: keys,
         each: None,
-        describe_top: "keys that every feed has",
+        describe_top: "every feed has",
     }
 }
 
@@ -69,9 +72,12 @@ fn check_url(ctx: &mut Ctx<'_>, url: &Located<String>, feeds: Option<&Scope>) {
     match url::Url::parse(&filled) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
         Ok(parsed) => ctx.push(
-            Diagnostic::error(url.position, format!("unsupported URL scheme `{}`", parsed.scheme()))
-                .at("source.url")
-                .help("the source is a REST API: use an `https://` URL"),
+            Diagnostic::error(
+                url.position,
+                format!("unsupported URL scheme `{}`", parsed.scheme()),
+            )
+            .at("source.url")
+            .help("the source is a REST API: use an `https://` URL"),
         ),
         Err(err) => ctx.push(
             Diagnostic::error(url.position, format!("invalid URL: {err}"))
@@ -88,7 +94,9 @@ fn fill_placeholders(template: &str) -> String {
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         out.push('x');
-        rest = rest[start..].find("}}").map_or("", |end| &rest[start + end + 2..]);
+        rest = rest[start..]
+            .find("}}")
+            .map_or("", |end| &rest[start + end + 2..]);
     }
     out.push_str(rest);
     out
@@ -98,13 +106,17 @@ fn fill_placeholders(template: &str) -> String {
 const SECRET_HEADER_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password", "signature"];
 
 fn check_literal_secret(ctx: &mut Ctx<'_>, name: &str, value: &Located<String>, path: &str) {
-    if value.contains("${") || value.contains("{{") || value.is_empty() {
-        return;
+    let written = ctx.source_text(value);
+    if written.contains("${") || value.contains("{{") || value.is_empty() {
+        return; // from the environment, or a feed template
     }
     let lower = name.to_ascii_lowercase();
-    let named_secret = SECRET_HEADER_WORDS.iter().any(|w| lower.contains(w)) && !lower.contains("host");
+    let named_secret =
+        SECRET_HEADER_WORDS.iter().any(|w| lower.contains(w)) && !lower.contains("host");
     let looks_random = value.len() >= 24
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && value.chars().any(|c| c.is_ascii_digit())
         && value.chars().any(|c| c.is_ascii_alphabetic());
     if named_secret || looks_random {
@@ -124,9 +136,18 @@ fn check_schedule(ctx: &mut Ctx<'_>, schedule: &Located<String>) -> Option<cron:
     let fields: Vec<&str> = schedule.split_whitespace().collect();
     if fields.len() == 5 {
         ctx.push(
-            Diagnostic::error(schedule.position, format!("`{}` has 5 fields; stockrun's cron has a seconds field first", schedule.as_str()))
-                .at("source.schedule")
-                .help(format!("write `0 {}` (sec min hour day-of-month month day-of-week)", schedule.as_str())),
+            Diagnostic::error(
+                schedule.position,
+                format!(
+                    "`{}` has 5 fields; stockrun's cron has a seconds field first",
+                    schedule.as_str()
+                ),
+            )
+            .at("source.schedule")
+            .help(format!(
+                "write `0 {}` (sec min hour day-of-month month day-of-week)",
+                schedule.as_str()
+            )),
         );
         return None;
     }
@@ -147,8 +168,16 @@ fn check_schedule(ctx: &mut Ctx<'_>, schedule: &Located<String>) -> Option<cron:
             Some(parsed)
         }
         Err(err) => {
+            // The cron crate repeats the expression and a caret; its last line says what is wrong.
+            let err = err.to_string();
+            let reason = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
             ctx.push(
-                Diagnostic::error(schedule.position, format!("invalid cron schedule `{}`: {err}", schedule.as_str()))
+                Diagnostic::error(schedule.position, format!("invalid cron schedule `{}`: {reason}", schedule.as_str()))
                     .at("source.schedule")
                     .help("6 or 7 fields: sec min hour day-of-month month day-of-week [year]; `0 * * * * *` is every minute"),
             );
@@ -181,7 +210,10 @@ mod tests {
 
     #[test]
     fn fills_url_placeholders() {
-        assert_eq!(fill_placeholders("https://a/q?s={{symbol}}&f={{ fn }}"), "https://a/q?s=x&f=x");
+        assert_eq!(
+            fill_placeholders("https://a/q?s={{symbol}}&f={{ fn }}"),
+            "https://a/q?s=x&f=x"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub(crate) struct Scope {
     pub top: Vec<String>,
     /// The list whose items `{{#each}}` iterates, and the names each item has.
     pub each: Option<(&'static str, Vec<String>)>,
-    /// What the names are, for the error message ("declared fields", "feed keys").
+    /// Introduces the names in an error message, such as "every feed has".
     pub describe_top: &'static str,
 }
 
@@ -119,7 +119,13 @@ impl Walker<'_> {
         }
     }
 
-    fn helper(&mut self, h: &HelperTemplate, at: (usize, usize), stack: &mut Vec<Frame>, block: bool) {
+    fn helper(
+        &mut self,
+        h: &HelperTemplate,
+        at: (usize, usize),
+        stack: &mut Vec<Frame>,
+        block: bool,
+    ) {
         let name = match &h.name {
             Parameter::Name(name) => name.clone(),
             Parameter::Path(handlebars::Path::Relative((_, raw))) => raw.clone(),
@@ -205,7 +211,7 @@ impl Walker<'_> {
             Frame::Unknown => return,
             Frame::Top => (&self.scope.top, self.scope.describe_top),
             Frame::Item => match &self.scope.each {
-                Some((_, names)) => (names, "a record's names"),
+                Some((_, names)) => (names, "each record has"),
                 None => return,
             },
         };
@@ -217,15 +223,19 @@ impl Walker<'_> {
             Some(best) => format!("did you mean `{best}`? "),
             None => String::new(),
         };
-        help.push_str(&format!("{describe}: {}", quoted_list(&candidates)));
+        help.push_str(&format!("{describe} {}", quoted_list(&candidates)));
         if frame == Frame::Top
             && let Some((each, names)) = &self.scope.each
             && names.iter().any(|n| n == name)
         {
             help = format!("`{name}` belongs to each record: use it inside `{{{{#each {each}}}}}`");
         }
-        self.problems
-            .push((at.0, at.1, format!("`{name}` is not defined here"), Some(help)));
+        self.problems.push((
+            at.0,
+            at.1,
+            format!("`{name}` is not defined here"),
+            Some(help),
+        ));
     }
 }
 

@@ -5,6 +5,8 @@
 //! results to exit codes. This first layer is the pipeline format: its model, how a file is loaded
 //! (with positions kept for every value) and how it is validated.
 
+#![warn(missing_docs)]
+
 pub mod commands;
 pub mod config;
 pub mod diag;

@@ -26,6 +26,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("bad-url-variable", "3:46", "`ticker` is not defined here"),
     ("duplicate-key", "7:3", "duplicate mapping key `records`"),
     ("empty", "1:1", "the file is empty"),
+    ("empty-lists", "7:12", "`timeout` is 0"),
     ("five-field-cron", "7:13", "has 5 fields"),
     (
         "inserted-at-collides",
@@ -58,6 +59,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
         "5:16",
         "header `X-Api-Key` holds a literal secret",
     ),
+    (
+        "literal-key-in-url",
+        "3:8",
+        "query parameter `apikey` holds a literal secret",
+    ),
     ("numeric-weekday", "7:24", "day-of-week `1-5` is numeric"),
     (
         "optional-key-field",
@@ -83,10 +89,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
 
 fn check_table(dir: &str, table: &[(&str, &str, &str)], severity: &str, expected_code: i32) {
     let files = yaml_files(dir);
-    let listed: Vec<String> = table
+    let mut listed: Vec<String> = table
         .iter()
         .map(|(name, ..)| format!("{dir}/{name}.yaml"))
         .collect();
+    listed.sort();
     assert_eq!(
         files, listed,
         "every fixture in {dir} is listed in the table, and only those"

@@ -17,7 +17,7 @@ pub struct Notify {
     /// a verified SES identity.
     pub from: Located<String>,
     /// Recipients.
-    pub to: Vec<Located<String>>,
+    pub to: Located<Vec<Located<String>>>,
     /// Subject template, such as `{{count}} new quotes`.
     pub subject: Located<String>,
     /// Plain-text body template.

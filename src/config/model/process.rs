@@ -12,7 +12,7 @@ use crate::config::Located;
 pub struct Process {
     /// The fields to keep, by name. Names are letters, digits and `_`, starting with a letter or
     /// `_`; they are the attribute names in the store and the variables in templates.
-    pub fields: IndexMap<String, Located<Field>>,
+    pub fields: Located<IndexMap<String, Located<Field>>>,
 }
 
 /// One field picked from a record.

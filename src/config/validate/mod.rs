@@ -23,7 +23,7 @@ pub fn check(sections: &Sections, text: &str) -> Vec<Diagnostic> {
         text,
         diagnostics: Vec::new(),
     };
-    let fields = sections.process.as_ref().map(|p| &p.fields);
+    let fields = sections.process.as_ref().map(|p| &*p.fields);
     if let Some(name) = &sections.name {
         outputs::check_name(&mut ctx, name);
     }

@@ -197,7 +197,7 @@ pub(super) fn check_notify(
     check_address(ctx, &notify.from, "notify.from");
     if notify.to.is_empty() {
         ctx.push(
-            Diagnostic::error(Default::default(), "`notify.to` has no recipients")
+            Diagnostic::error(notify.to.position, "`notify.to` has no recipients")
                 .at("notify.to")
                 .help("list at least one address"),
         );

@@ -15,14 +15,14 @@ pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
     if process.fields.is_empty() {
         ctx.push(
             Diagnostic::error(
-                Default::default(),
+                process.fields.position,
                 "`process.fields` is empty: no record would keep anything",
             )
             .at("process.fields")
             .help("add a field, such as `price: { path: $.lastPrice, type: number }`"),
         );
     }
-    for (name, field) in &process.fields {
+    for (name, field) in process.fields.iter() {
         let path = format!("process.fields.{name}");
         if !is_identifier(name) {
             ctx.push(

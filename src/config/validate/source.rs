@@ -33,6 +33,16 @@ pub(super) fn check(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&[Located<
                 .help("every feed makes the same request; use a feed key in the URL, such as `?symbol={{symbol}}`"),
         );
     }
+    if source.timeout.0.is_zero() {
+        ctx.push(
+            Diagnostic::error(
+                source.timeout.position,
+                "`timeout` is 0: every request would time out",
+            )
+            .at("source.timeout")
+            .help("give the API time to answer, such as `10s`"),
+        );
+    }
     let schedule = check_schedule(ctx, &source.schedule);
     jsonpath::check(ctx, &source.records, "source.records");
     for (i, error) in source.errors.iter().enumerate() {
@@ -70,7 +80,22 @@ fn check_url(ctx: &mut Ctx<'_>, url: &Located<String>, feeds: Option<&Scope>) {
     }
     let filled = fill_placeholders(url);
     match url::Url::parse(&filled) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+            let written = ctx.source_text(url).to_owned();
+            for (name, value) in parsed.query_pairs() {
+                if is_secret_name(&name) && !written.contains("${") && value != "x" {
+                    ctx.push(
+                        Diagnostic::warning(url.position, format!("query parameter `{name}` holds a literal secret"))
+                            .at("source.url")
+                            .help(format!(
+                                "a key written in the file ends up in git and in logs; write `{name}=${{{}}}` and set it in the environment",
+                                name.to_ascii_uppercase()
+                            ))
+                            .secret(),
+                    );
+                }
+            }
+        }
         Ok(parsed) => ctx.push(
             Diagnostic::error(
                 url.position,
@@ -102,17 +127,21 @@ fn fill_placeholders(template: &str) -> String {
     out
 }
 
-/// Header names that carry credentials.
-const SECRET_HEADER_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password", "signature"];
+/// Words in header and query parameter names that carry credentials.
+const SECRET_NAME_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password", "signature"];
+
+/// Whether a header or query parameter name says it carries a credential.
+fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_NAME_WORDS.iter().any(|w| lower.contains(w)) && !lower.contains("host")
+}
 
 fn check_literal_secret(ctx: &mut Ctx<'_>, name: &str, value: &Located<String>, path: &str) {
     let written = ctx.source_text(value);
     if written.contains("${") || value.contains("{{") || value.is_empty() {
         return; // from the environment, or a feed template
     }
-    let lower = name.to_ascii_lowercase();
-    let named_secret =
-        SECRET_HEADER_WORDS.iter().any(|w| lower.contains(w)) && !lower.contains("host");
+    let named_secret = is_secret_name(name);
     let looks_random = value.len() >= 24
         && value
             .chars()

@@ -1,7 +1,7 @@
 //! `stockrun validate` on broken pipelines: each check has a fixture, exits 1 (or 0 for
 //! warnings), and reports the right line:column. Full output is pinned by insta snapshots.
 
-use crate::support::{stockrun, yaml_files};
+use crate::support::{assert_contains, stockrun, yaml_files};
 
 /// Every fixture under `tests/fixtures/invalid`: where the first error is and what it says.
 const INVALID: &[(&str, &str, &str)] = &[
@@ -174,16 +174,8 @@ fn every_file_is_checked_and_the_summary_counts_them_all() {
         &[],
     );
     assert_eq!(out.code, 1);
-    assert!(
-        out.stdout.contains("limits.yaml:25:22: error"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("bad-cron.yaml:7:13: error"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "limits.yaml:25:22: error");
+    assert_contains(&out.stdout, "bad-cron.yaml:7:13: error");
     assert!(
         out.stdout
             .ends_with("invalid: checked 3 files: 4 errors, 0 warnings\n"),

@@ -1,6 +1,6 @@
 //! Secrets never reach the output: not substituted environment values, not literal keys.
 
-use crate::support::{root, stockrun};
+use crate::support::{assert_contains, root, stockrun};
 
 const SECRET: &str = "s3cr3t-value-1234567890";
 
@@ -27,16 +27,10 @@ fn substituted_values_are_not_printed_in_errors() {
             "secret printed:\n{}",
             out.stdout
         );
-        assert!(
-            out.stdout.contains("`${API_KEY}` is not a whole number"),
-            "{}",
-            out.stdout
-        );
-        assert!(
-            out.stdout
-                .contains("`${API_KEY}!` is not a valid DynamoDB table name"),
-            "{}",
-            out.stdout
+        assert_contains(&out.stdout, "`${API_KEY}` is not a whole number");
+        assert_contains(
+            &out.stdout,
+            "`${API_KEY}!` is not a valid DynamoDB table name",
         );
     }
 }
@@ -49,11 +43,7 @@ fn literal_keys_are_warned_about_but_not_printed() {
     );
     assert!(out.stdout.contains("holds a literal secret"));
     assert!(!out.stdout.contains("9f8e7d6c5b4a"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("X-Api-Key: <redacted>"),
-        "{}",
-        out.stdout
-    );
+    assert_contains(&out.stdout, "X-Api-Key: <redacted>");
 }
 
 fn tempdir() -> std::path::PathBuf {

@@ -49,3 +49,9 @@ fn relative(path: &Path) -> String {
         .display()
         .to_string()
 }
+
+/// Fails with the whole output when `output` does not contain `needle`.
+#[track_caller]
+pub fn assert_contains(output: &str, needle: &str) {
+    assert!(output.contains(needle), "expected `{needle}` in:\n{output}");
+}

@@ -12,7 +12,13 @@ use stockrun::config::env::Environment;
 /// Run data pipelines described in one YAML file: poll a REST API, queue each record, keep the
 /// fields you pick, store them, and e-mail a digest.
 #[derive(Debug, Parser)]
-#[command(name = "stockrun", version, about, propagate_version = true)]
+#[command(
+    name = "stockrun",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Examples:\n  stockrun validate pipelines/*.yaml\n  stockrun validate --format json pipelines/stocks.yaml\n  stockrun schema > schemas/pipeline.schema.json\n\nThe pipeline format: README.md, or `stockrun schema`."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

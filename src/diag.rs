@@ -43,9 +43,12 @@ pub struct Diagnostic {
     /// What to do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
-    /// The value at this position is a secret: its source line is never printed.
+    /// Whether this diagnostic is about a secret written in the file.
     #[serde(skip)]
     pub secret: bool,
+    /// The source line is shown only up to this column: a secret starts there.
+    #[serde(skip)]
+    pub redact_from: Option<usize>,
 }
 
 impl Diagnostic {
@@ -68,6 +71,7 @@ impl Diagnostic {
             message: message.into(),
             help: None,
             secret: false,
+            redact_from: None,
         }
     }
 
@@ -83,9 +87,10 @@ impl Diagnostic {
         self
     }
 
-    /// Marks the value as a secret, so its source line is not shown.
+    /// Marks the value as a secret: no diagnostic shows its source line past its column.
     pub fn secret(mut self) -> Diagnostic {
         self.secret = true;
+        self.redact_from = Some(self.column);
         self
     }
 
@@ -107,13 +112,13 @@ impl Diagnostic {
             let _ = write!(out, " (at `{}`)", self.path);
         }
         out.push('\n');
-        if let Some(line_text) = source.lines().nth(self.line.wrapping_sub(1)) {
+        let line_text = source_lines(source).nth(self.line.wrapping_sub(1));
+        if let Some(line_text) = line_text.filter(|l| !l.trim().is_empty()) {
             let number = self.line.to_string();
             let gutter = " ".repeat(number.len());
-            let shown = if self.secret {
-                redact_from(line_text, self.column)
-            } else {
-                line_text.trim_end().to_owned()
+            let shown = match self.redact_from {
+                Some(column) => redact_from(line_text, column),
+                None => line_text.trim_end().to_owned(),
             };
             let pad: String = line_text
                 .chars()
@@ -128,6 +133,33 @@ impl Diagnostic {
             let _ = writeln!(out, "  = help: {help}");
         }
         out
+    }
+}
+
+/// The lines of a file, ending at `\r\n`, `\n` or a lone `\r` as YAML's do.
+fn source_lines(source: &str) -> impl Iterator<Item = &str> {
+    source
+        .split('\n')
+        .flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
+}
+
+/// Hides the source line of every diagnostic from the column where a secret on that line starts.
+pub fn redact_secret_lines(diagnostics: &mut [Diagnostic]) {
+    let secrets: Vec<(usize, usize)> = diagnostics
+        .iter()
+        .filter(|d| d.secret)
+        .map(|d| (d.line, d.column))
+        .collect();
+    for diagnostic in diagnostics.iter_mut() {
+        let first_secret = secrets
+            .iter()
+            .filter(|(line, _)| *line == diagnostic.line)
+            .map(|(_, column)| *column)
+            .min();
+        if let Some(column) = first_secret {
+            let own = diagnostic.redact_from.unwrap_or(column);
+            diagnostic.redact_from = Some(own.min(column));
+        }
     }
 }
 

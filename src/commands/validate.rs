@@ -49,7 +49,7 @@ pub fn run(options: &Options, env: &Environment, out: &mut impl Write) -> std::i
     }
     let ok = tally.errors == 0 && (!options.deny_warnings || tally.warnings == 0);
     match options.format {
-        Format::Text => print_text(&reports, tally, out)?,
+        Format::Text => print_text(&reports, tally, ok, out)?,
         Format::Json => {
             let json = serde_json::json!({ "valid": ok, "summary": tally, "files": reports });
             serde_json::to_writer_pretty(&mut *out, &json)?;
@@ -83,7 +83,12 @@ fn check_file(path: &PathBuf, env: &Environment) -> FileReport {
     }
 }
 
-fn print_text(reports: &[FileReport], tally: Tally, out: &mut impl Write) -> std::io::Result<()> {
+fn print_text(
+    reports: &[FileReport],
+    tally: Tally,
+    ok: bool,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     for report in reports {
         for diagnostic in &report.diagnostics {
             writeln!(out, "{}", diagnostic.render(&report.file, &report.source))?;
@@ -93,6 +98,6 @@ fn print_text(reports: &[FileReport], tally: Tally, out: &mut impl Write) -> std
         1 => "1 file".to_owned(),
         n => format!("{n} files"),
     };
-    let verdict = if tally.errors == 0 { "ok" } else { "invalid" };
+    let verdict = if ok { "ok" } else { "invalid" };
     writeln!(out, "{verdict}: checked {files}: {tally}")
 }

@@ -86,7 +86,7 @@ impl Environment {
         let mut secrets: Vec<(String, String)> = names
             .into_iter()
             .filter_map(|name| Some((self.get(name)?, name)))
-            .filter(|(value, _)| !value.is_empty())
+            .filter(|(value, _)| value.chars().count() >= MIN_SECRET_LEN)
             .map(|(value, name)| (value.to_owned(), format!("${{{name}}}")))
             .collect();
         // Longest first, so a value that contains another is replaced whole.
@@ -95,66 +95,131 @@ impl Environment {
     }
 }
 
-/// Finds every `${NAME...}` reference in `text`, outside comments.
+/// Substituted values shorter than this (`10s`, `true`, a port) are not hidden in messages:
+/// hiding them would garble unrelated text, and credentials are longer.
+const MIN_SECRET_LEN: usize = 6;
+
+/// Finds every `${NAME...}` reference that serde-saphyr substitutes: in plain scalars, outside
+/// comments, quotes and `|`/`>` blocks (those are left as written; `validate` warns about them).
 pub fn find_references(text: &str) -> Vec<EnvReference> {
     let mut found = Vec::new();
     let mut offset = 0;
+    // While inside a block scalar: the indentation of the key that opened it.
+    let mut block_parent: Option<usize> = None;
     for (index, line) in text.split_inclusive('\n').enumerate() {
-        let content = strip_comment(line);
-        let mut search = 0;
-        while let Some(start) = content[search..].find("${").map(|i| i + search) {
-            search = start + 2;
-            let escaped = start > 0 && content.as_bytes()[start - 1] == b'$';
-            if escaped {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        match block_parent {
+            Some(parent) if blank || indent > parent => {
+                offset += line.len();
                 continue;
             }
-            let rest = &content[start + 2..];
-            let name_len = rest
-                .char_indices()
-                .find(|&(i, c)| {
-                    !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
-                })
-                .map_or(rest.len(), |(i, _)| i);
-            if name_len == 0 {
-                continue;
+            _ => block_parent = None,
+        }
+        let plain = plain_spans(line);
+        if opens_block(line, &plain) {
+            block_parent = Some(indent);
+        }
+        for (start, end) in plain {
+            let mut search = start;
+            while let Some(at) = line[search..end].find("${").map(|i| i + search) {
+                search = at + 2;
+                if at > 0 && line.as_bytes()[at - 1] == b'$' {
+                    continue; // `$${` is a literal `${`
+                }
+                if let Some(reference) = parse_reference(&line[at + 2..end]) {
+                    found.push(EnvReference {
+                        position: Position {
+                            line: index + 1,
+                            column: line[..at].chars().count() + 1,
+                            offset: Some(offset + at),
+                            len: None,
+                        },
+                        ..reference
+                    });
+                }
             }
-            let after = &rest[name_len..];
-            let has_fallback = ["-", ":-", "+", ":+"]
-                .iter()
-                .any(|op| after.starts_with(op));
-            found.push(EnvReference {
-                name: rest[..name_len].to_owned(),
-                has_fallback,
-                position: Position {
-                    line: index + 1,
-                    column: content[..start].chars().count() + 1,
-                    offset: Some(offset + start),
-                },
-            });
         }
         offset += line.len();
     }
     found
 }
 
-/// The part of a YAML line before its comment: a `#` at the start or after white space, outside
-/// quotes.
-fn strip_comment(line: &str) -> &str {
+/// The name and fallback of the reference whose text (after `${`) starts `rest`.
+fn parse_reference(rest: &str) -> Option<EnvReference> {
+    let name_len = rest
+        .char_indices()
+        .find(|&(i, c)| !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
+        .map_or(rest.len(), |(i, _)| i);
+    if name_len == 0 {
+        return None;
+    }
+    let after = &rest[name_len..];
+    Some(EnvReference {
+        name: rest[..name_len].to_owned(),
+        has_fallback: ["-", ":-", "+", ":+"]
+            .iter()
+            .any(|op| after.starts_with(op)),
+        position: Position::UNKNOWN,
+    })
+}
+
+/// Byte ranges of a YAML line that hold plain (unquoted, uncommented) text. A quote opens a
+/// quoted scalar only where a scalar starts (after `: `, `- `, `[`, `{`, `,` or at the line's
+/// start); `''` and `\"` inside quotes do not close them; `#` after a space starts a comment.
+fn plain_spans(line: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
     let mut quote: Option<char> = None;
+    let mut start = 0;
     let mut previous = ' ';
-    for (i, c) in line.char_indices() {
+    let mut significant = ':'; // the last non-space character outside quotes
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
         match quote {
-            Some(q) if c == q => quote = None,
+            Some('\'') if c == '\'' && chars.peek().is_some_and(|&(_, n)| n == '\'') => {
+                chars.next();
+            }
+            Some('"') if c == '\\' => {
+                chars.next();
+            }
+            Some(q) if c == q => {
+                quote = None;
+                start = i + 1;
+            }
             Some(_) => {}
-            None if c == '#' && previous.is_whitespace() => return &line[..i],
-            None if (c == '"' || c == '\'') && (previous.is_whitespace() || previous == ':') => {
-                quote = Some(c)
+            None if c == '#' && previous.is_whitespace() => {
+                spans.push((start, i));
+                return spans;
+            }
+            None if (c == '"' || c == '\'')
+                && matches!(significant, ':' | '-' | '[' | '{' | ',' | '?') =>
+            {
+                spans.push((start, i));
+                quote = Some(c);
             }
             None => {}
         }
+        if quote.is_none() && !c.is_whitespace() {
+            significant = c;
+        }
         previous = c;
     }
-    line
+    if quote.is_none() {
+        spans.push((start, line.len()));
+    }
+    spans
+}
+
+/// Whether the line ends (before any comment) with a block scalar indicator: `|`, `>-`, `|2`.
+fn opens_block(line: &str, plain: &[(usize, usize)]) -> bool {
+    let Some(&(start, end)) = plain.last() else {
+        return false;
+    };
+    let tail = line[start..end].trim_end();
+    let indicator = tail.trim_end_matches(|c: char| c == '-' || c == '+' || c.is_ascii_digit());
+    let before = indicator.len().saturating_sub(1);
+    (indicator.ends_with('|') || indicator.ends_with('>'))
+        && (before == 0 || indicator[..before].ends_with([' ', ':', '-']))
 }
 
 #[cfg(test)]
@@ -186,18 +251,24 @@ mod tests {
     }
 
     #[test]
-    fn ignores_comments_escapes_and_non_names() {
-        let refs = find_references("# ${A}\nb: x # ${B}\nc: $${C}\nd: ${1X}\ne: \"#${E}\"\n");
+    fn ignores_comments_quotes_blocks_escapes_and_non_names() {
+        let text = "# ${A}\nb: x # ${B}\nc: $${C}\nd: ${1X}\ne: \"#${E}\"\n\
+                    f: |\n  ${F}\n\n  more ${F2}\ng: 'it''s # ${G}' ${G2}\n\
+                    h: Rock 'n roll # ${H}\ni: ${I} # done\n";
+        let refs = find_references(text);
         let names: Vec<_> = refs.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["E"]);
+        assert_eq!(names, ["G2", "I"]);
     }
 
     #[test]
     fn stands_in_for_unset_variables_and_reports_them() {
-        let env = Environment::from_pairs([("SET", "value")]);
+        let env = Environment::from_pairs([("SET", "secret-value")]);
         let refs = find_references("a: ${SET}\nb: ${UNSET}\nc: ${DEFAULTED:-x}\n");
         let (properties, unset) = env.properties_for(&refs);
-        assert_eq!(properties.get("SET").map(String::as_str), Some("value"));
+        assert_eq!(
+            properties.get("SET").map(String::as_str),
+            Some("secret-value")
+        );
         assert_eq!(
             properties.get("UNSET").map(String::as_str),
             Some("${UNSET}")
@@ -206,7 +277,7 @@ mod tests {
         assert_eq!(unset.len(), 1);
         assert_eq!(
             env.secrets_in(&refs),
-            [("value".to_owned(), "${SET}".to_owned())]
+            [("secret-value".to_owned(), "${SET}".to_owned())]
         );
     }
 }

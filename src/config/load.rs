@@ -112,6 +112,7 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
     }
     diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));
     diagnostics.dedup();
+    crate::diag::redact_secret_lines(&mut diagnostics);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     Checked {
         pipeline: pipeline.filter(|_| !has_errors),
@@ -229,6 +230,7 @@ fn not_utf8(bytes: &[u8], valid_up_to: usize) -> Diagnostic {
             line,
             column,
             offset: Some(valid_up_to),
+            len: None,
         },
         format!(
             "the file is not UTF-8 text (invalid byte 0x{:02x})",

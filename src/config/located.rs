@@ -17,6 +17,8 @@ pub struct Position {
     pub column: usize,
     /// Byte offset of the value's first character, when known.
     pub offset: Option<usize>,
+    /// Length in bytes of the value as written (quotes and escapes included), when known.
+    pub len: Option<usize>,
 }
 
 impl Position {
@@ -25,6 +27,7 @@ impl Position {
         line: 0,
         column: 0,
         offset: None,
+        len: None,
     };
 
     /// Whether this position points into the file.
@@ -32,15 +35,14 @@ impl Position {
         self.line > 0
     }
 
-    fn from_saphyr(location: &serde_saphyr::Location) -> Position {
-        let offset = location
-            .span()
-            .byte_offset()
-            .and_then(|o| usize::try_from(o).ok());
+    /// The position serde-saphyr recorded.
+    pub fn from_saphyr(location: &serde_saphyr::Location) -> Position {
+        let span = location.span();
         Position {
             line: usize::try_from(location.line()).unwrap_or(0),
             column: usize::try_from(location.column()).unwrap_or(0),
-            offset,
+            offset: span.byte_offset().and_then(|o| usize::try_from(o).ok()),
+            len: span.byte_len().and_then(|l| usize::try_from(l).ok()),
         }
     }
 }

@@ -9,11 +9,9 @@ use crate::diag::Diagnostic;
 /// The diagnostic for an error serde-saphyr reported while reading the pipeline.
 pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
     let err = err.without_snippet();
-    let position = err.location().map_or(Position::UNKNOWN, |l| Position {
-        line: usize::try_from(l.line()).unwrap_or(0),
-        column: usize::try_from(l.column()).unwrap_or(0),
-        offset: l.span().byte_offset().and_then(|o| usize::try_from(o).ok()),
-    });
+    let position = err
+        .location()
+        .map_or(Position::UNKNOWN, |l| Position::from_saphyr(&l));
     match err {
         Error::SerdeUnknownField {
             field, expected, ..
@@ -32,6 +30,13 @@ pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
         }
         Error::InvalidScalar { ty, .. } => {
             let found = written("an interpolated value", text, position);
+            if let Some(max) = integer_max(ty)
+                && found.trim_start_matches('-').chars().all(|c| c.is_ascii_digit())
+                && !found.is_empty()
+            {
+                return Diagnostic::error(position, format!("`{found}` is out of range"))
+                    .help(format!("the largest value here is {max}"));
+            }
             let expected = match *ty {
                 "bool" => "`true` or `false`",
                 t if t.starts_with('u') => "a whole number, 0 or more",
@@ -46,9 +51,30 @@ pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
         }
         other => {
             let message = UserMessageFormatter.format_message(other).into_owned();
-            Diagnostic::error(position, message)
+            let line = text.lines().nth(position.line.saturating_sub(1)).unwrap_or("");
+            let diagnostic = Diagnostic::error(position, message.clone());
+            if message.contains("flow") && line.contains("${") {
+                diagnostic.help(
+                    "`${VAR}` cannot stand inside `{ … }` or `[ … ]`, where YAML reads its braces: write this map or list in block style, one entry per line",
+                )
+            } else {
+                diagnostic
+            }
         }
     }
+}
+
+/// The largest value of an integer type, by its Rust name.
+fn integer_max(ty: &str) -> Option<u128> {
+    Some(match ty {
+        "u8" => u8::MAX.into(),
+        "u16" => u16::MAX.into(),
+        "u32" => u32::MAX.into(),
+        "u64" => u64::MAX.into(),
+        "i32" => i32::MAX as u128,
+        "i64" => i64::MAX as u128,
+        _ => return None,
+    })
 }
 
 /// The name as written at `position`, when serde-saphyr reports it redacted (it does so once

@@ -5,7 +5,15 @@ use crate::support::{assert_contains, stockrun, yaml_files};
 
 /// Every fixture under `tests/fixtures/invalid`: where the first error is and what it says.
 const INVALID: &[(&str, &str, &str)] = &[
-    ("bad-cron", "7:13", "Hours must be less than 23"),
+    ("block-template", "23:21", "`prices` is not defined here"),
+    ("out-of-range", "23:15", "`99999999999999` is out of range"),
+    ("parse-only-format", "13:47", "uses a parse-only directive"),
+    (
+        "variable-in-flow-map",
+        "4:26",
+        "did not find expected ',' or '}'",
+    ),
+    ("bad-cron", "7:18", "Hours must be less than 23"),
     ("bad-duration", "23:17", "invalid duration `soon`"),
     ("bad-email", "18:9", "invalid e-mail address `bot@`"),
     (
@@ -49,6 +57,11 @@ const INVALID: &[(&str, &str, &str)] = &[
 
 /// Every fixture under `tests/fixtures/warnings`: valid, with this warning.
 const WARNINGS: &[(&str, &str, &str)] = &[
+    (
+        "literal-key-beside-variable",
+        "4:25",
+        "header `X-Api-Key` holds a literal secret",
+    ),
     (
         "feeds-unused",
         "8:5",
@@ -131,10 +144,18 @@ fn each_warning_fixture_exits_0_with_its_warning() {
 }
 
 #[test]
-fn the_base_fixture_is_valid_without_warnings() {
-    let out = stockrun(&["validate", "tests/fixtures/base.yaml"], &[]);
-    assert_eq!(out.code, 0, "{}", out.stdout);
-    assert_eq!(out.stdout, "ok: checked 1 file: 0 errors, 0 warnings\n");
+fn valid_fixtures_have_no_errors_and_no_warnings() {
+    // base.yaml, and templates.yaml: `../` under `if`, block params, `@root`, subexpressions.
+    let mut files = vec!["tests/fixtures/base.yaml".to_owned()];
+    files.extend(yaml_files("tests/fixtures/valid"));
+    for file in files {
+        let out = stockrun(&["validate", &file], &[]);
+        assert_eq!(out.code, 0, "{}", out.stdout);
+        assert_eq!(
+            out.stdout, "ok: checked 1 file: 0 errors, 0 warnings\n",
+            "{file}"
+        );
+    }
 }
 
 #[test]
@@ -175,7 +196,7 @@ fn every_file_is_checked_and_the_summary_counts_them_all() {
     );
     assert_eq!(out.code, 1);
     assert_contains(&out.stdout, "limits.yaml:25:22: error");
-    assert_contains(&out.stdout, "bad-cron.yaml:7:13: error");
+    assert_contains(&out.stdout, "bad-cron.yaml:7:18: error");
     assert!(
         out.stdout
             .ends_with("invalid: checked 3 files: 4 errors, 0 warnings\n"),

@@ -8,7 +8,7 @@ const BASE: &str = include_str!("../fixtures/base.yaml");
 const STOCKS: &str = include_str!("../../pipelines/stocks.yaml");
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -60,17 +60,12 @@ impl Ctx<'_> {
 
     /// The file position of character `column` on line `line` (both 0-based) of a string value.
     fn within(&self, value: &Located<String>, line: usize, column: usize) -> Position {
-        position_within(self.text, value.position, line, column)
+        position_within(self.text, value.position, value, line, column)
     }
 
-    /// The text of the file from `value`'s position to the end of that line.
-    fn source_text(&self, value: &Located<String>) -> &str {
-        let rest = value
-            .position
-            .offset
-            .and_then(|o| self.text.get(o..))
-            .unwrap_or("");
-        rest.split('\n').next().unwrap_or("")
+    /// The value as written in the file (before substitution), or the value itself.
+    fn source_text<'v>(&'v self, value: &'v Located<String>) -> &'v str {
+        inner::raw_text(self.text, value.position).unwrap_or(value)
     }
 
     /// Warns when `${VAR}` was written where it is not substituted (quoted or block scalars).

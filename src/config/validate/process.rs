@@ -1,6 +1,8 @@
 //! Checks of `process.fields`: names usable in templates, JSONPaths, and timestamp formats and
 //! time zones.
 
+use std::fmt::Write as _;
+
 use chrono::format::{Item, StrftimeItems};
 use chrono::{NaiveDate, NaiveDateTime};
 
@@ -97,9 +99,21 @@ fn check_format(ctx: &mut Ctx<'_>, format: &Located<String>, path: &str) {
         );
         return;
     }
-    let sample = chrono::DateTime::parse_from_rfc3339("2024-03-18T15:59:38+05:30")
-        .map(|t| t.format(format).to_string())
-        .unwrap_or_default();
+    // Some directives (`%#z`) only parse: formatting them fails, which `to_string` would panic on.
+    let mut sample = String::new();
+    let formatted = chrono::DateTime::parse_from_rfc3339("2024-03-18T15:59:38+05:30")
+        .map_err(|_| std::fmt::Error)
+        .and_then(|t| write!(sample, "{}", t.format(format)));
+    if formatted.is_err() {
+        ctx.push(
+            error(format!(
+                "timestamp format `{}` cannot be checked: it uses a parse-only directive",
+                format.as_str()
+            ))
+            .help("use directives that also format, such as `%z` instead of `%#z`"),
+        );
+        return;
+    }
     let reads_back = NaiveDateTime::parse_from_str(&sample, format).is_ok()
         || chrono::DateTime::parse_from_str(&sample, format).is_ok()
         || NaiveDate::parse_from_str(&sample, format).is_ok();

@@ -1,5 +1,7 @@
 //! The request-rate check: how many requests `schedule` × feeds makes per quota period.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::Ctx;
@@ -7,8 +9,8 @@ use crate::config::Located;
 use crate::config::model::Quota;
 use crate::diag::Diagnostic;
 
-/// Occurrences counted exactly before the rate is extrapolated (dense schedules are regular).
-const MAX_COUNTED: u64 = 100_000;
+/// Firings counted before a dense schedule's rate is extrapolated.
+const MAX_COUNTED: u64 = 200_000;
 
 /// Warns when the schedule makes more requests per period than the quota allows.
 pub(super) fn check(
@@ -18,7 +20,7 @@ pub(super) fn check(
     requests_per_poll: usize,
 ) {
     let period = quota.per.seconds();
-    let polls = polls_per_period(schedule, period);
+    let polls = busiest_period(schedule, period);
     let requests = polls.saturating_mul(requests_per_poll as u64);
     if requests <= quota.requests {
         return;
@@ -49,32 +51,41 @@ pub(super) fn check(
     );
 }
 
-/// Number of times `schedule` fires in `period` seconds, starting from a fixed date so the
-/// answer is the same on every run.
-pub(crate) fn polls_per_period(schedule: &cron::Schedule, period: u64) -> u64 {
+/// The most times `schedule` fires in one period of `period` seconds, looking one period and
+/// eight days ahead (so weekly patterns are seen), from a fixed date so the answer is the same on
+/// every run.
+pub(crate) fn busiest_period(schedule: &cron::Schedule, period: u64) -> u64 {
     let start: DateTime<Utc> = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
         .single()
         .unwrap_or_default();
-    let Some(end) = start.checked_add_signed(chrono::TimeDelta::seconds(period as i64)) else {
-        return 0;
-    };
-    let before_start = start - chrono::TimeDelta::seconds(1);
-    let mut count = 0;
+    let horizon = period.saturating_add(8 * 86_400).min(92 * 86_400);
+    let end = start + chrono::TimeDelta::seconds(horizon as i64);
+    let mut buckets: HashMap<u64, u64> = HashMap::new();
+    let mut counted = 0;
     let mut first = None;
-    for time in schedule.after(&before_start) {
+    for time in schedule.after(&(start - chrono::TimeDelta::seconds(1))) {
         if time >= end {
-            return count;
+            break;
         }
-        count += 1;
+        let elapsed = (time - start).num_seconds().max(0) as u64;
+        *buckets.entry(elapsed / period).or_default() += 1;
+        counted += 1;
         let first = *first.get_or_insert(time);
-        if count == MAX_COUNTED {
-            // Dense schedules repeat regularly: extrapolate from the intervals seen so far.
+        if counted == MAX_COUNTED {
+            // A schedule this dense repeats regularly: its busiest complete period, or its rate
+            // so far when not even one period is complete.
+            let current = elapsed / period;
+            let complete = buckets
+                .iter()
+                .filter(|(b, _)| **b < current)
+                .map(|(_, n)| *n)
+                .max();
             let span = (time - first).num_seconds().max(1) as u64;
-            return (count - 1).saturating_mul(period) / span;
+            return complete.unwrap_or((counted - 1).saturating_mul(period) / span);
         }
     }
-    count
+    buckets.into_values().max().unwrap_or(0)
 }
 
 /// `43200` → `43 200`, as in the warning's text.
@@ -97,7 +108,7 @@ mod tests {
     use super::*;
 
     fn polls(expr: &str, period: u64) -> u64 {
-        polls_per_period(&cron::Schedule::from_str(expr).unwrap(), period)
+        busiest_period(&cron::Schedule::from_str(expr).unwrap(), period)
     }
 
     #[test]
@@ -105,6 +116,11 @@ mod tests {
         assert_eq!(polls("0 * * * * *", 30 * 86_400), 43_200);
         assert_eq!(polls("0 0 9 * * Mon-Fri", 7 * 86_400), 5);
         assert_eq!(polls("* * * * * *", 30 * 86_400), 2_592_000);
+        // The busiest period, not the first one.
+        assert_eq!(polls("0 * 9 * * *", 3_600), 60);
+        assert_eq!(polls("0 * * * * Sat,Sun", 86_400), 1_440);
+        // Irregular and dense: counted, not extrapolated from the first days.
+        assert_eq!(polls("* * * 1,2 * *", 30 * 86_400), 172_800);
     }
 
     #[test]

@@ -75,27 +75,12 @@ fn check_url(ctx: &mut Ctx<'_>, url: &Located<String>, feeds: Option<&Scope>) {
     {
         templates::check(ctx, url, "source.url", scope);
     }
+    check_query_secrets(ctx, url);
     if url.contains("${") {
         return; // an unset variable, already reported
     }
-    let filled = fill_placeholders(url);
-    match url::Url::parse(&filled) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
-            let written = ctx.source_text(url).to_owned();
-            for (name, value) in parsed.query_pairs() {
-                if is_secret_name(&name) && !written.contains("${") && value != "x" {
-                    ctx.push(
-                        Diagnostic::warning(url.position, format!("query parameter `{name}` holds a literal secret"))
-                            .at("source.url")
-                            .help(format!(
-                                "a key written in the file ends up in git and in logs; write `{name}=${{{}}}` and set it in the environment",
-                                name.to_ascii_uppercase()
-                            ))
-                            .secret(),
-                    );
-                }
-            }
-        }
+    match url::Url::parse(&fill_placeholders(url)) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
         Ok(parsed) => ctx.push(
             Diagnostic::error(
                 url.position,
@@ -109,6 +94,32 @@ fn check_url(ctx: &mut Ctx<'_>, url: &Located<String>, feeds: Option<&Scope>) {
                 .at("source.url")
                 .help("write a full URL such as `https://latest-stock-price.p.rapidapi.com/any`"),
         ),
+    }
+}
+
+/// Warns about query parameters such as `?apikey=…` whose value is written in the file.
+fn check_query_secrets(ctx: &mut Ctx<'_>, url: &Located<String>) {
+    let written = ctx.source_text(url).trim_matches(['"', '\'']).to_owned();
+    let Some((_, query)) = written.split_once('?') else {
+        return;
+    };
+    let query = query.split('#').next().unwrap_or("");
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let from_elsewhere = value.contains("${") || value.contains("{{");
+        if is_secret_name(&name) && !value.is_empty() && !from_elsewhere {
+            ctx.push(
+                Diagnostic::warning(
+                    url.position,
+                    format!("query parameter `{name}` holds a literal secret"),
+                )
+                .at("source.url")
+                .help(format!(
+                    "a key written in the file ends up in git and in logs; write `{name}=${{{}}}` and set it in the environment",
+                    name.to_ascii_uppercase()
+                ))
+                .secret(),
+            );
+        }
     }
 }
 
@@ -127,13 +138,38 @@ fn fill_placeholders(template: &str) -> String {
     out
 }
 
-/// Words in header and query parameter names that carry credentials.
-const SECRET_NAME_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password", "signature"];
+/// Words that, in a header or query parameter name, say it carries a credential.
+const SECRET_NAME_WORDS: [&str; 10] = [
+    "key",
+    "apikey",
+    "token",
+    "secret",
+    "auth",
+    "authorization",
+    "password",
+    "passwd",
+    "signature",
+    "credential",
+];
 
-/// Whether a header or query parameter name says it carries a credential.
+/// Whether a header or query parameter name says it carries a credential: one of its words
+/// (split at `-`, `_`, `.`) is a credential word, or it ends in `key`, `token` or `secret`
+/// (`apikey`, `accesstoken`). `X-Author` and `keywords` do not.
 fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    SECRET_NAME_WORDS.iter().any(|w| lower.contains(w)) && !lower.contains("host")
+    lower
+        .split(['-', '_', '.', ' '])
+        .any(|word| SECRET_NAME_WORDS.contains(&word))
+        || ["key", "token", "secret"]
+            .iter()
+            .any(|end| lower.ends_with(end))
+}
+
+/// Whether a value looks like a generated key: long, letters and digits only, well mixed.
+fn looks_like_a_key(value: &str) -> bool {
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let letters = value.chars().filter(char::is_ascii_alphabetic).count();
+    value.len() >= 32 && digits + letters == value.len() && digits >= 4 && letters >= 4
 }
 
 fn check_literal_secret(ctx: &mut Ctx<'_>, name: &str, value: &Located<String>, path: &str) {
@@ -141,14 +177,7 @@ fn check_literal_secret(ctx: &mut Ctx<'_>, name: &str, value: &Located<String>, 
     if written.contains("${") || value.contains("{{") || value.is_empty() {
         return; // from the environment, or a feed template
     }
-    let named_secret = is_secret_name(name);
-    let looks_random = value.len() >= 24
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && value.chars().any(|c| c.is_ascii_digit())
-        && value.chars().any(|c| c.is_ascii_alphabetic());
-    if named_secret || looks_random {
+    if is_secret_name(name) || looks_like_a_key(value) {
         let variable = name.to_ascii_uppercase().replace(['-', ' '], "_");
         ctx.push(
             Diagnostic::warning(value.position, format!("header `{name}` holds a literal secret"))
@@ -197,16 +226,18 @@ fn check_schedule(ctx: &mut Ctx<'_>, schedule: &Located<String>) -> Option<cron:
             Some(parsed)
         }
         Err(err) => {
-            // The cron crate repeats the expression and a caret; its last line says what is wrong.
+            // The cron crate prints the expression, a caret under the bad character and, for
+            // some errors, a reason on a third line.
             let err = err.to_string();
-            let reason = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim();
+            let lines: Vec<&str> = err.lines().collect();
+            let caret = lines.get(1).and_then(|l| l.find('^'));
+            let reason = lines.get(2).map_or("unexpected value", |l| l.trim());
+            let position = match caret {
+                Some(column) => ctx.within(schedule, 0, column),
+                None => schedule.position,
+            };
             ctx.push(
-                Diagnostic::error(schedule.position, format!("invalid cron schedule `{}`: {reason}", schedule.as_str()))
+                Diagnostic::error(position, format!("invalid cron schedule `{}`: {reason}", schedule.as_str()))
                     .at("source.schedule")
                     .help("6 or 7 fields: sec min hour day-of-month month day-of-week [year]; `0 * * * * *` is every minute"),
             );
@@ -243,6 +274,32 @@ mod tests {
             fill_placeholders("https://a/q?s={{symbol}}&f={{ fn }}"),
             "https://a/q?s=x&f=x"
         );
+    }
+
+    #[test]
+    fn recognises_credential_names_and_values() {
+        for name in [
+            "X-RapidAPI-Key",
+            "apikey",
+            "Authorization",
+            "X-Access-Token",
+            "api_secret",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "X-Author",
+            "keywords",
+            "X-RapidAPI-Host",
+            "User-Agent",
+            "function",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        assert!(looks_like_a_key(
+            "9f8e7d6c5b4a39281716aAbBcCdDeEfF0a1b2c3d4e5f6a7b"
+        ));
+        assert!(!looks_like_a_key("stockrun_pipeline_build_2025"));
     }
 
     #[test]

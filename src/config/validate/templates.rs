@@ -153,16 +153,22 @@ impl Walker<'_> {
         if !block {
             return;
         }
-        let current = *stack.last().unwrap_or(&Frame::Top);
+        // Only `each` and `with` change the context (and so what `../` means); `if`, `unless`
+        // and other blocks render their body in the current one.
         let inner = match name.as_str() {
-            "each" => self.each_frame(h.params.first(), stack),
-            "with" => Frame::Unknown,
-            _ => current,
+            _ if h.block_param.is_some() => Some(Frame::Unknown), // `as |item|`: names we do not track
+            "each" => Some(self.each_frame(h.params.first(), stack)),
+            "with" => Some(Frame::Unknown),
+            _ => None,
         };
         if let Some(body) = &h.template {
-            stack.push(inner);
-            self.template(body, stack);
-            stack.pop();
+            if let Some(inner) = inner {
+                stack.push(inner);
+                self.template(body, stack);
+                stack.pop();
+            } else {
+                self.template(body, stack);
+            }
         }
         if let Some(inverse) = &h.inverse {
             self.template(inverse, stack);

@@ -51,17 +51,32 @@ pub struct Sections {
     pub notify: Option<Option<Notify>>,
 }
 
-impl From<&Pipeline> for Sections {
-    fn from(p: &Pipeline) -> Sections {
+impl From<Pipeline> for Sections {
+    fn from(p: Pipeline) -> Sections {
         Sections {
-            name: Some(p.name.clone()),
-            source: Some(p.source.clone()),
-            feeds: Some(p.feeds.clone()),
-            queue: Some(p.queue.clone()),
-            process: Some(p.process.clone()),
-            store: Some(p.store.clone()),
-            notify: Some(p.notify.clone()),
+            name: Some(p.name),
+            source: Some(p.source),
+            feeds: Some(p.feeds),
+            queue: Some(p.queue),
+            process: Some(p.process),
+            store: Some(p.store),
+            notify: Some(p.notify),
         }
+    }
+}
+
+impl Sections {
+    /// The whole pipeline, when every section parsed.
+    fn into_pipeline(self) -> Option<Pipeline> {
+        Some(Pipeline {
+            name: self.name?,
+            source: self.source?,
+            feeds: self.feeds?,
+            queue: self.queue?,
+            process: self.process?,
+            store: self.store?,
+            notify: self.notify?,
+        })
     }
 }
 
@@ -91,14 +106,11 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
     let parsed = explained(&options, |options| {
         serde_saphyr::from_str_with_options::<Pipeline>(text, options)
     });
-    let (pipeline, sections) = match parsed {
-        Ok(pipeline) => {
-            let sections = Sections::from(&pipeline);
-            (Some(pipeline), sections)
-        }
+    let (parsed_whole, sections) = match parsed {
+        Ok(pipeline) => (true, Sections::from(pipeline)),
         Err(err) => {
             diagnostics.push(diagnostic_from_yaml(&err, text));
-            (None, parse_sections(text, &options, &mut diagnostics))
+            (false, parse_sections(text, &options, &mut diagnostics))
         }
     };
     diagnostics.extend(validate::check(&sections, text));
@@ -114,8 +126,13 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
     diagnostics.dedup();
     crate::diag::redact_secret_lines(&mut diagnostics);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    let pipeline = if parsed_whole && !has_errors {
+        sections.into_pipeline()
+    } else {
+        None
+    };
     Checked {
-        pipeline: pipeline.filter(|_| !has_errors),
+        pipeline,
         diagnostics,
     }
 }

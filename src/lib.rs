@@ -10,3 +10,11 @@
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod message;
+pub mod notify;
+pub mod process;
+pub mod queue;
+pub mod redact;
+pub mod runtime;
+pub mod source;
+pub mod store;

@@ -1,0 +1,51 @@
+//! The notify stage: one e-mail per processed batch. One trait; `outbox` writes `.eml` files,
+//! `smtp` sends through an SMTP server, the AWS one uses SES v2. `render` builds the e-mail from
+//! the pipeline's Handlebars templates.
+
+pub mod outbox;
+pub mod render;
+pub mod smtp;
+
+use async_trait::async_trait;
+
+/// A rendered e-mail, ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email {
+    /// The sender address.
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body, when the pipeline has an `html` template.
+    pub html: Option<String>,
+}
+
+/// Why an e-mail could not be sent. Stored records are never affected.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The message could not be built (bad address, bad header).
+    #[error("cannot build the e-mail: {0}")]
+    Build(String),
+    /// Writing the `.eml` file failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The SMTP server refused or could not be reached.
+    #[error("SMTP: {0}")]
+    Smtp(String),
+}
+
+/// Sends one e-mail.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends `email` and says where it went (a file path or a message id).
+    async fn send(&self, email: &Email) -> Result<String, NotifyError>;
+}

@@ -1,0 +1,81 @@
+//! The queue stage: between the poller and the processor. One trait; `local` is a table in
+//! SQLite, the AWS one is SQS. Delivery is at least once: a message stays until it is deleted,
+//! and one received too often moves to the dead-letter queue.
+
+pub mod local;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// The most messages one send, receive or delete call handles (the SQS batch limit).
+pub const MAX_BATCH: usize = 10;
+
+/// A message handed to a consumer, invisible to others until deleted or its visibility ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The message id, stable across deliveries (the id Lambda reports in `batchItemFailures`).
+    pub id: String,
+    /// The handle for deleting or releasing this delivery.
+    pub receipt: String,
+    /// The message body (a JSON [`crate::message::Message`]).
+    pub body: String,
+    /// How many times the message has been delivered, this delivery included.
+    pub receive_count: u32,
+}
+
+/// Messages in the queue, by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and not yet deleted.
+    pub in_flight: u64,
+    /// In the dead-letter queue.
+    pub dead: u64,
+}
+
+impl QueueCounts {
+    /// Nothing is waiting or in flight.
+    pub fn is_drained(&self) -> bool {
+        self.visible == 0 && self.in_flight == 0
+    }
+}
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The embedded database failed.
+    #[error("local queue {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A blocking task was cancelled or panicked.
+    #[error("local queue task failed: {0}")]
+    Task(String),
+}
+
+/// Sends, receives and deletes messages.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Enqueues up to [`MAX_BATCH`] message bodies; all are durable when this returns `Ok`.
+    async fn send_batch(&self, bodies: &[String]) -> Result<(), QueueError>;
+
+    /// Receives up to `max` messages, waiting at most `wait` for the first one. Messages
+    /// delivered `max_receive_count` times already go to the dead-letter queue instead.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
+
+    /// Deletes delivered messages (after their records are stored).
+    async fn delete_batch(&self, receipts: &[&str]) -> Result<(), QueueError>;
+
+    /// Makes poison messages visible again at once, so they reach the dead-letter queue without
+    /// waiting out their visibility timeout; `reason` is kept where the backend can keep it.
+    async fn release(&self, failed: &[(&str, &str)]) -> Result<(), QueueError>;
+
+    /// How many messages are waiting, in flight and dead-lettered.
+    async fn counts(&self) -> Result<QueueCounts, QueueError>;
+}

@@ -1,0 +1,63 @@
+//! Keeps secrets out of logs, errors and e-mails: every value substituted from the environment
+//! into the pipeline (API keys) and every value of a secret-looking header is replaced by the
+//! reference that brought it (`${RAPIDAPI_KEY}`) or by `<redacted>`.
+
+use std::borrow::Cow;
+
+/// Replaces known secret values in text before it is shown anywhere.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    /// `(secret value, what to show instead)`, longest value first.
+    secrets: Vec<(String, String)>,
+}
+
+impl Redactor {
+    /// A redactor for these `(value, replacement)` pairs. Empty values are ignored.
+    pub fn new(secrets: impl IntoIterator<Item = (String, String)>) -> Redactor {
+        let mut secrets: Vec<(String, String)> =
+            secrets.into_iter().filter(|(v, _)| !v.is_empty()).collect();
+        secrets.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        secrets.dedup_by(|a, b| a.0 == b.0);
+        Redactor { secrets }
+    }
+
+    /// Adds one more secret, shown as `<redacted>`.
+    pub fn add(&mut self, value: impl Into<String>) {
+        let value = value.into();
+        if !value.is_empty() && !self.secrets.iter().any(|(v, _)| *v == value) {
+            self.secrets.push((value, "<redacted>".to_owned()));
+            self.secrets
+                .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        }
+    }
+
+    /// `text` with every secret replaced.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut text = Cow::Borrowed(text);
+        for (value, shown) in &self.secrets {
+            if text.contains(value.as_str()) {
+                text = Cow::Owned(text.replace(value.as_str(), shown));
+            }
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Redactor;
+
+    #[test]
+    fn replaces_longest_first() {
+        let mut r = Redactor::new([
+            ("abcdef".to_owned(), "${A}".to_owned()),
+            ("abcdefgh".to_owned(), "${B}".to_owned()),
+        ]);
+        r.add("zzzzzz");
+        assert_eq!(
+            r.redact("x abcdefgh y abcdef zzzzzz"),
+            "x ${B} y ${A} <redacted>"
+        );
+        assert_eq!(r.redact("nothing"), "nothing");
+    }
+}

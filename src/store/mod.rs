@@ -1,0 +1,41 @@
+//! The store stage: where processed records are written, keyed by the pipeline's key mapping so a
+//! redelivered record overwrites itself. One trait; `local` is SQLite, the AWS one is DynamoDB.
+
+pub mod item;
+pub mod local;
+
+use async_trait::async_trait;
+
+pub use item::Item;
+
+/// Why a store operation failed. The records stay in the queue and are delivered again.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The embedded database failed.
+    #[error("local store {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A blocking task was cancelled or panicked.
+    #[error("local store task failed: {0}")]
+    Task(String),
+}
+
+/// Writes items and reads them back.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Writes every item; an item whose key already exists is replaced. All or nothing is not
+    /// promised: on error the caller retries the whole batch, which is safe because writes are
+    /// idempotent.
+    async fn put_batch(&self, items: &[Item]) -> Result<(), StoreError>;
+
+    /// Up to `limit` items, the most recently inserted first (for `stockrun show`).
+    async fn recent(&self, limit: usize) -> Result<Vec<Item>, StoreError>;
+
+    /// How many items the table holds.
+    async fn count(&self) -> Result<u64, StoreError>;
+}

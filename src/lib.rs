@@ -17,4 +17,5 @@ pub mod queue;
 pub mod redact;
 pub mod runtime;
 pub mod source;
+pub mod sqlite;
 pub mod store;

@@ -1,13 +1,14 @@
 //! The `stockrun` binary: parses the command line, runs one subcommand, maps its result to an
 //! exit status (0 ok, 1 invalid pipeline or failure, 2 usage error).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use stockrun::commands::{schema, validate};
+use clap::{Args, Parser, Subcommand};
+use stockrun::commands::{run, schema, show, validate};
 use stockrun::config::env::Environment;
+use stockrun::runtime::backend::{Backend, BackendKind};
 
 /// Run data pipelines described in one YAML file: poll a REST API, queue each record, keep the
 /// fields you pick, store them, and e-mail a digest.
@@ -17,7 +18,7 @@ use stockrun::config::env::Environment;
     version,
     about,
     propagate_version = true,
-    after_help = "Examples:\n  stockrun validate pipelines/*.yaml\n  stockrun validate --format json pipelines/stocks.yaml\n  stockrun schema > schemas/pipeline.schema.json\n\nThe pipeline format: README.md, or `stockrun schema`."
+    after_help = "Examples:\n  stockrun run examples/demo.yaml --once     # the offline demo: poll, queue, store, e-mail\n  stockrun show examples/demo.yaml           # what the store holds\n  stockrun validate pipelines/*.yaml\n  RAPIDAPI_KEY=... stockrun run pipelines/stocks.yaml\n  stockrun schema > schemas/pipeline.schema.json\n\nThe pipeline format: README.md, or `stockrun schema`. Logs go to stderr; set STOCKRUN_LOG=debug for more."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,12 +45,142 @@ enum Command {
     },
     /// Print the JSON Schema of the pipeline format (draft-07), for editors and CI.
     Schema,
+    /// Run the pipeline: poll on its schedule and process what is queued, until Ctrl-C.
+    ///
+    /// With `--once`: poll once, process everything queued, print a one-line summary and exit.
+    /// SIGINT/SIGTERM stop polling and finish the batch in hand; a second signal quits at once
+    /// (messages in flight are delivered again later, nothing is lost).
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// Poll once, drain the queue, print a summary and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Only poll: fetch on the schedule and queue every record (pair with `consume`).
+    Poll {
+        #[command(flatten)]
+        target: Target,
+        /// Poll once, print a summary and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Only consume: process, store and e-mail what is queued (several can share a queue).
+    Consume {
+        #[command(flatten)]
+        target: Target,
+        /// Drain the queue, print a summary and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Print what the store holds, newest first, as a table.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// Show at most this many rows.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// List the dead-letter queue (poison records and why) instead of the store.
+        #[arg(long)]
+        dead: bool,
+    },
+}
+
+/// The pipeline file and where its stages run.
+#[derive(Debug, Args)]
+struct Target {
+    /// The pipeline file.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Where the queue, store and e-mail live.
+    #[arg(long, value_enum, default_value_t = BackendKind::Local)]
+    backend: BackendKind,
+    /// Directory of the local backend's database files and e-mail outbox.
+    #[arg(
+        long,
+        env = "STOCKRUN_STATE_DIR",
+        default_value = ".stockrun",
+        value_name = "DIR"
+    )]
+    state_dir: PathBuf,
+    /// Send e-mail through this SMTP server instead of the outbox, such as
+    /// `smtp://127.0.0.1:1025` or `smtps://user:password@host` (never shown in output).
+    #[arg(
+        long,
+        env = "STOCKRUN_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    smtp: Option<String>,
+    /// How long a received message stays hidden from other consumers before it is delivered
+    /// again (default: the batch window plus 30s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    visibility_timeout: Option<std::time::Duration>,
+}
+
+impl Target {
+    fn backend(&self) -> Backend {
+        Backend {
+            kind: self.backend,
+            state_dir: self.state_dir.clone(),
+            smtp: self.smtp.clone(),
+            visibility_timeout: self.visibility_timeout,
+        }
+    }
+}
+
+/// Runs an async command on a tokio runtime; errors go to stderr as `stockrun: error: …`.
+fn run_async<F>(command: F) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("stockrun: error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("stockrun: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs to stderr; `STOCKRUN_LOG` (or `RUST_LOG`) filters, default `info` for stockrun.
+fn init_logging() {
+    let filter = std::env::var("STOCKRUN_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn,stockrun=info".to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn halves_options(target: &Target, once: bool, halves: run::Halves) -> run::Options {
+    run::Options {
+        file: target.file.clone(),
+        backend: target.backend(),
+        once,
+        halves,
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut stdout = std::io::stdout().lock();
-    let result = match cli.command {
+    let env = Environment::from_process();
+    match cli.command {
         Command::Validate {
             files,
             format,
@@ -60,10 +191,46 @@ fn main() -> ExitCode {
                 format,
                 deny_warnings,
             };
-            validate::run(&options, &Environment::from_process(), &mut stdout)
+            print_to_stdout(|out| validate::run(&options, &env, out))
         }
-        Command::Schema => schema::run(&mut stdout).map(|()| true),
-    };
+        Command::Schema => print_to_stdout(|out| schema::run(out).map(|()| true)),
+        Command::Run { target, once } => {
+            let options = halves_options(&target, once, run::Halves::Both);
+            run_async(run::run(&options, &env))
+        }
+        Command::Poll { target, once } => {
+            let options = halves_options(&target, once, run::Halves::Poll);
+            run_async(run::run(&options, &env))
+        }
+        Command::Consume { target, once } => {
+            let options = halves_options(&target, once, run::Halves::Consume);
+            run_async(run::run(&options, &env))
+        }
+        Command::Show {
+            target,
+            limit,
+            dead,
+        } => {
+            let options = show::Options {
+                file: target.file.clone(),
+                backend: target.backend(),
+                limit,
+                dead,
+            };
+            run_async(async {
+                let mut stdout = std::io::stdout().lock();
+                show::run(&options, &env, &mut stdout).await
+            })
+        }
+    }
+}
+
+/// Runs a command that writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_to_stdout(
+    command: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<bool>,
+) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    let result = command(&mut stdout);
     let _ = stdout.flush();
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,4 +1,6 @@
 //! One module per subcommand; each takes its parsed arguments and returns the exit status.
 
+pub mod run;
 pub mod schema;
+pub mod show;
 pub mod validate;

@@ -2,6 +2,7 @@
 //! `smtp` sends through an SMTP server, the AWS one uses SES v2. `render` builds the e-mail from
 //! the pipeline's Handlebars templates.
 
+pub mod message;
 pub mod outbox;
 pub mod render;
 pub mod smtp;

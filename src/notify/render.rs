@@ -1,1 +1,218 @@
-//! (being written)
+//! Renders the digest e-mail of a batch from the pipeline's Handlebars templates.
+//!
+//! The context is exactly what `validate` checks templates against: `pipeline`, `count` and
+//! `records` at the top level; each record has its fields, the `inserted_at` attribute and `feed`.
+//! Templates render in strict mode, so a misspelt name is an error rather than an empty string;
+//! a declared field a record does not have is present as null (rendered empty), because
+//! optional fields are optional.
+
+use handlebars::Handlebars;
+use serde_json::{Map, Value, json};
+
+use super::Email;
+use crate::config::Pipeline;
+use crate::store::Item;
+
+/// Why a digest could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A template does not compile (only for a pipeline `validate` rejects).
+    #[error("notify.{name}: {message}")]
+    Template {
+        /// Which template: `subject`, `text` or `html`.
+        name: &'static str,
+        /// What Handlebars said.
+        message: String,
+    },
+    /// Rendering failed, such as a helper given the wrong arguments.
+    #[error("rendering notify.{name}: {message}")]
+    Render {
+        /// Which template.
+        name: &'static str,
+        /// What Handlebars said.
+        message: String,
+    },
+}
+
+/// One stored record as the templates see it.
+#[derive(Clone, Copy, Debug)]
+pub struct StoredRecord<'a> {
+    /// The item as it was written.
+    pub item: &'a Item,
+    /// The feed the record came from.
+    pub feed: &'a Map<String, Value>,
+}
+
+/// The compiled `notify` templates of a pipeline.
+pub struct Templates {
+    /// `subject` and `text`: plain text, nothing escaped.
+    plain: Handlebars<'static>,
+    /// `html`: values HTML-escaped.
+    html: Option<Handlebars<'static>>,
+    from: String,
+    to: Vec<String>,
+    fields: Vec<String>,
+    pipeline: String,
+}
+
+impl Templates {
+    /// Compiles the templates of `pipeline.notify`; `None` when the pipeline sends no e-mail.
+    pub fn new(pipeline: &Pipeline) -> Result<Option<Templates>, RenderError> {
+        let Some(notify) = &pipeline.notify else {
+            return Ok(None);
+        };
+        let mut plain = Handlebars::new();
+        plain.set_strict_mode(true);
+        plain.register_escape_fn(handlebars::no_escape);
+        register(&mut plain, "subject", &notify.subject)?;
+        register(&mut plain, "text", &notify.text)?;
+        let html = match &notify.html {
+            Some(template) => {
+                let mut html = Handlebars::new();
+                html.set_strict_mode(true);
+                register(&mut html, "html", template)?;
+                Some(html)
+            }
+            None => None,
+        };
+        Ok(Some(Templates {
+            plain,
+            html,
+            from: notify.from.value.clone(),
+            to: notify.to.iter().map(|to| to.value.clone()).collect(),
+            fields: pipeline.process.fields.keys().cloned().collect(),
+            pipeline: pipeline.name.value.clone(),
+        }))
+    }
+
+    /// The e-mail for a batch of stored records.
+    pub fn render(&self, records: &[StoredRecord<'_>]) -> Result<Email, RenderError> {
+        let context = self.context(records);
+        let render = |registry: &Handlebars<'static>, name: &'static str| {
+            registry
+                .render(name, &context)
+                .map_err(|e| RenderError::Render {
+                    name,
+                    message: e.to_string(),
+                })
+        };
+        let subject = render(&self.plain, "subject")?;
+        Ok(Email {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            // A subject is one line, whatever the template's values hold.
+            subject: subject.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+            text: render(&self.plain, "text")?,
+            html: match &self.html {
+                Some(html) => Some(render(html, "html")?),
+                None => None,
+            },
+        })
+    }
+
+    fn context(&self, records: &[StoredRecord<'_>]) -> Value {
+        let records: Vec<Value> = records
+            .iter()
+            .map(|record| {
+                let mut object = Map::with_capacity(record.item.attributes.len() + 2);
+                for name in &self.fields {
+                    object.insert(name.clone(), Value::Null);
+                }
+                for (name, value) in &record.item.attributes {
+                    object.insert(name.clone(), value.clone());
+                }
+                object.insert("feed".to_owned(), Value::Object(record.feed.clone()));
+                Value::Object(object)
+            })
+            .collect();
+        json!({
+            "pipeline": self.pipeline,
+            "count": records.len(),
+            "records": records,
+        })
+    }
+}
+
+fn register(
+    registry: &mut Handlebars<'static>,
+    name: &'static str,
+    template: &str,
+) -> Result<(), RenderError> {
+    registry
+        .register_template_string(name, template)
+        .map_err(|e| RenderError::Template {
+            name,
+            message: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use indexmap::IndexMap;
+    use serde_json::{Map, Value};
+
+    use super::{StoredRecord, Templates};
+    use crate::config::env::Environment;
+    use crate::config::load::{UnsetVariables, check};
+    use crate::store::Item;
+
+    fn templates(notify: &str) -> Templates {
+        let yaml = format!(
+            "name: t\nsource: {{ url: 'https://a.example/q' }}\nprocess:\n  fields:\n    symbol: {{ path: $.s, required: true }}\n    low: {{ path: $.l, type: number }}\nstore:\n  table: quotes\n  key: {{ partition: {{ name: symbol, value: '{{{{symbol}}}}' }} }}\nnotify:\n  from: a@example.com\n  to: [b@example.com]\n{notify}"
+        );
+        let checked = check(
+            yaml.as_bytes(),
+            &Environment::from_pairs::<&str, &str>([]),
+            UnsetVariables::Deny,
+        );
+        let pipeline = checked
+            .pipeline
+            .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
+        Templates::new(&pipeline).unwrap().expect("notify is set")
+    }
+
+    fn item(symbol: &str, low: Option<&str>) -> Item {
+        let mut attributes = IndexMap::new();
+        attributes.insert("symbol".to_owned(), Value::String(symbol.to_owned()));
+        if let Some(low) = low {
+            attributes.insert(
+                "low".to_owned(),
+                Value::Number(serde_json::from_str(low).unwrap()),
+            );
+        }
+        attributes.insert(
+            "inserted_at".to_owned(),
+            Value::String("2024-01-01T00:00:00.000Z".into()),
+        );
+        Item {
+            partition: symbol.to_owned(),
+            sort: None,
+            attributes,
+        }
+    }
+
+    #[test]
+    fn missing_optional_fields_render_empty_and_text_is_not_escaped() {
+        let t = templates(
+            "  subject: \"{{count}} quotes for {{pipeline}}\"\n  text: \"{{#each records}}{{symbol}}={{low}};{{/each}}\"\n  html: \"{{#each records}}<b>{{symbol}}</b>{{/each}}\"\n",
+        );
+        let feed = Map::new();
+        let (a, b) = (item("S&P", Some("1.50")), item("X", None));
+        let email = t
+            .render(&[
+                StoredRecord {
+                    item: &a,
+                    feed: &feed,
+                },
+                StoredRecord {
+                    item: &b,
+                    feed: &feed,
+                },
+            ])
+            .unwrap();
+        assert_eq!(email.subject, "2 quotes for t");
+        assert_eq!(email.text, "S&P=1.50;X=;");
+        assert_eq!(email.html.as_deref(), Some("<b>S&amp;P</b><b>X</b>"));
+        assert_eq!(email.to, ["b@example.com"]);
+    }
+}

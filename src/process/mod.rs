@@ -2,10 +2,21 @@
 //! stored under. Pure code (no I/O), so the consumer, the Lambda handler and the benchmarks share
 //! it. A record that cannot be processed is a [`Poison`] record with the reason.
 
+mod fields;
+mod key;
+pub mod number;
+pub mod timestamp;
+
+#[cfg(test)]
+mod tests;
+
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use self::fields::{CompiledField, Failure};
+use self::key::KeyRenderer;
 use crate::config::Pipeline;
+use crate::message::Message;
 
 /// A processed record: what is stored and what the e-mail templates see.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,21 +54,108 @@ pub struct ProcessorError(pub String);
 
 /// Everything compiled once from the pipeline: JSONPaths, timestamp formats, key templates.
 pub struct Processor {
-    _private: (),
+    pipeline: String,
+    fields: Vec<CompiledField>,
+    key: KeyRenderer,
 }
 
 impl Processor {
-    /// Compiles the pipeline's `process` and `store.key` sections.
+    /// Compiles the pipeline's `process` and `store.key` sections. The error lists every part
+    /// that does not compile (only a pipeline `validate` rejects has one).
     pub fn new(pipeline: &Pipeline) -> Result<Processor, ProcessorError> {
-        let _ = pipeline;
-        Err(ProcessorError("not yet built".into()))
+        let mut problems = Vec::new();
+        let mut fields = Vec::with_capacity(pipeline.process.fields.len());
+        for (name, field) in pipeline.process.fields.iter() {
+            match CompiledField::new(name, field) {
+                Ok(field) => fields.push(field),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        let names: Vec<&str> = pipeline.process.fields.keys().map(String::as_str).collect();
+        let key = KeyRenderer::new(&pipeline.store.key, &names).map_err(|p| problems.push(p));
+        match key {
+            Ok(key) if problems.is_empty() => Ok(Processor {
+                pipeline: pipeline.name.value.clone(),
+                fields,
+                key,
+            }),
+            _ => Err(ProcessorError(problems.join("; "))),
+        }
     }
 
-    /// Processes one queued message body.
+    /// Processes one queued message body: the JSON of a [`Message`] for this pipeline.
+    ///
+    /// Every field is picked and converted; a required field that is missing or cannot be
+    /// converted makes the record poison (the reason lists all of them), an optional one is
+    /// left out (and logged when its value could not be converted). Then the key is rendered.
     pub fn process(&self, body: &str) -> Result<Record, Poison> {
-        let _ = body;
-        Err(Poison {
-            reason: "not yet built".into(),
+        let message = parse_message(body)?;
+        if message.pipeline != self.pipeline {
+            return Err(Poison {
+                reason: format!(
+                    "the message is for pipeline `{}`, this is `{}`",
+                    message.pipeline, self.pipeline
+                ),
+            });
+        }
+        let mut fields = IndexMap::with_capacity(self.fields.len());
+        let mut problems = Vec::new();
+        for field in &self.fields {
+            match field.pick(&message.record) {
+                Ok(value) => {
+                    fields.insert(field.name.clone(), value);
+                }
+                Err(Failure::Missing) if field.required => problems.push(format!(
+                    "`{}` (path `{}`) is missing",
+                    field.name, field.path
+                )),
+                Err(Failure::Missing) => {}
+                Err(Failure::Invalid { shown, reason }) if field.required => {
+                    problems.push(format!(
+                        "`{}` (path `{}`): {shown}: {reason}",
+                        field.name, field.path
+                    ))
+                }
+                Err(Failure::Invalid { shown, reason }) => {
+                    tracing::warn!(
+                        pipeline = %self.pipeline,
+                        field = %field.name,
+                        path = %field.path,
+                        value = %shown,
+                        reason = %reason,
+                        "optional field not converted: left out of the record",
+                    );
+                }
+            }
+        }
+        if !problems.is_empty() {
+            let noun = if problems.len() == 1 {
+                "field"
+            } else {
+                "fields"
+            };
+            return Err(Poison {
+                reason: format!("required {noun} {}", problems.join("; ")),
+            });
+        }
+        let key = self.key.render(&fields, &message.feed)?;
+        Ok(Record {
+            key,
+            fields,
+            feed: message.feed,
         })
     }
+}
+
+/// The message in a body: not JSON, or JSON of another shape, is poison.
+fn parse_message(body: &str) -> Result<Message, Poison> {
+    serde_json::from_str(body).map_err(|err| {
+        let what = match err.classify() {
+            serde_json::error::Category::Data => "is not a stockrun message",
+            _ => "is not JSON",
+        };
+        Poison {
+            reason: format!("the message body {what}: {err}"),
+        }
+    })
 }

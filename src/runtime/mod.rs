@@ -1,1 +1,40 @@
-//! The runtime: the poll loop, the consumer and the commands that run a pipeline.
+//! The runtime: everything that runs a pipeline. `backend` chooses the stage implementations in
+//! one place; `batch` is the one path from queued messages to stored records and an e-mail;
+//! `consumer` and `poll_loop` drive it on one machine; `shutdown` turns signals into a graceful
+//! stop.
+
+pub mod backend;
+pub mod batch;
+pub mod consumer;
+pub mod counters;
+pub mod loaded;
+pub mod poll_loop;
+pub mod shutdown;
+
+use std::sync::Arc;
+
+use crate::config::Pipeline;
+use crate::notify::Notifier;
+use crate::notify::render::Templates;
+use crate::process::Processor;
+use crate::queue::Queue;
+use crate::redact::Redactor;
+use crate::store::Store;
+
+/// What the consumer side needs: the compiled pipeline and the queue, store and notifier.
+pub struct Stages {
+    /// The pipeline being run.
+    pub pipeline: Pipeline,
+    /// Record → typed fields and key.
+    pub processor: Processor,
+    /// Where messages come from.
+    pub queue: Arc<dyn Queue>,
+    /// Where records go.
+    pub store: Arc<dyn Store>,
+    /// The digest templates, when the pipeline sends e-mail.
+    pub templates: Option<Templates>,
+    /// Who sends the digest, when the pipeline sends e-mail.
+    pub notifier: Option<Arc<dyn Notifier>>,
+    /// Hides secrets in every log line.
+    pub redactor: Redactor,
+}

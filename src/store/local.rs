@@ -1,1 +1,206 @@
-//! (being written)
+//! The embedded store: a table in the pipeline's SQLite file, keyed like the DynamoDB table
+//! (partition key, optional sort key), so writing the same record twice replaces it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use super::{Item, Store, StoreError};
+use crate::sqlite::{self, Shared};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    table_name    TEXT NOT NULL,
+    partition_key TEXT NOT NULL,
+    sort_key      TEXT NOT NULL,
+    inserted_at   TEXT NOT NULL,
+    attributes    TEXT NOT NULL,
+    PRIMARY KEY (table_name, partition_key, sort_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_recent ON items (table_name, inserted_at);
+";
+
+/// The SQLite table of one pipeline.
+pub struct LocalStore {
+    connection: Shared,
+    path: PathBuf,
+    table: String,
+    inserted_at: String,
+}
+
+impl LocalStore {
+    /// Opens (creating when missing) the table `table` in the database at `path`;
+    /// `inserted_at` names the attribute holding each item's insert time.
+    pub fn open(path: &Path, table: &str, inserted_at: &str) -> Result<LocalStore, StoreError> {
+        let error = |source| StoreError::Sqlite {
+            path: path.display().to_string(),
+            source,
+        };
+        let connection = sqlite::open(path).map_err(error)?;
+        connection.execute_batch(SCHEMA).map_err(error)?;
+        Ok(LocalStore {
+            connection: Arc::new(Mutex::new(connection)),
+            path: path.to_owned(),
+            table: table.to_owned(),
+            inserted_at: inserted_at.to_owned(),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        sqlite::with_connection(&self.connection, work)
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.display().to_string(),
+                source,
+            })
+    }
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    async fn put_batch(&self, items: &[Item]) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let table = self.table.clone();
+        let rows: Vec<(String, String, String, String)> = items
+            .iter()
+            .map(|item| {
+                let inserted_at = match item.attributes.get(&self.inserted_at) {
+                    Some(Value::String(at)) => at.clone(),
+                    _ => String::new(),
+                };
+                let attributes =
+                    serde_json::to_string(&item.attributes).expect("JSON values always serialise");
+                (
+                    item.partition.clone(),
+                    item.sort.clone().unwrap_or_default(),
+                    inserted_at,
+                    attributes,
+                )
+            })
+            .collect();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO items (table_name, partition_key, sort_key, inserted_at, attributes)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (table_name, partition_key, sort_key)
+                     DO UPDATE SET inserted_at = excluded.inserted_at, attributes = excluded.attributes",
+                )?;
+                for (partition, sort, inserted_at, attributes) in &rows {
+                    upsert.execute(params![table, partition, sort, inserted_at, attributes])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn recent(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let table = self.table.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT partition_key, sort_key, attributes FROM items WHERE table_name = ?1
+                 ORDER BY inserted_at DESC, partition_key, sort_key LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![table, limit], |row| {
+                let sort: String = row.get(1)?;
+                let attributes: String = row.get(2)?;
+                Ok(Item {
+                    partition: row.get(0)?,
+                    sort: (!sort.is_empty()).then_some(sort),
+                    attributes: serde_json::from_str::<IndexMap<String, Value>>(&attributes)
+                        .unwrap_or_default(),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let table = self.table.clone();
+        self.run(move |c| {
+            c.query_row(
+                "SELECT count(*) FROM items WHERE table_name = ?1",
+                [table],
+                |row| row.get::<_, i64>(0).map(i64::unsigned_abs),
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(symbol: &str, at: &str, price: &str, inserted_at: &str) -> Item {
+        let mut attributes = IndexMap::new();
+        attributes.insert("symbol".to_owned(), Value::String(symbol.to_owned()));
+        attributes.insert("quoted_at".to_owned(), Value::String(at.to_owned()));
+        attributes.insert(
+            "price".to_owned(),
+            Value::Number(serde_json::from_str(price).unwrap()),
+        );
+        attributes.insert(
+            "inserted_at".to_owned(),
+            Value::String(inserted_at.to_owned()),
+        );
+        Item {
+            partition: symbol.to_owned(),
+            sort: Some(at.to_owned()),
+            attributes,
+        }
+    }
+
+    #[tokio::test]
+    async fn same_key_overwrites_and_numbers_keep_their_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(&dir.path().join("s.db"), "t", "inserted_at").unwrap();
+        store
+            .put_batch(&[
+                item(
+                    "TCS",
+                    "2024-03-18T10:29:38.000Z",
+                    "3990.10",
+                    "2024-03-18T10:30:00.000Z",
+                ),
+                item(
+                    "INFY",
+                    "2024-03-18T10:29:38.000Z",
+                    "1609.7500",
+                    "2024-03-18T10:30:00.000Z",
+                ),
+            ])
+            .await
+            .unwrap();
+        store
+            .put_batch(&[item(
+                "TCS",
+                "2024-03-18T10:29:38.000Z",
+                "3990.20",
+                "2024-03-18T10:31:00.000Z",
+            )])
+            .await
+            .unwrap();
+        assert_eq!(store.count().await.unwrap(), 2);
+        let recent = store.recent(10).await.unwrap();
+        assert_eq!(recent[0].partition, "TCS");
+        assert_eq!(recent[0].attributes["price"].to_string(), "3990.20");
+        assert_eq!(recent[1].attributes["price"].to_string(), "1609.7500");
+        let order: Vec<&str> = recent[0].attributes.keys().map(String::as_str).collect();
+        assert_eq!(order, ["symbol", "quoted_at", "price", "inserted_at"]);
+    }
+}

@@ -3,6 +3,8 @@
 mod cli;
 mod fixtures;
 mod robustness;
+mod run;
 mod schema;
 mod secrets;
+mod source;
 mod support;

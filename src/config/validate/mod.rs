@@ -8,6 +8,7 @@ mod outputs;
 mod process;
 mod quota;
 mod source;
+pub(crate) use source::is_secret_name;
 mod templates;
 
 use crate::config::Located;

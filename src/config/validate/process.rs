@@ -1,16 +1,12 @@
 //! Checks of `process.fields`: names usable in templates, JSONPaths, and timestamp formats and
 //! time zones.
 
-use std::fmt::Write as _;
-
-use chrono::format::{Item, StrftimeItems};
-use chrono::{NaiveDate, NaiveDateTime};
-
 use super::{Ctx, jsonpath};
 use crate::config::Located;
 use crate::config::model::{Field, FieldType, Process};
 use crate::config::yaml_error::did_you_mean;
 use crate::diag::Diagnostic;
+use crate::process::timestamp::{FormatProblem, TimestampFormat};
 
 /// Runs every check of the `process` section.
 pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
@@ -89,39 +85,27 @@ fn check_timestamp_options(ctx: &mut Ctx<'_>, field: &Located<Field>, path: &str
     }
 }
 
-/// A strftime format must be valid and must read back a date (with or without a time).
+/// A strftime format must be valid and must read back a date (with or without a time): the
+/// processor's own classification ([`TimestampFormat::new`]), so both accept the same formats.
 fn check_format(ctx: &mut Ctx<'_>, format: &Located<String>, path: &str) {
     let error = |message: String| Diagnostic::error(format.position, message).at(path);
-    if StrftimeItems::new(format).any(|item| matches!(item, Item::Error)) {
-        ctx.push(
+    match TimestampFormat::new(format) {
+        Ok(_) => {}
+        Err(FormatProblem::Invalid) => ctx.push(
             error(format!("invalid timestamp format `{}`", format.as_str()))
                 .help("use strftime directives such as `%d-%b-%Y %H:%M:%S` or `%Y-%m-%d`"),
-        );
-        return;
-    }
-    // Some directives (`%#z`) only parse: formatting them fails, which `to_string` would panic on.
-    let mut sample = String::new();
-    let formatted = chrono::DateTime::parse_from_rfc3339("2024-03-18T15:59:38+05:30")
-        .map_err(|_| std::fmt::Error)
-        .and_then(|t| write!(sample, "{}", t.format(format)));
-    if formatted.is_err() {
-        ctx.push(
+        ),
+        Err(FormatProblem::ParseOnly) => ctx.push(
             error(format!(
                 "timestamp format `{}` cannot be checked: it uses a parse-only directive",
                 format.as_str()
             ))
             .help("use directives that also format, such as `%z` instead of `%#z`"),
-        );
-        return;
-    }
-    let reads_back = NaiveDateTime::parse_from_str(&sample, format).is_ok()
-        || chrono::DateTime::parse_from_str(&sample, format).is_ok()
-        || NaiveDate::parse_from_str(&sample, format).is_ok();
-    if !reads_back {
-        ctx.push(
+        ),
+        Err(FormatProblem::NotAFullDate) => ctx.push(
             error(format!("timestamp format `{}` does not give a full date", format.as_str()))
                 .help("include the year, month and day (and the time if the text has one), such as `%d-%b-%Y %H:%M:%S`"),
-        );
+        ),
     }
 }
 

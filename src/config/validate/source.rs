@@ -79,15 +79,31 @@ fn check_url(ctx: &mut Ctx<'_>, url: &Located<String>, feeds: Option<&Scope>) {
     if url.contains("${") {
         return; // an unset variable, already reported
     }
-    match url::Url::parse(&fill_placeholders(url)) {
+    let filled = fill_placeholders(url);
+    match url::Url::parse(&filled) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+        // `file:` reads a recorded response instead of calling the API: offline demos, and
+        // replaying a captured body. `file:relative/x.json` resolves against the pipeline's
+        // directory and `file:///abs/x.json` is absolute; `file://x` would make `x` a host.
+        Ok(parsed) if parsed.scheme() == "file" => {
+            let after = &filled[filled.find(':').map_or(0, |i| i + 1)..];
+            if let Some(host) = after.strip_prefix("//").filter(|a| !a.starts_with('/')) {
+                ctx.push(
+                    Diagnostic::error(url.position, "`file://` is followed by a host, not a path")
+                        .at("source.url")
+                        .help(format!(
+                            "write `file:{host}` for a path relative to the pipeline file, or `file:///{host}` for an absolute path"
+                        )),
+                );
+            }
+        }
         Ok(parsed) => ctx.push(
             Diagnostic::error(
                 url.position,
                 format!("unsupported URL scheme `{}`", parsed.scheme()),
             )
             .at("source.url")
-            .help("the source is a REST API: use an `https://` URL"),
+            .help("the source is a REST API: use an `https://` URL (or `file:` for a recorded response)"),
         ),
         Err(err) => ctx.push(
             Diagnostic::error(url.position, format!("invalid URL: {err}"))
@@ -155,7 +171,7 @@ const SECRET_NAME_WORDS: [&str; 10] = [
 /// Whether a header or query parameter name says it carries a credential: one of its words
 /// (split at `-`, `_`, `.`) is a credential word, or it ends in `key`, `token` or `secret`
 /// (`apikey`, `accesstoken`). `X-Author` and `keywords` do not.
-fn is_secret_name(name: &str) -> bool {
+pub(crate) fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower
         .split(['-', '_', '.', ' '])

@@ -1,0 +1,132 @@
+//! `stockrun run`, `poll` and `consume`: the pipeline on one machine. `run` is the poller and
+//! the consumer in one process; `poll` and `consume` are each half (several consumers can share
+//! one queue).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::config::env::Environment;
+use crate::notify::render::Templates;
+use crate::process::Processor;
+use crate::queue::Queue;
+use crate::runtime::Stages;
+use crate::runtime::backend::Backend;
+use crate::runtime::consumer::{Until, consume};
+use crate::runtime::counters::{Counters, Summary};
+use crate::runtime::loaded::{Loaded, load};
+use crate::runtime::poll_loop::{poll_and_queue, poll_on_schedule};
+use crate::runtime::shutdown;
+use crate::source::Poller;
+
+/// Which halves of the pipeline to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Halves {
+    /// Poller and consumer (`run`).
+    Both,
+    /// Only the poller (`poll`).
+    Poll,
+    /// Only the consumer (`consume`).
+    Consume,
+}
+
+/// What `run`, `poll` or `consume` was asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// Where the stages run.
+    pub backend: Backend,
+    /// Poll once and/or drain the queue, then exit with a summary.
+    pub once: bool,
+    /// Which halves to run.
+    pub halves: Halves,
+}
+
+/// Runs the pipeline; with `once`, prints the summary line to stdout. Returns whether the run
+/// did its job (false when every poll request failed).
+pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
+    let loaded = load(&options.file, env)?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    let pipeline = &loaded.pipeline;
+    let counters = Counters::default();
+    let queue = options
+        .backend
+        .queue(pipeline)
+        .context("cannot open the queue")?;
+    let poller = match options.halves {
+        Halves::Consume => None,
+        _ => Some(Poller::new(
+            pipeline,
+            &loaded.base_dir,
+            loaded.redactor.clone(),
+        )?),
+    };
+    let stages = match options.halves {
+        Halves::Poll => None,
+        _ => Some(stages(&loaded, &options.backend, Arc::clone(&queue))?),
+    };
+    tracing::info!(pipeline = %pipeline.name.value, file = %loaded.file.display(), once = options.once, "starting");
+    if options.once {
+        if let Some(poller) = &poller {
+            poll_and_queue(poller, queue.as_ref(), &counters, &loaded.redactor).await;
+        }
+        if let Some(stages) = &stages {
+            consume(stages, &counters, &Until::Drained).await;
+        }
+    } else {
+        let stop = shutdown::on_signal();
+        let schedule: cron::Schedule = pipeline
+            .source
+            .schedule
+            .parse()
+            .context("source.schedule")?;
+        let polling = async {
+            if let Some(poller) = &poller {
+                poll_on_schedule(
+                    &schedule,
+                    poller,
+                    queue.as_ref(),
+                    &counters,
+                    &loaded.redactor,
+                    &stop,
+                )
+                .await;
+            }
+        };
+        let consuming = async {
+            if let Some(stages) = &stages {
+                consume(stages, &counters, &Until::Cancelled(stop.clone())).await;
+            }
+        };
+        tokio::join!(polling, consuming);
+    }
+    let dead_lettered = queue.counts().await.map(|c| c.dead).unwrap_or(0);
+    let summary = Summary {
+        counters: &counters,
+        dead_lettered,
+        emails_to: Some(options.backend.emails_destination()),
+    };
+    println!("{}: {summary}", pipeline.name.value);
+    let all_failed = poller.is_some()
+        && Counters::get(&counters.fetched) == 0
+        && Counters::get(&counters.failed_feeds) > 0;
+    Ok(!all_failed)
+}
+
+/// Builds the consumer's stages.
+fn stages(loaded: &Loaded, backend: &Backend, queue: Arc<dyn Queue>) -> anyhow::Result<Stages> {
+    let pipeline = &loaded.pipeline;
+    Ok(Stages {
+        processor: Processor::new(pipeline)?,
+        queue,
+        store: backend.store(pipeline).context("cannot open the store")?,
+        templates: Templates::new(pipeline)?,
+        notifier: backend.notifier(pipeline).context("cannot set up e-mail")?,
+        redactor: loaded.redactor.clone(),
+        pipeline: pipeline.clone(),
+    })
+}

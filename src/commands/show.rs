@@ -1,0 +1,111 @@
+//! `stockrun show FILE`: what the store holds, newest first, as an aligned table (or the
+//! dead-letter queue with `--dead`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use comfy_table::{Table, presets};
+use serde_json::Value;
+
+use crate::config::env::Environment;
+use crate::runtime::backend::Backend;
+use crate::runtime::loaded::load;
+
+/// What `show` was asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// Where the stages run.
+    pub backend: Backend,
+    /// At most this many rows.
+    pub limit: usize,
+    /// List the dead-letter queue instead of the store.
+    pub dead: bool,
+}
+
+/// Prints the table to `out`.
+pub async fn run(
+    options: &Options,
+    env: &Environment,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let loaded = load(&options.file, env)?;
+    let pipeline = &loaded.pipeline;
+    if options.dead {
+        let queue = options
+            .backend
+            .local_queue(pipeline, std::time::Duration::ZERO)
+            .context("cannot open the queue")?;
+        let dead = queue.dead_letters().await?;
+        let mut table = table(["id", "receives", "reason", "message"]);
+        for letter in dead.iter().rev().take(options.limit) {
+            table.add_row([
+                letter.id.clone(),
+                letter.receive_count.to_string(),
+                loaded
+                    .redactor
+                    .redact(letter.last_error.as_deref().unwrap_or(""))
+                    .into_owned(),
+                loaded
+                    .redactor
+                    .redact(&truncate(&letter.body, 120))
+                    .into_owned(),
+            ]);
+        }
+        writeln!(out, "{}", table.trim_fmt())?;
+        writeln!(
+            out,
+            "{} dead-lettered message(s) in queue `{}`",
+            dead.len(),
+            crate::runtime::backend::queue_name(pipeline)
+        )?;
+        return Ok(true);
+    }
+    let store = options
+        .backend
+        .store(pipeline)
+        .context("cannot open the store")?;
+    let items = store.recent(options.limit).await?;
+    let total = store.count().await?;
+    let mut columns: Vec<String> = vec![pipeline.store.key.partition.name.value.clone()];
+    if let Some(sort) = &pipeline.store.key.sort {
+        columns.push(sort.name.value.clone());
+    }
+    for name in pipeline.process.fields.keys() {
+        if !columns.contains(name) {
+            columns.push(name.clone());
+        }
+    }
+    columns.push(pipeline.store.inserted_at.value.clone());
+    let mut table = table(columns.iter().map(String::as_str));
+    for item in &items {
+        table.add_row(columns.iter().map(|name| match item.attributes.get(name) {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        }));
+    }
+    writeln!(out, "{}", table.trim_fmt())?;
+    writeln!(
+        out,
+        "{} of {total} item(s) in table `{}`, newest first",
+        items.len(),
+        pipeline.store.table.value
+    )?;
+    Ok(true)
+}
+
+fn table<'a>(header: impl IntoIterator<Item = &'a str>) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING).set_header(header);
+    table
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,277 @@
+//! One `process.fields` entry compiled: its JSONPath, its conversion, and how a value of the
+//! record becomes the field's typed value.
+
+use chrono_tz::Tz;
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
+use jsonpath_rust::parser::parse_json_path;
+use jsonpath_rust::query::js_path_process;
+use serde_json::Value;
+
+use super::number::{kind_of, to_integer, to_number};
+use super::timestamp::{TimestampFormat, parse_unformatted, to_rfc3339};
+use crate::config::model::{Field, FieldType};
+
+/// Values shown in reasons and logs are cut to this many characters.
+const SHOWN_CHARS: usize = 80;
+
+/// A field ready to pick its value from records.
+pub(crate) struct CompiledField {
+    /// The field's name.
+    pub name: String,
+    /// The JSONPath as written.
+    pub path: String,
+    /// Whether a record without it is poison.
+    pub required: bool,
+    query: Query,
+    conversion: Conversion,
+}
+
+/// How the value is found: a plain chain of names and indexes is walked directly (the common
+/// case, no allocation); anything else goes through jsonpath-rust.
+enum Query {
+    Direct(Vec<Step>),
+    General(JpQuery),
+}
+
+enum Step {
+    Name(String),
+    Index(i64),
+}
+
+enum Conversion {
+    String,
+    Number,
+    Integer,
+    Bool,
+    Timestamp {
+        format: Option<TimestampFormat>,
+        zone: Tz,
+    },
+}
+
+/// Why a field has no value in a record.
+pub(crate) enum Failure {
+    /// The path matched nothing, or matched `null`.
+    Missing,
+    /// The value (as shown) could not be converted, for this reason.
+    Invalid { shown: String, reason: String },
+}
+
+impl CompiledField {
+    /// Compiles one field; the error is what `validate` reports for it.
+    pub fn new(name: &str, field: &Field) -> Result<CompiledField, String> {
+        let path = field.path.as_str();
+        let query = parse_json_path(path)
+            .map_err(|err| format!("field `{name}`: invalid JSONPath `{path}`: {err}"))?;
+        let zone = match &field.timezone {
+            Some(zone) => zone
+                .parse::<Tz>()
+                .map_err(|_| format!("field `{name}`: unknown time zone `{}`", zone.as_str()))?,
+            None => Tz::UTC,
+        };
+        let conversion = match *field.kind {
+            FieldType::String => Conversion::String,
+            FieldType::Number => Conversion::Number,
+            FieldType::Integer => Conversion::Integer,
+            FieldType::Bool => Conversion::Bool,
+            FieldType::Timestamp => Conversion::Timestamp {
+                format: match &field.format {
+                    Some(format) => Some(TimestampFormat::new(format).map_err(|problem| {
+                        format!(
+                            "field `{name}`: unusable timestamp format `{}`: {problem}",
+                            format.as_str()
+                        )
+                    })?),
+                    None => None,
+                },
+                zone,
+            },
+        };
+        Ok(CompiledField {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            required: field.required,
+            query: Query::compile(query),
+            conversion,
+        })
+    }
+
+    /// The field's typed value in `record`.
+    pub fn pick(&self, record: &Value) -> Result<Value, Failure> {
+        let value = match self.query.single(record) {
+            Ok(Some(Value::Null) | None) => return Err(Failure::Missing),
+            Ok(Some(value)) => value,
+            Err(reason) => {
+                return Err(Failure::Invalid {
+                    shown: "(several values)".to_owned(),
+                    reason,
+                });
+            }
+        };
+        self.convert(value).map_err(|reason| Failure::Invalid {
+            shown: show(value),
+            reason,
+        })
+    }
+
+    fn convert(&self, value: &Value) -> Result<Value, String> {
+        match &self.conversion {
+            Conversion::String => match value {
+                Value::String(_) => Ok(value.clone()),
+                Value::Number(n) => Ok(Value::String(n.as_str().to_owned())),
+                Value::Bool(b) => Ok(Value::String(b.to_string())),
+                other => Err(format!("{} is not text", kind_of(other))),
+            },
+            Conversion::Number => to_number(value).map(Value::Number),
+            Conversion::Integer => to_integer(value).map(Value::Number),
+            Conversion::Bool => match value {
+                Value::Bool(_) => Ok(value.clone()),
+                Value::String(text) if text.trim().eq_ignore_ascii_case("true") => {
+                    Ok(Value::Bool(true))
+                }
+                Value::String(text) if text.trim().eq_ignore_ascii_case("false") => {
+                    Ok(Value::Bool(false))
+                }
+                Value::String(_) => Err("the text is neither `true` nor `false`".to_owned()),
+                other => Err(format!("{} is not a boolean", kind_of(other))),
+            },
+            Conversion::Timestamp { format, zone } => {
+                let instant = match (format, value) {
+                    (Some(format), Value::String(text)) => format.parse(text, *zone)?,
+                    (Some(format), other) => {
+                        return Err(format!(
+                            "{} cannot be read with the format `{}`",
+                            kind_of(other),
+                            format.as_str()
+                        ));
+                    }
+                    (None, value) => parse_unformatted(value, *zone)?,
+                };
+                Ok(Value::String(to_rfc3339(instant)))
+            }
+        }
+    }
+}
+
+impl Query {
+    fn compile(query: JpQuery) -> Query {
+        let steps: Option<Vec<Step>> = query
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Selector(Selector::Name(name)) => Some(Step::Name(name.clone())),
+                Segment::Selector(Selector::Index(index)) => Some(Step::Index(*index)),
+                _ => None,
+            })
+            .collect();
+        match steps {
+            Some(steps) => Query::Direct(steps),
+            None => Query::General(query),
+        }
+    }
+
+    /// The one value the path selects (`None` when it selects nothing); selecting several is an
+    /// error, since a field holds one value.
+    fn single<'v>(&self, record: &'v Value) -> Result<Option<&'v Value>, String> {
+        match self {
+            Query::Direct(steps) => Ok(steps.iter().try_fold(record, |value, step| match step {
+                Step::Name(name) => value.as_object()?.get(name),
+                Step::Index(index) => {
+                    let array = value.as_array()?;
+                    let at = if *index >= 0 {
+                        usize::try_from(*index).ok()?
+                    } else {
+                        array
+                            .len()
+                            .checked_sub(usize::try_from(index.unsigned_abs()).ok()?)?
+                    };
+                    array.get(at)
+                }
+            })),
+            Query::General(query) => {
+                let found = js_path_process(query, record)
+                    .map_err(|err| format!("the JSONPath cannot be applied: {err}"))?;
+                match found.as_slice() {
+                    [] => Ok(None),
+                    [one] => Ok(Some(one.val)),
+                    many => Err(format!(
+                        "the path matches {} values; a field takes exactly one",
+                        many.len()
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// A value as JSON text, cut to [`SHOWN_CHARS`] characters.
+pub(crate) fn show(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonpath_rust::parser::parse_json_path;
+    use jsonpath_rust::query::js_path_process;
+    use serde_json::{Value, json};
+
+    use super::{Query, show};
+
+    /// The direct walk selects what jsonpath-rust selects.
+    #[test]
+    fn direct_paths_agree_with_jsonpath_rust() {
+        let values = [
+            json!({"a": {"b": [1, 2, {"c": "x"}]}, "05. price": "1.0", "": 3}),
+            json!([[1, 2], [3]]),
+            json!("text"),
+            json!(null),
+        ];
+        let paths = [
+            "$",
+            "$.a",
+            "$.a.b",
+            "$.a.b[0]",
+            "$.a.b[-1]",
+            "$.a.b[-3]",
+            "$.a.b[-4]",
+            "$.a.b[3]",
+            "$.a.b[2].c",
+            "$['05. price']",
+            "$['']",
+            "$[0][1]",
+            "$[-1][0]",
+            "$.missing.deeper",
+            "$[0].a",
+        ];
+        for value in &values {
+            for path in paths {
+                let parsed = parse_json_path(path).unwrap();
+                let expected: Vec<&Value> = js_path_process(&parsed, value)
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.val)
+                    .collect();
+                let query = Query::compile(parsed);
+                assert!(matches!(query, Query::Direct(_)), "{path} is not direct");
+                let got = query.single(value).unwrap();
+                assert_eq!(
+                    got.into_iter().collect::<Vec<_>>(),
+                    expected,
+                    "{path} on {value}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn shown_values_are_cut() {
+        assert_eq!(show(&json!("abc")), "\"abc\"");
+        let long = show(&json!("é".repeat(200)));
+        assert_eq!(long.chars().count(), 81);
+        assert!(long.ends_with('…'));
+    }
+}

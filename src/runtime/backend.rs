@@ -1,0 +1,120 @@
+//! The one place where a stage's implementation is chosen. Each stage is built only when the
+//! command needs it (`poll` opens no store; `show` opens no queue).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Pipeline;
+use crate::notify::outbox::Outbox;
+use crate::notify::smtp::Smtp;
+use crate::notify::{Notifier, NotifyError};
+use crate::queue::local::LocalQueue;
+use crate::queue::{Queue, QueueError};
+use crate::sqlite::database_path;
+use crate::store::local::LocalStore;
+use crate::store::{Store, StoreError};
+
+/// Where the stages run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Embedded: a SQLite file per pipeline under the state directory, e-mails as `.eml` files.
+    #[default]
+    Local,
+}
+
+/// How the backend is set up, from the command line.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// Which implementations to use.
+    pub kind: BackendKind,
+    /// Directory of the local database files and the outbox.
+    pub state_dir: PathBuf,
+    /// Send e-mail through this SMTP server instead of the outbox.
+    pub smtp: Option<String>,
+    /// How long a received message stays invisible to other consumers; default: the batch
+    /// window plus 30 s, so a batch being gathered is not handed out twice.
+    pub visibility_timeout: Option<Duration>,
+}
+
+/// Slack on top of the batch window before a received message is handed out again.
+const PROCESSING_ALLOWANCE: Duration = Duration::from_secs(30);
+
+impl Backend {
+    /// The queue between poller and consumer.
+    pub fn queue(&self, pipeline: &Pipeline) -> Result<Arc<dyn Queue>, QueueError> {
+        let visibility = self
+            .visibility_timeout
+            .unwrap_or(pipeline.queue.batch_window.value.0 + PROCESSING_ALLOWANCE);
+        match self.kind {
+            BackendKind::Local => Ok(Arc::new(self.local_queue(pipeline, visibility)?)),
+        }
+    }
+
+    /// The local queue itself, for what only it can do (listing dead letters).
+    pub fn local_queue(
+        &self,
+        pipeline: &Pipeline,
+        visibility: Duration,
+    ) -> Result<LocalQueue, QueueError> {
+        LocalQueue::open(
+            &database_path(&self.state_dir, &pipeline.name),
+            &queue_name(pipeline),
+            visibility,
+            *pipeline.queue.max_receive_count,
+        )
+    }
+
+    /// The table records are written to.
+    pub fn store(&self, pipeline: &Pipeline) -> Result<Arc<dyn Store>, StoreError> {
+        match self.kind {
+            BackendKind::Local => Ok(Arc::new(LocalStore::open(
+                &database_path(&self.state_dir, &pipeline.name),
+                &pipeline.store.table,
+                &pipeline.store.inserted_at,
+            )?)),
+        }
+    }
+
+    /// The e-mail sender, when the pipeline has a `notify` section.
+    pub fn notifier(&self, pipeline: &Pipeline) -> Result<Option<Arc<dyn Notifier>>, NotifyError> {
+        if pipeline.notify.is_none() {
+            return Ok(None);
+        }
+        if let Some(url) = &self.smtp {
+            return Ok(Some(Arc::new(Smtp::new(url)?)));
+        }
+        match self.kind {
+            BackendKind::Local => Ok(Some(Arc::new(Outbox::new(
+                &self.outbox_dir(),
+                &pipeline.name,
+            )))),
+        }
+    }
+
+    /// Where e-mails go, in words, for the run summary.
+    pub fn emails_destination(&self) -> String {
+        match &self.smtp {
+            Some(_) => "the SMTP server".to_owned(),
+            None => format!("{}/", self.outbox_dir().display()),
+        }
+    }
+
+    fn outbox_dir(&self) -> PathBuf {
+        self.state_dir.join("outbox")
+    }
+}
+
+/// The queue's name: `queue.name`, the last segment of `queue.url`, or the pipeline's name.
+pub fn queue_name(pipeline: &Pipeline) -> String {
+    if let Some(name) = &pipeline.queue.name {
+        return name.value.clone();
+    }
+    if let Some(url) = &pipeline.queue.url
+        && let Some(last) = url.trim_end_matches('/').rsplit('/').next()
+        && !last.is_empty()
+    {
+        return last.to_owned();
+    }
+    pipeline.name.value.clone()
+}

@@ -1,0 +1,130 @@
+//! One batch of queued messages → processed, stored, notified. The single code path shared by
+//! the local consumer and the Lambda SQS handler: it decides what happened to each message and
+//! leaves deleting (or reporting `batchItemFailures`) to the caller.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use serde_json::{Map, Value};
+
+use super::Stages;
+use crate::notify::render::StoredRecord;
+use crate::process::Key;
+use crate::queue::Received;
+use crate::store::Item;
+
+/// What became of each message of a batch.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// Messages whose record is stored: delete them.
+    pub stored: Vec<Received>,
+    /// Poison messages with the reason: release them for redelivery (then the dead-letter queue).
+    pub poison: Vec<(Received, String)>,
+    /// Messages whose record could not be stored: leave them; they are delivered again.
+    pub failed: Vec<Received>,
+    /// Where the digest e-mail went, when one was sent.
+    pub email: Option<String>,
+}
+
+/// How the digest e-mail is retried before giving up (the records are stored by then).
+fn email_retry() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(3)
+        .with_jitter()
+}
+
+/// Processes, stores and notifies one batch. Never fails as a whole: each message ends up in
+/// exactly one of the outcome's lists.
+pub async fn handle_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
+    let mut outcome = BatchOutcome::default();
+    let inserted_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut items: Vec<Item> = Vec::with_capacity(messages.len());
+    let mut feeds: Vec<Map<String, Value>> = Vec::with_capacity(messages.len());
+    let mut processed: Vec<Received> = Vec::with_capacity(messages.len());
+    // One write per key: a table rejects two writes of the same key in one batch, and the later
+    // message is the newer value.
+    let mut slot_of_key: HashMap<Key, usize> = HashMap::new();
+    for message in messages {
+        match stages.processor.process(&message.body) {
+            Ok(record) => {
+                let item = Item::new(&record, &stages.pipeline.store, &inserted_at);
+                match slot_of_key.get(&record.key) {
+                    Some(&slot) => {
+                        items[slot] = item;
+                        feeds[slot] = record.feed;
+                    }
+                    None => {
+                        slot_of_key.insert(record.key, items.len());
+                        items.push(item);
+                        feeds.push(record.feed);
+                    }
+                }
+                processed.push(message);
+            }
+            Err(poison) => {
+                tracing::warn!(
+                    message_id = %message.id,
+                    receive_count = message.receive_count,
+                    reason = %stages.redactor.redact(&poison.reason),
+                    "poison record: not stored; it is retried, then dead-lettered"
+                );
+                outcome.poison.push((message, poison.reason));
+            }
+        }
+    }
+    if items.is_empty() {
+        return outcome;
+    }
+    if let Err(error) = stages.store.put_batch(&items).await {
+        tracing::error!(
+            records = processed.len(),
+            error = %stages.redactor.redact(&error.to_string()),
+            "store write failed; the records stay queued and are delivered again"
+        );
+        outcome.failed = processed;
+        return outcome;
+    }
+    outcome.stored = processed;
+    outcome.email = notify(stages, &items, &feeds).await;
+    outcome
+}
+
+/// Sends the digest of the stored items; a failure is logged, never returned: the records are
+/// stored, and failing the batch would only store them again.
+async fn notify(stages: &Stages, items: &[Item], feeds: &[Map<String, Value>]) -> Option<String> {
+    let (Some(templates), Some(notifier)) = (&stages.templates, &stages.notifier) else {
+        return None;
+    };
+    let records: Vec<StoredRecord<'_>> = items
+        .iter()
+        .zip(feeds)
+        .map(|(item, feed)| StoredRecord { item, feed })
+        .collect();
+    let email = match templates.render(&records) {
+        Ok(email) => email,
+        Err(error) => {
+            tracing::error!(error = %stages.redactor.redact(&error.to_string()), "cannot render the e-mail; records are stored");
+            return None;
+        }
+    };
+    let send = || notifier.send(&email);
+    match send
+        .retry(email_retry())
+        .notify(|error, wait| {
+            tracing::warn!(error = %stages.redactor.redact(&error.to_string()), retry_in = ?wait, "e-mail not sent; retrying");
+        })
+        .await
+    {
+        Ok(sent_to) => {
+            tracing::info!(records = items.len(), to = %sent_to, "e-mail sent");
+            Some(sent_to)
+        }
+        Err(error) => {
+            tracing::error!(error = %stages.redactor.redact(&error.to_string()), "e-mail not sent after retries; records are stored");
+            None
+        }
+    }
+}

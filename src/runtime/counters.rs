@@ -1,0 +1,85 @@
+//! Counts of what a run did, shared by the poller and the consumer and printed as the summary of
+//! `stockrun run --once`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Running totals; every field only grows.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// HTTP requests (or file reads) made by the poller, retries included.
+    pub requests: AtomicU64,
+    /// Feeds whose request failed or whose body was an error.
+    pub failed_feeds: AtomicU64,
+    /// Records found in responses.
+    pub fetched: AtomicU64,
+    /// Records sent to the queue.
+    pub queued: AtomicU64,
+    /// Records the poller could not queue (logged with the reason).
+    pub not_queued: AtomicU64,
+    /// Records written to the store.
+    pub stored: AtomicU64,
+    /// Deliveries of poison records.
+    pub poison: AtomicU64,
+    /// Records whose store write failed (they stay queued).
+    pub store_failures: AtomicU64,
+    /// Digest e-mails sent.
+    pub emails: AtomicU64,
+}
+
+impl Counters {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A counter's current value.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// The one-line summary of a run: `fetched 20 records (1 request), queued 20, stored 20, …`.
+pub struct Summary<'a> {
+    /// The totals.
+    pub counters: &'a Counters,
+    /// Messages in the dead-letter queue at the end.
+    pub dead_lettered: u64,
+    /// Where e-mails went (the outbox directory or the SMTP server), if any were sent.
+    pub emails_to: Option<String>,
+}
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.counters;
+        let get = Counters::get;
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        write!(
+            f,
+            "fetched {} ({}",
+            plural(get(&c.fetched), "record", "records"),
+            plural(get(&c.requests), "request", "requests")
+        )?;
+        if get(&c.failed_feeds) > 0 {
+            write!(f, ", {} failed", get(&c.failed_feeds))?;
+        }
+        write!(f, "), queued {}", get(&c.queued))?;
+        if get(&c.not_queued) > 0 {
+            write!(f, " ({} not queued)", get(&c.not_queued))?;
+        }
+        write!(
+            f,
+            ", stored {}, dead-lettered {}, e-mails {}",
+            get(&c.stored),
+            self.dead_lettered,
+            get(&c.emails)
+        )?;
+        if let Some(to) = &self.emails_to
+            && get(&c.emails) > 0
+        {
+            write!(f, " in {to}")?;
+        }
+        Ok(())
+    }
+}

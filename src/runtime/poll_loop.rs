@@ -1,0 +1,86 @@
+//! The poller side: poll on the pipeline's schedule and send every record to the queue in
+//! batches of at most ten. A failing poll or send is logged and the loop goes on.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use tokio_util::sync::CancellationToken;
+
+use super::counters::Counters;
+use crate::queue::{MAX_BATCH, Queue};
+use crate::redact::Redactor;
+use crate::source::Poller;
+
+/// How sending to the queue is retried before the records of a poll are given up (and logged).
+fn send_retry() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_max_times(5)
+        .with_jitter()
+}
+
+/// Polls once and queues every record.
+pub async fn poll_and_queue(
+    poller: &Poller,
+    queue: &dyn Queue,
+    counters: &Counters,
+    redactor: &Redactor,
+) {
+    let report = poller.poll_once().await;
+    Counters::add(&counters.requests, report.requests);
+    Counters::add(&counters.failed_feeds, report.failed_feeds);
+    Counters::add(&counters.fetched, report.messages.len() as u64);
+    let bodies: Vec<String> = report.messages.iter().map(|m| m.to_body()).collect();
+    for chunk in bodies.chunks(MAX_BATCH) {
+        let send = || queue.send_batch(chunk);
+        let sent = send
+            .retry(send_retry())
+            .notify(|error, wait| {
+                tracing::warn!(error = %redactor.redact(&error.to_string()), retry_in = ?wait, "cannot queue records; retrying");
+            })
+            .await;
+        match sent {
+            Ok(()) => Counters::add(&counters.queued, chunk.len() as u64),
+            Err(error) => {
+                tracing::error!(
+                    records = chunk.len(),
+                    error = %redactor.redact(&error.to_string()),
+                    "records not queued after retries; they are fetched again by the next poll"
+                );
+                Counters::add(&counters.not_queued, chunk.len() as u64);
+            }
+        }
+    }
+    tracing::info!(
+        records = report.messages.len(),
+        requests = report.requests,
+        failed_feeds = report.failed_feeds,
+        "poll done"
+    );
+}
+
+/// Polls at every firing of `schedule` (UTC) until `stop` is cancelled.
+pub async fn poll_on_schedule(
+    schedule: &cron::Schedule,
+    poller: &Poller,
+    queue: &dyn Queue,
+    counters: &Counters,
+    redactor: &Redactor,
+    stop: &CancellationToken,
+) {
+    loop {
+        let now = chrono::Utc::now();
+        let Some(next) = schedule.after(&now).next() else {
+            tracing::warn!("the schedule never fires again; polling stops");
+            return;
+        };
+        let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
+        tracing::info!(next = %next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "next poll");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => return,
+        }
+        poll_and_queue(poller, queue, counters, redactor).await;
+    }
+}

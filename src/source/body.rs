@@ -1,0 +1,217 @@
+//! From a response body to records: parse it as JSON, reject it when a `source.errors` JSONPath
+//! matches (APIs that report errors with HTTP 200), then take each `source.records` match as one
+//! record. The JSONPaths are compiled once, with the parser `validate` checks them with.
+
+use jsonpath_rust::parser::model::JpQuery;
+use jsonpath_rust::parser::parse_json_path;
+use jsonpath_rust::query::js_path_process;
+use serde_json::Value;
+
+use super::SourceError;
+use super::fetch::Fetched;
+
+/// How many characters of a body or value an error message shows.
+const PREVIEW_CHARS: usize = 100;
+
+/// Why a body gave no records.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// The body does not parse as JSON.
+    #[error("{what} is not JSON{}: {preview}", content_type.as_ref().map(|c| format!(" (content-type {c})")).unwrap_or_default())]
+    NotJson {
+        /// `response` or `file`.
+        what: &'static str,
+        /// The `Content-Type` header.
+        content_type: Option<String>,
+        /// The start of the body, or why it does not parse when it looks like JSON.
+        preview: String,
+    },
+    /// A `source.errors` JSONPath matched.
+    #[error("the body is an error (`{path}` matched): {value}")]
+    ErrorBody {
+        /// The JSONPath that matched.
+        path: String,
+        /// What it matched, shortened.
+        value: String,
+    },
+    /// A JSONPath could not be evaluated on this body.
+    #[error("`{path}` cannot be evaluated on this body: {reason}")]
+    Query {
+        /// The JSONPath.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The compiled `source.records` and `source.errors`.
+pub(crate) struct Extractor {
+    records: (String, JpQuery),
+    errors: Vec<(String, JpQuery)>,
+}
+
+impl Extractor {
+    /// Compiles `source.records` and `source.errors`.
+    pub(crate) fn new(records: &str, errors: &[&str]) -> Result<Extractor, SourceError> {
+        let compile = |path: &str, setting: &str| {
+            parse_json_path(path)
+                .map(|query| (path.to_owned(), query))
+                .map_err(|err| {
+                    SourceError(format!("`{setting}`: invalid JSONPath `{path}`: {err}"))
+                })
+        };
+        Ok(Extractor {
+            records: compile(records, "source.records")?,
+            errors: errors
+                .iter()
+                .enumerate()
+                .map(|(i, path)| compile(path, &format!("source.errors[{i}]")))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The records in a response body, or why it holds none. Zero matches is not an error.
+    pub(crate) fn records(&self, fetched: &Fetched) -> Result<Vec<Value>, BodyError> {
+        let body = parse(fetched)?;
+        for (path, query) in &self.errors {
+            if let Some(value) = matches(path, query, &body)?
+                .into_iter()
+                .find(|v| !v.is_null())
+            {
+                return Err(BodyError::ErrorBody {
+                    path: path.clone(),
+                    value: shorten(&value_text(value), PREVIEW_CHARS * 2),
+                });
+            }
+        }
+        let (path, query) = &self.records;
+        Ok(matches(path, query, &body)?.into_iter().cloned().collect())
+    }
+}
+
+fn matches<'a>(path: &str, query: &JpQuery, body: &'a Value) -> Result<Vec<&'a Value>, BodyError> {
+    js_path_process(query, body)
+        .map(|found| found.into_iter().map(|r| r.val()).collect())
+        .map_err(|err| BodyError::Query {
+            path: path.to_owned(),
+            reason: err.to_string(),
+        })
+}
+
+/// Parses the body; a UTF-8 byte-order mark is skipped.
+fn parse(fetched: &Fetched) -> Result<Value, BodyError> {
+    let bytes = fetched
+        .body
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&fetched.body);
+    serde_json::from_slice(bytes).map_err(|err| {
+        let text = String::from_utf8_lossy(bytes);
+        let looks_like_json = text.trim_start().starts_with(['{', '[']);
+        BodyError::NotJson {
+            what: if fetched.status.is_some() {
+                "response"
+            } else {
+                "file"
+            },
+            content_type: fetched.content_type.clone(),
+            preview: if text.trim().is_empty() {
+                "the body is empty".to_owned()
+            } else if looks_like_json {
+                format!("{err}; it starts with {}", quoted(&text))
+            } else {
+                quoted(&text)
+            },
+        }
+    })
+}
+
+/// What an error response (4xx, 5xx) says: its JSON `message` (or `error`), else its start.
+pub(crate) fn error_message(body: &[u8], content_type: Option<&str>) -> String {
+    let text = String::from_utf8_lossy(body);
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text)
+        && let Some(message) = ["message", "error", "Error Message"]
+            .iter()
+            .find_map(|key| map.get(*key).and_then(Value::as_str))
+    {
+        return shorten(message, PREVIEW_CHARS * 2);
+    }
+    match (text.trim().is_empty(), content_type) {
+        (true, _) => "empty body".to_owned(),
+        (false, Some(content_type)) => format!("{content_type} body {}", quoted(&text)),
+        (false, None) => format!("body {}", quoted(&text)),
+    }
+}
+
+/// A value as text: strings without their quotes.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The start of `text`, whitespace collapsed, in backticks.
+fn quoted(text: &str) -> String {
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("`{}`", shorten(&collapsed, PREVIEW_CHARS))
+}
+
+/// At most `max` characters of `text`, with `…` when cut.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetched(body: &str, content_type: Option<&str>) -> Fetched {
+        Fetched {
+            status: Some(reqwest::StatusCode::OK),
+            content_type: content_type.map(str::to_owned),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn error_messages_prefer_the_json_message() {
+        assert_eq!(
+            error_message(br#"{"message":"Invalid API key"}"#, None),
+            "Invalid API key"
+        );
+        assert_eq!(
+            error_message(b"<html>\n <b>Bad</b></html>", Some("text/html")),
+            "text/html body `<html> <b>Bad</b></html>`"
+        );
+        assert_eq!(error_message(b"", None), "empty body");
+    }
+
+    #[test]
+    fn html_is_not_json() {
+        let err = parse(&fetched("<!DOCTYPE html><p>oops</p>", Some("text/html"))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "response is not JSON (content-type text/html): `<!DOCTYPE html><p>oops</p>`"
+        );
+        let err = parse(&fetched("{\"a\":", Some("application/json"))).unwrap_err();
+        assert!(err.to_string().contains("EOF while parsing"), "{err}");
+    }
+
+    #[test]
+    fn null_error_matches_do_not_count() {
+        let extractor = Extractor::new("$[*]", &["$.message"]).unwrap();
+        let records = extractor
+            .records(&fetched(r#"{"message": null}"#, None))
+            .unwrap();
+        assert_eq!(records, vec![Value::Null]);
+    }
+
+    #[test]
+    fn shortens_on_character_boundaries() {
+        assert_eq!(shorten("héllo", 2), "hé…");
+        assert_eq!(shorten("hé", 2), "hé");
+    }
+}

@@ -1,0 +1,316 @@
+//! One attempt at a feed's request: an HTTP GET or a file read, with the body read in chunks up
+//! to the size cap so a runaway response is never held whole. Errors say whether retrying can
+//! help; their text is redacted by whoever shows it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{Client, Response, StatusCode, Url};
+
+use super::{body, ratelimit, retry};
+
+/// How much of an error response (4xx, 5xx) is read to find its message.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// A response that arrived whole.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// The HTTP status; `None` for a file.
+    pub(crate) status: Option<StatusCode>,
+    /// The `Content-Type` header, when there is one.
+    pub(crate) content_type: Option<String>,
+    /// The body, at most the size cap.
+    pub(crate) body: Vec<u8>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    /// No whole response within `source.timeout`.
+    #[error("no response within the {} timeout", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// The connection could not be made, broke, or the request could not be sent.
+    #[error("request failed: {message}")]
+    Transport {
+        /// The error and its causes, without the URL.
+        message: String,
+        /// Whether another attempt can help (a refused or reset connection can).
+        retryable: bool,
+    },
+    /// The server answered with a status other than 2xx.
+    #[error("HTTP {status}: {message}")]
+    Status {
+        /// The status.
+        status: StatusCode,
+        /// The body's `message`, or the start of the body.
+        message: String,
+        /// How long the server asked to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// The body is larger than the cap.
+    #[error("response body is larger than the {} cap{}", size(*limit), declared.map(|n| format!(" (Content-Length: {n} bytes)")).unwrap_or_default())]
+    TooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+        /// The size the server declared, when it did.
+        declared: Option<u64>,
+    },
+    /// A `file:` URL could not be read.
+    #[error("cannot read {}: {message}", path.display())]
+    File {
+        /// The resolved path.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+impl FetchError {
+    /// Whether another attempt may succeed: timeouts, connection errors, 429 and 5xx.
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            FetchError::Timeout(_) => true,
+            FetchError::Transport { retryable, .. } => *retryable,
+            FetchError::Status { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
+            FetchError::TooLarge { .. } | FetchError::File { .. } => false,
+        }
+    }
+
+    /// How long the server asked the client to wait before the next attempt.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// GETs `url`; any status but 2xx is an error carrying the body's message.
+pub(crate) async fn http(
+    client: &Client,
+    url: &Url,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Fetched, FetchError> {
+    let response = client
+        .get(url.clone())
+        .headers(headers.clone())
+        .send()
+        .await
+        .map_err(|err| transport(err, timeout))?;
+    let status = response.status();
+    ratelimit::log(response.headers());
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if status.is_success() {
+        let body = read_capped(response, limit, timeout).await?;
+        return Ok(Fetched {
+            status: Some(status),
+            content_type,
+            body,
+        });
+    }
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+    if status.is_redirection() {
+        // Only same-host redirects are followed (see `redirect_policy`).
+        let target = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url.join(l).ok())
+            .map_or_else(
+                || "an unknown place".to_owned(),
+                |u| u.origin().ascii_serialization(),
+            );
+        return Err(FetchError::Status {
+            status,
+            message: format!(
+                "redirected to {target}; not followed, so the request's headers stay with {}",
+                url.origin().ascii_serialization()
+            ),
+            retry_after: None,
+        });
+    }
+    // The message is best effort: a broken error body still leaves the status to report.
+    let body = read_prefix(response, ERROR_BODY_LIMIT)
+        .await
+        .unwrap_or_default();
+    Err(FetchError::Status {
+        status,
+        message: body::error_message(&body, content_type.as_deref()),
+        retry_after,
+    })
+}
+
+/// Follows redirects (at most 5) only to the same origin, or to `https` on the same host, so
+/// API keys in headers never travel to a server they were not written for.
+pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let Some(first) = attempt.previous().first() else {
+            return attempt.stop();
+        };
+        let next = attempt.url();
+        let allowed = next.origin() == first.origin()
+            || (next.scheme() == "https" && next.host_str() == first.host_str());
+        if attempt.previous().len() > 5 || !allowed {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// Reads a `file:` URL's file, up to `limit` bytes.
+pub(crate) async fn file(path: &Path, limit: usize) -> Result<Fetched, FetchError> {
+    let owned = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || read_file(&owned, limit)).await;
+    let body = read.unwrap_or_else(|err| {
+        Err(FetchError::File {
+            path: path.to_owned(),
+            message: format!("the read did not finish: {err}"),
+        })
+    })?;
+    Ok(Fetched {
+        status: None,
+        content_type: None,
+        body,
+    })
+}
+
+fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, FetchError> {
+    let failed = |err: std::io::Error| FetchError::File {
+        path: path.to_owned(),
+        message: err.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(failed)?;
+    let mut body = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(failed)?;
+    if body.len() > limit {
+        return Err(FetchError::TooLarge {
+            limit,
+            declared: None,
+        });
+    }
+    Ok(body)
+}
+
+/// The whole body, or `TooLarge` as soon as it passes `limit`.
+async fn read_capped(
+    mut response: Response,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(FetchError::TooLarge { limit, declared });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| transport(err, timeout))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(FetchError::TooLarge { limit, declared });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The first `limit` bytes of the body.
+async fn read_prefix(mut response: Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == limit {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// A transport error as a `FetchError`; its text never holds the URL (which may carry a key).
+fn transport(err: reqwest::Error, timeout: Duration) -> FetchError {
+    if err.is_timeout() {
+        return FetchError::Timeout(timeout);
+    }
+    let retryable = !(err.is_builder() || err.is_redirect() || err.is_decode());
+    FetchError::Transport {
+        message: chain(&err.without_url()),
+        retryable,
+    }
+}
+
+/// An error and its causes, `: `-separated, each cause once.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `10 MiB`, `64 KiB` or `100 bytes`.
+pub(crate) fn size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(size(10 * 1024 * 1024), "10 MiB");
+        assert_eq!(size(64 * 1024), "64 KiB");
+        assert_eq!(size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let status = |code: u16| FetchError::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            message: String::new(),
+            retry_after: None,
+        };
+        assert!(status(429).is_retryable());
+        assert!(status(503).is_retryable());
+        assert!(!status(401).is_retryable());
+        assert!(!status(404).is_retryable());
+        assert!(FetchError::Timeout(Duration::from_secs(1)).is_retryable());
+        let too_large = FetchError::TooLarge {
+            limit: 1,
+            declared: None,
+        };
+        assert!(!too_large.is_retryable());
+    }
+}

@@ -1,0 +1,433 @@
+//! `stockrun run` / `poll` / `consume` / `show` end to end on the embedded backend: a real HTTP
+//! server (wiremock) as the source, the real binary, the real SQLite file and `.eml` files.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{Output, assert_contains, root};
+
+/// A pipeline like `pipelines/stocks.yaml`, polling `url`; poison records are tried twice.
+fn pipeline(url: &str, name: &str) -> String {
+    pipeline_with_receives(url, name, 2)
+}
+
+fn pipeline_with_receives(url: &str, name: &str, max_receive_count: u32) -> String {
+    format!(
+        r#"name: {name}
+source:
+  url: {url}
+  headers:
+    X-RapidAPI-Key: ${{RAPIDAPI_KEY}}
+  schedule: "* * * * * *"
+  timeout: 2s
+  records: $[*]
+  errors: [$.message]
+queue:
+  batch_size: 10
+  batch_window: 1s
+  max_receive_count: {max_receive_count}
+process:
+  fields:
+    symbol:    {{ path: $.symbol,    type: string, required: true }}
+    price:     {{ path: $.lastPrice, type: number, required: true }}
+    high:      {{ path: $.dayHigh,   type: number }}
+    low:       {{ path: $.dayLow,    type: number }}
+    quoted_at: {{ path: $.lastUpdateTime, type: timestamp, required: true, format: "%d-%b-%Y %H:%M:%S", timezone: Asia/Kolkata }}
+store:
+  table: stock_prices
+  key:
+    partition: {{ name: symbol,    value: "{{{{symbol}}}}" }}
+    sort:      {{ name: quoted_at, value: "{{{{quoted_at}}}}" }}
+notify:
+  from: stockrun@example.com
+  to: [me@example.com]
+  subject: "{{{{count}}}} new quotes"
+  text: |
+    {{{{#each records}}}}{{{{symbol}}}}: {{{{price}}}} (high {{{{high}}}}, low {{{{low}}}}) at {{{{quoted_at}}}}
+    {{{{/each}}}}
+"#
+    )
+}
+
+const API_KEY: &str = "sentinel-key-5f2a9c71e3";
+
+/// A temporary directory with a pipeline file and a state directory.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(yaml: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("pipeline.yaml"), yaml).expect("write pipeline");
+        Workspace { dir }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("pipeline.yaml")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stockrun"));
+        command
+            .args(args)
+            .arg(self.file())
+            .arg("--state-dir")
+            .arg(self.state())
+            .current_dir(root())
+            .env_clear()
+            .env("RAPIDAPI_KEY", API_KEY)
+            .env("STOCKRUN_LOG", "info");
+        command
+    }
+
+    /// Runs `stockrun ARGS FILE --state-dir STATE` to completion.
+    fn run(&self, args: &[&str]) -> Output {
+        let output = self.command(args).output().expect("stockrun runs");
+        let out = Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        for text in [&out.stdout, &out.stderr] {
+            assert!(!text.contains(API_KEY), "the API key leaked:\n{text}");
+        }
+        out
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("stockrun starts")
+    }
+
+    fn database(&self, name: &str) -> Connection {
+        Connection::open(self.state().join(format!("{name}.db"))).expect("database opens")
+    }
+
+    fn emails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.state().join("outbox")) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("e-mail reads"))
+            .collect()
+    }
+}
+
+/// Every stored item's attributes, by `symbol`.
+fn stored(db: &Connection) -> Vec<(String, Value)> {
+    let mut statement = db
+        .prepare("SELECT partition_key, attributes FROM items ORDER BY partition_key")
+        .expect("items table");
+    statement
+        .query_map([], |row| {
+            let attributes: String = row.get(1)?;
+            Ok((
+                row.get(0)?,
+                serde_json::from_str(&attributes).expect("JSON"),
+            ))
+        })
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+fn count(db: &Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |row| row.get(0)).unwrap_or(0)
+}
+
+/// Waits until `condition` holds, failing with `what` after `limit`.
+fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn demo_body() -> String {
+    std::fs::read_to_string(root().join("examples/responses/latest-stock-price-demo.json"))
+        .expect("recorded demo response")
+}
+
+/// `n` distinct quotes in the Latest Stock Price shape, one of every `poison_every` without a price.
+fn quotes(n: usize, poison_every: usize) -> String {
+    let quotes: Vec<Value> = (0..n)
+        .map(|i| {
+            let price = if poison_every > 0 && i % poison_every == poison_every - 1 {
+                Value::String("-".into())
+            } else {
+                serde_json::from_str(&format!("{}.{:02}", 100 + i, i % 100)).unwrap()
+            };
+            serde_json::json!({
+                "symbol": format!("SYM{i:05}"),
+                "lastPrice": price,
+                "dayHigh": 200.5,
+                "dayLow": 99.25,
+                "lastUpdateTime": "18-Mar-2024 15:59:38",
+            })
+        })
+        .collect();
+    serde_json::to_string(&quotes).unwrap()
+}
+
+async fn serve(body: String) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/price"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_stores_every_good_record_emails_each_batch_and_dead_letters_the_poison_one() {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "quotes"));
+
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(
+        &out.stdout,
+        "quotes: fetched 13 records (1 request), queued 13, stored 12, dead-lettered 1, e-mails 2",
+    );
+
+    let db = ws.database("quotes");
+    let items = stored(&db);
+    assert_eq!(items.len(), 12);
+    let tcs = &items
+        .iter()
+        .find(|(k, _)| k == "TCS")
+        .expect("TCS stored")
+        .1;
+    assert_eq!(tcs["price"].to_string(), "4173.85");
+    assert_eq!(tcs["quoted_at"], "2024-03-18T10:29:36.000Z");
+    assert!(
+        tcs["inserted_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let keys: Vec<&str> = tcs
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["symbol", "quoted_at", "price", "high", "low", "inserted_at"]
+    );
+
+    let emails = ws.emails();
+    assert_eq!(emails.len(), 2, "one e-mail per batch");
+    let all = emails.join("\n");
+    assert_contains(&all, "Subject: 10 new quotes");
+    assert_contains(&all, "Subject: 2 new quotes");
+    assert_contains(
+        &all,
+        "TCS: 4173.85 (high 4185, low 4091.3) at 2024-03-18T10:29:36.000Z",
+    );
+    assert_contains(&all, "To: me@example.com");
+    assert!(
+        !all.contains("DELISTED"),
+        "the poison record is in no e-mail"
+    );
+
+    let dead = ws.run(&["show", "--dead"]);
+    assert_eq!(dead.code, 0, "{}", dead.stderr);
+    assert_contains(&dead.stdout, "DELISTED");
+    assert_contains(&dead.stdout, "price");
+    assert_contains(&dead.stdout, "1 dead-lettered message(s)");
+    assert_eq!(count(&db, "SELECT count(*) FROM queue_messages"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_prints_the_stored_rows_newest_first() {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "quotes"));
+    assert_eq!(ws.run(&["run", "--once"]).code, 0);
+
+    let out = ws.run(&["show", "--limit", "3"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "header, 3 rows, total:\n{}", out.stdout);
+    for column in ["symbol", "quoted_at", "price", "high", "low", "inserted_at"] {
+        assert_contains(lines[0], column);
+    }
+    assert_contains(&out.stdout, "2024-03-18T10:29:38.000Z");
+    assert_contains(
+        &out.stdout,
+        "3 of 12 item(s) in table `stock_prices`, newest first",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_overwrites_by_key_instead_of_adding_rows() {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "quotes"));
+    assert_eq!(ws.run(&["run", "--once"]).code, 0);
+    let out = ws.run(&["run", "--once"]);
+    assert_contains(&out.stdout, "stored 12, dead-lettered 2");
+    assert_eq!(stored(&ws.database("quotes")).len(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poll_then_consume_is_the_same_as_run() {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "quotes"));
+    let polled = ws.run(&["poll", "--once"]);
+    assert_contains(&polled.stdout, "queued 13, stored 0");
+    let db = ws.database("quotes");
+    assert_eq!(count(&db, "SELECT count(*) FROM queue_messages"), 13);
+    let message: String = db
+        .query_row(
+            "SELECT body FROM queue_messages ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let message: Value = serde_json::from_str(&message).expect("messages are JSON");
+    assert_eq!(message["pipeline"], "quotes");
+    assert_eq!(message["record"]["symbol"], "NIFTY 50");
+    assert!(
+        message["fetched_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+
+    let consumed = ws.run(&["consume", "--once"]);
+    assert_contains(
+        &consumed.stdout,
+        "queued 0, stored 12, dead-lettered 1, e-mails 2",
+    );
+}
+
+#[test]
+fn run_refuses_a_pipeline_whose_variable_is_unset() {
+    let ws = Workspace::new(&pipeline("https://example.invalid/price", "quotes"));
+    let out = ws
+        .command(&["run", "--once"])
+        .env_remove("RAPIDAPI_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_contains(&stderr, "RAPIDAPI_KEY");
+    assert_contains(&stderr, "cannot run");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_killed_mid_run_loses_nothing_and_duplicates_nothing() {
+    const N: usize = 300;
+    let server = serve(quotes(N, 50)).await;
+    // Each kill leaves up to a batch in flight, and every delivery counts towards the
+    // dead-letter queue (as on SQS): allow more deliveries than kills.
+    let ws = Workspace::new(&pipeline_with_receives(
+        &format!("{}/price", server.uri()),
+        "bulk",
+        6,
+    ));
+    assert_contains(&ws.run(&["poll", "--once"]).stdout, &format!("queued {N}"));
+    let good = N - N / 50;
+
+    let db = ws.database("bulk");
+    for _ in 0..3 {
+        let before = count(&db, "SELECT count(*) FROM items");
+        if before as usize == good {
+            break;
+        }
+        let mut consumer = ws.spawn(&["consume", "--visibility-timeout", "1s"]);
+        wait_until(
+            "the consumer stores more records",
+            Duration::from_secs(30),
+            || count(&db, "SELECT count(*) FROM items") > before,
+        );
+        consumer.kill().expect("SIGKILL the consumer");
+        consumer.wait().expect("reaped");
+    }
+    let out = ws.run(&["consume", "--once", "--visibility-timeout", "1s"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM items") as usize,
+        good,
+        "every good record stored once"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT partition_key) FROM items") as usize,
+        good
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM dead_letters") as usize,
+        N / 50
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM queue_messages"),
+        0,
+        "nothing left queued"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_batch_in_hand_and_exits_0() {
+    let server = serve(quotes(40, 0)).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "stop"));
+    let mut run = ws.spawn(&["run"]);
+    let db_path = ws.state().join("stop.db");
+    wait_until(
+        "the first records are stored",
+        Duration::from_secs(30),
+        || db_path.exists() && count(&ws.database("stop"), "SELECT count(*) FROM items") > 0,
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = run.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "run did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = run.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_contains(&stdout, "stop: fetched");
+    // Whatever was received is either stored (and deleted) or still queued: nothing in between.
+    let db = ws.database("stop");
+    assert!(count(&db, "SELECT count(*) FROM items") > 0);
+    let covered = count(
+        &db,
+        "SELECT count(*) FROM (SELECT partition_key FROM items
+                               UNION SELECT json_extract(body, '$.record.symbol') FROM queue_messages)",
+    );
+    assert_eq!(covered, 40, "every quote is stored or still queued");
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::config::env::Environment;
+use crate::config::load::UnsetVariables;
 use crate::notify::render::Templates;
 use crate::process::Processor;
 use crate::queue::Queue;
@@ -47,7 +48,11 @@ pub struct Options {
 /// Runs the pipeline; with `once`, prints the summary line to stdout. Returns whether the run
 /// did its job (false when every poll request failed).
 pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
-    let loaded = load(&options.file, env)?;
+    let unset = match options.halves {
+        Halves::Consume => UnsetVariables::Warn,
+        Halves::Both | Halves::Poll => UnsetVariables::Deny,
+    };
+    let loaded = load(&options.file, env, unset)?;
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
@@ -79,22 +84,9 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
         }
     } else {
         let stop = shutdown::on_signal();
-        let schedule: cron::Schedule = pipeline
-            .source
-            .schedule
-            .parse()
-            .context("source.schedule")?;
         let polling = async {
             if let Some(poller) = &poller {
-                poll_on_schedule(
-                    &schedule,
-                    poller,
-                    queue.as_ref(),
-                    &counters,
-                    &loaded.redactor,
-                    &stop,
-                )
-                .await;
+                poll_on_schedule(poller, queue.as_ref(), &counters, &loaded.redactor, &stop).await;
             }
         };
         let consuming = async {

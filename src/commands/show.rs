@@ -9,6 +9,7 @@ use comfy_table::{Table, presets};
 use serde_json::Value;
 
 use crate::config::env::Environment;
+use crate::config::load::UnsetVariables;
 use crate::runtime::backend::Backend;
 use crate::runtime::loaded::load;
 
@@ -31,7 +32,7 @@ pub async fn run(
     env: &Environment,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
-    let loaded = load(&options.file, env)?;
+    let loaded = load(&options.file, env, UnsetVariables::Warn)?;
     let pipeline = &loaded.pipeline;
     if options.dead {
         let queue = options

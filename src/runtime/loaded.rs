@@ -1,5 +1,5 @@
 //! Loading a pipeline to run it: the same checks as `validate`, except that an unset environment
-//! variable is an error (an API cannot be called without its key), and the secrets the file
+//! variable can be an error (an API cannot be called without its key), and the secrets the file
 //! brings in are collected so nothing shows them.
 
 use std::path::{Path, PathBuf};
@@ -45,14 +45,16 @@ pub enum LoadError {
     },
 }
 
-/// Reads and checks the pipeline at `file` with the variables in `env`.
-pub fn load(file: &Path, env: &Environment) -> Result<Loaded, LoadError> {
+/// Reads and checks the pipeline at `file` with the variables in `env`. `unset` says whether an
+/// unset variable stops it: it does for commands that poll (the API needs its key), not for
+/// `consume` or `show`, which never call the API.
+pub fn load(file: &Path, env: &Environment, unset: UnsetVariables) -> Result<Loaded, LoadError> {
     let name = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|source| LoadError::Read {
         file: name.clone(),
         source,
     })?;
-    let checked = check(&bytes, env, UnsetVariables::Deny);
+    let checked = check(&bytes, env, unset);
     let text = String::from_utf8_lossy(&bytes);
     let render = |d: &Diagnostic| d.render(&name, &text);
     let Some(pipeline) = checked
@@ -69,7 +71,7 @@ pub fn load(file: &Path, env: &Environment) -> Result<Loaded, LoadError> {
             report: report.join("\n"),
         });
     };
-    let redactor = redactor_for(&pipeline, &text, env);
+    let redactor = redactor_for(&text, env);
     let warnings = checked.diagnostics.iter().map(render).collect();
     Ok(Loaded {
         base_dir: file
@@ -84,14 +86,8 @@ pub fn load(file: &Path, env: &Environment) -> Result<Loaded, LoadError> {
     })
 }
 
-/// Every value the environment put into the file, and every value of a header whose name says
-/// it is a credential (a key written in the file, which `validate` warns about).
-fn redactor_for(pipeline: &Pipeline, text: &str, env: &Environment) -> Redactor {
-    let mut redactor = Redactor::new(env.secrets_in(&find_references(text)));
-    for (name, value) in &pipeline.source.headers {
-        if crate::config::validate::is_secret_name(name) && !value.contains("{{") {
-            redactor.add(value.value.clone());
-        }
-    }
-    redactor
+/// Every value the environment put into the file. The poller adds the values of headers and
+/// query parameters whose names say they are credentials (a key written in the file).
+fn redactor_for(text: &str, env: &Environment) -> Redactor {
+    Redactor::new(env.secrets_in(&find_references(text)))
 }

@@ -60,9 +60,9 @@ pub async fn poll_and_queue(
     );
 }
 
-/// Polls at every firing of `schedule` (UTC) until `stop` is cancelled.
+/// Polls at every firing of the pipeline's schedule (UTC) until `stop` is cancelled. A poll that
+/// overruns the next firing skips it rather than polling twice in a row.
 pub async fn poll_on_schedule(
-    schedule: &cron::Schedule,
     poller: &Poller,
     queue: &dyn Queue,
     counters: &Counters,
@@ -71,7 +71,7 @@ pub async fn poll_on_schedule(
 ) {
     loop {
         let now = chrono::Utc::now();
-        let Some(next) = schedule.after(&now).next() else {
+        let Some(next) = poller.next_fire(now) else {
             tracing::warn!("the schedule never fires again; polling stops");
             return;
         };

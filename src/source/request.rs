@@ -16,6 +16,7 @@ use super::SourceError;
 use super::template::{Templates, percent_decode};
 use crate::config::Pipeline;
 use crate::config::model::Feed;
+use crate::config::validate::is_secret_name;
 use crate::redact::Redactor;
 
 /// One feed's request.
@@ -177,30 +178,6 @@ fn register_query_secrets(url: &Url, redactor: &mut Redactor) {
             redactor.add(raw);
         }
     }
-}
-
-/// Whether a header or query parameter name says it carries a credential (`X-RapidAPI-Key`,
-/// `apikey`, `Authorization`, `X-Access-Token`), the same rule `validate` warns with.
-fn is_secret_name(name: &str) -> bool {
-    const WORDS: [&str; 10] = [
-        "key",
-        "apikey",
-        "token",
-        "secret",
-        "auth",
-        "authorization",
-        "password",
-        "passwd",
-        "signature",
-        "credential",
-    ];
-    let lower = name.to_ascii_lowercase();
-    lower
-        .split(['-', '_', '.', ' '])
-        .any(|word| WORDS.contains(&word))
-        || ["key", "token", "secret"]
-            .iter()
-            .any(|end| lower.ends_with(end))
 }
 
 #[cfg(test)]

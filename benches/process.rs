@@ -52,6 +52,10 @@ fn process(c: &mut Criterion) {
         let mut next = bodies.iter().cycle();
         b.iter(|| processor.process(black_box(next.next().unwrap())))
     });
+    group.bench_function("serde_json Message parse alone (reference)", |b| {
+        let mut next = bodies.iter().cycle();
+        b.iter(|| serde_json::from_str::<Message>(black_box(next.next().unwrap())).unwrap())
+    });
     group.finish();
 }
 

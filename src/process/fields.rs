@@ -96,6 +96,18 @@ impl CompiledField {
         })
     }
 
+    /// The record member the path starts with, when it is a plain name (`$.a…`, `$['a']…`):
+    /// then nothing else of the record can matter to this field.
+    pub fn first_name(&self) -> Option<&str> {
+        match &self.query {
+            Query::Direct(steps) => match steps.first() {
+                Some(Step::Name(name)) => Some(name),
+                _ => None,
+            },
+            Query::General(_) => None,
+        }
+    }
+
     /// The field's typed value in `record`.
     pub fn pick(&self, record: &Value) -> Result<Value, Failure> {
         let value = match self.query.single(record) {

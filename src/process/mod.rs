@@ -3,6 +3,7 @@
 //! it. A record that cannot be processed is a [`Poison`] record with the reason.
 
 mod fields;
+mod incoming;
 mod key;
 pub mod number;
 pub mod timestamp;
@@ -16,7 +17,6 @@ use serde_json::{Map, Value};
 use self::fields::{CompiledField, Failure};
 use self::key::KeyRenderer;
 use crate::config::Pipeline;
-use crate::message::Message;
 
 /// A processed record: what is stored and what the e-mail templates see.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +56,8 @@ pub struct ProcessorError(pub String);
 pub struct Processor {
     pipeline: String,
     fields: Vec<CompiledField>,
+    /// The record members the fields can reach, when their paths all start with a name.
+    members: Option<Vec<String>>,
     key: KeyRenderer,
 }
 
@@ -76,6 +78,7 @@ impl Processor {
         match key {
             Ok(key) if problems.is_empty() => Ok(Processor {
                 pipeline: pipeline.name.value.clone(),
+                members: record_members(&fields),
                 fields,
                 key,
             }),
@@ -83,13 +86,14 @@ impl Processor {
         }
     }
 
-    /// Processes one queued message body: the JSON of a [`Message`] for this pipeline.
+    /// Processes one queued message body: the JSON of a [`Message`](crate::message::Message)
+    /// for this pipeline.
     ///
     /// Every field is picked and converted; a required field that is missing or cannot be
     /// converted makes the record poison (the reason lists all of them), an optional one is
     /// left out (and logged when its value could not be converted). Then the key is rendered.
     pub fn process(&self, body: &str) -> Result<Record, Poison> {
-        let message = parse_message(body)?;
+        let message = parse_message(body, self.members.as_deref())?;
         if message.pipeline != self.pipeline {
             return Err(Poison {
                 reason: format!(
@@ -147,9 +151,21 @@ impl Processor {
     }
 }
 
+/// The record members that `fields` read, when every path starts with a member name.
+fn record_members(fields: &[CompiledField]) -> Option<Vec<String>> {
+    let mut members: Vec<String> = Vec::with_capacity(fields.len());
+    for field in fields {
+        let name = field.first_name()?;
+        if !members.iter().any(|m| m == name) {
+            members.push(name.to_owned());
+        }
+    }
+    Some(members)
+}
+
 /// The message in a body: not JSON, or JSON of another shape, is poison.
-fn parse_message(body: &str) -> Result<Message, Poison> {
-    serde_json::from_str(body).map_err(|err| {
+fn parse_message(body: &str, members: Option<&[String]>) -> Result<incoming::Incoming, Poison> {
+    incoming::parse(body, members).map_err(|err| {
         let what = match err.classify() {
             serde_json::error::Category::Data => "is not a stockrun message",
             _ => "is not JSON",

@@ -21,7 +21,6 @@ CREATE TABLE IF NOT EXISTS items (
     attributes    TEXT NOT NULL,
     PRIMARY KEY (table_name, partition_key, sort_key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_recent ON items (table_name, inserted_at);
 ";
 
 /// The SQLite table of one pipeline.

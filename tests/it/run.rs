@@ -13,7 +13,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::support::{Output, assert_contains, root};
 
 /// A pipeline like `pipelines/stocks.yaml`, polling `url`; poison records are tried twice.
-fn pipeline(url: &str, name: &str) -> String {
+pub(crate) fn pipeline(url: &str, name: &str) -> String {
     pipeline_with_receives(url, name, 2)
 }
 
@@ -58,12 +58,12 @@ notify:
 const API_KEY: &str = "sentinel-key-5f2a9c71e3";
 
 /// A temporary directory with a pipeline file and a state directory.
-struct Workspace {
+pub(crate) struct Workspace {
     dir: tempfile::TempDir,
 }
 
 impl Workspace {
-    fn new(yaml: &str) -> Workspace {
+    pub(crate) fn new(yaml: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("pipeline.yaml"), yaml).expect("write pipeline");
         Workspace { dir }
@@ -73,7 +73,7 @@ impl Workspace {
         self.dir.path().join("pipeline.yaml")
     }
 
-    fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
@@ -92,7 +92,7 @@ impl Workspace {
     }
 
     /// Runs `stockrun ARGS FILE --state-dir STATE` to completion.
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         let output = self.command(args).output().expect("stockrun runs");
         let out = Output {
             code: output.status.code().unwrap_or(-1),
@@ -113,7 +113,7 @@ impl Workspace {
             .expect("stockrun starts")
     }
 
-    fn database(&self, name: &str) -> Connection {
+    pub(crate) fn database(&self, name: &str) -> Connection {
         Connection::open(self.state().join(format!("{name}.db"))).expect("database opens")
     }
 
@@ -134,7 +134,7 @@ impl Workspace {
 }
 
 /// Every stored item's attributes, by `symbol`.
-fn stored(db: &Connection) -> Vec<(String, Value)> {
+pub(crate) fn stored(db: &Connection) -> Vec<(String, Value)> {
     let mut statement = db
         .prepare("SELECT partition_key, attributes FROM items ORDER BY partition_key")
         .expect("items table");
@@ -164,7 +164,7 @@ fn wait_until(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) 
     }
 }
 
-fn demo_body() -> String {
+pub(crate) fn demo_body() -> String {
     std::fs::read_to_string(root().join("examples/responses/latest-stock-price-demo.json"))
         .expect("recorded demo response")
 }
@@ -190,7 +190,7 @@ fn quotes(n: usize, poison_every: usize) -> String {
     serde_json::to_string(&quotes).unwrap()
 }
 
-async fn serve(body: String) -> MockServer {
+pub(crate) async fn serve(body: String) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/price"))

@@ -21,6 +21,10 @@ use tokio::sync::Notify;
 use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received};
 use crate::sqlite::{self, Shared, now_millis};
 
+mod deferred;
+
+use deferred::{DeferredDeletes, delete_rows};
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue_messages (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -52,12 +56,8 @@ pub const PREFETCH: usize = 50;
 /// Deletes waiting to be written are written at once beyond this many.
 const DELETE_FLUSH: usize = 200;
 
-/// Leased messages not yet handed out, and deletes not yet written (`(id, receive_count)`).
-#[derive(Debug, Default)]
-struct Pending {
-    leased: VecDeque<(Received, i64)>,
-    deletes: Vec<(i64, u32)>,
-}
+/// Leased messages not yet handed out, with the time (ms) their lease runs out.
+type Leased = VecDeque<(Received, i64)>;
 
 /// A message that was dead-lettered, for `stockrun show --dead` and tests.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +80,8 @@ pub struct LocalQueue {
     visibility_timeout: Duration,
     max_receive_count: u32,
     sent: Arc<Notify>,
-    pending: Mutex<Pending>,
+    leased: Mutex<Leased>,
+    deletes: DeferredDeletes,
 }
 
 impl LocalQueue {
@@ -104,7 +105,8 @@ impl LocalQueue {
             visibility_timeout,
             max_receive_count: max_receive_count.max(1),
             sent: Arc::new(Notify::new()),
-            pending: Mutex::new(Pending::default()),
+            leased: Mutex::new(Leased::new()),
+            deletes: DeferredDeletes::default(),
         })
     }
 
@@ -142,17 +144,17 @@ impl LocalQueue {
             })
     }
 
-    fn pending(&self) -> MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn leased(&self) -> MutexGuard<'_, Leased> {
+        self.leased.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Up to `max` leased messages whose lease has not run out, from memory.
     fn take_leased(&self, max: usize) -> Vec<Received> {
         let now = now_millis();
-        let mut pending = self.pending();
+        let mut leased = self.leased();
         let mut taken = Vec::with_capacity(max);
         while taken.len() < max {
-            let Some((message, lease_ends)) = pending.leased.pop_front() else {
+            let Some((message, lease_ends)) = leased.pop_front() else {
                 break;
             };
             // A lease that ran out may already be someone else's delivery.
@@ -165,7 +167,7 @@ impl LocalQueue {
 
     /// Writes the deletes waiting in memory.
     async fn flush_deletes(&self) -> Result<(), QueueError> {
-        let deletes = std::mem::take(&mut self.pending().deletes);
+        let deletes = self.deletes.take();
         if deletes.is_empty() {
             return Ok(());
         }
@@ -178,18 +180,18 @@ impl LocalQueue {
             })
             .await;
         if result.is_err() {
-            self.pending().deletes.extend(kept);
+            self.deletes.restore(kept);
         }
         result
     }
 
     /// Leases up to `max` messages (writing the waiting deletes in the same transaction).
     async fn receive_now(&self, max: usize) -> Result<Vec<Received>, QueueError> {
-        let deletes = std::mem::take(&mut self.pending().deletes);
+        let deletes = self.deletes.take();
         let kept = deletes.clone();
         let result = self.lease(max, deletes).await;
         if result.is_err() {
-            self.pending().deletes.extend(kept);
+            self.deletes.restore(kept);
         }
         result
     }
@@ -270,19 +272,20 @@ impl Drop for LocalQueue {
     /// Writes the waiting deletes and hands leased, unprocessed messages back at once, so a
     /// restart does not wait out their visibility timeout.
     fn drop(&mut self) {
-        let pending = std::mem::take(&mut *self.pending());
-        if pending.deletes.is_empty() && pending.leased.is_empty() {
+        let leased = std::mem::take(&mut *self.leased());
+        let deletes = self.deletes.take();
+        if deletes.is_empty() && leased.is_empty() {
             return;
         }
         let mut connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
         let result = (|| {
             let tx = connection.transaction()?;
-            delete_rows(&tx, &pending.deletes)?;
+            delete_rows(&tx, &deletes)?;
             {
                 let mut release = tx.prepare_cached(
                     "UPDATE queue_messages SET visible_at = ?3 WHERE id = ?1 AND receive_count = ?2",
                 )?;
-                for (message, _) in &pending.leased {
+                for (message, _) in &leased {
                     if let Some((id, count)) = parse_receipt(&message.receipt) {
                         release.execute(params![id, count, now_millis()])?;
                     }
@@ -294,19 +297,6 @@ impl Drop for LocalQueue {
             tracing::warn!(%error, "could not write the queue's last deletes; those records are delivered again");
         }
     }
-}
-
-/// Deletes deliveries by id and receive count (a stale delivery deletes nothing).
-fn delete_rows(tx: &rusqlite::Transaction<'_>, rows: &[(i64, u32)]) -> rusqlite::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut delete =
-        tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND receive_count = ?2")?;
-    for (id, count) in rows {
-        delete.execute(params![id, count])?;
-    }
-    Ok(())
 }
 
 /// A delivery's handle: the message id and which delivery it is, so a handle from an earlier
@@ -362,9 +352,7 @@ impl Queue for LocalQueue {
                 );
                 let mut received = received.into_iter();
                 let now: Vec<Received> = received.by_ref().take(max).collect();
-                self.pending()
-                    .leased
-                    .extend(received.map(|m| (m, lease_ends)));
+                self.leased().extend(received.map(|m| (m, lease_ends)));
                 return Ok(now);
             }
             let now = tokio::time::Instant::now();
@@ -380,13 +368,9 @@ impl Queue for LocalQueue {
     }
 
     async fn delete_batch(&self, receipts: &[&str]) -> Result<(), QueueError> {
-        let waiting = {
-            let mut pending = self.pending();
-            pending
-                .deletes
-                .extend(receipts.iter().filter_map(|r| parse_receipt(r)));
-            pending.deletes.len()
-        };
+        let waiting = self
+            .deletes
+            .add(receipts.iter().filter_map(|r| parse_receipt(r)));
         if waiting >= DELETE_FLUSH {
             self.flush_deletes().await?;
         }
@@ -449,5 +433,4 @@ impl Queue for LocalQueue {
 }
 
 #[cfg(test)]
-#[path = "local_tests.rs"]
 mod tests;

@@ -26,8 +26,8 @@ impl Smtp {
     }
 }
 
-/// `host:port` of an SMTP URL, without user or password, for messages.
-fn server_of(url: &str) -> String {
+/// `scheme://host:port` of an SMTP URL, without user or password, for messages.
+pub fn server_of(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(parsed) => format!(
             "{}://{}{}",

@@ -95,8 +95,8 @@ impl Backend {
     /// Where e-mails go, in words, for the run summary.
     pub fn emails_destination(&self) -> String {
         match &self.smtp {
-            Some(_) => "the SMTP server".to_owned(),
-            None => format!("{}/", self.outbox_dir().display()),
+            Some(url) => format!("via {}", crate::notify::smtp::server_of(url)),
+            None => format!("in {}/", self.outbox_dir().display()),
         }
     }
 

@@ -45,7 +45,7 @@ pub struct Summary<'a> {
     pub counters: &'a Counters,
     /// Messages in the dead-letter queue at the end.
     pub dead_lettered: u64,
-    /// Where e-mails went (the outbox directory or the SMTP server), if any were sent.
+    /// Where e-mails went (`in .stockrun/outbox/`, `via smtp://host:port`), if any were sent.
     pub emails_to: Option<String>,
 }
 
@@ -78,7 +78,7 @@ impl fmt::Display for Summary<'_> {
         if let Some(to) = &self.emails_to
             && get(&c.emails) > 0
         {
-            write!(f, " in {to}")?;
+            write!(f, " {to}")?;
         }
         Ok(())
     }

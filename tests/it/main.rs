@@ -6,5 +6,6 @@ mod robustness;
 mod run;
 mod schema;
 mod secrets;
+mod smtp;
 mod source;
 mod support;

@@ -102,7 +102,13 @@ fn drain(c: &mut Criterion) {
                     };
                     let counters = Counters::default();
                     let start = Instant::now();
-                    runtime.block_on(consume(&stages, &counters, &Until::Drained));
+                    let until = Until {
+                        drained: true,
+                        stop: Default::default(),
+                    };
+                    runtime
+                        .block_on(consume(&stages, &counters, &until))
+                        .expect("drained");
                     total += start.elapsed();
                     assert_eq!(Counters::get(&counters.stored), RECORDS as u64);
                 }

@@ -34,6 +34,17 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
+/// Opens an existing database (for commands that only read, so a mistyped `--state-dir` is an
+/// error instead of a new empty database).
+pub fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(connection)
+}
+
 /// A connection shared by the async tasks of one process; every use runs on a blocking thread.
 pub type Shared = Arc<Mutex<Connection>>;
 

@@ -58,10 +58,7 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
     }
     let pipeline = &loaded.pipeline;
     let counters = Counters::default();
-    let queue = options
-        .backend
-        .queue(pipeline)
-        .context("cannot open the queue")?;
+    let queue = options.backend.queue(pipeline)?;
     let poller = match options.halves {
         Halves::Consume => None,
         _ => Some(Poller::new(
@@ -75,34 +72,48 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
         _ => Some(stages(&loaded, &options.backend, Arc::clone(&queue))?),
     };
     tracing::info!(pipeline = %pipeline.name.value, file = %loaded.file.display(), once = options.once, "starting");
-    if options.once {
-        if let Some(poller) = &poller {
-            poll_and_queue(poller, queue.as_ref(), &counters, &loaded.redactor).await;
-        }
-        if let Some(stages) = &stages {
-            consume(stages, &counters, &Until::Drained).await;
-        }
-    } else {
-        let stop = shutdown::on_signal();
-        let polling = async {
-            if let Some(poller) = &poller {
+    let dead_before = queue.counts().await.map(|c| c.dead).unwrap_or(0);
+    // Installed for `--once` too: a signal finishes the batch in hand and prints the summary.
+    let stop = shutdown::on_signal();
+    let until = Until {
+        drained: options.once,
+        stop: stop.clone(),
+    };
+    let polling = async {
+        match &poller {
+            Some(poller) if options.once => {
+                poll_and_queue(poller, queue.as_ref(), &counters, &loaded.redactor).await;
+            }
+            Some(poller) => {
                 poll_on_schedule(poller, queue.as_ref(), &counters, &loaded.redactor, &stop).await;
             }
-        };
+            None => {}
+        }
+    };
+    let consumed = if options.once {
+        // Poll first, then drain what that queued (and anything queued before).
+        polling.await;
+        match &stages {
+            Some(stages) => consume(stages, &counters, &until).await,
+            None => Ok(()),
+        }
+    } else {
         let consuming = async {
-            if let Some(stages) = &stages {
-                consume(stages, &counters, &Until::Cancelled(stop.clone())).await;
+            match &stages {
+                Some(stages) => consume(stages, &counters, &until).await,
+                None => Ok(()),
             }
         };
-        tokio::join!(polling, consuming);
-    }
-    let dead_lettered = queue.counts().await.map(|c| c.dead).unwrap_or(0);
+        tokio::join!(polling, consuming).1
+    };
+    let dead_after = queue.counts().await.map(|c| c.dead).unwrap_or(dead_before);
     let summary = Summary {
         counters: &counters,
-        dead_lettered,
+        dead_lettered: dead_after.saturating_sub(dead_before),
         emails_to: Some(options.backend.emails_destination()),
     };
     println!("{}: {summary}", pipeline.name.value);
+    consumed?;
     let all_failed = poller.is_some()
         && Counters::get(&counters.fetched) == 0
         && Counters::get(&counters.failed_feeds) > 0;

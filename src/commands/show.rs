@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use comfy_table::{Table, presets};
 use serde_json::Value;
 
@@ -35,10 +34,7 @@ pub async fn run(
     let loaded = load(&options.file, env, UnsetVariables::Warn)?;
     let pipeline = &loaded.pipeline;
     if options.dead {
-        let queue = options
-            .backend
-            .local_queue(pipeline, std::time::Duration::ZERO)
-            .context("cannot open the queue")?;
+        let queue = options.backend.existing_local_queue(pipeline)?;
         let dead = queue.dead_letters().await?;
         let mut table = table(["id", "receives", "reason", "message"]);
         for letter in dead.iter().rev().take(options.limit) {
@@ -64,10 +60,7 @@ pub async fn run(
         )?;
         return Ok(true);
     }
-    let store = options
-        .backend
-        .store(pipeline)
-        .context("cannot open the store")?;
+    let store = options.backend.existing_store(pipeline)?;
     let items = store.recent(options.limit).await?;
     let total = store.count().await?;
     let mut columns: Vec<String> = vec![pipeline.store.key.partition.name.value.clone()];

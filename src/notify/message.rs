@@ -14,6 +14,8 @@ pub fn build(email: &Email) -> Result<lettre::Message, NotifyError> {
     let mut builder = lettre::Message::builder()
         .from(mailbox(&email.from)?)
         .subject(&email.subject)
+        // A unique id (RFC 5322 says every message should have one), from lettre with the host name.
+        .message_id(None)
         .user_agent(concat!("stockrun/", env!("CARGO_PKG_VERSION")).to_owned());
     for to in &email.to {
         builder = builder.to(mailbox(to)?);

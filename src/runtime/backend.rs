@@ -37,39 +37,103 @@ pub struct Backend {
     pub visibility_timeout: Option<Duration>,
 }
 
+/// Why a stage could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The queue could not be opened.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A command that reads state found none.
+    #[error(
+        "pipeline `{pipeline}` has no local state: {} does not exist. Run it first (`stockrun run FILE --once`), or pass the --state-dir it ran with",
+        database.display()
+    )]
+    NoState {
+        /// The pipeline's name.
+        pipeline: String,
+        /// The database file looked for.
+        database: PathBuf,
+    },
+    /// `--visibility-timeout` would let a batch being gathered be handed out again.
+    #[error(
+        "--visibility-timeout {} must be longer than the pipeline's batch_window ({}): messages are held that long while a batch fills",
+        humantime::format_duration(*visibility),
+        humantime::format_duration(*window)
+    )]
+    VisibilityTooShort {
+        /// The timeout given.
+        visibility: Duration,
+        /// The pipeline's batch window.
+        window: Duration,
+    },
+}
+
 /// Slack on top of the batch window before a received message is handed out again.
 const PROCESSING_ALLOWANCE: Duration = Duration::from_secs(30);
 
 impl Backend {
     /// The queue between poller and consumer.
-    pub fn queue(&self, pipeline: &Pipeline) -> Result<Arc<dyn Queue>, QueueError> {
-        let visibility = self
-            .visibility_timeout
-            .unwrap_or(pipeline.queue.batch_window.value.0 + PROCESSING_ALLOWANCE);
+    pub fn queue(&self, pipeline: &Pipeline) -> Result<Arc<dyn Queue>, BackendError> {
+        let window = pipeline.queue.batch_window.value.0;
+        let visibility = match self.visibility_timeout {
+            Some(visibility) if visibility <= window => {
+                return Err(BackendError::VisibilityTooShort { visibility, window });
+            }
+            Some(visibility) => visibility,
+            None => window + PROCESSING_ALLOWANCE,
+        };
         match self.kind {
-            BackendKind::Local => Ok(Arc::new(self.local_queue(pipeline, visibility)?)),
+            BackendKind::Local => Ok(Arc::new(LocalQueue::open(
+                &self.database(pipeline),
+                &queue_name(pipeline),
+                visibility,
+                *pipeline.queue.max_receive_count,
+            )?)),
         }
     }
 
-    /// The local queue itself, for what only it can do (listing dead letters).
-    pub fn local_queue(
-        &self,
-        pipeline: &Pipeline,
-        visibility: Duration,
-    ) -> Result<LocalQueue, QueueError> {
-        LocalQueue::open(
-            &database_path(&self.state_dir, &pipeline.name),
-            &queue_name(pipeline),
-            visibility,
-            *pipeline.queue.max_receive_count,
-        )
+    /// The local queue of a pipeline that has run, for what only it can do (listing dead
+    /// letters).
+    pub fn existing_local_queue(&self, pipeline: &Pipeline) -> Result<LocalQueue, BackendError> {
+        let database = self.existing_database(pipeline)?;
+        Ok(LocalQueue::open_existing(&database, &queue_name(pipeline))?)
+    }
+
+    /// The store of a pipeline that has run, for reading it.
+    pub fn existing_store(&self, pipeline: &Pipeline) -> Result<Arc<dyn Store>, BackendError> {
+        match self.kind {
+            BackendKind::Local => Ok(Arc::new(LocalStore::open_existing(
+                &self.existing_database(pipeline)?,
+                &pipeline.store.table,
+                &pipeline.store.inserted_at,
+            )?)),
+        }
+    }
+
+    fn database(&self, pipeline: &Pipeline) -> PathBuf {
+        database_path(&self.state_dir, &pipeline.name)
+    }
+
+    fn existing_database(&self, pipeline: &Pipeline) -> Result<PathBuf, BackendError> {
+        let database = self.database(pipeline);
+        if database.is_file() {
+            Ok(database)
+        } else {
+            Err(BackendError::NoState {
+                pipeline: pipeline.name.value.clone(),
+                database,
+            })
+        }
     }
 
     /// The table records are written to.
     pub fn store(&self, pipeline: &Pipeline) -> Result<Arc<dyn Store>, StoreError> {
         match self.kind {
             BackendKind::Local => Ok(Arc::new(LocalStore::open(
-                &database_path(&self.state_dir, &pipeline.name),
+                &self.database(pipeline),
                 &pipeline.store.table,
                 &pipeline.store.inserted_at,
             )?)),

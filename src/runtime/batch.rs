@@ -27,6 +27,16 @@ pub struct BatchOutcome {
     pub email: Option<String>,
 }
 
+/// How a store write is retried before the batch is given back to the queue (writes are
+/// idempotent, so a retry after a write that did happen is harmless).
+fn store_retry() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(3)
+        .with_jitter()
+}
+
 /// How the digest e-mail is retried before giving up (the records are stored by then).
 fn email_retry() -> ExponentialBuilder {
     ExponentialBuilder::default()
@@ -78,11 +88,18 @@ pub async fn handle_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutc
     if items.is_empty() {
         return outcome;
     }
-    if let Err(error) = stages.store.put_batch(&items).await {
+    let write = || stages.store.put_batch(&items);
+    let written = write
+        .retry(store_retry())
+        .notify(|error, wait| {
+            tracing::warn!(error = %stages.redactor.redact(&error.to_string()), retry_in = ?wait, "store write failed; retrying");
+        })
+        .await;
+    if let Err(error) = written {
         tracing::error!(
             records = processed.len(),
             error = %stages.redactor.redact(&error.to_string()),
-            "store write failed; the records stay queued and are delivered again"
+            "store write failed after retries; the records stay queued and are delivered again"
         );
         outcome.failed = processed;
         return outcome;

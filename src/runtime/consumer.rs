@@ -20,81 +20,126 @@ const LONG_POLL: Duration = Duration::from_secs(20);
 /// left in flight) before looking again.
 const DRAIN_RECHECK: Duration = Duration::from_millis(500);
 
+/// Queue errors in a row after which a drain gives up (a long-running consumer never does).
+const DRAIN_QUEUE_ERRORS: u32 = 5;
+
+/// The longest pause after store failures before receiving again.
+const MAX_STORE_PAUSE: Duration = Duration::from_secs(60);
+
 /// When the consumer stops.
 #[derive(Clone, Debug)]
-pub enum Until {
-    /// Until the queue is empty (nothing waiting, nothing in flight): `run --once`.
-    Drained,
-    /// Until the token is cancelled (a signal); the batch in hand is finished first.
-    Cancelled(CancellationToken),
+pub struct Until {
+    /// Stop once the queue is empty (nothing waiting, nothing in flight): `--once`.
+    pub drained: bool,
+    /// Stop when cancelled (SIGINT/SIGTERM), after finishing the batch in hand.
+    pub stop: CancellationToken,
 }
 
-/// Consumes batches until `until`. Queue errors are logged and retried after a pause; they end
-/// the loop only when stopping.
-pub async fn consume(stages: &Stages, counters: &Counters, until: &Until) {
-    loop {
+/// Why a drain stopped before the queue was empty.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    /// The queue kept failing.
+    #[error("the queue keeps failing ({0}); what is queued stays queued")]
+    Queue(#[source] QueueError),
+    /// The store failed after retries; the batch's records stay queued.
+    #[error(
+        "the store is failing: {records} record(s) could not be stored and stay queued (see the log)"
+    )]
+    Store {
+        /// Records of the failed batch.
+        records: usize,
+    },
+}
+
+/// Consumes batches until `until` says to stop.
+pub async fn consume(
+    stages: &Stages,
+    counters: &Counters,
+    until: &Until,
+) -> Result<(), ConsumeError> {
+    let mut queue_errors = 0;
+    let mut store_failures = 0;
+    let mut said_waiting = false;
+    while !until.stop.is_cancelled() {
         let batch = match gather(stages, until).await {
-            Ok(batch) => batch,
+            Ok(batch) => {
+                queue_errors = 0;
+                batch
+            }
             Err(error) => {
-                tracing::error!(error = %stages.redactor.redact(&error.to_string()), "cannot receive from the queue; retrying in 5 s");
-                if wait_or_stop(until, Duration::from_secs(5)).await {
-                    return;
+                queue_errors += 1;
+                if until.drained && queue_errors >= DRAIN_QUEUE_ERRORS {
+                    return Err(ConsumeError::Queue(error));
                 }
+                tracing::error!(error = %stages.redactor.redact(&error.to_string()), "cannot receive from the queue; retrying in 5 s");
+                pause(until, Duration::from_secs(5)).await;
                 continue;
             }
         };
         if batch.is_empty() {
-            match until {
-                Until::Cancelled(token) if token.is_cancelled() => return,
-                Until::Cancelled(_) => continue,
-                Until::Drained => match stages.queue.counts().await {
-                    Ok(counts) if counts.is_drained() => return,
-                    Ok(counts) => {
-                        if counts.visible == 0 {
-                            tracing::info!(
-                                in_flight = counts.in_flight,
-                                "waiting for messages in flight to be deleted or to become visible again"
-                            );
-                            tokio::time::sleep(DRAIN_RECHECK).await;
-                        }
-                        continue;
-                    }
-                    Err(error) => {
-                        tracing::error!(error = %error, "cannot count the queue");
-                        return;
-                    }
-                },
+            if !until.drained {
+                continue;
             }
+            let counts = stages.queue.counts().await.map_err(ConsumeError::Queue)?;
+            if counts.is_drained() {
+                return Ok(());
+            }
+            if counts.visible == 0 {
+                if !said_waiting {
+                    tracing::info!(
+                        in_flight = counts.in_flight,
+                        "waiting for messages in flight (another consumer, or an earlier run that stopped) to be deleted or to become visible again"
+                    );
+                    said_waiting = true;
+                }
+                pause(until, DRAIN_RECHECK).await;
+            }
+            continue;
         }
         let outcome = handle_batch(stages, batch).await;
+        let failed = outcome.failed.len();
         settle(stages, counters, outcome).await;
+        if failed == 0 {
+            store_failures = 0;
+            continue;
+        }
+        if until.drained {
+            return Err(ConsumeError::Store { records: failed });
+        }
+        // Stop receiving for a while: every delivery counts towards the dead-letter queue, so
+        // receiving while the store is down would dead-letter healthy records.
+        store_failures += 1;
+        let wait = Duration::from_secs(1_u64 << store_failures.min(6)).min(MAX_STORE_PAUSE);
+        tracing::warn!(pause = ?wait, "store failing: pausing before receiving again");
+        pause(until, wait).await;
     }
+    Ok(())
 }
 
 /// Receives until the batch is full, the window since the first message has passed, or (when
-/// draining) nothing more is waiting. Cancellation stops the gathering, keeping what is in hand.
+/// draining) nothing more is waiting. A stop request ends the gathering, keeping what is in hand.
 async fn gather(stages: &Stages, until: &Until) -> Result<Vec<Received>, QueueError> {
     let batch_size = usize::try_from(*stages.pipeline.queue.batch_size).unwrap_or(10);
     let window = stages.pipeline.queue.batch_window.value.0;
     let mut batch: Vec<Received> = Vec::with_capacity(batch_size);
     let mut window_ends: Option<Instant> = None;
-    while batch.len() < batch_size {
-        let wait = match (until, window_ends) {
-            (Until::Drained, _) => Duration::ZERO,
-            (Until::Cancelled(_), None) => LONG_POLL,
-            (Until::Cancelled(_), Some(end)) => end.saturating_duration_since(Instant::now()),
+    while batch.len() < batch_size && !until.stop.is_cancelled() {
+        let wait = match (until.drained, window_ends) {
+            (true, _) => Duration::ZERO,
+            (false, None) => LONG_POLL,
+            (false, Some(end)) => end.saturating_duration_since(Instant::now()),
         };
         let wanted = batch_size - batch.len();
-        let received = match until {
-            Until::Cancelled(token) => tokio::select! {
-                received = stages.queue.receive(wanted, wait) => received?,
-                () = token.cancelled() => return Ok(batch),
-            },
-            Until::Drained => stages.queue.receive(wanted, wait).await?,
+        // A receive dropped by the stop request may already have leased messages: they come
+        // back after their visibility timeout (not lost, only late). The stop is checked first.
+        let received = tokio::select! {
+            biased;
+            () = until.stop.cancelled() => break,
+            received = stages.queue.receive(wanted, wait) => received?,
         };
         if received.is_empty() {
             let window_over = window_ends.is_some_and(|end| Instant::now() >= end);
-            if matches!(until, Until::Drained) || window_over || batch.is_empty() {
+            if until.drained || window_over || batch.is_empty() {
                 break;
             }
             continue;
@@ -134,22 +179,12 @@ async fn settle(stages: &Stages, counters: &Counters, outcome: BatchOutcome) {
     if outcome.email.is_some() {
         Counters::add(&counters.emails, 1);
     }
-    if !outcome.failed.is_empty() {
-        // The store is failing: give it a moment rather than spinning on redeliveries.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
-/// Waits `pause`, or less when stopping; says whether to stop.
-async fn wait_or_stop(until: &Until, pause: Duration) -> bool {
-    match until {
-        Until::Drained => {
-            tokio::time::sleep(pause).await;
-            false
-        }
-        Until::Cancelled(token) => tokio::select! {
-            () = tokio::time::sleep(pause) => false,
-            () = token.cancelled() => true,
-        },
+/// Waits `duration`, or less when asked to stop.
+async fn pause(until: &Until, duration: Duration) {
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        () = until.stop.cancelled() => {}
     }
 }

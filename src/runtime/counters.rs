@@ -43,7 +43,7 @@ impl Counters {
 pub struct Summary<'a> {
     /// The totals.
     pub counters: &'a Counters,
-    /// Messages in the dead-letter queue at the end.
+    /// Messages this run moved to the dead-letter queue.
     pub dead_lettered: u64,
     /// Where e-mails went (`in .stockrun/outbox/`, `via smtp://host:port`), if any were sent.
     pub emails_to: Option<String>,
@@ -68,10 +68,13 @@ impl fmt::Display for Summary<'_> {
         if get(&c.not_queued) > 0 {
             write!(f, " ({} not queued)", get(&c.not_queued))?;
         }
+        write!(f, ", stored {}", get(&c.stored))?;
+        if get(&c.store_failures) > 0 {
+            write!(f, " ({} not stored: store failing)", get(&c.store_failures))?;
+        }
         write!(
             f,
-            ", stored {}, dead-lettered {}, e-mails {}",
-            get(&c.stored),
+            ", dead-lettered {}, e-mails {}",
             self.dead_lettered,
             get(&c.emails)
         )?;

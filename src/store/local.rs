@@ -35,12 +35,30 @@ impl LocalStore {
     /// Opens (creating when missing) the table `table` in the database at `path`;
     /// `inserted_at` names the attribute holding each item's insert time.
     pub fn open(path: &Path, table: &str, inserted_at: &str) -> Result<LocalStore, StoreError> {
-        let error = |source| StoreError::Sqlite {
-            path: path.display().to_string(),
-            source,
-        };
-        let connection = sqlite::open(path).map_err(error)?;
-        connection.execute_batch(SCHEMA).map_err(error)?;
+        let connection = sqlite::open(path).map_err(|source| sqlite_error(path, source))?;
+        LocalStore::with_connection(connection, path, table, inserted_at)
+    }
+
+    /// Opens the table in an existing database (for reading it: `show`).
+    pub fn open_existing(
+        path: &Path,
+        table: &str,
+        inserted_at: &str,
+    ) -> Result<LocalStore, StoreError> {
+        let connection =
+            sqlite::open_existing(path).map_err(|source| sqlite_error(path, source))?;
+        LocalStore::with_connection(connection, path, table, inserted_at)
+    }
+
+    fn with_connection(
+        connection: Connection,
+        path: &Path,
+        table: &str,
+        inserted_at: &str,
+    ) -> Result<LocalStore, StoreError> {
+        connection
+            .execute_batch(SCHEMA)
+            .map_err(|source| sqlite_error(path, source))?;
         Ok(LocalStore {
             connection: Arc::new(Mutex::new(connection)),
             path: path.to_owned(),
@@ -53,13 +71,18 @@ impl LocalStore {
         &self,
         work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        sqlite::with_connection(&self.connection, work)
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
-            .map_err(|source| StoreError::Sqlite {
-                path: self.path.display().to_string(),
-                source,
-            })
+        match sqlite::with_connection(&self.connection, work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => Err(sqlite_error(&self.path, source)),
+            Err(task) => Err(StoreError::Task(task.to_string())),
+        }
+    }
+}
+
+fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
     }
 }
 

@@ -287,7 +287,7 @@ async fn a_second_run_overwrites_by_key_instead_of_adding_rows() {
     let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "quotes"));
     assert_eq!(ws.run(&["run", "--once"]).code, 0);
     let out = ws.run(&["run", "--once"]);
-    assert_contains(&out.stdout, "stored 12, dead-lettered 2");
+    assert_contains(&out.stdout, "stored 12, dead-lettered 1");
     assert_eq!(stored(&ws.database("quotes")).len(), 12);
 }
 
@@ -356,7 +356,7 @@ async fn a_consumer_killed_mid_run_loses_nothing_and_duplicates_nothing() {
         if before as usize == good {
             break;
         }
-        let mut consumer = ws.spawn(&["consume", "--visibility-timeout", "1s"]);
+        let mut consumer = ws.spawn(&["consume", "--visibility-timeout", "2s"]);
         wait_until(
             "the consumer stores more records",
             Duration::from_secs(30),
@@ -365,7 +365,7 @@ async fn a_consumer_killed_mid_run_loses_nothing_and_duplicates_nothing() {
         consumer.kill().expect("SIGKILL the consumer");
         consumer.wait().expect("reaped");
     }
-    let out = ws.run(&["consume", "--once", "--visibility-timeout", "1s"]);
+    let out = ws.run(&["consume", "--once", "--visibility-timeout", "2s"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
 
     assert_eq!(
@@ -430,4 +430,67 @@ async fn sigterm_finishes_the_batch_in_hand_and_exits_0() {
                                UNION SELECT json_extract(body, '$.record.symbol') FROM queue_messages)",
     );
     assert_eq!(covered, 40, "every quote is stored or still queued");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_store_stops_the_drain_with_exit_1_and_keeps_every_record_queued() {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "broken"));
+    // A table that refuses every row: a real SQLite write error on each store attempt.
+    std::fs::create_dir_all(ws.state()).unwrap();
+    Connection::open(ws.state().join("broken.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE items (table_name TEXT, partition_key TEXT, sort_key TEXT,
+             inserted_at TEXT, attributes TEXT, PRIMARY KEY (table_name, partition_key, sort_key),
+             CHECK (partition_key = 'nothing'));",
+        )
+        .unwrap();
+
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(
+        &out.stdout,
+        "stored 0 (10 not stored: store failing), dead-lettered 0, e-mails 0",
+    );
+    assert_contains(
+        &out.stderr,
+        "the store is failing: 10 record(s) could not be stored and stay queued",
+    );
+    let db = ws.database("broken");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM queue_messages"),
+        13,
+        "nothing lost"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM dead_letters"),
+        0,
+        "nothing dead-lettered"
+    );
+}
+
+#[test]
+fn show_without_state_says_so_and_creates_nothing() {
+    let ws = Workspace::new(&pipeline("https://example.invalid/price", "never"));
+    let out = ws.run(&["show"]);
+    assert_eq!(out.code, 1);
+    assert_contains(&out.stderr, "pipeline `never` has no local state");
+    assert_contains(&out.stderr, "--state-dir");
+    assert!(
+        !ws.state().exists(),
+        "show created {}",
+        ws.state().display()
+    );
+}
+
+#[test]
+fn a_visibility_timeout_within_the_batch_window_is_refused() {
+    let ws = Workspace::new(&pipeline("https://example.invalid/price", "quotes"));
+    let out = ws.run(&["consume", "--once", "--visibility-timeout", "1s"]);
+    assert_eq!(out.code, 1);
+    assert_contains(
+        &out.stderr,
+        "--visibility-timeout 1s must be longer than the pipeline's batch_window (1s)",
+    );
 }

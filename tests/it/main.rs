@@ -9,3 +9,4 @@ mod secrets;
 mod smtp;
 mod source;
 mod support;
+mod workspace;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::run::{Workspace, demo_body, pipeline, serve, stored};
 use crate::support::{assert_contains, root};
+use crate::workspace::{Workspace, demo_body, pipeline, serve, stored};
 
 const MISSING: &str =
     "aiosmtpd is missing: run scripts/test (it installs the pinned test tools into .venv-test)";

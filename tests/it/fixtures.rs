@@ -25,6 +25,11 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("bad-jsonpath", "6:14", "invalid JSONPath `$[*`"),
     ("bad-key", "16:40", "`symbl` is not defined here"),
     (
+        "unknown-feed-key",
+        "20:41",
+        "`feed.exchange` is not defined here",
+    ),
+    (
         "bad-names",
         "1:7",
         "pipeline name `base pipeline` is not usable",

@@ -37,12 +37,13 @@ pub fn check(sections: &Sections, text: &str) -> Vec<Diagnostic> {
     if let Some(process) = &sections.process {
         process::check(&mut ctx, process);
     }
+    let feed_keys = sections.feeds.as_deref().map(source::keys_every_feed_has);
     if let Some(store) = &sections.store {
-        outputs::check_store(&mut ctx, store, fields);
+        outputs::check_store(&mut ctx, store, fields, feed_keys.as_deref());
     }
     if let Some(Some(notify)) = &sections.notify {
         let inserted_at = sections.store.as_ref().map(|s| s.inserted_at.as_str());
-        outputs::check_notify(&mut ctx, notify, fields, inserted_at);
+        outputs::check_notify(&mut ctx, notify, fields, inserted_at, feed_keys.as_deref());
     }
     ctx.diagnostics
 }

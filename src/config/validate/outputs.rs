@@ -108,6 +108,7 @@ pub(super) fn check_store(
     ctx: &mut Ctx<'_>,
     store: &Store,
     fields: Option<&IndexMap<String, Located<Field>>>,
+    feed_keys: Option<&[String]>,
 ) {
     let table = &store.table;
     ctx.check_not_interpolated(table, "store.table");
@@ -157,6 +158,7 @@ pub(super) fn check_store(
         top,
         each: None,
         describe_top: "a key can use the fields and `feed`:",
+        feed_keys: feed_keys.map(<[String]>::to_vec),
     };
     for (role, attribute) in &attributes {
         let path = format!("store.key.{role}.value");
@@ -193,6 +195,7 @@ pub(super) fn check_notify(
     notify: &Notify,
     fields: Option<&IndexMap<String, Located<Field>>>,
     inserted_at: Option<&str>,
+    feed_keys: Option<&[String]>,
 ) {
     check_address(ctx, &notify.from, "notify.from");
     if notify.to.is_empty() {
@@ -220,6 +223,7 @@ pub(super) fn check_notify(
         top: vec!["pipeline".into(), "count".into(), "records".into()],
         each: Some(("records", record)),
         describe_top: "the top level of a notify template has",
+        feed_keys: feed_keys.map(<[String]>::to_vec),
     };
     for (key, template) in [
         ("subject", Some(&notify.subject)),

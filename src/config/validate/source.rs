@@ -54,17 +54,23 @@ pub(super) fn check(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&[Located<
     }
 }
 
-/// The names a URL or header template can use: the keys every feed has.
-fn feed_scope(feeds: &[Located<Feed>]) -> Scope {
+/// The keys every feed has (what a template may use from any feed).
+pub(crate) fn keys_every_feed_has(feeds: &[Located<Feed>]) -> Vec<String> {
     let mut keys: Vec<String> = feeds
         .first()
         .map(|f| f.keys().cloned().collect())
         .unwrap_or_default();
     keys.retain(|k| feeds.iter().all(|f| f.contains_key(k)));
+    keys
+}
+
+/// The names a URL or header template can use: the keys every feed has.
+fn feed_scope(feeds: &[Located<Feed>]) -> Scope {
     Scope {
-        top: keys,
+        top: keys_every_feed_has(feeds),
         each: None,
         describe_top: "every feed has",
+        feed_keys: None,
     }
 }
 

@@ -23,6 +23,9 @@ pub(crate) struct Scope {
     pub each: Option<(&'static str, Vec<String>)>,
     /// Introduces the names in an error message, such as "every feed has".
     pub describe_top: &'static str,
+    /// Where `feed` is a name: the keys `feed.KEY` may use (those every feed has). `None` when
+    /// the feeds are unknown (their section did not parse) or `feed` is not a name here.
+    pub feed_keys: Option<Vec<String>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -222,6 +225,9 @@ impl Walker<'_> {
             },
         };
         if known.iter().any(|k| k == name) {
+            if name == "feed" {
+                self.feed_member(rest, at);
+            }
             return;
         }
         let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
@@ -240,6 +246,38 @@ impl Walker<'_> {
             at.0,
             at.1,
             format!("`{name}` is not defined here"),
+            Some(help),
+        ));
+    }
+}
+
+impl Walker<'_> {
+    /// `feed.KEY`: strict rendering fails on a key some feed lacks, so it must be one every feed
+    /// has.
+    fn feed_member(&mut self, path: &str, at: (usize, usize)) {
+        let Some(keys) = &self.scope.feed_keys else {
+            return;
+        };
+        let member = first_segment(path["feed".len()..].trim_start_matches(['.', '/']));
+        if member.is_empty() || keys.iter().any(|k| k == member) {
+            return;
+        }
+        let candidates: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let help = if keys.is_empty() {
+            "the pipeline has no `feeds` with keys (each feed is a map such as `{ symbol: MSFT }`)"
+                .to_owned()
+        } else {
+            let mut help = match did_you_mean(member, &candidates) {
+                Some(best) => format!("did you mean `feed.{best}`? "),
+                None => String::new(),
+            };
+            help.push_str(&format!("every feed has {}", quoted_list(&candidates)));
+            help
+        };
+        self.problems.push((
+            at.0,
+            at.1,
+            format!("`feed.{member}` is not defined here"),
             Some(help),
         ));
     }

@@ -33,6 +33,7 @@ fn pipeline(fields: &str, key: &str) -> Pipeline {
     };
     load(&format!(
         "name: test\nsource:\n  url: https://api.example.com/q\n  records: $[*]\n\
+         feeds:\n  - {{ exchange: NSE }}\n\
          process:\n  fields:\n{}store:\n  table: quotes\n  key:\n{}",
         indent(fields, "    "),
         indent(key, "    "),

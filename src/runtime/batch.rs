@@ -8,7 +8,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use serde_json::{Map, Value};
 
-use super::Stages;
+use super::{Stages, backoff};
 use crate::notify::render::StoredRecord;
 use crate::process::Key;
 use crate::queue::Received;
@@ -30,20 +30,12 @@ pub struct BatchOutcome {
 /// How a store write is retried before the batch is given back to the queue (writes are
 /// idempotent, so a retry after a write that did happen is harmless).
 fn store_retry() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(3)
-        .with_jitter()
+    backoff(Duration::from_millis(200), Duration::from_secs(2), 3)
 }
 
 /// How the digest e-mail is retried before giving up (the records are stored by then).
 fn email_retry() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(5))
-        .with_max_times(3)
-        .with_jitter()
+    backoff(Duration::from_millis(200), Duration::from_secs(5), 3)
 }
 
 /// Processes, stores and notifies one batch. Never fails as a whole: each message ends up in

@@ -12,6 +12,9 @@ pub mod poll_loop;
 pub mod shutdown;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
 
 use crate::config::Pipeline;
 use crate::notify::Notifier;
@@ -37,4 +40,14 @@ pub struct Stages {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// Hides secrets in every log line.
     pub redactor: Redactor,
+}
+
+/// Jittered exponential backoff from `min` (doubling, at most `max` apart) for `times` retries:
+/// how the runtime retries a queue send, a store write or an e-mail.
+pub(crate) fn backoff(min: Duration, max: Duration, times: usize) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(min)
+        .with_max_delay(max)
+        .with_max_times(times)
+        .with_jitter()
 }

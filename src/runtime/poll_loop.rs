@@ -13,11 +13,7 @@ use crate::source::Poller;
 
 /// How sending to the queue is retried before the records of a poll are given up (and logged).
 fn send_retry() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(10))
-        .with_max_times(5)
-        .with_jitter()
+    super::backoff(Duration::from_millis(200), Duration::from_secs(10), 5)
 }
 
 /// Polls once and queues every record.

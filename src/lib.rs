@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aws;
 pub mod commands;
 pub mod config;
 pub mod diag;

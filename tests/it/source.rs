@@ -130,6 +130,35 @@ impl Logs {
     }
 }
 
+/// Polls one feed at `{server}{url_suffix}` (the rest of the `source` block may follow the
+/// path) from a server that answers every GET with `response` and must get exactly `requests`
+/// of them. The poll must fail: no messages, `requests` requests, one failed feed. Returns the
+/// log lines the poll wrote.
+async fn failing_poll(response: ResponseTemplate, url_suffix: &str, requests: u64) -> String {
+    failing_poll_with(response, url_suffix, requests, |poller| poller).await
+}
+
+/// [`failing_poll`] with the poller passed through `tune` first.
+async fn failing_poll_with(
+    response: ResponseTemplate,
+    url_suffix: &str,
+    requests: u64,
+    tune: impl FnOnce(Poller) -> Poller,
+) -> String {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(response)
+        .expect(requests)
+        .mount(&server)
+        .await;
+    let (logs, _guard) = Logs::capture();
+    let source = format!("  url: {}{url_suffix}", server.uri());
+    let report = tune(poller(&source, "", &[])).poll_once().await;
+    assert!(report.messages.is_empty());
+    assert_eq!((report.requests, report.failed_feeds), (requests, 1));
+    logs.text()
+}
+
 #[tokio::test]
 async fn latest_stock_price_array_becomes_one_message_per_record() {
     let server = MockServer::start().await;
@@ -263,20 +292,9 @@ async fn rate_limited_request_waits_for_retry_after() {
 
 #[tokio::test]
 async fn retry_after_beyond_the_cap_skips_the_feed_this_poll() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(
-            json_response(429, r#"{"message":"You have exceeded the MONTHLY quota"}"#)
-                .insert_header("Retry-After", "3600"),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (logs, _guard) = Logs::capture();
-    let source = format!("  url: {}/any", server.uri());
-    let report = poller(&source, "", &[]).poll_once().await;
-    assert_eq!((report.requests, report.failed_feeds), (1, 1));
-    let logs = logs.text();
+    let quota = json_response(429, r#"{"message":"You have exceeded the MONTHLY quota"}"#)
+        .insert_header("Retry-After", "3600");
+    let logs = failing_poll(quota, "/any", 1).await;
     assert_contains(&logs, "longer than the cap");
     assert_contains(
         &logs,
@@ -306,81 +324,41 @@ async fn server_errors_are_retried_until_one_succeeds() {
 
 #[tokio::test]
 async fn persistent_server_errors_fail_the_feed_after_the_retries() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(503))
-        .expect(4)
-        .mount(&server)
-        .await;
-    let source = format!("  url: {}/any", server.uri());
-    let report = poller(&source, "", &[]).poll_once().await;
-    assert!(report.messages.is_empty());
-    assert_eq!((report.requests, report.failed_feeds), (4, 1));
+    failing_poll(ResponseTemplate::new(503), "/any", 4).await;
 }
 
 #[tokio::test]
 async fn slow_responses_time_out_and_are_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(200, "[]").set_delay(Duration::from_secs(2)))
-        .mount(&server)
-        .await;
-    let (logs, _guard) = Logs::capture();
-    let source = format!("  url: {}/any\n  timeout: 200ms", server.uri());
-    let (pipeline, redactor) = load(&pipeline_yaml(&source, ""), &[]);
-    let report = Poller::new(&pipeline, &root(), redactor)
-        .unwrap()
-        .with_retry(RetryPolicy::new(Duration::from_millis(1), 2))
-        .poll_once()
-        .await;
-    assert_eq!((report.requests, report.failed_feeds), (3, 1));
-    assert_eq!(server.received_requests().await.unwrap().len(), 3);
-    assert_contains(&logs.text(), "no response within the 200ms timeout");
+    let slow = json_response(200, "[]").set_delay(Duration::from_secs(2));
+    let two_retries = |p: Poller| p.with_retry(RetryPolicy::new(Duration::from_millis(1), 2));
+    let logs = failing_poll_with(slow, "/any\n  timeout: 200ms", 3, two_retries).await;
+    assert_contains(&logs, "no response within the 200ms timeout");
 }
 
 #[tokio::test]
 async fn an_html_page_with_status_200_is_a_failure() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            "<!DOCTYPE html>\n<html><body><h1>502 Bad Gateway</h1></body></html>",
-            "text/html; charset=utf-8",
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (logs, _guard) = Logs::capture();
-    let source = format!("  url: {}/any\n  records: $[*]", server.uri());
-    let report = poller(&source, "", &[]).poll_once().await;
-    assert!(report.messages.is_empty());
-    assert_eq!((report.requests, report.failed_feeds), (1, 1));
+    let html = ResponseTemplate::new(200).set_body_raw(
+        "<!DOCTYPE html>\n<html><body><h1>502 Bad Gateway</h1></body></html>",
+        "text/html; charset=utf-8",
+    );
+    let logs = failing_poll(html, "/any\n  records: $[*]", 1).await;
     assert_contains(
-        &logs.text(),
+        &logs,
         "response is not JSON (content-type text/html; charset=utf-8): `<!DOCTYPE html> <html>",
     );
 }
 
 #[tokio::test]
 async fn an_error_body_on_status_200_is_not_a_record() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(
-            200,
-            &recorded("alpha-vantage-throttled.json"),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (logs, _guard) = Logs::capture();
-    let source = format!(
-        "  url: {}/query\n  records: $['Global Quote']\n  errors: [$.Note]",
-        server.uri()
-    );
-    let report = poller(&source, "", &[]).poll_once().await;
-    assert!(report.messages.is_empty());
-    assert_eq!((report.requests, report.failed_feeds), (1, 1));
+    let throttled = json_response(200, &recorded("alpha-vantage-throttled.json"));
+    let logs = failing_poll(
+        throttled,
+        "/query\n  records: $['Global Quote']\n  errors: [$.Note]",
+        1,
+    )
+    .await;
     assert_contains(
-        &logs.text(),
+        &logs,
         "the body is an error (`$.Note` matched): Thank you for using Alpha Vantage!",
     );
 }
@@ -441,17 +419,9 @@ async fn the_alpha_vantage_example_keeps_only_real_quotes() {
 
 #[tokio::test]
 async fn an_invalid_key_is_not_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(json_response(401, &recorded("rapidapi-invalid-key.json")))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (logs, _guard) = Logs::capture();
-    let source = format!("  url: {}/any", server.uri());
-    let report = poller(&source, "", &[]).poll_once().await;
-    assert_eq!((report.requests, report.failed_feeds), (1, 1));
-    assert_contains(&logs.text(), "HTTP 401 Unauthorized: Invalid API key.");
+    let invalid_key = json_response(401, &recorded("rapidapi-invalid-key.json"));
+    let logs = failing_poll(invalid_key, "/any", 1).await;
+    assert_contains(&logs, "HTTP 401 Unauthorized: Invalid API key.");
 }
 
 #[tokio::test]
@@ -513,20 +483,11 @@ async fn a_missing_file_fails_naming_the_resolved_path() {
 
 #[tokio::test]
 async fn a_body_over_the_cap_fails_without_retrying() {
-    let server = MockServer::start().await;
     let big = format!("[{}]", vec![r#"{"symbol":"AAAA"}"#; 200].join(","));
-    Mock::given(method("GET"))
-        .respond_with(json_response(200, &big))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (logs, _guard) = Logs::capture();
-    let source = format!("  url: {}/any\n  records: $[*]", server.uri());
     let capped = |p: Poller| p.with_max_body_bytes(1024);
-    let report = capped(poller(&source, "", &[])).poll_once().await;
-    assert!(report.messages.is_empty());
-    assert_eq!((report.requests, report.failed_feeds), (1, 1));
-    assert_contains(&logs.text(), "response body is larger than the 1 KiB cap");
+    let logs =
+        failing_poll_with(json_response(200, &big), "/any\n  records: $[*]", 1, capped).await;
+    assert_contains(&logs, "response body is larger than the 1 KiB cap");
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("big.json"), &big).unwrap();

@@ -37,6 +37,15 @@ impl Aws {
         Arc::new(Aws::default())
     }
 
+    /// A handle whose clients use `config` instead of the standard chain (tests: an explicit
+    /// endpoint, region and credentials, without touching the process environment).
+    pub fn with_config(config: SdkConfig) -> Arc<Aws> {
+        Arc::new(Aws {
+            config: OnceCell::new_with(Some(config)),
+            ..Aws::default()
+        })
+    }
+
     /// Requests sent to AWS so far (every attempt, by every client of this process).
     pub fn requests(&self) -> u64 {
         self.requests.0.load(Ordering::Relaxed)

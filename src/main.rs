@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use stockrun::commands::{run, schema, show, validate};
+use stockrun::aws::Aws;
+use stockrun::commands::{init, run, schema, show, validate};
 use stockrun::config::env::Environment;
 use stockrun::runtime::backend::{Backend, BackendKind};
 
@@ -18,7 +19,7 @@ use stockrun::runtime::backend::{Backend, BackendKind};
     version,
     about,
     propagate_version = true,
-    after_help = "Examples:\n  stockrun run examples/demo.yaml --once     # the offline demo: poll, queue, store, e-mail\n  stockrun show examples/demo.yaml           # what the store holds\n  stockrun validate pipelines/*.yaml\n  RAPIDAPI_KEY=... stockrun run pipelines/stocks.yaml\n  stockrun schema > schemas/pipeline.schema.json\n\nThe pipeline format: README.md, or `stockrun schema`. Logs go to stderr; set STOCKRUN_LOG=debug for more."
+    after_help = "Examples:\n  stockrun run examples/demo.yaml --once     # the offline demo: poll, queue, store, e-mail\n  stockrun show examples/demo.yaml           # what the store holds\n  stockrun validate pipelines/*.yaml\n  stockrun init pipelines/stocks.yaml --backend aws   # create the queue, table and SES identity\n  RAPIDAPI_KEY=... stockrun run pipelines/stocks.yaml\n  stockrun schema > schemas/pipeline.schema.json\n\nThe pipeline format: README.md, or `stockrun schema`. Logs go to stderr; set STOCKRUN_LOG=debug for more."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -84,6 +85,16 @@ enum Command {
         #[arg(long)]
         dead: bool,
     },
+    /// Create what the pipeline needs on AWS when it is missing (for development): the queue and
+    /// its dead-letter queue with the redrive policy, the DynamoDB table, the SES sender identity.
+    ///
+    /// Prints one line per resource, `created` or `exists`; running it again changes nothing.
+    /// Uses the standard AWS configuration (`AWS_REGION`, credentials or `AWS_PROFILE`,
+    /// `AWS_ENDPOINT_URL` for moto or LocalStack). The local backend needs nothing.
+    Init {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// The pipeline file and where its stages run.
@@ -125,6 +136,7 @@ impl Target {
             state_dir: self.state_dir.clone(),
             smtp: self.smtp.clone(),
             visibility_timeout: self.visibility_timeout,
+            aws: Aws::new(),
         }
     }
 }
@@ -220,6 +232,16 @@ fn main() -> ExitCode {
             run_async(async {
                 let mut stdout = std::io::stdout().lock();
                 show::run(&options, &env, &mut stdout).await
+            })
+        }
+        Command::Init { target } => {
+            let options = init::Options {
+                file: target.file.clone(),
+                backend: target.backend(),
+            };
+            run_async(async {
+                let mut stdout = std::io::stdout().lock();
+                init::run(&options, &env, &mut stdout).await
             })
         }
     }

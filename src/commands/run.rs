@@ -53,6 +53,9 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
         Halves::Both | Halves::Poll => UnsetVariables::Deny,
     };
     let loaded = load(&options.file, env, unset)?;
+    // First, so a signal while the queue or store opens (waiting on a locked file) is graceful.
+    // Also for `--once`: a signal finishes the batch in hand and prints the summary.
+    let stop = shutdown::on_signal();
     for warning in &loaded.warnings {
         eprintln!("{warning}");
     }
@@ -73,8 +76,6 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
     };
     tracing::info!(pipeline = %pipeline.name.value, file = %loaded.file.display(), once = options.once, "starting");
     let dead_before = queue.counts().await.map(|c| c.dead).unwrap_or(0);
-    // Installed for `--once` too: a signal finishes the batch in hand and prints the summary.
-    let stop = shutdown::on_signal();
     let until = Until {
         drained: options.once,
         stop: stop.clone(),
@@ -111,10 +112,14 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
         counters: &counters,
         dead_lettered: dead_after.saturating_sub(dead_before),
         emails_to: Some(options.backend.emails_destination()),
+        aws_requests: options.backend.aws_requests(),
     };
     println!("{}: {summary}", pipeline.name.value);
     consumed?;
-    let all_failed = poller.is_some()
+    // A long-running poller that never got through is logged all along; only `--once` reports
+    // it in its status.
+    let all_failed = options.once
+        && poller.is_some()
         && Counters::get(&counters.fetched) == 0
         && Counters::get(&counters.failed_feeds) > 0;
     Ok(!all_failed)

@@ -5,6 +5,7 @@
 pub mod message;
 pub mod outbox;
 pub mod render;
+pub mod ses;
 pub mod smtp;
 
 use async_trait::async_trait;
@@ -42,6 +43,9 @@ pub enum NotifyError {
     /// The SMTP server refused or could not be reached.
     #[error("SMTP: {0}")]
     Smtp(String),
+    /// SES refused the e-mail or could not be reached.
+    #[error("SES: {0}")]
+    Ses(String),
 }
 
 /// Sends one e-mail.

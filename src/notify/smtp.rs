@@ -7,6 +7,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Email, Notifier, NotifyError, message};
 
+/// How long one SMTP exchange may take.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Sends e-mails through one SMTP server.
 pub struct Smtp {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -18,6 +21,9 @@ impl Smtp {
     pub fn new(url: &str) -> Result<Smtp, NotifyError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| NotifyError::Smtp(format!("bad SMTP URL: {e}")))?
+            // Well below lettre's 60 s: the e-mail is retried, and a hanging server must not
+            // hold the consumer for minutes.
+            .timeout(Some(SEND_TIMEOUT))
             .build();
         Ok(Smtp {
             transport,

@@ -3,10 +3,12 @@
 //! and one received too often moves to the dead-letter queue.
 
 pub mod local;
+pub mod sqs;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 /// The most messages one send, receive or delete call handles (the SQS batch limit).
 pub const MAX_BATCH: usize = 10;
@@ -57,6 +59,17 @@ pub enum QueueError {
     /// A blocking task was cancelled or panicked.
     #[error("local queue task failed: {0}")]
     Task(String),
+    /// SQS refused or could not be reached (the SDK's error with its causes; never credentials).
+    #[error("SQS: {0}")]
+    Aws(String),
+    /// A message is over the queue's size limit; it can never be sent.
+    #[error("a message of {bytes} bytes is over the SQS limit of {limit} bytes (256 KiB)")]
+    TooLarge {
+        /// The message's size.
+        bytes: usize,
+        /// The largest message the queue takes.
+        limit: usize,
+    },
 }
 
 /// Sends, receives and deletes messages.
@@ -68,6 +81,19 @@ pub trait Queue: Send + Sync {
     /// Receives up to `max` messages, waiting at most `wait` for the first one. Messages
     /// delivered `max_receive_count` times already go to the dead-letter queue instead.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
+
+    /// Like [`Queue::receive`], but stops *waiting* early when `stop` is cancelled. It is never
+    /// cut short while messages are being taken, so none is left received but unhandled. The
+    /// default waits the whole `wait` (an SQS long poll, at most 20 s).
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Received>, QueueError> {
+        let _ = stop;
+        self.receive(max, wait).await
+    }
 
     /// Deletes delivered messages (after their records are stored).
     async fn delete_batch(&self, receipts: &[&str]) -> Result<(), QueueError>;

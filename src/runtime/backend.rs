@@ -1,17 +1,22 @@
 //! The one place where a stage's implementation is chosen. Each stage is built only when the
-//! command needs it (`poll` opens no store; `show` opens no queue).
+//! command needs it (`poll` opens no store; `show` opens no queue); on AWS the SDK clients are
+//! built on a stage's first call, from one shared [`Aws`] per process.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::aws::Aws;
 use crate::config::Pipeline;
 use crate::notify::outbox::Outbox;
+use crate::notify::ses::Ses;
 use crate::notify::smtp::Smtp;
 use crate::notify::{Notifier, NotifyError};
 use crate::queue::local::LocalQueue;
+use crate::queue::sqs::SqsQueue;
 use crate::queue::{Queue, QueueError};
 use crate::sqlite::database_path;
+use crate::store::dynamodb::DynamoDbStore;
 use crate::store::local::LocalStore;
 use crate::store::{Store, StoreError};
 
@@ -21,6 +26,9 @@ pub enum BackendKind {
     /// Embedded: a SQLite file per pipeline under the state directory, e-mails as `.eml` files.
     #[default]
     Local,
+    /// AWS: SQS, DynamoDB and SES v2, configured by the standard AWS environment (`AWS_REGION`,
+    /// credentials or a profile, `AWS_ENDPOINT_URL` for moto or LocalStack).
+    Aws,
 }
 
 /// How the backend is set up, from the command line.
@@ -33,8 +41,11 @@ pub struct Backend {
     /// Send e-mail through this SMTP server instead of the outbox.
     pub smtp: Option<String>,
     /// How long a received message stays invisible to other consumers; default: the batch
-    /// window plus 30 s, so a batch being gathered is not handed out twice.
+    /// window plus 30 s, so a batch being gathered is not handed out twice (on AWS: the queue's
+    /// own setting, which `stockrun init` makes that).
     pub visibility_timeout: Option<Duration>,
+    /// The AWS clients of this process (built on first use; unused by the local backend).
+    pub aws: Arc<Aws>,
 }
 
 /// Why a stage could not be opened.
@@ -57,6 +68,14 @@ pub enum BackendError {
         /// The database file looked for.
         database: PathBuf,
     },
+    /// The command works on the local backend only.
+    #[error("{what} works with the local backend only; {instead}")]
+    LocalOnly {
+        /// What was asked for.
+        what: &'static str,
+        /// What to do on AWS instead.
+        instead: String,
+    },
     /// `--visibility-timeout` would let a batch being gathered be handed out again.
     #[error(
         "--visibility-timeout {} must be longer than the pipeline's batch_window ({}): messages are held that long while a batch fills",
@@ -77,14 +96,7 @@ const PROCESSING_ALLOWANCE: Duration = Duration::from_secs(30);
 impl Backend {
     /// The queue between poller and consumer.
     pub fn queue(&self, pipeline: &Pipeline) -> Result<Arc<dyn Queue>, BackendError> {
-        let window = pipeline.queue.batch_window.value.0;
-        let visibility = match self.visibility_timeout {
-            Some(visibility) if visibility <= window => {
-                return Err(BackendError::VisibilityTooShort { visibility, window });
-            }
-            Some(visibility) => visibility,
-            None => window + PROCESSING_ALLOWANCE,
-        };
+        let visibility = self.visibility_timeout(pipeline)?;
         match self.kind {
             BackendKind::Local => Ok(Arc::new(LocalQueue::open(
                 &self.database(pipeline),
@@ -92,12 +104,40 @@ impl Backend {
                 visibility,
                 *pipeline.queue.max_receive_count,
             )?)),
+            // Only an explicit --visibility-timeout overrides the queue's own (set by `init`).
+            BackendKind::Aws => Ok(Arc::new(SqsQueue::new(
+                Arc::clone(&self.aws),
+                pipeline,
+                self.visibility_timeout,
+            ))),
+        }
+    }
+
+    /// How long a received message stays hidden: `--visibility-timeout` (longer than the batch
+    /// window), else the batch window plus 30 s.
+    pub fn visibility_timeout(&self, pipeline: &Pipeline) -> Result<Duration, BackendError> {
+        let window = pipeline.queue.batch_window.value.0;
+        match self.visibility_timeout {
+            Some(visibility) if visibility <= window => {
+                Err(BackendError::VisibilityTooShort { visibility, window })
+            }
+            Some(visibility) => Ok(visibility),
+            None => Ok(window + PROCESSING_ALLOWANCE),
         }
     }
 
     /// The local queue of a pipeline that has run, for what only it can do (listing dead
     /// letters).
     pub fn existing_local_queue(&self, pipeline: &Pipeline) -> Result<LocalQueue, BackendError> {
+        if self.kind == BackendKind::Aws {
+            return Err(BackendError::LocalOnly {
+                what: "`show --dead`",
+                instead: format!(
+                    "on AWS the dead letters are in the SQS queue `{}-dlq` (the queue's redrive policy target): look at them in the AWS console or with `aws sqs receive-message`",
+                    queue_name(pipeline)
+                ),
+            });
+        }
         let database = self.existing_database(pipeline)?;
         Ok(LocalQueue::open_existing(&database, &queue_name(pipeline))?)
     }
@@ -110,7 +150,16 @@ impl Backend {
                 &pipeline.store.table,
                 &pipeline.store.inserted_at,
             )?)),
+            BackendKind::Aws => Ok(Arc::new(DynamoDbStore::new(
+                Arc::clone(&self.aws),
+                pipeline,
+            ))),
         }
+    }
+
+    /// Requests sent to AWS so far, when the backend is AWS (for the run summary).
+    pub fn aws_requests(&self) -> Option<u64> {
+        (self.kind == BackendKind::Aws).then(|| self.aws.requests())
     }
 
     fn database(&self, pipeline: &Pipeline) -> PathBuf {
@@ -137,6 +186,10 @@ impl Backend {
                 &pipeline.store.table,
                 &pipeline.store.inserted_at,
             )?)),
+            BackendKind::Aws => Ok(Arc::new(DynamoDbStore::new(
+                Arc::clone(&self.aws),
+                pipeline,
+            ))),
         }
     }
 
@@ -153,14 +206,16 @@ impl Backend {
                 &self.outbox_dir(),
                 &pipeline.name,
             )))),
+            BackendKind::Aws => Ok(Some(Arc::new(Ses::new(Arc::clone(&self.aws))))),
         }
     }
 
     /// Where e-mails go, in words, for the run summary.
     pub fn emails_destination(&self) -> String {
-        match &self.smtp {
-            Some(url) => format!("via {}", crate::notify::smtp::server_of(url)),
-            None => format!("in {}/", self.outbox_dir().display()),
+        match (&self.smtp, self.kind) {
+            (Some(url), _) => format!("via {}", crate::notify::smtp::server_of(url)),
+            (None, BackendKind::Aws) => "via SES".to_owned(),
+            (None, BackendKind::Local) => format!("in {}/", self.outbox_dir().display()),
         }
     }
 

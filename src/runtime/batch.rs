@@ -1,6 +1,8 @@
-//! One batch of queued messages → processed, stored, notified. The single code path shared by
-//! the local consumer and the Lambda SQS handler: it decides what happened to each message and
-//! leaves deleting (or reporting `batchItemFailures`) to the caller.
+//! One batch of queued messages → processed and stored ([`store_batch`]), then the digest
+//! e-mailed ([`send_digest`]). The single code path shared by the local consumer and the Lambda
+//! SQS handler: it decides what happened to each message and leaves deleting (or reporting
+//! `batchItemFailures`) to the caller, which deletes before it e-mails so a slow mail server never
+//! keeps stored messages in the queue.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,10 +23,17 @@ pub struct BatchOutcome {
     pub stored: Vec<Received>,
     /// Poison messages with the reason: release them for redelivery (then the dead-letter queue).
     pub poison: Vec<(Received, String)>,
-    /// Messages whose record could not be stored: leave them; they are delivered again.
+    /// Messages whose record could not be stored: retry them or leave them to be delivered again.
     pub failed: Vec<Received>,
-    /// Where the digest e-mail went, when one was sent.
-    pub email: Option<String>,
+    /// What the digest e-mail is about: the stored items, when any were stored.
+    pub digest: Option<Digest>,
+}
+
+/// The stored items of a batch and their feeds, for the digest e-mail.
+#[derive(Debug, Default)]
+pub struct Digest {
+    items: Vec<Item>,
+    feeds: Vec<Map<String, Value>>,
 }
 
 /// How a store write is retried before the batch is given back to the queue (writes are
@@ -38,9 +47,9 @@ fn email_retry() -> ExponentialBuilder {
     backoff(Duration::from_millis(200), Duration::from_secs(5), 3)
 }
 
-/// Processes, stores and notifies one batch. Never fails as a whole: each message ends up in
-/// exactly one of the outcome's lists.
-pub async fn handle_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
+/// Processes and stores one batch. Never fails as a whole: each message ends up in exactly one
+/// of the outcome's lists.
+pub async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
     let mut outcome = BatchOutcome::default();
     let inserted_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
@@ -91,25 +100,26 @@ pub async fn handle_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutc
         tracing::error!(
             records = processed.len(),
             error = %stages.redactor.redact(&error.to_string()),
-            "store write failed after retries; the records stay queued and are delivered again"
+            "store write failed after retries"
         );
         outcome.failed = processed;
         return outcome;
     }
     outcome.stored = processed;
-    outcome.email = notify(stages, &items, &feeds).await;
+    outcome.digest = Some(Digest { items, feeds });
     outcome
 }
 
-/// Sends the digest of the stored items; a failure is logged, never returned: the records are
-/// stored, and failing the batch would only store them again.
-async fn notify(stages: &Stages, items: &[Item], feeds: &[Map<String, Value>]) -> Option<String> {
+/// Sends the digest of a batch's stored items and says where it went. A failure is logged, never
+/// returned: the records are stored, and failing the batch would only store them again.
+pub async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {
     let (Some(templates), Some(notifier)) = (&stages.templates, &stages.notifier) else {
         return None;
     };
+    let items = &digest.items;
     let records: Vec<StoredRecord<'_>> = items
         .iter()
-        .zip(feeds)
+        .zip(&digest.feeds)
         .map(|(item, feed)| StoredRecord { item, feed })
         .collect();
     let email = match templates.render(&records) {

@@ -1,7 +1,7 @@
 //! The consumer: the local stand-in for the Lambda SQS trigger. It gathers up to `batch_size`
-//! messages (or what arrived within `batch_window` of the first), hands them to
-//! [`handle_batch`], then deletes what was stored and releases poison records so they reach the
-//! dead-letter queue. Nothing is deleted before it is stored.
+//! messages (or what arrived within `batch_window` of the first), stores them with
+//! [`store_batch`], deletes what was stored, releases poison records so they reach the
+//! dead-letter queue, then e-mails the digest. Nothing is deleted before it is stored.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
-use super::batch::{BatchOutcome, handle_batch};
+use super::batch::{BatchOutcome, send_digest, store_batch};
 use super::counters::Counters;
 use crate::queue::{QueueError, Received};
 
@@ -23,7 +23,7 @@ const DRAIN_RECHECK: Duration = Duration::from_millis(500);
 /// Queue errors in a row after which a drain gives up (a long-running consumer never does).
 const DRAIN_QUEUE_ERRORS: u32 = 5;
 
-/// The longest pause after store failures before receiving again.
+/// The longest pause between retries of a batch whose store write failed.
 const MAX_STORE_PAUSE: Duration = Duration::from_secs(60);
 
 /// When the consumer stops.
@@ -58,29 +58,37 @@ pub async fn consume(
     until: &Until,
 ) -> Result<(), ConsumeError> {
     let mut queue_errors = 0;
-    let mut store_failures = 0;
     let mut said_waiting = false;
+    let note_queue_error = |errors: &mut u32, error: QueueError| {
+        *errors += 1;
+        if until.drained && *errors >= DRAIN_QUEUE_ERRORS {
+            return Err(ConsumeError::Queue(error));
+        }
+        tracing::error!(error = %stages.redactor.redact(&error.to_string()), "queue error; retrying in 5 s");
+        Ok(())
+    };
     while !until.stop.is_cancelled() {
-        let batch = match gather(stages, until).await {
-            Ok(batch) => {
-                queue_errors = 0;
-                batch
-            }
-            Err(error) => {
-                queue_errors += 1;
-                if until.drained && queue_errors >= DRAIN_QUEUE_ERRORS {
-                    return Err(ConsumeError::Queue(error));
-                }
-                tracing::error!(error = %stages.redactor.redact(&error.to_string()), "cannot receive from the queue; retrying in 5 s");
-                pause(until, Duration::from_secs(5)).await;
-                continue;
-            }
-        };
+        let (batch, error) = gather(stages, until).await;
+        match error {
+            None => queue_errors = 0,
+            Some(error) => note_queue_error(&mut queue_errors, error)?,
+        }
+        if queue_errors > 0 && batch.is_empty() {
+            pause(until, Duration::from_secs(5)).await;
+            continue;
+        }
         if batch.is_empty() {
             if !until.drained {
                 continue;
             }
-            let counts = stages.queue.counts().await.map_err(ConsumeError::Queue)?;
+            let counts = match stages.queue.counts().await {
+                Ok(counts) => counts,
+                Err(error) => {
+                    note_queue_error(&mut queue_errors, error)?;
+                    pause(until, Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
             if counts.is_drained() {
                 return Ok(());
             }
@@ -96,29 +104,59 @@ pub async fn consume(
             }
             continue;
         }
-        let outcome = handle_batch(stages, batch).await;
-        let failed = outcome.failed.len();
-        settle(stages, counters, outcome).await;
-        if failed == 0 {
-            store_failures = 0;
+        let failed = settle(stages, counters, store_batch(stages, batch).await).await;
+        if !failed.is_empty() {
+            retry_failed(stages, counters, until, failed).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a batch whose store write failed in hand and retries it with a growing pause, without
+/// receiving more: every receive counts towards the dead-letter queue, so receiving while the
+/// store is down would dead-letter healthy records. A drain gives up at once (exit 1); on stop,
+/// or when giving up, the messages are released with the reason.
+async fn retry_failed(
+    stages: &Stages,
+    counters: &Counters,
+    until: &Until,
+    mut failed: Vec<Received>,
+) -> Result<(), ConsumeError> {
+    let records = failed.len();
+    Counters::add(&counters.store_failures, records as u64);
+    let mut attempt = 0_u32;
+    while !failed.is_empty() {
+        if until.drained || until.stop.is_cancelled() {
+            let reason = "store failing: not stored";
+            let receipts: Vec<(&str, &str)> = failed
+                .iter()
+                .map(|m| (m.receipt.as_str(), reason))
+                .collect();
+            if let Err(error) = stages.queue.release(&receipts).await {
+                tracing::warn!(error = %error, "could not release the unstored records; they come back after the visibility timeout");
+            }
+            return if until.drained {
+                Err(ConsumeError::Store { records })
+            } else {
+                Ok(())
+            };
+        }
+        attempt += 1;
+        let wait = Duration::from_secs(1_u64 << attempt.min(6)).min(MAX_STORE_PAUSE);
+        tracing::warn!(records = failed.len(), retry_in = ?wait, "store failing: holding the batch and retrying");
+        pause(until, wait).await;
+        if until.stop.is_cancelled() {
             continue;
         }
-        if until.drained {
-            return Err(ConsumeError::Store { records: failed });
-        }
-        // Stop receiving for a while: every delivery counts towards the dead-letter queue, so
-        // receiving while the store is down would dead-letter healthy records.
-        store_failures += 1;
-        let wait = Duration::from_secs(1_u64 << store_failures.min(6)).min(MAX_STORE_PAUSE);
-        tracing::warn!(pause = ?wait, "store failing: pausing before receiving again");
-        pause(until, wait).await;
+        failed = settle(stages, counters, store_batch(stages, failed).await).await;
     }
     Ok(())
 }
 
 /// Receives until the batch is full, the window since the first message has passed, or (when
-/// draining) nothing more is waiting. A stop request ends the gathering, keeping what is in hand.
-async fn gather(stages: &Stages, until: &Until) -> Result<Vec<Received>, QueueError> {
+/// draining) nothing more is waiting. A stop request ends the gathering, keeping what is in hand;
+/// so does a queue error (returned beside the batch, which is still processed).
+async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueError>) {
     let batch_size = usize::try_from(*stages.pipeline.queue.batch_size).unwrap_or(10);
     let window = stages.pipeline.queue.batch_window.value.0;
     let mut batch: Vec<Received> = Vec::with_capacity(batch_size);
@@ -130,12 +168,11 @@ async fn gather(stages: &Stages, until: &Until) -> Result<Vec<Received>, QueueEr
             (false, Some(end)) => end.saturating_duration_since(Instant::now()),
         };
         let wanted = batch_size - batch.len();
-        // A receive dropped by the stop request may already have leased messages: they come
-        // back after their visibility timeout (not lost, only late). The stop is checked first.
-        let received = tokio::select! {
-            biased;
-            () = until.stop.cancelled() => break,
-            received = stages.queue.receive(wanted, wait) => received?,
+        // Not raced against the stop: the queue cuts only its waiting short, so messages it has
+        // taken are never dropped.
+        let received = match stages.queue.receive_until(wanted, wait, &until.stop).await {
+            Ok(received) => received,
+            Err(error) => return (batch, Some(error)),
         };
         if received.is_empty() {
             let window_over = window_ends.is_some_and(|end| Instant::now() >= end);
@@ -150,11 +187,12 @@ async fn gather(stages: &Stages, until: &Until) -> Result<Vec<Received>, QueueEr
             break;
         }
     }
-    Ok(batch)
+    (batch, None)
 }
 
-/// Deletes stored messages and releases poison ones; counts everything.
-async fn settle(stages: &Stages, counters: &Counters, outcome: BatchOutcome) {
+/// Deletes stored messages, releases poison ones, then e-mails the digest; counts everything
+/// and gives back the messages whose store write failed.
+async fn settle(stages: &Stages, counters: &Counters, outcome: BatchOutcome) -> Vec<Received> {
     let queue = &stages.queue;
     if !outcome.stored.is_empty() {
         let receipts: Vec<&str> = outcome.stored.iter().map(|m| m.receipt.as_str()).collect();
@@ -175,10 +213,12 @@ async fn settle(stages: &Stages, counters: &Counters, outcome: BatchOutcome) {
         }
         Counters::add(&counters.poison, outcome.poison.len() as u64);
     }
-    Counters::add(&counters.store_failures, outcome.failed.len() as u64);
-    if outcome.email.is_some() {
+    if let Some(digest) = &outcome.digest
+        && send_digest(stages, digest).await.is_some()
+    {
         Counters::add(&counters.emails, 1);
     }
+    outcome.failed
 }
 
 /// Waits `duration`, or less when asked to stop.

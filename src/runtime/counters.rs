@@ -47,6 +47,8 @@ pub struct Summary<'a> {
     pub dead_lettered: u64,
     /// Where e-mails went (`in .stockrun/outbox/`, `via smtp://host:port`), if any were sent.
     pub emails_to: Option<String>,
+    /// Requests sent to AWS, when the backend is AWS.
+    pub aws_requests: Option<u64>,
 }
 
 impl fmt::Display for Summary<'_> {
@@ -82,6 +84,15 @@ impl fmt::Display for Summary<'_> {
             && get(&c.emails) > 0
         {
             write!(f, " {to}")?;
+        }
+        if let Some(requests) = self.aws_requests {
+            write!(f, ", AWS requests {requests}")?;
+            // Per record that went through: fetched by the poller, or handled by a consumer.
+            let records = get(&c.fetched).max(get(&c.stored) + get(&c.poison));
+            if records > 0 {
+                let per_record = requests as f64 / records as f64;
+                write!(f, " ({per_record:.2} per record)")?;
+            }
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The store stage: where processed records are written, keyed by the pipeline's key mapping so a
 //! redelivered record overwrites itself. One trait; `local` is SQLite, the AWS one is DynamoDB.
 
+pub mod dynamodb;
 pub mod item;
 pub mod local;
 
@@ -23,6 +24,9 @@ pub enum StoreError {
     /// A blocking task was cancelled or panicked.
     #[error("local store task failed: {0}")]
     Task(String),
+    /// DynamoDB refused or could not be reached; the message names the table and the cause.
+    #[error("{0}")]
+    Aws(String),
 }
 
 /// Writes items and reads them back.

@@ -1,7 +1,10 @@
 //! Integration tests: one binary, a module per area.
 
+mod aws_queue;
+mod aws_store;
 mod cli;
 mod fixtures;
+mod moto;
 mod robustness;
 mod run;
 mod schema;

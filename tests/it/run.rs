@@ -307,3 +307,56 @@ fn a_visibility_timeout_within_the_batch_window_is_refused() {
         "--visibility-timeout 1s must be longer than the pipeline's batch_window (1s)",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_outage_holds_the_batch_and_dead_letters_nothing_healthy() {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "outage"));
+    assert_contains(&ws.run(&["poll", "--once"]).stdout, "queued 13");
+    let db = ws.database("outage");
+    let broken = "CREATE TABLE items (table_name TEXT, partition_key TEXT, sort_key TEXT,
+         inserted_at TEXT, attributes TEXT, PRIMARY KEY (table_name, partition_key, sort_key),
+         CHECK (partition_key = 'nothing'));";
+    db.execute_batch(broken).unwrap();
+
+    // Deliveries are short, so a consumer that kept receiving during the outage would spend
+    // every record's two deliveries within seconds.
+    let mut consumer = ws.spawn(&["consume", "--visibility-timeout", "2s"]);
+    wait_until(
+        "the consumer holds a failed batch",
+        Duration::from_secs(20),
+        || {
+            count(
+                &db,
+                "SELECT count(*) FROM queue_messages WHERE receive_count > 0",
+            ) > 0
+        },
+    );
+    std::thread::sleep(Duration::from_secs(8)); // an outage of four visibility timeouts
+    // The store comes back: the same table, without the constraint.
+    db.execute_batch(
+        "DROP TABLE items;
+         CREATE TABLE items (table_name TEXT NOT NULL, partition_key TEXT NOT NULL,
+         sort_key TEXT NOT NULL, inserted_at TEXT NOT NULL, attributes TEXT NOT NULL,
+         PRIMARY KEY (table_name, partition_key, sort_key)) WITHOUT ROWID;",
+    )
+    .unwrap();
+    wait_until(
+        "every healthy quote is stored",
+        Duration::from_secs(60),
+        || count(&db, "SELECT count(*) FROM items") == 12,
+    );
+    consumer.kill().unwrap();
+    consumer.wait().unwrap();
+    let dead: Vec<String> = db
+        .prepare("SELECT json_extract(body, '$.record.symbol') FROM dead_letters")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        dead.iter().all(|symbol| symbol == "DELISTED"),
+        "healthy records were dead-lettered: {dead:?}"
+    );
+}

@@ -61,13 +61,27 @@ pub(crate) const API_KEY: &str = "sentinel-key-5f2a9c71e3";
 /// A temporary directory with a pipeline file and a state directory.
 pub(crate) struct Workspace {
     dir: tempfile::TempDir,
+    /// Extra environment variables for every command (e.g. the AWS endpoint and credentials).
+    env: Vec<(String, String)>,
 }
 
 impl Workspace {
     pub(crate) fn new(yaml: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("pipeline.yaml"), yaml).expect("write pipeline");
-        Workspace { dir }
+        Workspace {
+            dir,
+            env: Vec::new(),
+        }
+    }
+
+    /// The same workspace, with `vars` set for every command it runs.
+    pub(crate) fn with_env(mut self, vars: Vec<(&str, String)>) -> Workspace {
+        self.env.extend(
+            vars.into_iter()
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
+        self
     }
 
     pub(crate) fn file(&self) -> PathBuf {
@@ -88,7 +102,8 @@ impl Workspace {
             .current_dir(root())
             .env_clear()
             .env("RAPIDAPI_KEY", API_KEY)
-            .env("STOCKRUN_LOG", "info");
+            .env("STOCKRUN_LOG", "info")
+            .envs(self.env.iter().map(|(name, value)| (name, value)));
         command
     }
 

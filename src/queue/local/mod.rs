@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::Connection;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received};
 use crate::sqlite::{self, Shared, now_millis};
@@ -154,19 +155,31 @@ impl Queue for LocalQueue {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
+        self.receive_until(max, wait, &CancellationToken::new())
+            .await
+    }
+
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Received>, QueueError> {
         let max = max.clamp(1, MAX_BATCH);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let sent = self.sent.notified();
+            // Never raced against the stop: a lease, once taken, is returned.
             let received = self.receive_now(max).await?;
             let now = tokio::time::Instant::now();
-            if !received.is_empty() || now >= deadline {
+            if !received.is_empty() || now >= deadline || stop.is_cancelled() {
                 return Ok(received);
             }
             let next_look = (now + POLL_INTERVAL).min(deadline);
             tokio::select! {
                 () = sent => {}
                 () = tokio::time::sleep_until(next_look) => {}
+                () = stop.cancelled() => {}
             }
         }
     }

@@ -1,0 +1,569 @@
+//! The DynamoDB store: items written with BatchWriteItem (at most 25 per request, unprocessed
+//! items retried with backoff), read back with Scan for `stockrun show`. Numbers are `N` with
+//! the digits the record had, strings (timestamps too) `S`, booleans `BOOL`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
+use aws_sdk_dynamodb::operation::scan::ScanError;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use indexmap::IndexMap;
+use serde_json::{Number, Value};
+
+use super::{Item, Store, StoreError};
+use crate::aws::Aws;
+use crate::config::Pipeline;
+
+/// The most items one BatchWriteItem may carry (AWS rejects more; moto does not, so we enforce it).
+pub(crate) const MAX_BATCH_WRITE: usize = 25;
+
+/// How `UnprocessedItems` are retried: 50 ms doubling to 2 s, 8 attempts in all.
+fn unprocessed_retry() -> ExponentialBuilder {
+    crate::runtime::backoff(Duration::from_millis(50), Duration::from_secs(2), 7)
+}
+
+/// One pipeline's DynamoDB table.
+pub struct DynamoDbStore {
+    aws: Arc<Aws>,
+    table: String,
+    partition: String,
+    sort: Option<String>,
+    inserted_at: String,
+    /// The pipeline's field names, in file order (the display order of `recent`).
+    fields: Vec<String>,
+    retry: ExponentialBuilder,
+}
+
+impl DynamoDbStore {
+    /// The store for `pipeline`'s table. Sends nothing: the client is built on first use.
+    pub fn new(aws: Arc<Aws>, pipeline: &Pipeline) -> DynamoDbStore {
+        let store = &pipeline.store;
+        DynamoDbStore {
+            aws,
+            table: store.table.value.clone(),
+            partition: store.key.partition.name.value.clone(),
+            sort: store.key.sort.as_ref().map(|sort| sort.name.value.clone()),
+            inserted_at: store.inserted_at.value.clone(),
+            fields: pipeline.process.fields.value.keys().cloned().collect(),
+            retry: unprocessed_retry(),
+        }
+    }
+
+    /// The write request for `item`. The key attributes come from the item's key, so they are
+    /// always strings whatever the attributes say.
+    fn put_request(&self, item: &Item) -> WriteRequest {
+        let mut attributes: HashMap<String, AttributeValue> = item
+            .attributes
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), to_attribute(value)?)))
+            .collect();
+        attributes.insert(
+            self.partition.clone(),
+            AttributeValue::S(item.partition.clone()),
+        );
+        if let (Some(name), Some(value)) = (&self.sort, &item.sort) {
+            attributes.insert(name.clone(), AttributeValue::S(value.clone()));
+        }
+        let put = PutRequest::builder()
+            .set_item(Some(attributes))
+            .build()
+            .expect("the item is set");
+        WriteRequest::builder().put_request(put).build()
+    }
+
+    /// Writes one chunk (≤ 25 requests), retrying what DynamoDB leaves unprocessed.
+    async fn write_chunk(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
+        let client = self.aws.dynamodb().await;
+        let total = pending.len();
+        let mut delays = self.retry.build();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let output = client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| {
+                    let missing = e
+                        .as_service_error()
+                        .is_some_and(BatchWriteItemError::is_resource_not_found_exception);
+                    self.error("BatchWriteItem", missing, &e)
+                })?;
+            pending = output
+                .unprocessed_items
+                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let Some(delay) = delays.next() else {
+                return Err(StoreError::Aws(format!(
+                    "DynamoDB table {}: {} of {total} items still unprocessed after {attempts} \
+                     BatchWriteItem attempts (the table's write capacity is exceeded)",
+                    self.table,
+                    pending.len(),
+                )));
+            };
+            tracing::debug!(
+                table = %self.table,
+                unprocessed = pending.len(),
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "BatchWriteItem left items unprocessed: retrying them"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// The item for one scanned DynamoDB item, attributes in display order: the key, the
+    /// pipeline's fields, the insert time, then any others by name.
+    fn item_from(&self, mut attributes: HashMap<String, AttributeValue>) -> Item {
+        let key_text = |value: Option<&AttributeValue>| match value.map(from_attribute) {
+            Some(Value::String(text)) => text,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let partition = key_text(attributes.get(&self.partition));
+        let sort = self
+            .sort
+            .as_ref()
+            .map(|name| key_text(attributes.get(name)));
+        let mut ordered = IndexMap::with_capacity(attributes.len());
+        let known = std::iter::once(&self.partition)
+            .chain(&self.sort)
+            .chain(&self.fields)
+            .chain(std::iter::once(&self.inserted_at));
+        for name in known {
+            if let Some(value) = attributes.remove(name) {
+                ordered.insert(name.clone(), from_attribute(&value));
+            }
+        }
+        let mut others: Vec<_> = attributes.into_iter().collect();
+        others.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, value) in others {
+            ordered.insert(name, from_attribute(&value));
+        }
+        Item {
+            partition,
+            sort,
+            attributes: ordered,
+        }
+    }
+
+    /// A failed Scan as a store error.
+    fn scan_error(&self, error: &SdkError<ScanError, HttpResponse>) -> StoreError {
+        let missing = error
+            .as_service_error()
+            .is_some_and(ScanError::is_resource_not_found_exception);
+        self.error("Scan", missing, error)
+    }
+
+    /// A failed `operation` as a store error; a missing table says how to create it.
+    fn error<E>(
+        &self,
+        operation: &str,
+        missing_table: bool,
+        error: &SdkError<E, HttpResponse>,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        if missing_table {
+            StoreError::Aws(format!(
+                "DynamoDB table {} does not exist: create it with `stockrun init FILE --backend aws`",
+                self.table
+            ))
+        } else {
+            StoreError::Aws(format!(
+                "DynamoDB table {}: {operation} failed: {}",
+                self.table,
+                sdk_error_message(error)
+            ))
+        }
+    }
+}
+
+#[async_trait]
+impl Store for DynamoDbStore {
+    async fn put_batch(&self, items: &[Item]) -> Result<(), StoreError> {
+        // DynamoDB rejects a request that writes one key twice: the last item of a key wins, in
+        // the position of the first.
+        let mut by_key: IndexMap<(&str, Option<&str>), &Item> = IndexMap::new();
+        for item in items {
+            by_key.insert((item.partition.as_str(), item.sort.as_deref()), item);
+        }
+        let requests: Vec<WriteRequest> =
+            by_key.values().map(|item| self.put_request(item)).collect();
+        for chunk in requests.chunks(MAX_BATCH_WRITE) {
+            self.write_chunk(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    async fn recent(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let client = self.aws.dynamodb().await;
+        let mut pages = client
+            .scan()
+            .table_name(&self.table)
+            .into_paginator()
+            .send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.scan_error(&e))?;
+            items.extend(
+                page.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|attributes| self.item_from(attributes)),
+            );
+        }
+        let inserted_at = |item: &Item| match item.attributes.get(&self.inserted_at) {
+            Some(Value::String(at)) => at.clone(),
+            _ => String::new(),
+        };
+        // RFC 3339 UTC with a fixed number of fraction digits sorts as text.
+        items.sort_by(|a, b| {
+            inserted_at(b)
+                .cmp(&inserted_at(a))
+                .then_with(|| a.partition.cmp(&b.partition))
+                .then_with(|| a.sort.cmp(&b.sort))
+        });
+        items.truncate(limit);
+        Ok(items)
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let client = self.aws.dynamodb().await;
+        let mut pages = client
+            .scan()
+            .table_name(&self.table)
+            .select(Select::Count)
+            .into_paginator()
+            .send();
+        let mut count = 0u64;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.scan_error(&e))?;
+            count += u64::try_from(page.count).unwrap_or(0);
+        }
+        Ok(count)
+    }
+}
+
+/// The DynamoDB value of one attribute; `None` for null (a missing value is never stored).
+fn to_attribute(value: &Value) -> Option<AttributeValue> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => Some(AttributeValue::S(text.clone())),
+        // With `arbitrary_precision` this is the number exactly as it was read.
+        Value::Number(number) => Some(AttributeValue::N(number.to_string())),
+        Value::Bool(flag) => Some(AttributeValue::Bool(*flag)),
+        // Fields are scalars; should a composite value ever get here, keep it readable.
+        Value::Array(_) | Value::Object(_) => Some(AttributeValue::S(value.to_string())),
+    }
+}
+
+/// The JSON value of one stored attribute: `S` → string, `N` → number with its digits,
+/// `BOOL` → bool; lists, maps and sets (not written by stockrun) as JSON arrays and objects.
+fn from_attribute(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(text) => Value::String(text.clone()),
+        AttributeValue::N(digits) => number(digits),
+        AttributeValue::Bool(flag) => Value::Bool(*flag),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::Ss(texts) => texts.iter().cloned().map(Value::String).collect(),
+        AttributeValue::Ns(numbers) => numbers.iter().map(|digits| number(digits)).collect(),
+        AttributeValue::L(values) => values.iter().map(from_attribute).collect(),
+        AttributeValue::M(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(name, value)| (name.clone(), from_attribute(value)))
+                    .collect(),
+            )
+        }
+        AttributeValue::B(blob) => Value::String(format!("<{} bytes>", blob.as_ref().len())),
+        AttributeValue::Bs(blobs) => blobs
+            .iter()
+            .map(|blob| Value::String(format!("<{} bytes>", blob.as_ref().len())))
+            .collect(),
+        _ => Value::String("<unknown attribute type>".to_owned()),
+    }
+}
+
+/// An `N` value as a JSON number with the same digits (a string should it not parse).
+fn number(digits: &str) -> Value {
+    serde_json::from_str::<Number>(digits)
+        .map(Value::Number)
+        .unwrap_or_else(|_| Value::String(digits.to_owned()))
+}
+
+/// An SDK error as one line for a log or an error message: a service error as `Code: message`
+/// (what AWS answered), anything else (no connection, timeout, an answer without an error code)
+/// as its chain of causes. Unlike `DisplayErrorContext`, without the debug dump of the raw
+/// response (headers and body) appended.
+pub(crate) fn sdk_error_message<E>(error: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(service) = error.as_service_error()
+        && let Some(code) = service.code()
+    {
+        return format!("{code}: {}", service.message().unwrap_or("(no message)"));
+    }
+    let mut message = match error.raw_response() {
+        Some(response) => format!("HTTP {}: ", response.status().as_u16()),
+        None => String::new(),
+    };
+    message.push_str(&error.to_string());
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Some causes repeat their source's text; print it once.
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    use wiremock::matchers::{header, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::config::env::Environment;
+    use crate::config::load::{UnsetVariables, check};
+
+    const TABLE: &str = "quotes";
+
+    /// [`store_at`] `server`.
+    async fn store_on(server: &MockServer) -> DynamoDbStore {
+        store_at(&server.uri()).await
+    }
+
+    /// A store on `TABLE` whose DynamoDB endpoint is `uri`, retrying after 1 ms.
+    async fn store_at(uri: &str) -> DynamoDbStore {
+        let yaml = format!(
+            "name: t\nsource:\n  url: http://127.0.0.1:9/\n  schedule: \"0 * * * * *\"\n  \
+             records: $[*]\nqueue:\n  name: q\nprocess:\n  fields:\n    symbol: {{ path: $.symbol }}\n    \
+             price: {{ path: $.price, type: number }}\nstore:\n  table: {TABLE}\n  key:\n    \
+             partition: {{ name: symbol, value: \"{{{{symbol}}}}\" }}\n"
+        );
+        let checked = check(
+            yaml.as_bytes(),
+            &Environment::default(),
+            UnsetVariables::Deny,
+        );
+        let pipeline = checked
+            .pipeline
+            .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics));
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(uri)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await;
+        let mut store = DynamoDbStore::new(Aws::with_config(config), &pipeline);
+        store.retry =
+            crate::runtime::backoff(Duration::from_millis(1), Duration::from_millis(1), 7);
+        store
+    }
+
+    fn items(n: usize) -> Vec<Item> {
+        (0..n)
+            .map(|i| {
+                let mut attributes = IndexMap::new();
+                attributes.insert("symbol".to_owned(), Value::String(format!("S{i}")));
+                attributes.insert("price".to_owned(), serde_json::from_str("51.7600").unwrap());
+                Item {
+                    partition: format!("S{i}"),
+                    sort: None,
+                    attributes,
+                }
+            })
+            .collect()
+    }
+
+    fn batch_write() -> wiremock::MockBuilder {
+        Mock::given(method("POST")).and(header("x-amz-target", "DynamoDB_20120810.BatchWriteItem"))
+    }
+
+    fn reply(body: serde_json::Value) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/x-amz-json-1.0")
+    }
+
+    /// `UnprocessedItems` holding the first item of `items(…)`.
+    fn unprocessed() -> serde_json::Value {
+        serde_json::json!({"UnprocessedItems": {TABLE: [{"PutRequest": {"Item": {
+            "symbol": {"S": "S0"}, "price": {"N": "51.7600"}
+        }}}]}})
+    }
+
+    /// The `RequestItems` of each BatchWriteItem the server received.
+    async fn written(server: &MockServer) -> Vec<Vec<serde_json::Value>> {
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|request| {
+                let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+                body["RequestItems"][TABLE].as_array().unwrap().clone()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn unprocessed_items_are_sent_again_until_none_remain() {
+        let server = MockServer::start().await;
+        batch_write()
+            .respond_with(reply(unprocessed()))
+            .up_to_n_times(2)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        batch_write()
+            .respond_with(reply(serde_json::json!({"UnprocessedItems": {}})))
+            .mount(&server)
+            .await;
+        let store = store_on(&server).await;
+
+        store
+            .put_batch(&items(3))
+            .await
+            .expect("written in the end");
+
+        let requests = written(&server).await;
+        let sizes: Vec<usize> = requests.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 1, 1], "then only the unprocessed item, twice");
+        assert_eq!(
+            requests[0][0],
+            serde_json::json!({"PutRequest": {"Item": {
+                "symbol": {"S": "S0"}, "price": {"N": "51.7600"}
+            }}}),
+            "numbers go out with their exact digits"
+        );
+    }
+
+    #[tokio::test]
+    async fn items_left_unprocessed_after_8_attempts_are_an_error_saying_how_many() {
+        let server = MockServer::start().await;
+        batch_write()
+            .respond_with(reply(unprocessed()))
+            .mount(&server)
+            .await;
+        let store = store_on(&server).await;
+
+        let err = store.put_batch(&items(2)).await.expect_err("never written");
+
+        assert_eq!(
+            err.to_string(),
+            "DynamoDB table quotes: 1 of 2 items still unprocessed after 8 BatchWriteItem \
+             attempts (the table's write capacity is exceeded)"
+        );
+        assert_eq!(written(&server).await.len(), 8);
+    }
+
+    #[tokio::test]
+    async fn batches_are_split_at_25_items_and_deduplicated_by_key() {
+        let server = MockServer::start().await;
+        batch_write()
+            .respond_with(reply(serde_json::json!({})))
+            .mount(&server)
+            .await;
+        let store = store_on(&server).await;
+        let mut batch = items(51);
+        batch.push(items(1).remove(0));
+
+        store.put_batch(&batch).await.expect("written");
+
+        let sizes: Vec<usize> = written(&server).await.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [25, 25, 1]);
+    }
+
+    #[test]
+    fn numbers_keep_their_digits_both_ways() {
+        for digits in ["51.7600", "1234567890.123456789", "-0.5", "100", "0.000001"] {
+            let value: Value = serde_json::from_str(digits).unwrap();
+            let attribute = to_attribute(&value).unwrap();
+            assert_eq!(attribute, AttributeValue::N(digits.to_owned()));
+            assert_eq!(from_attribute(&attribute).to_string(), digits);
+        }
+    }
+
+    #[test]
+    fn null_is_not_stored_and_composites_are_json_text() {
+        assert_eq!(to_attribute(&Value::Null), None);
+        assert_eq!(
+            to_attribute(&serde_json::json!([1, "a"])),
+            Some(AttributeValue::S(r#"[1,"a"]"#.to_owned()))
+        );
+        assert_eq!(
+            to_attribute(&Value::Bool(true)),
+            Some(AttributeValue::Bool(true))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_service_error_reads_as_its_code_and_message() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(400).set_body_raw(
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"One or more parameter values were invalid"}"#,
+                    "application/x-amz-json-1.0",
+                ),
+            )
+            .mount(&server)
+            .await;
+        let err = store_on(&server).await.count().await.expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "DynamoDB table quotes: Scan failed: ValidationException: One or more parameter \
+             values were invalid"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_an_error_code_names_the_http_status() {
+        let server = MockServer::start().await;
+        let err = store_on(&server).await.count().await.expect_err("404");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("DynamoDB table quotes: Scan failed: HTTP 404: service error"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_connection_is_the_chain_of_causes_without_a_debug_dump() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let store = store_at(&format!("http://127.0.0.1:{port}")).await;
+        let message = store
+            .count()
+            .await
+            .expect_err("nothing listens")
+            .to_string();
+        assert!(
+            message.starts_with("DynamoDB table quotes: Scan failed: dispatch failure")
+                && message.contains("Connection refused")
+                && !message.contains("DispatchFailure("),
+            "{message}"
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! The DynamoDB store and the SES v2 notifier against moto, at library level. Each test builds
+//! its own `Aws` from an explicit SDK configuration (tests share one process, so no environment
+//! variables) and its own uniquely named table or sender, so the tests run in parallel on one
+//! server.
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use indexmap::IndexMap;
+use serde_json::Value;
+use stockrun::aws::Aws;
+use stockrun::config::Pipeline;
+use stockrun::config::env::Environment;
+use stockrun::config::load::{self, UnsetVariables};
+use stockrun::notify::ses::Ses;
+use stockrun::notify::{Email, Notifier};
+use stockrun::store::dynamodb::DynamoDbStore;
+use stockrun::store::{Item, Store};
+
+use crate::moto::{moto_url, sent_emails, unique};
+
+/// An `Aws` talking to moto, configured explicitly (not from the process environment).
+async fn aws() -> Arc<Aws> {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await;
+    Aws::with_config(config)
+}
+
+/// A quote pipeline writing to `table` (key: symbol + quoted_at).
+fn pipeline(table: &str) -> Pipeline {
+    let yaml = format!(
+        r#"name: quotes
+source:
+  url: http://127.0.0.1:9/any
+  schedule: "0 * * * * *"
+  records: $[*]
+queue:
+  name: quotes
+process:
+  fields:
+    symbol:    {{ path: $.symbol, type: string, required: true }}
+    price:     {{ path: $.lastPrice, type: number, required: true }}
+    high:      {{ path: $.dayHigh, type: number }}
+    quoted_at: {{ path: $.lastUpdateTime, type: string, required: true }}
+store:
+  table: {table}
+  key:
+    partition: {{ name: symbol, value: "{{{{symbol}}}}" }}
+    sort:      {{ name: quoted_at, value: "{{{{quoted_at}}}}" }}
+  inserted_at: inserted_at
+"#
+    );
+    let checked = load::check(
+        yaml.as_bytes(),
+        &Environment::default(),
+        UnsetVariables::Deny,
+    );
+    checked
+        .pipeline
+        .unwrap_or_else(|| panic!("invalid pipeline {:#?}\n{yaml}", checked.diagnostics))
+}
+
+/// Creates `table` the way `stockrun init` does: string keys symbol (hash) + quoted_at (range).
+async fn create_table(aws: &Aws, table: &str) {
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("complete attribute definition")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("complete key element")
+    };
+    aws.dynamodb()
+        .await
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute("symbol"))
+        .attribute_definitions(attribute("quoted_at"))
+        .key_schema(key("symbol", KeyType::Hash))
+        .key_schema(key("quoted_at", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create table {table}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
+            )
+        });
+}
+
+/// A store on a fresh table of its own.
+async fn fresh_store(prefix: &str) -> (Arc<Aws>, DynamoDbStore) {
+    let aws = aws().await;
+    let table = unique(prefix);
+    create_table(&aws, &table).await;
+    let store = DynamoDbStore::new(aws.clone(), &pipeline(&table));
+    (aws, store)
+}
+
+/// A quote as the batch handler builds it: key attributes, fields in pipeline order, insert time.
+/// `price` and `high` are JSON number text, kept digit for digit.
+fn quote(
+    symbol: &str,
+    quoted_at: &str,
+    price: &str,
+    high: Option<&str>,
+    inserted_at: &str,
+) -> Item {
+    let number = |digits: &str| serde_json::from_str::<Value>(digits).expect("a JSON number");
+    let mut attributes = IndexMap::new();
+    attributes.insert("symbol".to_owned(), Value::String(symbol.to_owned()));
+    attributes.insert("quoted_at".to_owned(), Value::String(quoted_at.to_owned()));
+    attributes.insert("price".to_owned(), number(price));
+    if let Some(high) = high {
+        attributes.insert("high".to_owned(), number(high));
+    }
+    attributes.insert(
+        "inserted_at".to_owned(),
+        Value::String(inserted_at.to_owned()),
+    );
+    Item {
+        partition: symbol.to_owned(),
+        sort: Some(quoted_at.to_owned()),
+        attributes,
+    }
+}
+
+const INSERTED: &str = "2024-03-18T10:30:00.000Z";
+
+#[tokio::test]
+async fn twenty_six_items_are_written_in_two_requests_of_25_and_1() {
+    let (aws, store) = fresh_store("split").await;
+    let items: Vec<Item> = (0..26)
+        .map(|i| {
+            quote(
+                &format!("SYM{i:02}"),
+                "2024-03-18T10:29:38Z",
+                "1.5",
+                None,
+                INSERTED,
+            )
+        })
+        .collect();
+
+    let before = aws.requests();
+    store.put_batch(&items).await.expect("the batch is written");
+    assert_eq!(
+        aws.requests() - before,
+        2,
+        "one BatchWriteItem of 25 items and one of 1"
+    );
+    assert_eq!(store.count().await.expect("count"), 26);
+}
+
+#[tokio::test]
+async fn numbers_round_trip_with_their_exact_digits() {
+    let (_aws, store) = fresh_store("digits").await;
+    let written = quote(
+        "RELIANCE",
+        "2024-03-18T10:29:38Z",
+        "51.7600",
+        Some("1234567890.123456789"),
+        INSERTED,
+    );
+    store
+        .put_batch(std::slice::from_ref(&written))
+        .await
+        .expect("written");
+
+    let read = store.recent(10).await.expect("scan");
+    // The same item in the same attribute order: key, fields in pipeline order, insert time.
+    // (moto keeps N as sent; DynamoDB itself trims trailing zeros: `51.76`.)
+    assert_eq!(read, vec![written]);
+    assert_eq!(read[0].attributes["price"].to_string(), "51.7600");
+    assert_eq!(
+        read[0].attributes["high"].to_string(),
+        "1234567890.123456789"
+    );
+}
+
+#[tokio::test]
+async fn the_same_key_twice_in_one_batch_is_one_item_and_the_last_wins() {
+    let (_aws, store) = fresh_store("dup").await;
+    let first = quote("TCS", "2024-03-18T10:29:38Z", "1", None, INSERTED);
+    let second = quote("TCS", "2024-03-18T10:29:38Z", "2", None, INSERTED);
+    store
+        .put_batch(&[first, second.clone()])
+        .await
+        .expect("duplicates in one batch are not an error");
+
+    assert_eq!(store.count().await.expect("count"), 1);
+    assert_eq!(store.recent(10).await.expect("scan"), vec![second]);
+}
+
+#[tokio::test]
+async fn recent_is_newest_first_and_limited() {
+    let (_aws, store) = fresh_store("recent").await;
+    let at = |inserted: &str| quote("INFY", inserted, "3", None, inserted);
+    let oldest = at("2024-03-18T10:00:00.000Z");
+    let newest = at("2024-03-18T12:00:00.000Z");
+    let middle = at("2024-03-18T11:00:00.000Z");
+    store
+        .put_batch(&[oldest, newest.clone(), middle.clone()])
+        .await
+        .expect("written");
+
+    assert_eq!(store.recent(2).await.expect("scan"), vec![newest, middle]);
+    assert_eq!(store.recent(10).await.expect("scan").len(), 3);
+}
+
+#[tokio::test]
+async fn a_missing_table_says_how_to_create_it() {
+    let aws = aws().await;
+    let table = unique("missing");
+    let store = DynamoDbStore::new(aws, &pipeline(&table));
+    let hint = format!(
+        "DynamoDB table {table} does not exist: create it with `stockrun init FILE --backend aws`"
+    );
+
+    let item = quote("X", "2024-03-18T10:29:38Z", "1", None, INSERTED);
+    let write = store.put_batch(&[item]).await.expect_err("no table");
+    assert_eq!(write.to_string(), hint);
+    let count = store.count().await.expect_err("no table");
+    assert_eq!(count.to_string(), hint);
+    let recent = store.recent(5).await.expect_err("no table");
+    assert_eq!(recent.to_string(), hint);
+}
+
+/// Creates (in moto: verifies at once) the e-mail identity `address`.
+async fn create_identity(aws: &Aws, address: &str) {
+    aws.sesv2()
+        .await
+        .create_email_identity()
+        .email_identity(address)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create identity {address}: {}",
+                aws_sdk_sesv2::error::DisplayErrorContext(&e)
+            )
+        });
+}
+
+fn email(from: &str, subject: &str, html: Option<&str>) -> Email {
+    Email {
+        from: from.to_owned(),
+        to: vec!["me@example.com".to_owned(), "ops@example.com".to_owned()],
+        subject: subject.to_owned(),
+        text: "RELIANCE: 51.7600 (high 52.10)\n".to_owned(),
+        html: html.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn ses_sends_text_and_html_and_text_only_emails() {
+    let aws = aws().await;
+    let from = format!("{}@example.com", unique("sender"));
+    create_identity(&aws, &from).await;
+    let ses = Ses::new(aws);
+    let with_html = unique("html");
+    let text_only = unique("text");
+
+    let sent = ses
+        .send(&email(&from, &with_html, Some("<p>RELIANCE: 51.7600</p>")))
+        .await
+        .expect("sent");
+    assert!(sent.starts_with("SES message "), "{sent}");
+    ses.send(&email(&from, &text_only, None))
+        .await
+        .expect("sent");
+
+    let emails = sent_emails();
+    let find = |subject: &str| {
+        emails
+            .iter()
+            .find(|e| e["subject"] == subject)
+            .unwrap_or_else(|| panic!("no e-mail `{subject}` in {emails:#?}"))
+    };
+    let to = serde_json::json!({ "ToAddresses": ["me@example.com", "ops@example.com"] });
+    let html = find(&with_html);
+    assert_eq!(html["source"], from.as_str());
+    assert_eq!(html["destinations"], to);
+    // With text and HTML, moto keeps only the HTML part.
+    assert_eq!(html["body"], "<p>RELIANCE: 51.7600</p>");
+    assert_eq!(
+        sent,
+        format!("SES message {}", html["id"].as_str().expect("an id"))
+    );
+    let text = find(&text_only);
+    assert_eq!(text["source"], from.as_str());
+    assert_eq!(text["destinations"], to);
+    assert_eq!(text["body"], "RELIANCE: 51.7600 (high 52.10)\n");
+}
+
+#[tokio::test]
+async fn ses_with_an_unverified_sender_says_how_to_verify_it() {
+    let ses = Ses::new(aws().await);
+    let from = format!("{}@example.com", unique("nobody"));
+
+    let err = ses
+        .send(&email(&from, "never sent", None))
+        .await
+        .expect_err("the sender identity does not exist");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("the e-mail from {from} was rejected"))
+            && message.contains("MessageRejected")
+            && message
+                .ends_with("create/verify the sender identity: `stockrun init FILE --backend aws`"),
+        "{message}"
+    );
+}

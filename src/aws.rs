@@ -1,15 +1,20 @@
 //! The AWS side: one SDK configuration per process (the standard chain: `AWS_REGION`,
 //! credentials, profiles, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SQS` … for moto or LocalStack),
 //! loaded only when a stage first needs it, and one client per service built once from it. Every
-//! request the SDK sends, retries included, is counted (the run summary reports it).
+//! request the SDK sends, retries included, is counted (the run summary reports it). SDK errors
+//! become text in one way, [`sdk_error_message`], whichever service they come from.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_config::SdkConfig;
+// The SDK crates share these types (they come from aws-smithy); the SQS crate's re-exports name
+// them for every service.
+use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::OnceCell;
 
 /// Lazily built AWS clients, shared by the stages of one process.
@@ -111,5 +116,111 @@ impl Intercept for RequestCounter {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// An SDK error as one line for a log or an error message: a service error as `Code: message`
+/// (what AWS answered), anything else (no connection, timeout, an answer without an error code)
+/// as its chain of causes. Unlike `DisplayErrorContext`, without the debug dump of the raw
+/// response (headers and body) appended. The SDK never puts credentials in either.
+pub(crate) fn sdk_error_message<E>(error: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(service) = error.as_service_error()
+        && let Some(code) = service.code()
+    {
+        return format!("{code}: {}", service.message().unwrap_or("(no message)"));
+    }
+    let mut message = match error.raw_response() {
+        Some(response) => format!("HTTP {}: ", response.status().as_u16()),
+        None => String::new(),
+    };
+    message.push_str(&error.to_string());
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Some causes repeat their source's text; print it once.
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+
+    /// What a DynamoDB Scan sent to `uri` fails with, as [`sdk_error_message`] prints it.
+    async fn scan_error_at(uri: &str) -> String {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(uri)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            // One attempt: a refused connection is not worth three.
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        let error = Aws::with_config(config)
+            .dynamodb()
+            .await
+            .scan()
+            .table_name("quotes")
+            .send()
+            .await
+            .expect_err("the scan fails");
+        sdk_error_message(&error)
+    }
+
+    #[tokio::test]
+    async fn a_service_error_reads_as_its_code_and_message() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(400).set_body_raw(
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"One or more parameter values were invalid"}"#,
+                    "application/x-amz-json-1.0",
+                ),
+            )
+            .mount(&server)
+            .await;
+
+        assert_eq!(
+            scan_error_at(&server.uri()).await,
+            "ValidationException: One or more parameter values were invalid"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_an_error_code_names_the_http_status() {
+        let server = MockServer::start().await;
+
+        let message = scan_error_at(&server.uri()).await;
+
+        assert!(message.starts_with("HTTP 404: service error"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn no_connection_is_the_chain_of_causes_without_a_debug_dump() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+
+        let message = scan_error_at(&format!("http://127.0.0.1:{port}")).await;
+
+        assert!(
+            message.starts_with("dispatch failure")
+                && message.contains("Connection refused")
+                && !message.contains("DispatchFailure("),
+            "{message}"
+        );
     }
 }

@@ -11,10 +11,11 @@ use anyhow::{Context as _, anyhow, bail};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
 };
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use crate::aws::Aws;
+use crate::aws::{Aws, sdk_error_message};
 use crate::config::Pipeline;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
@@ -390,7 +391,10 @@ async fn init_identity(aws: &Aws, from: &str, out: &mut impl Write) -> anyhow::R
     Ok(())
 }
 
-/// An SDK error with its causes (the SDK never prints credentials).
-fn sdk_error(what: &str, error: &(dyn std::error::Error + 'static)) -> anyhow::Error {
-    anyhow!("{what}: {}", DisplayErrorContext(error))
+/// A failed SDK call as an error naming `what` was being done.
+fn sdk_error<E>(what: &str, error: &SdkError<E, HttpResponse>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    anyhow!("{what}: {}", sdk_error_message(error))
 }

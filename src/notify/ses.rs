@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 use super::{Email, Notifier, NotifyError};
-use crate::aws::Aws;
-use crate::store::dynamodb::sdk_error_message;
+use crate::aws::{Aws, sdk_error_message};
 
 /// Sends e-mails through Amazon SES v2.
 pub struct Ses {

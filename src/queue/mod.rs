@@ -102,6 +102,11 @@ pub trait Queue: Send + Sync {
     /// waiting out their visibility timeout; `reason` is kept where the backend can keep it.
     async fn release(&self, failed: &[(&str, &str)]) -> Result<(), QueueError>;
 
+    /// Keeps delivered messages hidden for `by` from now, for a batch held longer than the
+    /// visibility timeout (a store outage), so it is not delivered again meanwhile. A receipt
+    /// from an earlier delivery extends nothing.
+    async fn extend_visibility(&self, receipts: &[&str], by: Duration) -> Result<(), QueueError>;
+
     /// How many messages are waiting, in flight and dead-lettered.
     async fn counts(&self) -> Result<QueueCounts, QueueError>;
 }

@@ -2,6 +2,12 @@
 //! messages (or what arrived within `batch_window` of the first), stores them with
 //! [`store_batch`], deletes what was stored, releases poison records so they reach the
 //! dead-letter queue, then e-mails the digest. Nothing is deleted before it is stored.
+//!
+//! A batch is held past its visibility timeout in one place only: while the store is failing,
+//! `retry_failed` keeps it and extends its visibility before every pause, so it is not delivered
+//! again meanwhile. Otherwise the visibility timeout (by default `batch_window` + 30 s, never
+//! shorter than the window) covers gathering and storing, and the digest is sent after the
+//! delete.
 
 use std::time::Duration;
 
@@ -25,6 +31,10 @@ const DRAIN_QUEUE_ERRORS: u32 = 5;
 
 /// The longest pause between retries of a batch whose store write failed.
 const MAX_STORE_PAUSE: Duration = Duration::from_secs(60);
+
+/// How much longer than a retry pause a held batch stays hidden: time for the store write after
+/// the pause and the delete after that (the same margin as the default visibility timeout).
+const HOLD_ALLOWANCE: Duration = Duration::from_secs(30);
 
 /// When the consumer stops.
 #[derive(Clone, Debug)]
@@ -114,8 +124,10 @@ pub async fn consume(
 
 /// Keeps a batch whose store write failed in hand and retries it with a growing pause, without
 /// receiving more: every receive counts towards the dead-letter queue, so receiving while the
-/// store is down would dead-letter healthy records. A drain gives up at once (exit 1); on stop,
-/// or when giving up, the messages are released with the reason.
+/// store is down would dead-letter healthy records. Before each pause the batch's visibility is
+/// extended past the pause, so neither this consumer nor another gets it again meanwhile. A
+/// drain gives up at once (exit 1); on stop, or when giving up, the messages are released with
+/// the reason.
 async fn retry_failed(
     stages: &Stages,
     counters: &Counters,
@@ -144,6 +156,7 @@ async fn retry_failed(
         attempt += 1;
         let wait = Duration::from_secs(1_u64 << attempt.min(6)).min(MAX_STORE_PAUSE);
         tracing::warn!(records = failed.len(), retry_in = ?wait, "store failing: holding the batch and retrying");
+        hold(stages, &failed, wait + HOLD_ALLOWANCE).await;
         pause(until, wait).await;
         if until.stop.is_cancelled() {
             continue;
@@ -151,6 +164,15 @@ async fn retry_failed(
         failed = settle(stages, counters, store_batch(stages, failed).await).await;
     }
     Ok(())
+}
+
+/// Keeps held messages hidden for `by` more. A failure is logged, not fatal: at worst the
+/// messages are delivered again (and stored once, by key).
+async fn hold(stages: &Stages, messages: &[Received], by: Duration) {
+    let receipts: Vec<&str> = messages.iter().map(|m| m.receipt.as_str()).collect();
+    if let Err(error) = stages.queue.extend_visibility(&receipts, by).await {
+        tracing::warn!(error = %stages.redactor.redact(&error.to_string()), "could not extend the held batch's visibility; it may be delivered again meanwhile");
+    }
 }
 
 /// Receives until the batch is full, the window since the first message has passed, or (when

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per area.
 
+mod aws_e2e;
 mod aws_queue;
 mod aws_store;
 mod cli;

@@ -210,6 +210,17 @@ impl Queue for LocalQueue {
         Ok(())
     }
 
+    async fn extend_visibility(&self, receipts: &[&str], by: Duration) -> Result<(), QueueError> {
+        let deliveries: Vec<sql::Delivery> =
+            receipts.iter().filter_map(|r| parse_receipt(r)).collect();
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let by = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.run(move |c| sql::hide(c, &deliveries, now_millis().saturating_add(by)))
+            .await
+    }
+
     async fn counts(&self) -> Result<QueueCounts, QueueError> {
         let queue = self.name.clone();
         self.run(move |c| sql::counts(c, &queue, now_millis()))

@@ -152,6 +152,20 @@ pub fn release(
     tx.commit()
 }
 
+/// Hides deliveries until `until` (a stale delivery, since handed to someone else, is left alone).
+pub fn hide(c: &mut Connection, deliveries: &[Delivery], until: i64) -> rusqlite::Result<()> {
+    let tx = c.transaction()?;
+    {
+        let mut hide = tx.prepare_cached(
+            "UPDATE queue_messages SET visible_at = ?3 WHERE id = ?1 AND receive_count = ?2",
+        )?;
+        for (id, count) in deliveries {
+            hide.execute(params![id, count, until])?;
+        }
+    }
+    tx.commit()
+}
+
 /// Messages by state.
 pub fn counts(c: &Connection, queue: &str, now: i64) -> rusqlite::Result<QueueCounts> {
     c.query_row(

@@ -79,6 +79,51 @@ async fn a_stale_receipt_deletes_nothing() {
 }
 
 #[tokio::test]
+async fn an_extended_message_is_not_received_again_until_the_extension_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = queue(&dir, Duration::from_millis(200));
+    q.send_batch(&bodies(1)).await.unwrap();
+    let held = q.receive(1, Duration::ZERO).await.unwrap().remove(0);
+
+    q.extend_visibility(&[held.receipt.as_str()], Duration::from_millis(1500))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Without the extension it would be visible again after 200 ms.
+    assert!(q.receive(1, Duration::ZERO).await.unwrap().is_empty());
+    assert_eq!(q.counts().await.unwrap().in_flight, 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = q.receive(1, Duration::ZERO).await.unwrap();
+    assert_eq!(again.len(), 1, "visible once the extension ends");
+    assert_eq!((&again[0].id, again[0].receive_count), (&held.id, 2));
+}
+
+#[tokio::test]
+async fn a_stale_receipt_extends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = queue(&dir, Duration::ZERO);
+    q.send_batch(&bodies(1)).await.unwrap();
+    let first = q.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    let second = q.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    assert_eq!(second.receive_count, 2);
+
+    q.extend_visibility(&[first.receipt.as_str()], Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    assert_eq!(q.counts().await.unwrap().visible, 1, "still visible");
+    q.extend_visibility(&[second.receipt.as_str()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        q.counts().await.unwrap().in_flight,
+        1,
+        "hidden by its own receipt"
+    );
+}
+
+#[tokio::test]
 async fn messages_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     queue(&dir, Duration::from_secs(30))

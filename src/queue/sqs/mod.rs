@@ -2,25 +2,29 @@
 //! Every call is a batch call (SendMessageBatch, ReceiveMessage of up to ten, DeleteMessageBatch,
 //! ChangeMessageVisibilityBatch), and every batch result is checked entry by entry: SQS answers
 //! HTTP 200 when some entries failed. Dead-lettering is the queue's redrive policy
-//! (`stockrun init` sets it up from `queue.max_receive_count`).
+//! (`stockrun init` sets it up from `queue.max_receive_count`). Here: the queue and its trait
+//! calls; `send` splits and retries SendMessageBatch, `lookup` finds queue URLs and attributes.
 
-use std::collections::HashSet;
-use std::ops::Range;
+mod lookup;
+mod send;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
 };
-use backon::BackoffBuilder;
 use tokio::sync::OnceCell;
 
+pub(crate) use self::lookup::dead_letter_arn;
+use self::lookup::queue_url;
+use self::send::send_chunks;
 use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received};
-use crate::aws::Aws;
+use crate::aws::{Aws, sdk_error_message};
 use crate::config::Pipeline;
 use crate::runtime::backend::queue_name;
 
@@ -32,11 +36,6 @@ const MAX_WAIT: Duration = Duration::from_secs(20);
 
 /// The longest visibility timeout SQS allows (12 hours).
 const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
-
-/// How entries that SQS reported as failed (on HTTP 200) are retried.
-fn failed_entry_retry() -> backon::ExponentialBuilder {
-    crate::runtime::backoff(Duration::from_millis(100), Duration::from_secs(2), 4)
-}
 
 /// The queue `queue.name` (or `queue.url`) of a pipeline, in SQS.
 pub struct SqsQueue {
@@ -79,18 +78,11 @@ impl SqsQueue {
             .map(String::as_str)
     }
 
-    /// Keeps received messages hidden `by` longer from now (ChangeMessageVisibilityBatch), for a
-    /// batch whose processing outlasts the visibility timeout.
-    pub async fn extend_visibility(
-        &self,
-        receipts: &[&str],
-        by: Duration,
-    ) -> Result<(), QueueError> {
-        self.change_visibility(receipts, whole_seconds_up(by.min(MAX_VISIBILITY)))
-            .await
-    }
-
+    /// Sets how long from now received messages stay hidden (ChangeMessageVisibilityBatch).
     async fn change_visibility(&self, receipts: &[&str], seconds: i32) -> Result<(), QueueError> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
         let url = self.url().await?;
         let client = self.aws.sqs().await;
         let mut failures = Vec::new();
@@ -104,111 +96,30 @@ impl SqsQueue {
                         .receipt_handle(*receipt)
                         .visibility_timeout(seconds)
                         .build()
+                        .expect("the id and receipt handle are set")
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|error| self.error("ChangeMessageVisibilityBatch", error))?;
+                .collect();
             let output = client
                 .change_message_visibility_batch()
                 .queue_url(url)
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|error| self.error("ChangeMessageVisibilityBatch", error))?;
+                .map_err(|error| self.error("ChangeMessageVisibilityBatch", &error))?;
             failures.extend(output.failed().iter().map(describe_failure));
         }
         self.check_failures("ChangeMessageVisibilityBatch", receipts.len(), failures)
     }
 
-    /// Sends one chunk (≤ 10 entries, ≤ 256 KiB); entries SQS reports as failed are sent again
-    /// with backoff, unless SQS says they are at fault themselves.
-    async fn send_chunk(
-        &self,
-        url: &str,
-        first_id: usize,
-        bodies: &[String],
-    ) -> Result<(), QueueError> {
-        let client = self.aws.sqs().await;
-        let mut pending: Vec<(String, &str)> = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, body)| ((first_id + i).to_string(), body.as_str()))
-            .collect();
-        let mut delays = failed_entry_retry().build();
-        loop {
-            let entries = pending
-                .iter()
-                .map(|(id, body)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(id.as_str())
-                        .message_body(*body)
-                        .build()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|error| self.error("SendMessageBatch", error))?;
-            let output = client
-                .send_message_batch()
-                .queue_url(url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|error| self.error("SendMessageBatch", error))?;
-            let failed = output.failed();
-            if failed.is_empty() {
-                return Ok(());
-            }
-            let retryable = failed.iter().all(|entry| !entry.sender_fault());
-            match delays.next() {
-                Some(delay) if retryable => {
-                    tracing::warn!(
-                        queue = %self.name,
-                        failed = failed.len(),
-                        of = pending.len(),
-                        first = %describe_failure(&failed[0]),
-                        retry_in = ?delay,
-                        "SQS did not take every message of a batch; sending those again"
-                    );
-                    let ids: HashSet<&str> = failed.iter().map(BatchResultErrorEntry::id).collect();
-                    pending.retain(|(id, _)| ids.contains(id.as_str()));
-                    tokio::time::sleep(delay).await;
-                }
-                _ => {
-                    let failures = failed.iter().map(describe_failure).collect();
-                    let tries = if retryable {
-                        "after retries"
-                    } else {
-                        "at once"
-                    };
-                    let operation = format!("SendMessageBatch ({tries})");
-                    return self.check_failures(&operation, bodies.len(), failures);
-                }
-            }
-        }
-    }
-
-    /// The dead-letter queue's URL, for the ARN the redrive policy names (looked up once per ARN).
-    async fn dead_letter_url(&self, arn: &str) -> Result<String, QueueError> {
-        if let Some((known, url)) = &*self.dead_letter.lock().unwrap_or_else(|e| e.into_inner())
-            && known == arn
-        {
-            return Ok(url.clone());
-        }
-        let (account, name) = arn_account_and_name(arn).ok_or_else(|| {
-            QueueError::Aws(format!(
-                "queue `{}`: the redrive policy names `{arn}`, which is not an SQS queue ARN",
-                self.name
-            ))
-        })?;
-        let url = queue_url(&self.aws, name, account).await?;
-        *self.dead_letter.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((arn.to_owned(), url.clone()));
-        Ok(url)
-    }
-
-    fn error(&self, operation: &str, error: impl std::error::Error + 'static) -> QueueError {
+    /// A failed `operation` as a queue error: the queue, the call and what AWS said.
+    fn error<E>(&self, operation: &str, error: &SdkError<E, HttpResponse>) -> QueueError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
         QueueError::Aws(format!(
             "queue `{}`: {operation}: {}",
             self.name,
-            DisplayErrorContext(&error)
+            sdk_error_message(error)
         ))
     }
 
@@ -272,7 +183,7 @@ impl Queue for SqsQueue {
         let output = request
             .send()
             .await
-            .map_err(|error| self.error("ReceiveMessage", error))?;
+            .map_err(|error| self.error("ReceiveMessage", &error))?;
         output
             .messages()
             .iter()
@@ -319,16 +230,16 @@ impl Queue for SqsQueue {
                         .id(i.to_string())
                         .receipt_handle(*receipt)
                         .build()
+                        .expect("the id and receipt handle are set")
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|error| self.error("DeleteMessageBatch", error))?;
+                .collect();
             let output = client
                 .delete_message_batch()
                 .queue_url(url)
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|error| self.error("DeleteMessageBatch", error))?;
+                .map_err(|error| self.error("DeleteMessageBatch", &error))?;
             failures.extend(output.failed().iter().map(describe_failure));
         }
         self.check_failures("DeleteMessageBatch", receipts.len(), failures)
@@ -342,6 +253,11 @@ impl Queue for SqsQueue {
         tracing::debug!(queue = %self.name, messages = failed.len(), "released for redelivery; the redrive policy dead-letters them after max_receive_count");
         let receipts: Vec<&str> = failed.iter().map(|(receipt, _)| *receipt).collect();
         self.change_visibility(&receipts, 0).await
+    }
+
+    async fn extend_visibility(&self, receipts: &[&str], by: Duration) -> Result<(), QueueError> {
+        self.change_visibility(receipts, whole_seconds_up(by.min(MAX_VISIBILITY)))
+            .await
     }
 
     async fn counts(&self) -> Result<QueueCounts, QueueError> {
@@ -388,100 +304,6 @@ impl Queue for SqsQueue {
     }
 }
 
-impl SqsQueue {
-    async fn attributes(
-        &self,
-        url: &str,
-        names: &[QueueAttributeName],
-    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, QueueError> {
-        let output = self
-            .aws
-            .sqs()
-            .await
-            .get_queue_attributes()
-            .queue_url(url)
-            .set_attribute_names(Some(names.to_vec()))
-            .send()
-            .await
-            .map_err(|error| self.error("GetQueueAttributes", error))?;
-        Ok(output.attributes.unwrap_or_default())
-    }
-}
-
-/// Looks up a queue's URL by name (and owner account, for a dead-letter queue's ARN).
-async fn queue_url(aws: &Aws, name: &str, account: Option<&str>) -> Result<String, QueueError> {
-    let client = aws.sqs().await;
-    let output = client
-        .get_queue_url()
-        .queue_name(name)
-        .set_queue_owner_aws_account_id(account.map(str::to_owned))
-        .send()
-        .await
-        .map_err(|error| {
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_queue_does_not_exist())
-            {
-                let region = client
-                    .config()
-                    .region()
-                    .map_or_else(|| "the configured region".to_owned(), ToString::to_string);
-                QueueError::Aws(format!(
-                    "queue `{name}` does not exist in {region}: create it with `stockrun init FILE --backend aws`"
-                ))
-            } else {
-                QueueError::Aws(format!(
-                    "queue `{name}`: GetQueueUrl: {}",
-                    DisplayErrorContext(&error)
-                ))
-            }
-        })?;
-    output
-        .queue_url()
-        .map(str::to_owned)
-        .ok_or_else(|| QueueError::Aws(format!("queue `{name}`: GetQueueUrl returned no URL")))
-}
-
-/// Index ranges of `bodies` that fit one SendMessageBatch: at most ten entries and 256 KiB of
-/// bodies each. Every body must fit on its own.
-pub(crate) fn send_chunks(bodies: &[String]) -> Vec<Range<usize>> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    let mut bytes = 0;
-    for (i, body) in bodies.iter().enumerate() {
-        if i > start && (i - start == MAX_BATCH || bytes + body.len() > MAX_PAYLOAD_BYTES) {
-            chunks.push(start..i);
-            start = i;
-            bytes = 0;
-        }
-        bytes += body.len();
-    }
-    if start < bodies.len() {
-        chunks.push(start..bodies.len());
-    }
-    chunks
-}
-
-/// `deadLetterTargetArn` of a RedrivePolicy attribute (JSON).
-pub(crate) fn dead_letter_arn(policy: &str) -> Option<String> {
-    let policy: serde_json::Value = serde_json::from_str(policy).ok()?;
-    policy
-        .get("deadLetterTargetArn")?
-        .as_str()
-        .map(str::to_owned)
-}
-
-/// The account (when present) and queue name of `arn:aws:sqs:REGION:ACCOUNT:NAME`.
-pub(crate) fn arn_account_and_name(arn: &str) -> Option<(Option<&str>, &str)> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "sqs", _, account, name] if !name.is_empty() => {
-            Some(((!account.is_empty()).then_some(*account), *name))
-        }
-        _ => None,
-    }
-}
-
 /// One failed batch entry, for logs and errors: `id 3: InternalError: message (sender fault)`.
 fn describe_failure(entry: &BatchResultErrorEntry) -> String {
     format!(
@@ -507,47 +329,4 @@ fn whole_seconds_up(duration: Duration) -> i32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bodies(sizes: &[usize]) -> Vec<String> {
-        sizes.iter().map(|&n| "x".repeat(n)).collect()
-    }
-
-    #[test]
-    fn send_chunks_hold_at_most_ten_entries() {
-        let chunks = send_chunks(&bodies(&[10; 25]));
-        assert_eq!(chunks, vec![0..10, 10..20, 20..25]);
-    }
-
-    #[test]
-    fn send_chunks_hold_at_most_256_kib() {
-        let big = 100 * 1024;
-        let chunks = send_chunks(&bodies(&[big, big, big, 10, MAX_PAYLOAD_BYTES]));
-        assert_eq!(chunks, vec![0..2, 2..4, 4..5]);
-    }
-
-    #[test]
-    fn send_chunks_of_nothing_is_nothing() {
-        assert!(send_chunks(&[]).is_empty());
-    }
-
-    #[test]
-    fn redrive_policy_names_the_dead_letter_queue() {
-        let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:quotes-dlq","maxReceiveCount":"3"}"#;
-        let arn = dead_letter_arn(policy).unwrap();
-        assert_eq!(
-            arn_account_and_name(&arn),
-            Some((Some("123456789012"), "quotes-dlq"))
-        );
-        assert_eq!(dead_letter_arn("{}"), None);
-        assert_eq!(arn_account_and_name("quotes-dlq"), None);
-    }
-
-    #[test]
-    fn visibility_rounds_up_to_whole_seconds() {
-        assert_eq!(whole_seconds_up(Duration::from_millis(1500)), 2);
-        assert_eq!(whole_seconds_up(Duration::from_secs(90)), 90);
-        assert_eq!(whole_seconds_up(Duration::ZERO), 0);
-    }
-}
+mod tests;

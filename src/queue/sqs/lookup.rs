@@ -1,0 +1,108 @@
+//! Finding things in SQS: a queue's URL by name (once), its attributes, and the dead-letter
+//! queue its redrive policy names.
+
+use std::collections::HashMap;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::SqsQueue;
+use crate::aws::{Aws, sdk_error_message};
+use crate::queue::QueueError;
+
+impl SqsQueue {
+    /// The dead-letter queue's URL, for the ARN the redrive policy names (looked up once per ARN).
+    pub(super) async fn dead_letter_url(&self, arn: &str) -> Result<String, QueueError> {
+        if let Some((known, url)) = &*self.dead_letter.lock().unwrap_or_else(|e| e.into_inner())
+            && known == arn
+        {
+            return Ok(url.clone());
+        }
+        let (account, name) = arn_account_and_name(arn).ok_or_else(|| {
+            QueueError::Aws(format!(
+                "queue `{}`: the redrive policy names `{arn}`, which is not an SQS queue ARN",
+                self.name
+            ))
+        })?;
+        let url = queue_url(&self.aws, name, account).await?;
+        *self.dead_letter.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((arn.to_owned(), url.clone()));
+        Ok(url)
+    }
+
+    /// The attributes `names` of the queue at `url` (GetQueueAttributes).
+    pub(super) async fn attributes(
+        &self,
+        url: &str,
+        names: &[QueueAttributeName],
+    ) -> Result<HashMap<QueueAttributeName, String>, QueueError> {
+        let output = self
+            .aws
+            .sqs()
+            .await
+            .get_queue_attributes()
+            .queue_url(url)
+            .set_attribute_names(Some(names.to_vec()))
+            .send()
+            .await
+            .map_err(|error| self.error("GetQueueAttributes", &error))?;
+        Ok(output.attributes.unwrap_or_default())
+    }
+}
+
+/// Looks up a queue's URL by name (and owner account, for a dead-letter queue's ARN).
+pub(super) async fn queue_url(
+    aws: &Aws,
+    name: &str,
+    account: Option<&str>,
+) -> Result<String, QueueError> {
+    let client = aws.sqs().await;
+    let output = client
+        .get_queue_url()
+        .queue_name(name)
+        .set_queue_owner_aws_account_id(account.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|error| {
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_queue_does_not_exist())
+            {
+                let region = client
+                    .config()
+                    .region()
+                    .map_or_else(|| "the configured region".to_owned(), ToString::to_string);
+                QueueError::Aws(format!(
+                    "queue `{name}` does not exist in {region}: create it with `stockrun init FILE --backend aws`"
+                ))
+            } else {
+                QueueError::Aws(format!(
+                    "queue `{name}`: GetQueueUrl: {}",
+                    sdk_error_message(&error)
+                ))
+            }
+        })?;
+    output
+        .queue_url()
+        .map(str::to_owned)
+        .ok_or_else(|| QueueError::Aws(format!("queue `{name}`: GetQueueUrl returned no URL")))
+}
+
+/// `deadLetterTargetArn` of a RedrivePolicy attribute (JSON).
+pub(crate) fn dead_letter_arn(policy: &str) -> Option<String> {
+    let policy: serde_json::Value = serde_json::from_str(policy).ok()?;
+    policy
+        .get("deadLetterTargetArn")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The account (when present) and queue name of `arn:aws:sqs:REGION:ACCOUNT:NAME`.
+pub(crate) fn arn_account_and_name(arn: &str) -> Option<(Option<&str>, &str)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "sqs", _, account, name] if !name.is_empty() => {
+            Some(((!account.is_empty()).then_some(*account), *name))
+        }
+        _ => None,
+    }
+}

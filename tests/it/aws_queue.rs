@@ -9,8 +9,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_sqs::config::{Credentials, Region};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use stockrun::aws::Aws;
@@ -22,20 +20,9 @@ use stockrun::queue::{Queue, QueueError, Received};
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
-use crate::moto::{SECRET_ACCESS_KEY, aws_env, moto_url, unique};
+use crate::moto::{SECRET_ACCESS_KEY, aws_at, aws_env, moto_url, unique};
 use crate::support::assert_contains;
 use crate::workspace::{Workspace, pipeline_with_receives, quotes, serve};
-
-/// An `Aws` talking to `endpoint`, configured explicitly (not from the process environment).
-async fn aws_at(endpoint: &str) -> Arc<Aws> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    Aws::with_config(config)
-}
 
 /// A pipeline whose `queue:` section is `queue` (YAML flow mapping).
 fn pipeline(queue: &str) -> Pipeline {

@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
@@ -21,17 +19,11 @@ use stockrun::notify::{Email, Notifier};
 use stockrun::store::dynamodb::DynamoDbStore;
 use stockrun::store::{Item, Store};
 
-use crate::moto::{moto_url, sent_emails, unique};
+use crate::moto::{aws_at, moto_url, sent_emails, unique};
 
-/// An `Aws` talking to moto, configured explicitly (not from the process environment).
+/// An `Aws` talking to moto.
 async fn aws() -> Arc<Aws> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_url())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    Aws::with_config(config)
+    aws_at(&moto_url()).await
 }
 
 /// A quote pipeline writing to `table` (key: symbol + quoted_at).

@@ -27,8 +27,13 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_sqs::config::{Credentials, Region};
 use reqwest::Method;
 use serde_json::Value;
+use stockrun::aws::Aws;
 
 /// The variable scripts/test sets to the running moto_server's base URL.
 pub(crate) const MOTO_URL_VAR: &str = "STOCKRUN_TEST_MOTO_URL";
@@ -294,4 +299,15 @@ async fn moto_is_reachable_and_reports_emails() {
         serde_json::json!({ "ToAddresses": ["me@example.com"] })
     );
     assert_eq!(email["body"], "hello from the smoke test\n");
+}
+
+/// An `Aws` talking to `endpoint`, configured explicitly (not from the process environment).
+pub(crate) async fn aws_at(endpoint: &str) -> Arc<Aws> {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await;
+    Aws::with_config(config)
 }

@@ -190,6 +190,10 @@ fn halves_options(target: &Target, once: bool, halves: run::Halves) -> run::Opti
 }
 
 fn main() -> ExitCode {
+    // Deployed as a Lambda function, the same binary serves the runtime API instead.
+    if stockrun::runtime::lambda::is_lambda() {
+        return stockrun::runtime::lambda::serve();
+    }
     let cli = Cli::parse();
     let env = Environment::from_process();
     match cli.command {

@@ -5,18 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
-use crate::notify::render::Templates;
-use crate::process::Processor;
-use crate::queue::Queue;
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
 use crate::runtime::consumer::{Until, consume};
 use crate::runtime::counters::{Counters, Summary};
-use crate::runtime::loaded::{Loaded, load};
+use crate::runtime::loaded::load;
 use crate::runtime::poll_loop::{poll_and_queue, poll_on_schedule};
 use crate::runtime::shutdown;
 use crate::source::Poller;
@@ -72,7 +67,7 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
     };
     let stages = match options.halves {
         Halves::Poll => None,
-        _ => Some(stages(&loaded, &options.backend, Arc::clone(&queue))?),
+        _ => Some(Stages::open(&loaded, &options.backend, Arc::clone(&queue))?),
     };
     tracing::info!(pipeline = %pipeline.name.value, file = %loaded.file.display(), once = options.once, "starting");
     let dead_before = queue.counts().await.map(|c| c.dead).unwrap_or(0);
@@ -123,18 +118,4 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
         && Counters::get(&counters.fetched) == 0
         && Counters::get(&counters.failed_feeds) > 0;
     Ok(!all_failed)
-}
-
-/// Builds the consumer's stages.
-fn stages(loaded: &Loaded, backend: &Backend, queue: Arc<dyn Queue>) -> anyhow::Result<Stages> {
-    let pipeline = &loaded.pipeline;
-    Ok(Stages {
-        processor: Processor::new(pipeline)?,
-        queue,
-        store: backend.store(pipeline).context("cannot open the store")?,
-        templates: Templates::new(pipeline)?,
-        notifier: backend.notifier(pipeline).context("cannot set up e-mail")?,
-        redactor: loaded.redactor.clone(),
-        pipeline: pipeline.clone(),
-    })
 }

@@ -110,6 +110,22 @@ pub async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutco
     outcome
 }
 
+/// Makes poison messages visible again at once, so they reach the dead-letter queue after
+/// `max_receive_count` quick deliveries instead of one visibility timeout each. A failure only
+/// delays that, so it is logged.
+pub async fn release_poison(stages: &Stages, poison: &[(Received, String)]) {
+    if poison.is_empty() {
+        return;
+    }
+    let failed: Vec<(&str, &str)> = poison
+        .iter()
+        .map(|(m, reason)| (m.receipt.as_str(), reason.as_str()))
+        .collect();
+    if let Err(error) = stages.queue.release(&failed).await {
+        tracing::warn!(error = %stages.redactor.redact(&error.to_string()), "poison records could not be released; they come back after the visibility timeout");
+    }
+}
+
 /// Sends the digest of a batch's stored items and says where it went. A failure is logged, never
 /// returned: the records are stored, and failing the batch would only store them again.
 pub async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {

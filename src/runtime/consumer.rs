@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
-use super::batch::{BatchOutcome, send_digest, store_batch};
+use super::batch::{BatchOutcome, release_poison, send_digest, store_batch};
 use super::counters::Counters;
 use crate::queue::{QueueError, Received};
 
@@ -224,17 +224,8 @@ async fn settle(stages: &Stages, counters: &Counters, outcome: BatchOutcome) -> 
         }
         Counters::add(&counters.stored, outcome.stored.len() as u64);
     }
-    if !outcome.poison.is_empty() {
-        let failed: Vec<(&str, &str)> = outcome
-            .poison
-            .iter()
-            .map(|(m, reason)| (m.receipt.as_str(), reason.as_str()))
-            .collect();
-        if let Err(error) = queue.release(&failed).await {
-            tracing::warn!(error = %error, "poison records could not be released; they come back after the visibility timeout");
-        }
-        Counters::add(&counters.poison, outcome.poison.len() as u64);
-    }
+    release_poison(stages, &outcome.poison).await;
+    Counters::add(&counters.poison, outcome.poison.len() as u64);
     if let Some(digest) = &outcome.digest
         && send_digest(stages, digest).await.is_some()
     {

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod batch;
 pub mod consumer;
 pub mod counters;
+pub mod lambda;
 pub mod loaded;
 pub mod poll_loop;
 pub mod shutdown;
@@ -16,13 +17,16 @@ use std::time::Duration;
 
 use backon::ExponentialBuilder;
 
+use self::backend::Backend;
+use self::loaded::Loaded;
+
 use crate::config::Pipeline;
-use crate::notify::Notifier;
-use crate::notify::render::Templates;
-use crate::process::Processor;
+use crate::notify::render::{RenderError, Templates};
+use crate::notify::{Notifier, NotifyError};
+use crate::process::{Processor, ProcessorError};
 use crate::queue::Queue;
 use crate::redact::Redactor;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// What the consumer side needs: the compiled pipeline and the queue, store and notifier.
 pub struct Stages {
@@ -40,6 +44,43 @@ pub struct Stages {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// Hides secrets in every log line.
     pub redactor: Redactor,
+}
+
+/// Why the consumer's stages cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StagesError {
+    /// A field's JSONPath or type cannot be compiled (only for a pipeline `validate` rejects).
+    #[error(transparent)]
+    Processor(#[from] ProcessorError),
+    /// The store cannot be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The e-mail templates do not compile.
+    #[error(transparent)]
+    Templates(#[from] RenderError),
+    /// The e-mail sender cannot be set up.
+    #[error("cannot set up e-mail: {0}")]
+    Notifier(#[from] NotifyError),
+}
+
+impl Stages {
+    /// Builds the consumer's stages of a loaded pipeline on `backend`, around `queue`.
+    pub fn open(
+        loaded: &Loaded,
+        backend: &Backend,
+        queue: Arc<dyn Queue>,
+    ) -> Result<Stages, StagesError> {
+        let pipeline = &loaded.pipeline;
+        Ok(Stages {
+            processor: Processor::new(pipeline)?,
+            queue,
+            store: backend.store(pipeline)?,
+            templates: Templates::new(pipeline)?,
+            notifier: backend.notifier(pipeline)?,
+            redactor: loaded.redactor.clone(),
+            pipeline: pipeline.clone(),
+        })
+    }
 }
 
 /// Jittered exponential backoff from `min` (doubling, at most `max` apart) for `times` retries:

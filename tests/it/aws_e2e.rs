@@ -7,38 +7,24 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::process::Child;
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 use stockrun::aws::Aws;
 use tokio::time::Instant;
 
-use crate::moto::{SECRET_ACCESS_KEY, aws_env, moto_url, unique};
+use crate::moto::{SECRET_ACCESS_KEY, aws_at, aws_env, moto_url, unique};
 use crate::support::{Output, assert_contains};
 use crate::workspace::{API_KEY, Workspace, quotes, serve};
 
 /// The Asia/Kolkata `lastUpdateTime` every quote below carries, in UTC.
 const QUOTED_AT: &str = "2024-03-18T10:29:38.000Z";
 
-/// An `Aws` talking to moto at `url`, configured explicitly (not from the process environment).
-async fn aws_at(url: &str) -> Arc<Aws> {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    Aws::with_config(config)
-}
-
 /// A quote pipeline polling `url` whose queue (`NAME`, DLQ `NAME-dlq`), table (`NAME`) and
 /// sender (`NAME@example.com`) are its own.
-fn pipeline(url: &str, name: &str, max_receive_count: u32) -> String {
+pub(crate) fn pipeline(url: &str, name: &str, max_receive_count: u32) -> String {
     format!(
         r#"name: {name}
 source:
@@ -74,7 +60,7 @@ notify:
 }
 
 /// A workspace for `pipeline(...)` on moto, after `stockrun init --backend aws`.
-fn initialised(source: &str, name: &str, max_receive_count: u32) -> Workspace {
+pub(crate) fn initialised(source: &str, name: &str, max_receive_count: u32) -> Workspace {
     let ws =
         Workspace::new(&pipeline(source, name, max_receive_count)).with_env(aws_env(&moto_url()));
     let init = ws.run(&["init", "--backend", "aws"]);
@@ -85,7 +71,7 @@ fn initialised(source: &str, name: &str, max_receive_count: u32) -> Workspace {
 
 /// Neither the AWS secret key nor the API key in `text`.
 #[track_caller]
-fn assert_no_secret_in(text: &str) {
+pub(crate) fn assert_no_secret_in(text: &str) {
     assert!(
         !text.contains(SECRET_ACCESS_KEY),
         "the AWS secret key leaked:\n{text}"
@@ -100,17 +86,17 @@ fn assert_no_secret(out: &Output) {
 }
 
 /// Quote `i` of the bodies below: its symbol and the exact text of its price.
-fn symbol(i: usize) -> String {
+pub(crate) fn symbol(i: usize) -> String {
     format!("E2E{i:03}")
 }
 
-fn price(i: usize) -> String {
+pub(crate) fn price(i: usize) -> String {
     // Trailing zeros, so "exact digits" means something: 1010.100, not 1010.1.
     format!("{}.{:02}0", 1000 + i, i % 100)
 }
 
 /// `good` quotes, then `poison` without a price, as raw JSON text (the digits stay as written).
-fn body(good: usize, poison: usize) -> String {
+pub(crate) fn body(good: usize, poison: usize) -> String {
     let quotes: Vec<String> = (0..good + poison)
         .map(|i| {
             let price = if i < good { price(i) } else { "\"-\"".to_owned() };
@@ -124,7 +110,10 @@ fn body(good: usize, poison: usize) -> String {
 }
 
 /// Every item in `table`, by partition key (`symbol`).
-async fn scan(aws: &Aws, table: &str) -> BTreeMap<String, HashMap<String, AttributeValue>> {
+pub(crate) async fn scan(
+    aws: &Aws,
+    table: &str,
+) -> BTreeMap<String, HashMap<String, AttributeValue>> {
     let mut items = BTreeMap::new();
     let mut start = None;
     loop {
@@ -159,7 +148,7 @@ async fn scan(aws: &Aws, table: &str) -> BTreeMap<String, HashMap<String, Attrib
 }
 
 /// How many items `table` holds (a Scan with `Select::Count`, every page).
-async fn item_count(aws: &Aws, table: &str) -> usize {
+pub(crate) async fn item_count(aws: &Aws, table: &str) -> usize {
     let mut count = 0;
     let mut start = None;
     loop {
@@ -187,7 +176,7 @@ async fn item_count(aws: &Aws, table: &str) -> usize {
 }
 
 /// Queue `name`'s URL.
-async fn queue_url(aws: &Aws, name: &str) -> String {
+pub(crate) async fn queue_url(aws: &Aws, name: &str) -> String {
     aws.sqs()
         .await
         .get_queue_url()
@@ -206,7 +195,7 @@ async fn queue_url(aws: &Aws, name: &str) -> String {
 }
 
 /// Queue `name`'s (visible, in flight) messages.
-async fn queue_counts(aws: &Aws, name: &str) -> (u64, u64) {
+pub(crate) async fn queue_counts(aws: &Aws, name: &str) -> (u64, u64) {
     queue_counts_at(aws, &queue_url(aws, name).await).await
 }
 
@@ -269,7 +258,7 @@ async fn receive_all(aws: &Aws, name: &str) -> Vec<Value> {
 /// that serialises, then serialises them all again, so a DynamoDB table that gets its first item
 /// in between (another test writing, in parallel) fails the second pass (`TypeError: keys must
 /// be str, ... not DynamoType`).
-async fn emails_from(from: &str) -> Vec<Value> {
+pub(crate) async fn emails_from(from: &str) -> Vec<Value> {
     let url = format!("{}/moto-api/data.json", moto_url());
     let mut attempt = 0;
     let data: Value = loop {

@@ -5,6 +5,7 @@ mod aws_queue;
 mod aws_store;
 mod cli;
 mod fixtures;
+mod lambda;
 mod moto;
 mod robustness;
 mod run;

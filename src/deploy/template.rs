@@ -1,0 +1,492 @@
+//! Builds the template from a loaded pipeline and the options: checks first (every error is
+//! about the pipeline or an option, before anything is built), then one function per resource.
+
+use indexmap::IndexMap;
+
+use super::cron::to_eventbridge;
+use super::iam::{Sender, role};
+use super::model::{Output, Parameter, Resource, Str, Template};
+use super::parameters::{Variable, variables};
+use super::properties::{
+    AttributeDefinition, Code, Environment, EventSourceMapping, Function, KeySchemaElement,
+    LogGroup, Permission, Properties, Queue, RedrivePolicy, Rule, Table, Target,
+};
+use super::{
+    CODE_PARAMETERS, DEAD_LETTER_QUEUE, DeployError, FUNCTION, LOG_GROUP, MAX_FUNCTION_TIMEOUT,
+    MAX_VISIBILITY, Options, QUEUE, ROLE, SCHEDULE, SCHEDULE_PERMISSION, TABLE, TRIGGER,
+};
+use crate::config::Pipeline;
+use crate::config::env::{EnvReference, find_references};
+use crate::config::located::Position;
+use crate::runtime::backend::queue_name;
+
+/// The pipeline a template is made from.
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    /// The loaded pipeline.
+    pub pipeline: &'a Pipeline,
+    /// The pipeline file's text (for its `${VAR}` references).
+    pub text: &'a str,
+}
+
+/// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look.
+const DEAD_LETTER_RETENTION: u64 = 14 * 86_400;
+
+/// Variables Lambda sets itself and refuses in a function's configuration.
+const LAMBDA_RESERVED: [&str; 18] = [
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_RUNTIME_DIR",
+    "LAMBDA_TASK_ROOT",
+];
+
+/// The checked facts the resources are built from.
+struct Plan {
+    queue: String,
+    schedule: String,
+    function_name: String,
+    timeout: u64,
+    batch_window: u64,
+    variables: Vec<Variable>,
+    sender: Option<Sender>,
+}
+
+/// The template for `source.pipeline`.
+pub fn template(source: Source<'_>, options: &Options) -> Result<Template, DeployError> {
+    let plan = plan(source, options)?;
+    let pipeline = source.pipeline;
+    let name = &pipeline.name.value;
+    let mut parameters = IndexMap::new();
+    parameters.insert(
+        CODE_PARAMETERS[0].to_owned(),
+        parameter("S3 bucket holding the function's zip (`bootstrap` and the pipeline file)"),
+    );
+    parameters.insert(
+        CODE_PARAMETERS[1].to_owned(),
+        parameter("S3 key of the function's zip"),
+    );
+    for variable in &plan.variables {
+        parameters.insert(variable.parameter.clone(), variable_parameter(variable));
+    }
+    let mut resources = IndexMap::new();
+    resources.insert(DEAD_LETTER_QUEUE.to_owned(), dead_letter_queue(&plan));
+    resources.insert(QUEUE.to_owned(), queue(pipeline, &plan));
+    resources.insert(TABLE.to_owned(), table(pipeline));
+    resources.insert(LOG_GROUP.to_owned(), log_group(&plan, options));
+    resources.insert(
+        ROLE.to_owned(),
+        resource(
+            "AWS::IAM::Role",
+            Properties::Role(role(plan.sender.as_ref())),
+        ),
+    );
+    resources.insert(FUNCTION.to_owned(), function(name, &plan, options));
+    resources.insert(TRIGGER.to_owned(), trigger(pipeline, &plan));
+    resources.insert(SCHEDULE.to_owned(), schedule(pipeline, &plan));
+    resources.insert(SCHEDULE_PERMISSION.to_owned(), schedule_permission());
+    let mut outputs = IndexMap::new();
+    let mut output = |id: &str, description: &str, value: Str| {
+        outputs.insert(
+            id.to_owned(),
+            Output {
+                description: description.to_owned(),
+                value,
+            },
+        );
+    };
+    output("QueueUrl", "URL of the queue", Str::reference(QUEUE));
+    output(
+        "DeadLetterQueueUrl",
+        "URL of the dead-letter queue (poison records)",
+        Str::reference(DEAD_LETTER_QUEUE),
+    );
+    output(
+        "TableName",
+        "The table records are stored in",
+        Str::reference(TABLE),
+    );
+    output(
+        "FunctionName",
+        "The Lambda function",
+        Str::reference(FUNCTION),
+    );
+    output(
+        "FunctionArn",
+        "ARN of the Lambda function",
+        Str::attribute(FUNCTION, "Arn"),
+    );
+    Ok(Template {
+        format_version: "2010-09-09",
+        description: format!(
+            "stockrun pipeline `{name}` on AWS Lambda: poll on cron({}), queue in {}, store in {}",
+            plan.schedule, plan.queue, pipeline.store.table.value
+        ),
+        parameters,
+        resources,
+        outputs,
+    })
+}
+
+/// Every check, and what the resources need.
+fn plan(source: Source<'_>, options: &Options) -> Result<Plan, DeployError> {
+    let pipeline = source.pipeline;
+    let references = find_references(source.text);
+    check_fixed_values(pipeline, &references)?;
+    if let Some(url) = &pipeline.queue.url {
+        return Err(DeployError::QueueUrl {
+            position: url.position,
+        });
+    }
+    let queue = queue_name(pipeline);
+    if queue.ends_with(".fifo") {
+        return Err(DeployError::Fifo {
+            position: pipeline
+                .queue
+                .name
+                .as_ref()
+                .map_or(pipeline.name.position, |n| n.position),
+            name: queue,
+        });
+    }
+    let schedule_text = &pipeline.source.schedule;
+    let schedule = to_eventbridge(schedule_text).map_err(|source| DeployError::Schedule {
+        position: schedule_text.position,
+        source,
+    })?;
+    let timeout = options.function_timeout;
+    if timeout.subsec_nanos() != 0 || timeout.as_secs() == 0 || timeout > MAX_FUNCTION_TIMEOUT {
+        return Err(DeployError::FunctionTimeout { timeout });
+    }
+    let function_name = options
+        .function_name
+        .clone()
+        .unwrap_or_else(|| format!("stockrun-{}", pipeline.name.value));
+    let valid_name = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if function_name.is_empty()
+        || function_name.len() > 64
+        || !function_name.chars().all(valid_name)
+    {
+        return Err(DeployError::FunctionName {
+            name: function_name,
+        });
+    }
+    // Round a fractional window up: `500ms` waits a second rather than not at all.
+    let window = pipeline.queue.batch_window.value.0;
+    let batch_window = window.as_secs() + u64::from(window.subsec_nanos() > 0);
+    // AWS: at least 6 × the function timeout for an SQS trigger, plus the batching window.
+    let visibility = 6 * timeout.as_secs() + batch_window;
+    if visibility > MAX_VISIBILITY.as_secs() {
+        return Err(DeployError::VisibilityTooLong {
+            seconds: visibility,
+        });
+    }
+    let variables = checked_variables(variables(pipeline, source.text, &references))?;
+    let sender = match &pipeline.notify {
+        None => None,
+        Some(notify) => Some(
+            sender(&notify.from.value).map_err(|reason| DeployError::Sender {
+                from: notify.from.value.clone(),
+                reason,
+                position: notify.from.position,
+            })?,
+        ),
+    };
+    Ok(Plan {
+        queue,
+        schedule,
+        function_name,
+        timeout: timeout.as_secs(),
+        batch_window,
+        variables,
+        sender,
+    })
+}
+
+/// Values that name or size resources must be written in the file: a parameter could change
+/// the function's copy but not the template's.
+fn check_fixed_values(pipeline: &Pipeline, references: &[EnvReference]) -> Result<(), DeployError> {
+    let queue = &pipeline.queue;
+    let key = &pipeline.store.key;
+    let mut fixed: Vec<(&'static str, Position)> = vec![
+        ("name", pipeline.name.position),
+        ("source.schedule", pipeline.source.schedule.position),
+        ("queue.batch_size", queue.batch_size.position),
+        ("queue.batch_window", queue.batch_window.position),
+        ("queue.max_receive_count", queue.max_receive_count.position),
+        ("store.table", pipeline.store.table.position),
+        ("store.key.partition.name", key.partition.name.position),
+    ];
+    fixed.extend(queue.name.as_ref().map(|n| ("queue.name", n.position)));
+    fixed.extend(
+        key.sort
+            .as_ref()
+            .map(|s| ("store.key.sort.name", s.name.position)),
+    );
+    fixed.extend(
+        pipeline
+            .notify
+            .as_ref()
+            .map(|n| ("notify.from", n.from.position)),
+    );
+    for reference in references {
+        let Some(at) = reference.position.offset else {
+            continue;
+        };
+        for (path, value) in &fixed {
+            if let (Some(start), Some(len)) = (value.offset, value.len)
+                && (start..start + len).contains(&at)
+            {
+                return Err(DeployError::FromVariable {
+                    path,
+                    variable: reference.name.clone(),
+                    position: reference.position,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Leaves out what Lambda sets itself; refuses two variables with one parameter name.
+fn checked_variables(all: Vec<Variable>) -> Result<Vec<Variable>, DeployError> {
+    let mut kept: Vec<Variable> = Vec::new();
+    for variable in all {
+        if LAMBDA_RESERVED.contains(&variable.name.as_str()) {
+            continue;
+        }
+        if variable.name == "PIPELINE" {
+            return Err(DeployError::ParameterClash {
+                parameter: "PIPELINE".to_owned(),
+                first: "PIPELINE (the function's pipeline file, set by the template)".to_owned(),
+                second: variable.name,
+            });
+        }
+        let taken = kept
+            .iter()
+            .find(|k| k.parameter == variable.parameter)
+            .map(|k| k.name.clone())
+            .or_else(|| {
+                CODE_PARAMETERS
+                    .contains(&variable.parameter.as_str())
+                    .then(|| format!("{} (the code's location)", variable.parameter))
+            });
+        if let Some(first) = taken {
+            return Err(DeployError::ParameterClash {
+                parameter: variable.parameter,
+                first,
+                second: variable.name,
+            });
+        }
+        kept.push(variable);
+    }
+    Ok(kept)
+}
+
+/// The address of `notify.from` and its domain.
+fn sender(from: &str) -> Result<Sender, String> {
+    let mailbox = from
+        .parse::<lettre::message::Mailbox>()
+        .map_err(|error| error.to_string())?;
+    Ok(Sender {
+        address: mailbox.email.to_string(),
+        domain: mailbox.email.domain().to_owned(),
+    })
+}
+
+fn parameter(description: &str) -> Parameter {
+    Parameter {
+        kind: "String",
+        description: description.to_owned(),
+        no_echo: None,
+        default: None,
+    }
+}
+
+fn variable_parameter(variable: &Variable) -> Parameter {
+    let description = if variable.secret {
+        format!(
+            "${{{}}} of the pipeline (a secret: not shown by CloudFormation)",
+            variable.name
+        )
+    } else {
+        format!("${{{}}} of the pipeline", variable.name)
+    };
+    Parameter {
+        kind: "String",
+        description,
+        no_echo: variable.secret.then_some(true),
+        default: variable.default.clone(),
+    }
+}
+
+fn resource(kind: &'static str, properties: Properties) -> Resource {
+    Resource {
+        kind,
+        deletion_policy: None,
+        update_replace_policy: None,
+        depends_on: Vec::new(),
+        properties,
+    }
+}
+
+fn dead_letter_queue(plan: &Plan) -> Resource {
+    resource(
+        "AWS::SQS::Queue",
+        Properties::Queue(Queue {
+            queue_name: format!("{}-dlq", plan.queue),
+            visibility_timeout: None,
+            message_retention_period: Some(DEAD_LETTER_RETENTION),
+            redrive_policy: None,
+        }),
+    )
+}
+
+fn queue(pipeline: &Pipeline, plan: &Plan) -> Resource {
+    resource(
+        "AWS::SQS::Queue",
+        Properties::Queue(Queue {
+            queue_name: plan.queue.clone(),
+            visibility_timeout: Some(6 * plan.timeout + plan.batch_window),
+            message_retention_period: None,
+            redrive_policy: Some(RedrivePolicy {
+                dead_letter_target_arn: Str::attribute(DEAD_LETTER_QUEUE, "Arn"),
+                max_receive_count: *pipeline.queue.max_receive_count,
+            }),
+        }),
+    )
+}
+
+fn table(pipeline: &Pipeline) -> Resource {
+    let key = &pipeline.store.key;
+    let mut names = vec![(key.partition.name.value.clone(), "HASH")];
+    names.extend(key.sort.as_ref().map(|s| (s.name.value.clone(), "RANGE")));
+    Resource {
+        // The data outlives the stack: deleting or replacing it keeps the table.
+        deletion_policy: Some("Retain"),
+        update_replace_policy: Some("Retain"),
+        ..resource(
+            "AWS::DynamoDB::Table",
+            Properties::Table(Table {
+                table_name: pipeline.store.table.value.clone(),
+                billing_mode: "PAY_PER_REQUEST",
+                // Item keys are always strings (`store::item::Item`).
+                attribute_definitions: names
+                    .iter()
+                    .map(|(name, _)| AttributeDefinition {
+                        attribute_name: name.clone(),
+                        attribute_type: "S",
+                    })
+                    .collect(),
+                key_schema: names
+                    .into_iter()
+                    .map(|(attribute_name, key_type)| KeySchemaElement {
+                        attribute_name,
+                        key_type,
+                    })
+                    .collect(),
+            }),
+        )
+    }
+}
+
+fn log_group(plan: &Plan, options: &Options) -> Resource {
+    resource(
+        "AWS::Logs::LogGroup",
+        Properties::LogGroup(LogGroup {
+            log_group_name: format!("/aws/lambda/{}", plan.function_name),
+            retention_in_days: options.log_retention_days,
+        }),
+    )
+}
+
+fn function(name: &str, plan: &Plan, options: &Options) -> Resource {
+    let mut variables = IndexMap::new();
+    variables.insert(
+        "PIPELINE".to_owned(),
+        Str::Literal(options.pipeline_path.clone()),
+    );
+    for variable in &plan.variables {
+        variables.insert(variable.name.clone(), Str::reference(&variable.parameter));
+    }
+    Resource {
+        // Lambda may not create its log group (the role does not allow it): this one first.
+        depends_on: vec![LOG_GROUP.to_owned()],
+        ..resource(
+            "AWS::Lambda::Function",
+            Properties::Function(Function {
+                function_name: plan.function_name.clone(),
+                description: format!(
+                    "stockrun pipeline `{name}`: SQS batches are processed, stored and e-mailed; the schedule polls the API"
+                ),
+                runtime: "provided.al2023",
+                handler: "bootstrap",
+                architectures: vec!["x86_64"],
+                code: Code {
+                    s3_bucket: Str::reference(CODE_PARAMETERS[0]),
+                    s3_key: Str::reference(CODE_PARAMETERS[1]),
+                },
+                role: Str::attribute(ROLE, "Arn"),
+                timeout: plan.timeout,
+                memory_size: options.memory_size,
+                environment: Environment { variables },
+            }),
+        )
+    }
+}
+
+fn trigger(pipeline: &Pipeline, plan: &Plan) -> Resource {
+    resource(
+        "AWS::Lambda::EventSourceMapping",
+        Properties::EventSourceMapping(EventSourceMapping {
+            event_source_arn: Str::attribute(QUEUE, "Arn"),
+            function_name: Str::reference(FUNCTION),
+            batch_size: *pipeline.queue.batch_size,
+            maximum_batching_window_in_seconds: plan.batch_window,
+            function_response_types: vec!["ReportBatchItemFailures"],
+        }),
+    )
+}
+
+fn schedule(pipeline: &Pipeline, plan: &Plan) -> Resource {
+    resource(
+        "AWS::Events::Rule",
+        Properties::Rule(Rule {
+            description: format!(
+                "Polls for stockrun pipeline `{}`: source.schedule `{}` (UTC)",
+                pipeline.name.value, pipeline.source.schedule.value
+            ),
+            schedule_expression: format!("cron({})", plan.schedule),
+            state: "ENABLED",
+            targets: vec![Target {
+                arn: Str::attribute(FUNCTION, "Arn"),
+                id: "poll",
+            }],
+        }),
+    )
+}
+
+fn schedule_permission() -> Resource {
+    resource(
+        "AWS::Lambda::Permission",
+        Properties::Permission(Permission {
+            action: "lambda:InvokeFunction",
+            function_name: Str::reference(FUNCTION),
+            principal: "events.amazonaws.com",
+            source_arn: Str::attribute(SCHEDULE, "Arn"),
+        }),
+    )
+}

@@ -29,8 +29,12 @@ pub struct Source<'a> {
     pub text: &'a str,
 }
 
-/// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look.
+/// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look
+/// (longer than the queue's: a message keeps its first enqueue time when it is dead-lettered).
 const DEAD_LETTER_RETENTION: u64 = 14 * 86_400;
+
+/// How long the queue keeps a message: SQS's default of 4 days, written out.
+const QUEUE_RETENTION: u64 = 4 * 86_400;
 
 /// Variables Lambda sets itself and refuses in a function's configuration.
 const LAMBDA_RESERVED: [&str; 18] = [
@@ -343,8 +347,18 @@ fn resource(kind: &'static str, properties: Properties) -> Resource {
     }
 }
 
+/// A named resource that goes with the stack, said explicitly. Keeping it would make the next
+/// stack with the same pipeline fail: its name would be taken.
+fn deleted_with_stack(kind: &'static str, properties: Properties) -> Resource {
+    Resource {
+        deletion_policy: Some("Delete"),
+        update_replace_policy: Some("Delete"),
+        ..resource(kind, properties)
+    }
+}
+
 fn dead_letter_queue(plan: &Plan) -> Resource {
-    resource(
+    deleted_with_stack(
         "AWS::SQS::Queue",
         Properties::Queue(Queue {
             queue_name: format!("{}-dlq", plan.queue),
@@ -356,12 +370,12 @@ fn dead_letter_queue(plan: &Plan) -> Resource {
 }
 
 fn queue(pipeline: &Pipeline, plan: &Plan) -> Resource {
-    resource(
+    deleted_with_stack(
         "AWS::SQS::Queue",
         Properties::Queue(Queue {
             queue_name: plan.queue.clone(),
             visibility_timeout: Some(6 * plan.timeout + plan.batch_window),
-            message_retention_period: None,
+            message_retention_period: Some(QUEUE_RETENTION),
             redrive_policy: Some(RedrivePolicy {
                 dead_letter_target_arn: Str::attribute(DEAD_LETTER_QUEUE, "Arn"),
                 max_receive_count: *pipeline.queue.max_receive_count,
@@ -404,7 +418,7 @@ fn table(pipeline: &Pipeline) -> Resource {
 }
 
 fn log_group(plan: &Plan, options: &Options) -> Resource {
-    resource(
+    deleted_with_stack(
         "AWS::Logs::LogGroup",
         Properties::LogGroup(LogGroup {
             log_group_name: format!("/aws/lambda/{}", plan.function_name),

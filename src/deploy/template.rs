@@ -444,7 +444,12 @@ fn function(name: &str, plan: &Plan, options: &Options) -> Resource {
             Properties::Function(Function {
                 function_name: plan.function_name.clone(),
                 description: format!(
-                    "stockrun pipeline `{name}`: SQS batches are processed, stored and e-mailed; the schedule polls the API"
+                    "stockrun pipeline `{name}`: SQS batches are processed and stored{}; the schedule polls the API",
+                    if plan.sender.is_some() {
+                        ", then e-mailed"
+                    } else {
+                        ""
+                    }
                 ),
                 runtime: "provided.al2023",
                 handler: "bootstrap",

@@ -10,13 +10,15 @@ pub mod cron;
 mod iam;
 pub mod model;
 pub mod parameters;
+mod plan;
 pub mod properties;
 mod template;
 
 use std::time::Duration;
 
 pub use iam::Sender;
-pub use template::{Source, template};
+pub use plan::Source;
+pub use template::template;
 
 use crate::config::located::Position;
 

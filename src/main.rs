@@ -110,7 +110,7 @@ enum Command {
     /// the environment. A schedule EventBridge cannot express (more than once a minute; both
     /// day-of-month and day-of-week restricted) is an error.
     #[command(
-        after_help = "Examples:\n  stockrun deploy-template pipelines/stocks.yaml > stocks.cfn.yaml\n  stockrun deploy-template pipelines/stocks.yaml --function-timeout 2m --memory-size 512\n  stockrun deploy-template pipelines/stocks.yaml --format json\n  aws cloudformation deploy --stack-name stockrun-stocks --template-file stocks.cfn.yaml \\\n    --capabilities CAPABILITY_IAM \\\n    --parameter-overrides CodeBucket=my-bucket CodeKey=stockrun.zip RapidapiKey=\"$RAPIDAPI_KEY\""
+        after_help = "Examples:\n  stockrun deploy-template pipelines/stocks.yaml > stocks.cfn.yaml\n  stockrun deploy-template pipelines/stocks.yaml --function-timeout 2m --memory-size 512\n  stockrun deploy-template pipelines/stocks.yaml --format json\n  stockrun deploy-template pipelines/stocks.yaml --secrets-manager stockrun/stocks   # {\"RAPIDAPI_KEY\": ...}\n  aws cloudformation deploy --stack-name stockrun-stocks --template-file stocks.cfn.yaml \\\n    --capabilities CAPABILITY_IAM \\\n    --parameter-overrides CodeBucket=my-bucket CodeKey=stockrun.zip RapidapiKey=\"$RAPIDAPI_KEY\""
     )]
     DeployTemplate {
         /// The pipeline file.
@@ -137,6 +137,11 @@ enum Command {
         /// Days the function's log group keeps its logs (a value CloudWatch Logs accepts).
         #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = log_retention_days)]
         log_retention_days: u32,
+        /// Take the secret variables from this Secrets Manager secret (name or ARN) instead of
+        /// `NoEcho` parameters: its JSON keys are the variables' names, such as
+        /// `{"RAPIDAPI_KEY": "..."}`. CloudFormation resolves them when it deploys.
+        #[arg(long, value_name = "SECRET")]
+        secrets_manager: Option<String>,
     },
 }
 
@@ -314,6 +319,7 @@ fn main() -> ExitCode {
             pipeline_path,
             function_name,
             log_retention_days,
+            secrets_manager,
         } => {
             let options = deploy_template::Options {
                 file,
@@ -324,6 +330,7 @@ fn main() -> ExitCode {
                     pipeline_path: pipeline_path.unwrap_or_default(),
                     function_name,
                     log_retention_days,
+                    secrets_manager,
                 },
             };
             print_to_stdout(|out| deploy_template::run(&options, out, &mut std::io::stderr()))

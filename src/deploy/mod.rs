@@ -62,6 +62,10 @@ pub struct Options {
     pub function_name: Option<String>,
     /// Days the function's logs are kept (a value CloudWatch Logs accepts).
     pub log_retention_days: u32,
+    /// A Secrets Manager secret (name or ARN) holding the secret variables as JSON keys named
+    /// like the variables: they become dynamic references instead of `NoEcho` parameters, so
+    /// their values never pass through a command line.
+    pub secrets_manager: Option<String>,
 }
 
 /// Why a pipeline has no template.
@@ -136,6 +140,12 @@ pub enum DeployError {
         /// The visibility timeout needed.
         seconds: u64,
     },
+    /// `--secrets-manager` is not a secret name or ARN.
+    #[error("--secrets-manager `{secret}` is not a Secrets Manager secret name or ARN")]
+    SecretId {
+        /// As given.
+        secret: String,
+    },
     /// Two variables (or a variable and the code's parameters) share a parameter name.
     #[error(
         "the variables `{first}` and `{second}` would both be the template parameter `{parameter}`"
@@ -180,6 +190,9 @@ impl DeployError {
             }
             DeployError::VisibilityTooLong { .. } => "pass a shorter --function-timeout".to_owned(),
             DeployError::ParameterClash { .. } => "rename one of the variables".to_owned(),
+            DeployError::SecretId { .. } => {
+                "secret names are letters, digits and `/_+=.@-`; an ARN adds `:`".to_owned()
+            }
             DeployError::Sender { .. } | DeployError::FunctionTimeout { .. } => return None,
         })
     }

@@ -112,6 +112,14 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
             seconds: visibility,
         });
     }
+    if let Some(secret) = &options.secrets_manager {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c);
+        if secret.is_empty() || !secret.chars().all(allowed) {
+            return Err(DeployError::SecretId {
+                secret: secret.clone(),
+            });
+        }
+    }
     let variables = checked_variables(variables(pipeline, source.text, &references))?;
     let sender = match &pipeline.notify {
         None => None,

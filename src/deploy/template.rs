@@ -39,7 +39,9 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
         parameter("S3 key of the function's zip"),
     );
     for variable in &plan.variables {
-        parameters.insert(variable.parameter.clone(), variable_parameter(variable));
+        if secret_reference(variable, options).is_none() {
+            parameters.insert(variable.parameter.clone(), variable_parameter(variable));
+        }
     }
     let mut resources = IndexMap::new();
     resources.insert(DEAD_LETTER_QUEUE.to_owned(), dead_letter_queue(&plan));
@@ -107,6 +109,19 @@ fn parameter(description: &str) -> Parameter {
         no_echo: None,
         default: None,
     }
+}
+
+/// With `--secrets-manager`, a secret variable's dynamic reference: CloudFormation reads the
+/// key named like the variable from the secret's JSON when it deploys.
+fn secret_reference(variable: &Variable, options: &Options) -> Option<Str> {
+    let secret = options
+        .secrets_manager
+        .as_ref()
+        .filter(|_| variable.secret)?;
+    Some(Str::Literal(format!(
+        "{{{{resolve:secretsmanager:{secret}:SecretString:{}}}}}",
+        variable.name
+    )))
 }
 
 fn variable_parameter(variable: &Variable) -> Parameter {
@@ -223,7 +238,9 @@ fn function(name: &str, plan: &Plan, options: &Options) -> Resource {
         Str::Literal(options.pipeline_path.clone()),
     );
     for variable in &plan.variables {
-        variables.insert(variable.name.clone(), Str::reference(&variable.parameter));
+        let value = secret_reference(variable, options)
+            .unwrap_or_else(|| Str::reference(&variable.parameter));
+        variables.insert(variable.name.clone(), value);
     }
     Resource {
         // Lambda may not create its log group (the role does not allow it): this one first.

@@ -82,6 +82,21 @@ fn options_size_and_name_the_function() {
 }
 
 #[test]
+fn secrets_can_come_from_secrets_manager_instead_of_parameters() {
+    let out = template(&[
+        "pipelines/stocks.yaml",
+        "--secrets-manager",
+        "stockrun/stocks",
+    ]);
+    assert_contains(
+        &out,
+        "          RAPIDAPI_KEY: \"{{resolve:secretsmanager:stockrun/stocks:SecretString:RAPIDAPI_KEY}}\"\n",
+    );
+    assert!(!out.contains("RapidapiKey"), "{out}");
+    assert!(!out.contains("NoEcho"), "{out}");
+}
+
+#[test]
 fn a_sub_minute_schedule_is_refused_with_what_to_write_instead() {
     let out = stockrun(
         &["deploy-template", "tests/fixtures/deploy/sub-minute.yaml"],
@@ -167,6 +182,11 @@ fn bad_options_are_refused() {
             "--function-timeout 16m: Lambda takes whole seconds from 1s to 15m",
         ),
         (
+            &["--secrets-manager", "two words"],
+            1,
+            "--secrets-manager `two words` is not a Secrets Manager secret name or ARN",
+        ),
+        (
             &["--function-name", "no spaces"],
             1,
             "function name `no spaces` is not valid for Lambda",
@@ -191,6 +211,7 @@ fn help_lists_the_options_and_examples() {
         "--pipeline-path",
         "--function-name",
         "--log-retention-days",
+        "--secrets-manager",
         "--format",
         "Examples:",
     ] {

@@ -3,11 +3,14 @@
 //!
 //! The calls, checked against the code: the SQS event source mapping receives and deletes with
 //! the function's role and reads the queue's attributes (ReceiveMessage, DeleteMessage,
-//! GetQueueAttributes); the scheduled poll looks the queue up by name and sends with
-//! SendMessageBatch, which IAM authorises as `sqs:SendMessage` (`src/queue/sqs/lookup.rs`,
-//! `send.rs`); the store writes with BatchWriteItem (`src/store/dynamodb`); e-mail goes through
-//! SES v2 SendEmail (`src/notify/ses.rs`), authorised on the sender's identities; Lambda writes
-//! its logs to the log group the template creates. The dead-letter queue is filled by SQS
+//! GetQueueAttributes); the handler releases poison records for redelivery at once with
+//! ChangeMessageVisibilityBatch (`runtime::batch::release_poison` → `SqsQueue::release`),
+//! authorised as `sqs:ChangeMessageVisibility`; the scheduled poll looks the queue up by name
+//! (GetQueueUrl, `src/queue/sqs/lookup.rs`) and sends with SendMessageBatch, which IAM authorises
+//! as `sqs:SendMessage` (`send.rs`); the store writes with BatchWriteItem
+//! (`src/store/dynamodb`); e-mail goes through SES v2 SendEmail (`src/notify/ses.rs`),
+//! authorised on the sender's identities; Lambda writes its logs to the log group the template
+//! creates. The dead-letter queue is filled by SQS
 //! itself: the function needs no access to it.
 
 use super::model::Str;
@@ -37,6 +40,7 @@ pub fn role(sender: Option<&Sender>) -> Role {
                 "sqs:ReceiveMessage",
                 "sqs:DeleteMessage",
                 "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
             ],
             vec![Str::attribute(QUEUE, "Arn")],
         ),

@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod commands;
 pub mod config;
+pub mod deploy;
 pub mod diag;
 pub mod message;
 pub mod notify;

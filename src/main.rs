@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use stockrun::aws::Aws;
-use stockrun::commands::{init, run, schema, show, validate};
+use stockrun::commands::{deploy_template, init, run, schema, show, validate};
 use stockrun::config::env::Environment;
 use stockrun::runtime::backend::{Backend, BackendKind};
 
@@ -19,7 +19,7 @@ use stockrun::runtime::backend::{Backend, BackendKind};
     version,
     about,
     propagate_version = true,
-    after_help = "Examples:\n  stockrun run examples/demo.yaml --once     # the offline demo: poll, queue, store, e-mail\n  stockrun show examples/demo.yaml           # what the store holds\n  stockrun validate pipelines/*.yaml\n  stockrun init pipelines/stocks.yaml --backend aws   # create the queue, table and SES identity\n  RAPIDAPI_KEY=... stockrun run pipelines/stocks.yaml\n  stockrun schema > schemas/pipeline.schema.json\n\nThe pipeline format: README.md, or `stockrun schema`. Logs go to stderr; set STOCKRUN_LOG=debug for more."
+    after_help = "Examples:\n  stockrun run examples/demo.yaml --once     # the offline demo: poll, queue, store, e-mail\n  stockrun show examples/demo.yaml           # what the store holds\n  stockrun validate pipelines/*.yaml\n  stockrun init pipelines/stocks.yaml --backend aws   # create the queue, table and SES identity\n  stockrun deploy-template pipelines/stocks.yaml > stocks.cfn.yaml   # CloudFormation for Lambda\n  RAPIDAPI_KEY=... stockrun run pipelines/stocks.yaml\n  stockrun schema > schemas/pipeline.schema.json\n\nThe pipeline format: README.md, or `stockrun schema`. Logs go to stderr; set STOCKRUN_LOG=debug for more."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -95,6 +95,73 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Print the CloudFormation template that runs the pipeline on AWS Lambda (for production).
+    ///
+    /// The template creates the queue and its dead-letter queue (redrive after
+    /// `max_receive_count` receives), the DynamoDB table, the Lambda function (provided.al2023,
+    /// x86_64, code from the `CodeBucket`/`CodeKey` parameters) with its SQS trigger (batches of
+    /// `batch_size`, `batch_window`, partial-batch failures) and its EventBridge schedule (from
+    /// `source.schedule`), a log group, and a role allowed only the calls stockrun makes, on
+    /// those resources. Names are the ones `run --backend aws` uses.
+    ///
+    /// Every `${VAR}` in the pipeline becomes a template parameter, passed to the function as the
+    /// variable of the same name: secrets (such as `RAPIDAPI_KEY`) are `NoEcho` parameters
+    /// without a default, the others default to their `${VAR:-default}`. Nothing is read from
+    /// the environment. A schedule EventBridge cannot express (more than once a minute; both
+    /// day-of-month and day-of-week restricted) is an error.
+    #[command(
+        after_help = "Examples:\n  stockrun deploy-template pipelines/stocks.yaml > stocks.cfn.yaml\n  stockrun deploy-template pipelines/stocks.yaml --function-timeout 2m --memory-size 512\n  stockrun deploy-template pipelines/stocks.yaml --format json\n  stockrun deploy-template pipelines/stocks.yaml --secrets-manager stockrun/stocks   # {\"RAPIDAPI_KEY\": ...}\n  aws cloudformation deploy --stack-name stockrun-stocks --template-file stocks.cfn.yaml \\\n    --capabilities CAPABILITY_IAM \\\n    --parameter-overrides CodeBucket=my-bucket CodeKey=stockrun.zip RapidapiKey=\"$RAPIDAPI_KEY\""
+    )]
+    DeployTemplate {
+        /// The pipeline file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Output format (CloudFormation reads both).
+        #[arg(long, value_enum, default_value_t = deploy_template::Format::Yaml)]
+        format: deploy_template::Format,
+        /// The function's timeout, in whole seconds up to 15m. The queue's visibility timeout is
+        /// 6 times this plus the batch window (the AWS rule for an SQS trigger).
+        #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        function_timeout: std::time::Duration,
+        /// The function's memory, in MB.
+        #[arg(long, default_value_t = 256, value_name = "MB", value_parser = clap::value_parser!(u32).range(128..=10240))]
+        memory_size: u32,
+        /// The pipeline file's path inside the function's zip, relative to its root (the
+        /// function's `PIPELINE` variable). Default: FILE's base name.
+        #[arg(long, value_name = "PATH")]
+        pipeline_path: Option<String>,
+        /// The function's name (1 to 64 letters, digits, `-`, `_`). Default:
+        /// `stockrun-<pipeline name>`.
+        #[arg(long, value_name = "NAME")]
+        function_name: Option<String>,
+        /// Days the function's log group keeps its logs (a value CloudWatch Logs accepts).
+        #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = log_retention_days)]
+        log_retention_days: u32,
+        /// Take the secret variables from this Secrets Manager secret (name or ARN) instead of
+        /// `NoEcho` parameters: its JSON keys are the variables' names, such as
+        /// `{"RAPIDAPI_KEY": "..."}`. CloudFormation resolves them when it deploys.
+        #[arg(long, value_name = "SECRET")]
+        secrets_manager: Option<String>,
+    },
+}
+
+/// The retention periods CloudWatch Logs accepts, in days.
+const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+fn log_retention_days(text: &str) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|days| LOG_RETENTION_DAYS.contains(days))
+        .ok_or_else(|| {
+            let accepted: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
+            format!(
+                "CloudWatch Logs keeps logs for one of {} days",
+                accepted.join(", ")
+            )
+        })
 }
 
 /// The pipeline file and where its stages run.
@@ -247,6 +314,30 @@ fn main() -> ExitCode {
                 let mut stdout = std::io::stdout().lock();
                 init::run(&options, &env, &mut stdout).await
             })
+        }
+        Command::DeployTemplate {
+            file,
+            format,
+            function_timeout,
+            memory_size,
+            pipeline_path,
+            function_name,
+            log_retention_days,
+            secrets_manager,
+        } => {
+            let options = deploy_template::Options {
+                file,
+                format,
+                deploy: stockrun::deploy::Options {
+                    function_timeout,
+                    memory_size,
+                    pipeline_path: pipeline_path.unwrap_or_default(),
+                    function_name,
+                    log_retention_days,
+                    secrets_manager,
+                },
+            };
+            print_to_stdout(|out| deploy_template::run(&options, out, &mut std::io::stderr()))
         }
     }
 }

@@ -4,6 +4,7 @@ mod aws_e2e;
 mod aws_queue;
 mod aws_store;
 mod cli;
+mod deploy;
 mod fixtures;
 mod lambda;
 mod moto;

@@ -1,0 +1,254 @@
+//! `source.schedule` (the `cron` crate's dialect: a seconds field first, an optional year last)
+//! translated to an EventBridge `cron(min hour day-of-month month day-of-week year)` expression.
+//!
+//! The two dialects number weekdays the same way: the `cron` crate maps `sun` → 1 … `sat` → 7
+//! (its `DAY_OF_WEEK_MAP`, allowed range 1..=7, and it matches days with chrono's
+//! `Weekday::number_from_sunday`), and EventBridge counts 1-7 = SUN-SAT. Numbers therefore pass
+//! through unchanged (a unit test checks the crate's side); names are written as EventBridge's
+//! three-letter upper-case names (`Mon` → `MON`, `Thursday` → `THU`, `January` → `JAN`).
+//!
+//! What EventBridge cannot express is an error, never a different schedule: more than one firing
+//! a minute (the seconds field must hold one value; EventBridge has no seconds and fires once in
+//! the minute), and a day-of-month *and* a day-of-week restriction (the crate fires on days that
+//! match both; EventBridge needs one of them to be `?`).
+
+use std::str::FromStr;
+
+use cron::TimeUnitSpec;
+
+/// Why a schedule has no EventBridge equivalent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CronError {
+    /// The expression is not valid cron (validate reports this first).
+    #[error("`{expression}` is not a valid cron schedule: {reason}")]
+    Invalid {
+        /// The schedule as written.
+        expression: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// More than one firing a minute.
+    #[error(
+        "the schedule `{expression}` fires more than once a minute (seconds field `{seconds}`); EventBridge schedules fire at most once a minute"
+    )]
+    SubMinute {
+        /// The schedule as written.
+        expression: String,
+        /// Its seconds field.
+        seconds: String,
+    },
+    /// Both day fields restricted.
+    #[error(
+        "the schedule `{expression}` restricts both the day of the month (`{day_of_month}`) and the day of the week (`{day_of_week}`); EventBridge cron allows only one of them (the other must be `?`)"
+    )]
+    BothDays {
+        /// The schedule as written.
+        expression: String,
+        /// Its day-of-month field.
+        day_of_month: String,
+        /// Its day-of-week field.
+        day_of_week: String,
+    },
+    /// A form the translation does not know (fields split other than by whitespace).
+    #[error("the schedule `{expression}` cannot be translated to EventBridge cron: {reason}")]
+    Unsupported {
+        /// The schedule as written.
+        expression: String,
+        /// What is not supported.
+        reason: String,
+    },
+}
+
+impl CronError {
+    /// What to write instead.
+    pub fn help(&self) -> String {
+        match self {
+            CronError::Invalid { .. } | CronError::Unsupported { .. } => {
+                "write `sec min hour day-of-month month day-of-week [year]`, such as `0 */5 * * * *`"
+                    .to_owned()
+            }
+            CronError::SubMinute { expression, .. } => {
+                let rest: Vec<&str> = expression.split_whitespace().skip(1).collect();
+                format!(
+                    "write one second, such as `0 {}` (once a minute at most), or poll from a host with `stockrun poll` instead of the Lambda schedule",
+                    rest.join(" ")
+                )
+            }
+            CronError::BothDays { .. } => {
+                "keep one of them: write `*` as the day of the month or as the day of the week"
+                    .to_owned()
+            }
+        }
+    }
+}
+
+/// One field of the expression: its bounds and the names it accepts.
+struct Unit {
+    min: u32,
+    max: u32,
+    names: &'static [&'static str],
+}
+
+const MINUTES: Unit = Unit {
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOURS: Unit = Unit {
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DAYS_OF_MONTH: Unit = Unit {
+    min: 1,
+    max: 31,
+    names: &[],
+};
+const MONTHS: Unit = Unit {
+    min: 1,
+    max: 12,
+    names: &[
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ],
+};
+const DAYS_OF_WEEK: Unit = Unit {
+    min: 1,
+    max: 7,
+    names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+};
+const YEARS: Unit = Unit {
+    min: 1970,
+    max: 2100,
+    names: &[],
+};
+
+/// Translates `expression` to the six EventBridge fields (without the `cron(...)` around them).
+pub fn to_eventbridge(expression: &str) -> Result<String, CronError> {
+    let schedule = cron::Schedule::from_str(expression).map_err(|err| CronError::Invalid {
+        expression: expression.to_owned(),
+        reason: err.to_string().replace('\n', " "),
+    })?;
+    let longhand = match expression.trim() {
+        "@yearly" => "0 0 0 1 1 *",
+        "@monthly" => "0 0 0 1 * *",
+        "@weekly" => "0 0 0 * * SUN",
+        "@daily" => "0 0 0 * * *",
+        "@hourly" => "0 0 * * * *",
+        other => other,
+    };
+    let fields: Vec<&str> = longhand.split_whitespace().collect();
+    let unsupported = |reason: &str| CronError::Unsupported {
+        expression: expression.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if !(6..=7).contains(&fields.len()) {
+        return Err(unsupported("write 6 or 7 fields separated by spaces"));
+    }
+    if schedule.seconds().count() != 1 {
+        return Err(CronError::SubMinute {
+            expression: expression.to_owned(),
+            seconds: fields[0].to_owned(),
+        });
+    }
+    let field = |index: usize, unit: &Unit| {
+        translate_field(fields[index], unit)
+            .ok_or_else(|| unsupported(&format!("field `{}`", fields[index])))
+    };
+    let (day_of_month, day_of_week) = match (
+        schedule.days_of_month().is_all(),
+        schedule.days_of_week().is_all(),
+    ) {
+        (true, true) => ("*".to_owned(), "?".to_owned()),
+        (true, false) => ("?".to_owned(), field(5, &DAYS_OF_WEEK)?),
+        (false, true) => (field(3, &DAYS_OF_MONTH)?, "?".to_owned()),
+        (false, false) => {
+            return Err(CronError::BothDays {
+                expression: expression.to_owned(),
+                day_of_month: fields[3].to_owned(),
+                day_of_week: fields[5].to_owned(),
+            });
+        }
+    };
+    let year = match fields.get(6) {
+        Some(_) => field(6, &YEARS)?,
+        None => "*".to_owned(),
+    };
+    Ok(format!(
+        "{} {} {day_of_month} {} {day_of_week} {year}",
+        field(1, &MINUTES)?,
+        field(2, &HOURS)?,
+        field(4, &MONTHS)?,
+    ))
+}
+
+/// One field, item by item (`,`). `None` for a form the `cron` crate would not have accepted.
+fn translate_field(text: &str, unit: &Unit) -> Option<String> {
+    let items = text
+        .split(',')
+        .map(|item| translate_item(item, unit))
+        .collect::<Option<Vec<String>>>()?;
+    if items.iter().any(|item| item == "*") {
+        return Some("*".to_owned());
+    }
+    Some(items.join(","))
+}
+
+/// `*`, `?`, `N`, `NAME`, `A-B`, each optionally followed by `/STEP`.
+fn translate_item(item: &str, unit: &Unit) -> Option<String> {
+    let (base, step) = match item.split_once('/') {
+        Some((base, step)) => (base, Some(step.parse::<u32>().ok()?)),
+        None => (item, None),
+    };
+    let range = match base {
+        "*" | "?" => None,
+        _ => Some(match base.split_once('-') {
+            Some((start, end)) => (ordinal(start, unit)?, Some(ordinal(end, unit)?)),
+            None => (ordinal(base, unit)?, None),
+        }),
+    };
+    Some(match (range, step) {
+        (None, None) => "*".to_owned(),
+        // `*/N` counts from the field's first value, as EventBridge's `FIRST/N` does.
+        (None, Some(step)) => format!("{}/{step}", unit.min),
+        (Some((start, None)), None) => spell(base, start, unit),
+        (Some((start, Some(end))), None) => {
+            let (first, last) = base.split_once('-')?;
+            format!("{}-{}", spell(first, start, unit), spell(last, end, unit))
+        }
+        (Some((start, None)), Some(step)) => format!("{start}/{step}"),
+        // EventBridge documents no `A-B/N`: the values, listed.
+        (Some((start, Some(end))), Some(step)) => (start..=end)
+            .step_by(usize::try_from(step).ok()?)
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    })
+}
+
+/// The value of a number or (month, weekday) name, within the unit's bounds.
+fn ordinal(text: &str, unit: &Unit) -> Option<u32> {
+    let value = match text.parse::<u32>() {
+        Ok(number) => number,
+        Err(_) => {
+            let prefix = text.get(..3)?.to_ascii_uppercase();
+            let index = unit.names.iter().position(|name| *name == prefix)?;
+            unit.min + u32::try_from(index).ok()?
+        }
+    };
+    (unit.min..=unit.max).contains(&value).then_some(value)
+}
+
+/// A value as EventBridge reads it: numbers as written, names as the three-letter upper-case
+/// name of the same value.
+fn spell(text: &str, value: u32, unit: &Unit) -> String {
+    if text.parse::<u32>().is_ok() {
+        return value.to_string();
+    }
+    usize::try_from(value - unit.min)
+        .ok()
+        .and_then(|index| unit.names.get(index))
+        .map_or_else(|| value.to_string(), |name| (*name).to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,130 @@
+//! The translation table, checked two ways: the exact EventBridge text, and (for every row that
+//! translates) that the `cron` crate fires at the same minutes for both expressions.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use super::*;
+
+/// What a row expects: the six EventBridge fields, or the kind of error.
+enum Expect {
+    Fields(&'static str),
+    SubMinute,
+    BothDays,
+    Invalid,
+}
+
+use Expect::{BothDays, Fields, Invalid, SubMinute};
+
+const TABLE: &[(&str, Expect)] = &[
+    ("0 * * * * *", Fields("* * * * ? *")),
+    (
+        "0 */15 13-21 * * Mon-Fri",
+        Fields("0/15 13-21 ? * MON-FRI *"),
+    ),
+    ("0 */5 13-21 * * Mon-Fri", Fields("0/5 13-21 ? * MON-FRI *")),
+    ("0 45 10 * * Mon-Fri", Fields("45 10 ? * MON-FRI *")),
+    ("0 0 12 1 * *", Fields("0 12 1 * ? *")),
+    ("0 0 12 * * 1", Fields("0 12 ? * 1 *")),
+    ("0 0 12 * * 2-6", Fields("0 12 ? * 2-6 *")),
+    ("0 0 8 ? * Sat,Sun", Fields("0 8 ? * SAT,SUN *")),
+    ("0 30 9 * Jan-Mar Tue", Fields("30 9 ? JAN-MAR TUE *")),
+    ("0 0 0 1 January * 2030", Fields("0 0 1 JAN ? 2030")),
+    ("0 0 6 * * Thursday", Fields("0 6 ? * THU *")),
+    ("15 5 * * * *", Fields("5 * * * ? *")),
+    ("0 5/10 * * * *", Fields("5/10 * * * ? *")),
+    ("0 0 10-20/5 * * *", Fields("0 10,15,20 * * ? *")),
+    ("0 0 0 * * Mon-Fri/2", Fields("0 0 ? * 2,4,6 *")),
+    ("0 0 6 */2 * *", Fields("0 6 1/2 * ? *")),
+    ("0 0 0 * * 1-7", Fields("0 0 * * ? *")),
+    ("0 0 0 1-31 * Mon", Fields("0 0 ? * MON *")),
+    ("0 0 9 * 6,12 * 2027-2029", Fields("0 9 * 6,12 ? 2027-2029")),
+    ("@daily", Fields("0 0 * * ? *")),
+    ("@weekly", Fields("0 0 ? * SUN *")),
+    ("@hourly", Fields("0 * * * ? *")),
+    ("* * * * * *", SubMinute),
+    ("*/10 * * * * *", SubMinute),
+    ("0,30 * * * * *", SubMinute),
+    ("10-20 0 * * * *", SubMinute),
+    ("0 0 12 1 * Mon", BothDays),
+    ("0 0 12 1-15 * Sat,Sun", BothDays),
+    ("0 0 25 * * *", Invalid),
+    ("every minute", Invalid),
+];
+
+#[test]
+fn translation_table() {
+    for (expression, expect) in TABLE {
+        let got = to_eventbridge(expression);
+        match (expect, &got) {
+            (Fields(fields), Ok(translated)) => {
+                assert_eq!(translated, fields, "{expression}");
+                assert_same_minutes(expression, translated);
+            }
+            (SubMinute, Err(CronError::SubMinute { .. }))
+            | (BothDays, Err(CronError::BothDays { .. }))
+            | (Invalid, Err(CronError::Invalid { .. })) => {}
+            _ => panic!("{expression}: unexpected {got:?}"),
+        }
+    }
+}
+
+/// The `cron` crate reads EventBridge's six fields too (it accepts `?`, upper-case names and
+/// `N/STEP`): with a seconds field of 0 they must fire at the same minutes as the original.
+fn assert_same_minutes(expression: &str, translated: &str) {
+    let original = cron::Schedule::from_str(expression).unwrap();
+    let back = cron::Schedule::from_str(&format!("0 {translated}")).unwrap();
+    let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let minutes = |schedule: &cron::Schedule| -> Vec<DateTime<Utc>> {
+        schedule
+            .after(&start)
+            .take(400)
+            .map(|t| t.with_second(0).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        minutes(&original),
+        minutes(&back),
+        "{expression} vs {translated}"
+    );
+}
+
+#[test]
+fn the_cron_crate_counts_weekdays_from_sunday_like_eventbridge() {
+    // After Monday 2024-03-18 12:00 UTC, day N fires first on …
+    let after = DateTime::parse_from_rfc3339("2024-03-18T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    for (index, name) in days.iter().enumerate() {
+        let number = index + 1;
+        for field in [number.to_string(), (*name).to_owned()] {
+            let schedule = cron::Schedule::from_str(&format!("0 0 0 * * {field}")).unwrap();
+            let next = schedule.after(&after).next().unwrap();
+            assert_eq!(
+                next.weekday().number_from_sunday() as usize,
+                number,
+                "`{field}` fired on {next}"
+            );
+            assert_eq!(next.weekday().to_string(), *name, "`{field}`");
+        }
+    }
+    // Unix cron's 0 = Sunday does not exist in this dialect.
+    assert!(cron::Schedule::from_str("0 0 0 * * 0").is_err());
+}
+
+#[test]
+fn errors_say_what_to_write_instead() {
+    let sub = to_eventbridge("*/10 * * * * *").unwrap_err();
+    assert_eq!(
+        sub.to_string(),
+        "the schedule `*/10 * * * * *` fires more than once a minute (seconds field `*/10`); EventBridge schedules fire at most once a minute"
+    );
+    assert!(sub.help().contains("`0 * * * * *`"), "{}", sub.help());
+    let both = to_eventbridge("0 0 12 1 * Mon").unwrap_err();
+    assert!(both.to_string().contains("(`1`)"), "{both}");
+    assert!(both.help().contains("`*`"), "{}", both.help());
+}

@@ -1,0 +1,101 @@
+//! The function's role: assumable by Lambda only, allowed only the calls the code makes, on the
+//! pipeline's own resources. No `*` resource, no managed policy.
+//!
+//! The calls, checked against the code: the SQS event source mapping receives and deletes with
+//! the function's role and reads the queue's attributes (ReceiveMessage, DeleteMessage,
+//! GetQueueAttributes); the handler releases poison records for redelivery at once with
+//! ChangeMessageVisibilityBatch (`runtime::batch::release_poison` → `SqsQueue::release`),
+//! authorised as `sqs:ChangeMessageVisibility`; the scheduled poll looks the queue up by name
+//! (GetQueueUrl, `src/queue/sqs/lookup.rs`) and sends with SendMessageBatch, which IAM authorises
+//! as `sqs:SendMessage` (`send.rs`); the store writes with BatchWriteItem
+//! (`src/store/dynamodb`); e-mail goes through SES v2 SendEmail (`src/notify/ses.rs`),
+//! authorised on the sender's identities; Lambda writes its logs to the log group the template
+//! creates. The dead-letter queue is filled by SQS
+//! itself: the function needs no access to it.
+
+use super::model::Str;
+use super::properties::{Policy, PolicyDocument, Principal, Role, Statement};
+use super::{LOG_GROUP, QUEUE, TABLE};
+
+/// The sender of the pipeline's e-mails, for SES.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sender {
+    /// The address, such as `bot@example.com`.
+    pub address: String,
+    /// Its domain, such as `example.com`.
+    pub domain: String,
+}
+
+/// The execution role; `sender` is `None` when the pipeline sends no e-mail.
+pub fn role(sender: Option<&Sender>) -> Role {
+    let mut statement = vec![
+        allow(
+            "WriteLogs",
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            vec![Str::attribute(LOG_GROUP, "Arn")],
+        ),
+        allow(
+            "ReceiveBatches",
+            &[
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+            ],
+            vec![Str::attribute(QUEUE, "Arn")],
+        ),
+        allow(
+            "QueuePolledRecords",
+            &["sqs:GetQueueUrl", "sqs:SendMessage"],
+            vec![Str::attribute(QUEUE, "Arn")],
+        ),
+        allow(
+            "StoreRecords",
+            &["dynamodb:BatchWriteItem"],
+            vec![Str::attribute(TABLE, "Arn")],
+        ),
+    ];
+    if let Some(sender) = sender {
+        let identity = |name: &str| {
+            Str::sub(format!(
+                "arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:identity/{name}"
+            ))
+        };
+        statement.push(allow(
+            "SendEmail",
+            &["ses:SendEmail"],
+            vec![identity(&sender.address), identity(&sender.domain)],
+        ));
+    }
+    Role {
+        assume_role_policy_document: PolicyDocument {
+            version: "2012-10-17",
+            statement: vec![Statement {
+                sid: "LambdaAssumesRole".to_owned(),
+                effect: "Allow",
+                principal: Some(Principal {
+                    service: "lambda.amazonaws.com",
+                }),
+                action: vec!["sts:AssumeRole"],
+                resource: Vec::new(),
+            }],
+        },
+        policies: vec![Policy {
+            policy_name: "stockrun-pipeline".to_owned(),
+            policy_document: PolicyDocument {
+                version: "2012-10-17",
+                statement,
+            },
+        }],
+    }
+}
+
+fn allow(sid: &str, actions: &[&'static str], resource: Vec<Str>) -> Statement {
+    Statement {
+        sid: sid.to_owned(),
+        effect: "Allow",
+        principal: None,
+        action: actions.to_vec(),
+        resource,
+    }
+}

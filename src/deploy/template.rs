@@ -1,0 +1,317 @@
+//! Builds the template from a loaded pipeline and the options: the checks first (`plan`), then
+//! one function per resource.
+
+use indexmap::IndexMap;
+
+use super::iam::role;
+use super::model::{Output, Parameter, Resource, Str, Template};
+use super::parameters::Variable;
+use super::plan::{Plan, Source, plan};
+use super::properties::{
+    AttributeDefinition, Code, Environment, EventSourceMapping, Function, KeySchemaElement,
+    LogGroup, Permission, Properties, Queue, RedrivePolicy, Rule, Table, Target,
+};
+use super::{
+    CODE_PARAMETERS, DEAD_LETTER_QUEUE, DeployError, FUNCTION, LOG_GROUP, Options, QUEUE, ROLE,
+    SCHEDULE, SCHEDULE_PERMISSION, TABLE, TRIGGER,
+};
+use crate::config::Pipeline;
+
+/// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look
+/// (longer than the queue's: a message keeps its first enqueue time when it is dead-lettered).
+const DEAD_LETTER_RETENTION: u64 = 14 * 86_400;
+
+/// How long the queue keeps a message: SQS's default of 4 days, written out.
+const QUEUE_RETENTION: u64 = 4 * 86_400;
+
+/// The template for `source.pipeline`.
+pub fn template(source: Source<'_>, options: &Options) -> Result<Template, DeployError> {
+    let plan = plan(source, options)?;
+    let pipeline = source.pipeline;
+    let name = &pipeline.name.value;
+    let mut parameters = IndexMap::new();
+    parameters.insert(
+        CODE_PARAMETERS[0].to_owned(),
+        parameter("S3 bucket holding the function's zip (`bootstrap` and the pipeline file)"),
+    );
+    parameters.insert(
+        CODE_PARAMETERS[1].to_owned(),
+        parameter("S3 key of the function's zip"),
+    );
+    for variable in &plan.variables {
+        if secret_reference(variable, options).is_none() {
+            parameters.insert(variable.parameter.clone(), variable_parameter(variable));
+        }
+    }
+    let mut resources = IndexMap::new();
+    resources.insert(DEAD_LETTER_QUEUE.to_owned(), dead_letter_queue(&plan));
+    resources.insert(QUEUE.to_owned(), queue(pipeline, &plan));
+    resources.insert(TABLE.to_owned(), table(pipeline));
+    resources.insert(LOG_GROUP.to_owned(), log_group(&plan, options));
+    resources.insert(
+        ROLE.to_owned(),
+        resource(
+            "AWS::IAM::Role",
+            Properties::Role(role(plan.sender.as_ref())),
+        ),
+    );
+    resources.insert(FUNCTION.to_owned(), function(name, &plan, options));
+    resources.insert(TRIGGER.to_owned(), trigger(pipeline, &plan));
+    resources.insert(SCHEDULE.to_owned(), schedule(pipeline, &plan));
+    resources.insert(SCHEDULE_PERMISSION.to_owned(), schedule_permission());
+    let mut outputs = IndexMap::new();
+    let mut output = |id: &str, description: &str, value: Str| {
+        outputs.insert(
+            id.to_owned(),
+            Output {
+                description: description.to_owned(),
+                value,
+            },
+        );
+    };
+    output("QueueUrl", "URL of the queue", Str::reference(QUEUE));
+    output(
+        "DeadLetterQueueUrl",
+        "URL of the dead-letter queue (poison records)",
+        Str::reference(DEAD_LETTER_QUEUE),
+    );
+    output(
+        "TableName",
+        "The table records are stored in",
+        Str::reference(TABLE),
+    );
+    output(
+        "FunctionName",
+        "The Lambda function",
+        Str::reference(FUNCTION),
+    );
+    output(
+        "FunctionArn",
+        "ARN of the Lambda function",
+        Str::attribute(FUNCTION, "Arn"),
+    );
+    Ok(Template {
+        format_version: "2010-09-09",
+        description: format!(
+            "stockrun pipeline `{name}` on AWS Lambda: poll on cron({}), queue in {}, store in {}",
+            plan.schedule, plan.queue, pipeline.store.table.value
+        ),
+        parameters,
+        resources,
+        outputs,
+    })
+}
+
+fn parameter(description: &str) -> Parameter {
+    Parameter {
+        kind: "String",
+        description: description.to_owned(),
+        no_echo: None,
+        default: None,
+    }
+}
+
+/// With `--secrets-manager`, a secret variable's dynamic reference: CloudFormation reads the
+/// key named like the variable from the secret's JSON when it deploys.
+fn secret_reference(variable: &Variable, options: &Options) -> Option<Str> {
+    let secret = options
+        .secrets_manager
+        .as_ref()
+        .filter(|_| variable.secret)?;
+    Some(Str::Literal(format!(
+        "{{{{resolve:secretsmanager:{secret}:SecretString:{}}}}}",
+        variable.name
+    )))
+}
+
+fn variable_parameter(variable: &Variable) -> Parameter {
+    let description = if variable.secret {
+        format!(
+            "${{{}}} of the pipeline (a secret: not shown by CloudFormation)",
+            variable.name
+        )
+    } else {
+        format!("${{{}}} of the pipeline", variable.name)
+    };
+    Parameter {
+        kind: "String",
+        description,
+        no_echo: variable.secret.then_some(true),
+        default: variable.default.clone(),
+    }
+}
+
+fn resource(kind: &'static str, properties: Properties) -> Resource {
+    Resource {
+        kind,
+        deletion_policy: None,
+        update_replace_policy: None,
+        depends_on: Vec::new(),
+        properties,
+    }
+}
+
+/// A named resource that goes with the stack, said explicitly. Keeping it would make the next
+/// stack with the same pipeline fail: its name would be taken.
+fn deleted_with_stack(kind: &'static str, properties: Properties) -> Resource {
+    Resource {
+        deletion_policy: Some("Delete"),
+        update_replace_policy: Some("Delete"),
+        ..resource(kind, properties)
+    }
+}
+
+fn dead_letter_queue(plan: &Plan) -> Resource {
+    deleted_with_stack(
+        "AWS::SQS::Queue",
+        Properties::Queue(Queue {
+            queue_name: format!("{}-dlq", plan.queue),
+            visibility_timeout: None,
+            message_retention_period: Some(DEAD_LETTER_RETENTION),
+            redrive_policy: None,
+        }),
+    )
+}
+
+fn queue(pipeline: &Pipeline, plan: &Plan) -> Resource {
+    deleted_with_stack(
+        "AWS::SQS::Queue",
+        Properties::Queue(Queue {
+            queue_name: plan.queue.clone(),
+            visibility_timeout: Some(6 * plan.timeout + plan.batch_window),
+            message_retention_period: Some(QUEUE_RETENTION),
+            redrive_policy: Some(RedrivePolicy {
+                dead_letter_target_arn: Str::attribute(DEAD_LETTER_QUEUE, "Arn"),
+                max_receive_count: *pipeline.queue.max_receive_count,
+            }),
+        }),
+    )
+}
+
+fn table(pipeline: &Pipeline) -> Resource {
+    let key = &pipeline.store.key;
+    let mut names = vec![(key.partition.name.value.clone(), "HASH")];
+    names.extend(key.sort.as_ref().map(|s| (s.name.value.clone(), "RANGE")));
+    Resource {
+        // The data outlives the stack: deleting or replacing it keeps the table.
+        deletion_policy: Some("Retain"),
+        update_replace_policy: Some("Retain"),
+        ..resource(
+            "AWS::DynamoDB::Table",
+            Properties::Table(Table {
+                table_name: pipeline.store.table.value.clone(),
+                billing_mode: "PAY_PER_REQUEST",
+                // Item keys are always strings (`store::item::Item`).
+                attribute_definitions: names
+                    .iter()
+                    .map(|(name, _)| AttributeDefinition {
+                        attribute_name: name.clone(),
+                        attribute_type: "S",
+                    })
+                    .collect(),
+                key_schema: names
+                    .into_iter()
+                    .map(|(attribute_name, key_type)| KeySchemaElement {
+                        attribute_name,
+                        key_type,
+                    })
+                    .collect(),
+            }),
+        )
+    }
+}
+
+fn log_group(plan: &Plan, options: &Options) -> Resource {
+    deleted_with_stack(
+        "AWS::Logs::LogGroup",
+        Properties::LogGroup(LogGroup {
+            log_group_name: format!("/aws/lambda/{}", plan.function_name),
+            retention_in_days: options.log_retention_days,
+        }),
+    )
+}
+
+fn function(name: &str, plan: &Plan, options: &Options) -> Resource {
+    let mut variables = IndexMap::new();
+    variables.insert(
+        "PIPELINE".to_owned(),
+        Str::Literal(options.pipeline_path.clone()),
+    );
+    for variable in &plan.variables {
+        let value = secret_reference(variable, options)
+            .unwrap_or_else(|| Str::reference(&variable.parameter));
+        variables.insert(variable.name.clone(), value);
+    }
+    Resource {
+        // Lambda may not create its log group (the role does not allow it): this one first.
+        depends_on: vec![LOG_GROUP.to_owned()],
+        ..resource(
+            "AWS::Lambda::Function",
+            Properties::Function(Function {
+                function_name: plan.function_name.clone(),
+                description: format!(
+                    "stockrun pipeline `{name}`: SQS batches are processed and stored{}; the schedule polls the API",
+                    if plan.sender.is_some() {
+                        ", then e-mailed"
+                    } else {
+                        ""
+                    }
+                ),
+                runtime: "provided.al2023",
+                handler: "bootstrap",
+                architectures: vec!["x86_64"],
+                code: Code {
+                    s3_bucket: Str::reference(CODE_PARAMETERS[0]),
+                    s3_key: Str::reference(CODE_PARAMETERS[1]),
+                },
+                role: Str::attribute(ROLE, "Arn"),
+                timeout: plan.timeout,
+                memory_size: options.memory_size,
+                environment: Environment { variables },
+            }),
+        )
+    }
+}
+
+fn trigger(pipeline: &Pipeline, plan: &Plan) -> Resource {
+    resource(
+        "AWS::Lambda::EventSourceMapping",
+        Properties::EventSourceMapping(EventSourceMapping {
+            event_source_arn: Str::attribute(QUEUE, "Arn"),
+            function_name: Str::reference(FUNCTION),
+            batch_size: *pipeline.queue.batch_size,
+            maximum_batching_window_in_seconds: plan.batch_window,
+            function_response_types: vec!["ReportBatchItemFailures"],
+        }),
+    )
+}
+
+fn schedule(pipeline: &Pipeline, plan: &Plan) -> Resource {
+    resource(
+        "AWS::Events::Rule",
+        Properties::Rule(Rule {
+            description: format!(
+                "Polls for stockrun pipeline `{}`: source.schedule `{}` (UTC)",
+                pipeline.name.value, pipeline.source.schedule.value
+            ),
+            schedule_expression: format!("cron({})", plan.schedule),
+            state: "ENABLED",
+            targets: vec![Target {
+                arn: Str::attribute(FUNCTION, "Arn"),
+                id: "poll",
+            }],
+        }),
+    )
+}
+
+fn schedule_permission() -> Resource {
+    resource(
+        "AWS::Lambda::Permission",
+        Properties::Permission(Permission {
+            action: "lambda:InvokeFunction",
+            function_name: Str::reference(FUNCTION),
+            principal: "events.amazonaws.com",
+            source_arn: Str::attribute(SCHEDULE, "Arn"),
+        }),
+    )
+}

@@ -1,14 +1,21 @@
 """The "as deployed" Lambda scenario against ministack (run by scripts/lambda-e2e).
 
     .venv-lambda/bin/python scripts/lambda_e2e.py --endpoint http://127.0.0.1:PORT \
-        --zip FUNCTION.zip --pipeline PIPELINE.yaml [--source-file RESPONSE.json] [--timeout SECONDS]
+        --zip FUNCTION.zip --pipeline PIPELINE.yaml --template TEMPLATE.yaml \
+        [--env VAR=VALUE]... [--source-file RESPONSE.json] [--timeout SECONDS]
 
-PIPELINE.yaml is the pipeline packaged in FUNCTION.zip (its file name is the function's PIPELINE).
-From it: the queue (`queue.name`, default `name`) with the dead-letter queue `<queue>-dlq` after
-`queue.max_receive_count` receives, the table `store.table` with the key schema of `store.key`, the
-SES identity `notify.from`. Then the function (provided.al2023, handler bootstrap) and its SQS
-event source mapping (BatchSize `queue.batch_size`, ReportBatchItemFailures), as a deployment
-would wire them. The function's environment is only PIPELINE: ministack must run with
+PIPELINE.yaml is the pipeline packaged in FUNCTION.zip (its file name is the function's PIPELINE);
+TEMPLATE.yaml is what `stockrun deploy-template` (the zip's own bootstrap) printed for it. The
+function is deployed the way the README deploys it: FUNCTION.zip goes to a bucket in ministack's
+S3 and TEMPLATE.yaml becomes a CloudFormation stack (CodeBucket/CodeKey, and for each --env
+VAR=VALUE the parameter the template declares for VAR, in PascalCase; the template must declare
+no other), which must reach CREATE_COMPLETE with every resource created. From the stack's outputs
+and resources the deployment is then checked against the pipeline (names, the table's key, the
+function's code (the uploaded zip), PIPELINE and each --env variable in the function's
+environment, the redrive after `queue.max_receive_count`
+receives, the visibility timeout, the trigger's batch size, batch window and
+ReportBatchItemFailures, the schedule rule's expression and target), and the SES identity
+`notify.from` is created (the template does not create it). ministack must run with
 AWS_ENDPOINT_URL=<its own URL> in its environment (it hands that to the function process).
 
 1. SQS batch: 25 good and 2 poison quotes, sent the way the poller sends them; then, polling
@@ -16,19 +23,22 @@ AWS_ENDPOINT_URL=<its own URL> in its environment (it hands that to the function
    ministack's SES outbox holds digests that list each of them exactly once, the dead-letter queue
    holds exactly the 2 poison messages and the queue is empty.
 2. With --source-file (the body the pipeline's `source.url` serves): the function is invoked with
-   an EventBridge scheduled event, must report one request and every record queued, and the
-   records then go the same way (the demo response: 12 more stored and e-mailed, 1 more
-   dead-lettered, as the poller queued it).
+   an EventBridge scheduled event from the stack's rule, must report one request and every record
+   queued, and the records then go the same way (the demo response: 12 more stored and e-mailed,
+   1 more dead-lettered, as the poller queued it).
 
-Why Python and boto3 rather than a Rust test: creating the function needs the Lambda API, which the
-crate does not depend on (aws-sdk-lambda as a dev-dependency would cost every `cargo test` build
-time for a check that runs elsewhere); the venv exists anyway for ministack and cargo-lambda; and
-ministack's sent mail is a plain HTTP endpoint.
+Why Python and boto3 rather than a Rust test: deploying and inspecting the stack needs the
+CloudFormation, S3, Lambda and EventBridge APIs, which the crate does not depend on (SDK crates as
+dev-dependencies would cost every `cargo test` build time for a check that runs elsewhere); the
+venv exists anyway for ministack and cargo-lambda; and ministack's sent mail is a plain HTTP
+endpoint.
 
 Exits 0 when everything holds, 1 with what differs otherwise (the caller prints ministack's log).
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import re
@@ -41,23 +51,18 @@ from decimal import Decimal
 import boto3
 import yaml
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 GOOD = 25
 POISON = 2
 # Where the poison quotes go among the 27 messages: one in the first batch of 10, one in the
 # second, so both partial-failure responses are exercised next to good records.
 POISON_AT = (3, 14)
-# The visibility timeout the test gives the queue, and the function's timeout (AWS requires the
-# queue's to be at least the function's). stockrun's handler releases a poison record at once
-# (visibility 0), so it is redelivered immediately and reaches the DLQ within a second; without
-# that it would take max_receive_count visibility timeouts and one more (~4 x 10 s here; with the
-# batch_window + 30 s of `stockrun init`, minutes).
-VISIBILITY_TIMEOUT = 10
-FUNCTION_TIMEOUT = 10
 # The demo quotes' lastUpdateTime (Asia/Kolkata), and the same instant as stored (UTC).
 LAST_UPDATE_TIME = "18-Mar-2024 15:59:38"
 QUOTED_AT = "2024-03-18T10:29:38.000Z"
-ACCOUNT = "000000000000"  # ministack's default account (any non-12-digit access key)
+# How long the stack may take to reach CREATE_COMPLETE (ministack: about a second).
+STACK_TIMEOUT = 60
 
 
 class Failed(Exception):
@@ -101,13 +106,13 @@ def message_body(pipeline_name, i, fetched_at):
 
 
 def seconds(duration):
-    """A pipeline duration (`5s`, `2m`, `500ms`) in whole seconds, as Lambda's
-    MaximumBatchingWindowInSeconds takes it."""
+    """A pipeline duration (`5s`, `2m`, `500ms`) in whole seconds, rounded up, as the template
+    gives it to Lambda's MaximumBatchingWindowInSeconds."""
     m = re.fullmatch(r"(\d+)(ms|s|m)", str(duration).strip())
     if not m:
         raise Failed(f"cannot read the duration {duration!r} (want e.g. 5s, 2m, 500ms)")
     n, unit = int(m.group(1)), m.group(2)
-    return {"ms": n // 1000, "s": n, "m": n * 60}[unit]
+    return {"ms": -(-n // 1000), "s": n, "m": n * 60}[unit]
 
 
 def load_pipeline(path):
@@ -140,11 +145,13 @@ def pipeline_facts(p):
 
 
 class Scenario:
-    def __init__(self, endpoint, zip_path, pipeline_path, timeout):
+    def __init__(self, endpoint, zip_path, pipeline_path, template_path, env, timeout):
         self.endpoint = endpoint.rstrip("/")
         self.zip_path = zip_path
         self.pipeline_file = os.path.basename(pipeline_path)
         self.p = load_pipeline(pipeline_path)
+        self.template_path = template_path
+        self.env = env
         self.deadline_seconds = timeout
         kw = dict(
             endpoint_url=self.endpoint,
@@ -157,84 +164,185 @@ class Scenario:
         self.ddb = boto3.client("dynamodb", **kw)
         self.ses = boto3.client("sesv2", **kw)
         self.lam = boto3.client("lambda", **kw)
+        self.s3 = boto3.client("s3", **kw)
+        self.cfn = boto3.client("cloudformation", **kw)
+        self.events = boto3.client("events", **kw)
         self.t0 = time.monotonic()
         self.item_shown = False
 
     def elapsed(self):
         return f"{time.monotonic() - self.t0:5.1f}s"
 
-    # --- set-up, as a deployment would do it ---------------------------------------------------
+    # --- set-up, as the README deploys it --------------------------------------------------------
 
-    def create_resources(self):
+    def deploy_stack(self):
+        """FUNCTION.zip to S3, TEMPLATE.yaml as a stack with its parameters; waits for
+        CREATE_COMPLETE (the stack's events on anything else) and reads the outputs."""
         p = self.p
-        attrs = [{"AttributeName": p["partition"], "AttributeType": "S"}]
-        schema = [{"AttributeName": p["partition"], "KeyType": "HASH"}]
-        if p["sort"]:
-            attrs.append({"AttributeName": p["sort"], "AttributeType": "S"})
-            schema.append({"AttributeName": p["sort"], "KeyType": "RANGE"})
-        self.ddb.create_table(
-            TableName=p["table"], AttributeDefinitions=attrs, KeySchema=schema,
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.dlq_url = self.sqs.create_queue(QueueName=p["queue"] + "-dlq")["QueueUrl"]
-        dlq_arn = self.queue_arn(self.dlq_url)
-        self.queue_url = self.sqs.create_queue(
-            QueueName=p["queue"],
-            Attributes={
-                "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": p["max_receive_count"]}
-                ),
-            },
-        )["QueueUrl"]
-        self.ses.create_email_identity(EmailIdentity=p["from"])
-        log(f"{self.elapsed()} table {p['table']}, queue {p['queue']} (DLQ after "
-            f"{p['max_receive_count']} receives), sender {p['from']}")
-
-    def queue_arn(self, url):
-        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
-
-    def create_function(self):
+        with open(self.template_path, encoding="utf-8") as f:
+            body = f.read()
+        self.template = yaml.safe_load(body)  # long-form intrinsics only: plain YAML
+        self.stack = p["name"]
+        bucket, key = f"{p['name']}-code", f"{p['name']}/{os.path.splitext(self.pipeline_file)[0]}.zip"
+        self.s3.create_bucket(Bucket=bucket)
         with open(self.zip_path, "rb") as f:
             code = f.read()
-        self.function = self.p["name"]
-        # Only what a deployment sets. The endpoint is not here: ministack gives a provided.*
-        # function the AWS_ENDPOINT_URL of its own environment (overriding the function's), and
-        # scripts/lambda-e2e starts it with AWS_ENDPOINT_URL pointing at itself.
-        env = {"PIPELINE": self.pipeline_file}
-        fn = self.lam.create_function(
-            FunctionName=self.function,
-            Runtime="provided.al2023",
-            Handler="bootstrap",
-            Architectures=["x86_64"],
-            Role=f"arn:aws:iam::{ACCOUNT}:role/{self.function}",
-            Code={"ZipFile": code},
-            Timeout=FUNCTION_TIMEOUT,
-            MemorySize=128,
-            Environment={"Variables": env},
-        )
+        self.code = {"CodeSize": len(code),
+                     "CodeSha256": base64.b64encode(hashlib.sha256(code).digest()).decode()}
+        self.s3.put_object(Bucket=bucket, Key=key, Body=code)
+        log(f"{self.elapsed()} s3://{bucket}/{key} ({len(code) / 1e6:.1f} MB package)")
+
+        params = {"CodeBucket": bucket, "CodeKey": key}
+        params.update({pascal(var): value for var, value in self.env.items()})
+        declared = self.template.get("Parameters") or {}
+        if set(declared) != set(params):
+            raise Failed(f"{self.template_path} declares the parameters {sorted(declared)}, want "
+                         f"{sorted(params)} (CodeBucket, CodeKey and one per --env variable)")
+        started = time.monotonic()
+        try:
+            self.cfn.create_stack(
+                StackName=self.stack, TemplateBody=body, Capabilities=["CAPABILITY_IAM"],
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+            )
+        except ClientError as e:
+            raise Failed(f"CreateStack {self.stack} from {self.template_path}: {e}") from e
+        deadline = started + STACK_TIMEOUT
+        while True:
+            stack = self.cfn.describe_stacks(StackName=self.stack)["Stacks"][0]
+            status = stack["StackStatus"]
+            if not status.endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        took = time.monotonic() - started
+        resources = self.cfn.list_stack_resources(StackName=self.stack)["StackResourceSummaries"]
+        incomplete = [r for r in resources if r["ResourceStatus"] != "CREATE_COMPLETE"]
+        missing = set(self.template["Resources"]) - {r["LogicalResourceId"] for r in resources}
+        if status != "CREATE_COMPLETE" or incomplete or missing:
+            raise Failed(f"stack {self.stack}: {status} after {took:.1f} s (deadline "
+                         f"{STACK_TIMEOUT} s); not created: {sorted(missing)}; its events:\n"
+                         + self.stack_events())
+        self.resources = {r["LogicalResourceId"]: r for r in resources}
+        log(f"{self.elapsed()} stack {self.stack} CREATE_COMPLETE in {took:.1f} s, "
+            f"{len(resources)} resources: "
+            + ", ".join(f"{r['LogicalResourceId']} ({r['ResourceType']})" for r in resources))
+        out = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        want = {"QueueUrl", "DeadLetterQueueUrl", "TableName", "FunctionName", "FunctionArn"}
+        if not want <= set(out):
+            raise Failed(f"stack outputs {sorted(out)}, want {sorted(want)}")
+        self.queue_url, self.dlq_url = out["QueueUrl"], out["DeadLetterQueueUrl"]
+        self.function, self.function_arn = out["FunctionName"], out["FunctionArn"]
+        self.table = out["TableName"]
+
+    def stack_events(self):
+        try:
+            events = self.cfn.describe_stack_events(StackName=self.stack)["StackEvents"]
+        except Exception as e:  # noqa: BLE001 - the failure being reported matters more
+            return f"  (DescribeStackEvents failed: {e})"
+        return "\n".join(
+            f"  {e.get('Timestamp')} {e['LogicalResourceId']} ({e.get('ResourceType')}): "
+            f"{e['ResourceStatus']} {e.get('ResourceStatusReason') or ''}"
+            for e in reversed(events))
+
+    def check_deployment(self):
+        """What the stack made, against the pipeline: the names stockrun uses, the function's
+        environment, the redrive, the trigger, the schedule rule."""
+        p, errors = self.p, []
+        if self.table != p["table"]:
+            errors.append(f"table {self.table}, want {p['table']}")
+        table = self.ddb.describe_table(TableName=self.table)["Table"]
+        want_keys = [(p["partition"], "HASH")] + ([(p["sort"], "RANGE")] if p["sort"] else [])
+        keys = [(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]]
+        types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+        if keys != want_keys or any(types.get(name) != "S" for name, _ in want_keys):
+            errors.append(f"table key schema {keys}, attribute types {types}; want {want_keys}, "
+                          "all S")
+        for url, name in ((self.queue_url, p["queue"]), (self.dlq_url, p["queue"] + "-dlq")):
+            if url.rsplit("/", 1)[-1] != name:
+                errors.append(f"queue URL {url}, want the queue {name}")
         self.wait_for("the function to be Active", lambda: self.function_state() == "Active", 30)
-        log(f"{self.elapsed()} function {fn['FunctionArn']} ({len(code) / 1e6:.1f} MB package, "
-            f"PIPELINE={self.pipeline_file})")
-        esm = self.lam.create_event_source_mapping(
-            EventSourceArn=self.queue_arn(self.queue_url),
-            FunctionName=self.function,
-            BatchSize=self.p["batch_size"],
-            # Stored by ministack 1.5.33 but not applied (it invokes as soon as messages arrive).
-            MaximumBatchingWindowInSeconds=self.p["batch_window"],
-            FunctionResponseTypes=["ReportBatchItemFailures"],
-            Enabled=True,
-        )
-        self.esm_uuid = esm["UUID"]
+        fn = self.lam.get_function_configuration(FunctionName=self.function)
+        if fn["FunctionArn"] != self.function_arn:
+            errors.append(f"function ARN {fn['FunctionArn']}, output says {self.function_arn}")
+        # The code is the package uploaded (ministack 1.5.33 creates a function whose S3 object
+        # does not exist, and its "invocations" then succeed without running anything).
+        for k, v in (("Runtime", "provided.al2023"), ("Handler", "bootstrap"),
+                     ("Architectures", ["x86_64"]), *self.code.items()):
+            if fn.get(k) != v:
+                errors.append(f"function {k} {fn.get(k)!r}, want {v!r}")
+        # Only what the pipeline needs: PIPELINE and each of its variables, with this run's value.
+        want_env = {"PIPELINE": self.pipeline_file, **self.env}
+        env = (fn.get("Environment") or {}).get("Variables", {})
+        if env != want_env:
+            errors.append(f"function environment {env}, want {want_env}")
+
+        queue = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                              AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(queue.get("RedrivePolicy") or "{}")
+        want_redrive = {"deadLetterTargetArn": self.queue_arn(self.dlq_url),
+                        "maxReceiveCount": p["max_receive_count"]}
+        got_redrive = {"deadLetterTargetArn": redrive.get("deadLetterTargetArn"),
+                       "maxReceiveCount": int(redrive.get("maxReceiveCount", 0))}  # SQS: text
+        if got_redrive != want_redrive:
+            errors.append(f"queue redrive policy {redrive}, want {want_redrive}")
+        # The AWS rule for an SQS trigger, as the README states it.
+        want_vt = 6 * fn["Timeout"] + p["batch_window"]
+        if int(queue.get("VisibilityTimeout", -1)) != want_vt:
+            errors.append(f"queue visibility timeout {queue.get('VisibilityTimeout')}, want "
+                          f"6 x {fn['Timeout']} s + {p['batch_window']} s = {want_vt}")
+
+        esms = self.lam.list_event_source_mappings(FunctionName=self.function)["EventSourceMappings"]
+        if len(esms) != 1:
+            raise Failed("\n  ".join(errors + [f"{len(esms)} event source mappings, want 1: {esms}"]))
+        self.esm_uuid = esms[0]["UUID"]
         self.wait_for(
             "the event source mapping to be Enabled",
             lambda: self.lam.get_event_source_mapping(UUID=self.esm_uuid)["State"] == "Enabled",
             30,
         )
+        esm = self.lam.get_event_source_mapping(UUID=self.esm_uuid)
+        want_esm = {
+            "EventSourceArn": self.queue_arn(self.queue_url),
+            "FunctionArn": self.function_arn,
+            "BatchSize": p["batch_size"],
+            # Stored by ministack 1.5.33 but not applied (it invokes as soon as messages arrive).
+            "MaximumBatchingWindowInSeconds": p["batch_window"],
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        }
+        got_esm = {k: esm.get(k) for k in want_esm}
+        if got_esm != want_esm:
+            errors.append(f"event source mapping {got_esm}, want {want_esm}")
+
+        # The schedule rule: the expression the template states, enabled, invoking the function.
+        want_expr = self.template["Resources"]["Schedule"]["Properties"]["ScheduleExpression"]
+        rule_name = self.resources["Schedule"]["PhysicalResourceId"]
+        rule = self.events.describe_rule(Name=rule_name)
+        self.rule_arn = rule["Arn"]
+        targets = self.events.list_targets_by_rule(Rule=rule_name)["Targets"]
+        if not re.fullmatch(r"cron\(.+\)", want_expr):
+            errors.append(f"the template's schedule is {want_expr!r}, want cron(...)")
+        if (rule.get("ScheduleExpression"), rule.get("State")) != (want_expr, "ENABLED"):
+            errors.append(f"rule {rule_name}: {rule.get('ScheduleExpression')!r} "
+                          f"{rule.get('State')}, want {want_expr!r} ENABLED")
+        if [t.get("Arn") for t in targets] != [self.function_arn]:
+            errors.append(f"rule {rule_name} targets {targets}, want the function "
+                          f"{self.function_arn}")
+        if errors:
+            raise Failed("\n  ".join(["the stack does not match the pipeline:"] + errors))
+        log(f"{self.elapsed()} function {self.function_arn}: environment "
+            + ", ".join(f"{k}={v}" for k, v in env.items()) + f", timeout {fn['Timeout']} s")
+        log(f"{self.elapsed()} table {self.table}, queue {p['queue']} (DLQ after "
+            f"{p['max_receive_count']} receives, visibility {want_vt} s)")
         log(f"{self.elapsed()} event source mapping {self.esm_uuid}: BatchSize "
-            f"{self.p['batch_size']}, MaximumBatchingWindowInSeconds {self.p['batch_window']}, "
+            f"{p['batch_size']}, MaximumBatchingWindowInSeconds {p['batch_window']}, "
             "ReportBatchItemFailures")
+        log(f"{self.elapsed()} rule {rule_name}: {want_expr}, ENABLED, target the function")
+
+        self.ses.create_email_identity(EmailIdentity=p["from"])
+        log(f"{self.elapsed()} SES sender {p['from']}")
+
+    def queue_arn(self, url):
+        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
 
     def function_state(self):
         return self.lam.get_function_configuration(FunctionName=self.function)["State"]
@@ -449,13 +557,13 @@ class Scenario:
         poison = [t for t, ok in zip(texts, numeric) if not ok]
         if not good or not poison:
             raise Failed(f"{source_file}: want good quotes and at least one without a price")
-        event = {  # the "Scheduled Event" of the EventBridge documentation
+        # The "Scheduled Event" of the EventBridge documentation, as the stack's rule sends it.
+        _, _, _, region, account, _ = self.rule_arn.split(":", 5)
+        event = {
             "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-            "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT,
+            "detail-type": "Scheduled Event", "source": "aws.events", "account": account,
             "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": "us-east-1",
-            "resources": [f"arn:aws:events:us-east-1:{ACCOUNT}:rule/{self.function}-schedule"],
-            "detail": {},
+            "region": region, "resources": [self.rule_arn], "detail": {},
         }
         before = time.monotonic()
         r = self.lam.invoke(FunctionName=self.function, Payload=json.dumps(event).encode())
@@ -478,8 +586,8 @@ class Scenario:
         self.check(self.want, self.dead, "scheduled poll")
 
     def run(self, source_file):
-        self.create_resources()
-        self.create_function()
+        self.deploy_stack()
+        self.check_deployment()
         self.send_quotes()
         good = [i for i in range(GOOD + POISON) if i not in POISON_AT]
         self.want = {symbol(i): (price(i), "2000.50", "99.25", QUOTED_AT) for i in good}
@@ -515,25 +623,43 @@ def poller_message(pipeline_name, sym):
     return match
 
 
+def pascal(var):
+    """A pipeline variable's template parameter, as the README names it (RAPIDAPI_KEY ->
+    RapidapiKey)."""
+    return "".join(w.capitalize() for w in var.split("_") if w)
+
+
+def env_pair(text):
+    var, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+        raise argparse.ArgumentTypeError(f"{text!r}: want VAR=VALUE")
+    return var, value
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--endpoint", required=True, help="ministack, http://127.0.0.1:PORT")
     ap.add_argument("--zip", required=True, help="the deployment package (scripts/package-lambda)")
     ap.add_argument("--pipeline", required=True, help="the pipeline file packaged in --zip")
+    ap.add_argument("--template", required=True,
+                    help="`stockrun deploy-template` of --pipeline (YAML or JSON)")
+    ap.add_argument("--env", type=env_pair, action="append", default=[], metavar="VAR=VALUE",
+                    help="a variable the pipeline references, and its value for this run "
+                         "(the template parameter of that variable)")
     ap.add_argument("--source-file",
                     help="the response the pipeline's source URL serves: also test a scheduled poll")
     ap.add_argument("--timeout", type=float, default=60,
                     help="seconds after sending until the end state must be reached")
     a = ap.parse_args()
-    for path in (a.zip, a.pipeline) + ((a.source_file,) if a.source_file else ()):
+    for path in (a.zip, a.pipeline, a.template) + ((a.source_file,) if a.source_file else ()):
         if not os.path.isfile(path):
             sys.exit(f"lambda_e2e: error: {path}: no such file")
     try:
-        Scenario(a.endpoint, a.zip, a.pipeline, a.timeout).run(a.source_file)
-    except Failed as e:
+        Scenario(a.endpoint, a.zip, a.pipeline, a.template, dict(a.env), a.timeout).run(
+            a.source_file)
+    except (Failed, ClientError) as e:  # an AWS call that fails is a failure like any other
         log(f"FAIL: {e}")
         sys.exit(1)
-
 
 if __name__ == "__main__":
     main()

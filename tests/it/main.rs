@@ -12,6 +12,7 @@ mod robustness;
 mod run;
 mod schema;
 mod secrets;
+mod shutdown;
 mod smtp;
 mod source;
 mod support;

@@ -573,7 +573,7 @@ class Scenario:
             raise Failed(f"the scheduled invocation failed ({r['FunctionError']}): {payload}")
         counts = json.loads(payload)
         want_counts = {"pipeline": self.p["name"], "requests": 1, "failed_feeds": 0,
-                       "fetched": len(quotes), "queued": len(quotes)}
+                       "fetched": len(quotes), "queued": len(quotes), "too_large": 0}
         if counts != want_counts:
             raise Failed(f"scheduled poll returned {counts}, want {want_counts}")
         self.sent_at = time.monotonic()

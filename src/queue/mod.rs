@@ -63,13 +63,30 @@ pub enum QueueError {
     #[error("SQS: {0}")]
     Aws(String),
     /// A message is over the queue's size limit; it can never be sent.
-    #[error("a message of {bytes} bytes is over the SQS limit of {limit} bytes (256 KiB)")]
+    #[error(
+        "a message of {bytes} bytes is over the queue limit of {limit} bytes (256 KiB, SQS's limit)"
+    )]
     TooLarge {
         /// The message's size.
         bytes: usize,
         /// The largest message the queue takes.
         limit: usize,
     },
+}
+
+/// The largest message body a queue takes: SQS's limit (256 KiB), enforced by the embedded
+/// queue too, so a pipeline that runs locally also runs on AWS.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Refuses a batch holding a body over [`MAX_MESSAGE_BYTES`], before anything is sent.
+pub fn check_message_sizes(bodies: &[String]) -> Result<(), QueueError> {
+    match bodies.iter().find(|body| body.len() > MAX_MESSAGE_BYTES) {
+        Some(body) => Err(QueueError::TooLarge {
+            bytes: body.len(),
+            limit: MAX_MESSAGE_BYTES,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Sends, receives and deletes messages.

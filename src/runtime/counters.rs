@@ -17,6 +17,8 @@ pub struct Counters {
     pub queued: AtomicU64,
     /// Records the poller could not queue (logged with the reason).
     pub not_queued: AtomicU64,
+    /// Records refused because their message would be over the queue's size limit (logged).
+    pub too_large: AtomicU64,
     /// Records written to the store.
     pub stored: AtomicU64,
     /// Deliveries of poison records.
@@ -69,6 +71,9 @@ impl fmt::Display for Summary<'_> {
         write!(f, "), queued {}", get(&c.queued))?;
         if get(&c.not_queued) > 0 {
             write!(f, " ({} not queued)", get(&c.not_queued))?;
+        }
+        if get(&c.too_large) > 0 {
+            write!(f, " ({} refused: over 256 KiB)", get(&c.too_large))?;
         }
         write!(f, ", stored {}", get(&c.stored))?;
         if get(&c.store_failures) > 0 {

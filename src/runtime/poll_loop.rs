@@ -7,7 +7,7 @@ use backon::{ExponentialBuilder, Retryable};
 use tokio_util::sync::CancellationToken;
 
 use super::counters::Counters;
-use crate::queue::{MAX_BATCH, Queue};
+use crate::queue::{MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError};
 use crate::redact::Redactor;
 use crate::source::Poller;
 
@@ -27,11 +27,27 @@ pub async fn poll_and_queue(
     Counters::add(&counters.requests, report.requests);
     Counters::add(&counters.failed_feeds, report.failed_feeds);
     Counters::add(&counters.fetched, report.messages.len() as u64);
-    let bodies: Vec<String> = report.messages.iter().map(|m| m.to_body()).collect();
+    let mut bodies: Vec<String> = Vec::with_capacity(report.messages.len());
+    for message in &report.messages {
+        let body = message.to_body();
+        if body.len() > MAX_MESSAGE_BYTES {
+            // It could never be sent: say which and why, and queue the others.
+            tracing::error!(
+                feed = %redactor.redact(&serde_json::Value::Object(message.feed.clone()).to_string()),
+                bytes = body.len(),
+                limit = MAX_MESSAGE_BYTES,
+                "record not queued: as a message it is over the queue's 256 KiB limit; point `source.records` at smaller records"
+            );
+            Counters::add(&counters.too_large, 1);
+            continue;
+        }
+        bodies.push(body);
+    }
     for chunk in bodies.chunks(MAX_BATCH) {
         let send = || queue.send_batch(chunk);
         let sent = send
             .retry(send_retry())
+            .when(|error| !matches!(error, QueueError::TooLarge { .. }))
             .notify(|error, wait| {
                 tracing::warn!(error = %redactor.redact(&error.to_string()), retry_in = ?wait, "cannot queue records; retrying");
             })

@@ -7,6 +7,7 @@ mod cli;
 mod deploy;
 mod fixtures;
 mod lambda;
+mod limits;
 mod moto;
 mod robustness;
 mod run;

@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received};
+use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received, check_message_sizes};
 use crate::sqlite::{self, Shared, now_millis};
 
 /// How often a waiting receive looks at the file for messages sent by another process (messages
@@ -143,6 +143,7 @@ fn parse_receipt(receipt: &str) -> Option<sql::Delivery> {
 #[async_trait]
 impl Queue for LocalQueue {
     async fn send_batch(&self, bodies: &[String]) -> Result<(), QueueError> {
+        check_message_sizes(bodies)?;
         if bodies.is_empty() {
             return Ok(());
         }

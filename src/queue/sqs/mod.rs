@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 pub(crate) use self::lookup::dead_letter_arn;
 use self::lookup::queue_url;
 use self::send::send_chunks;
-use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received};
+use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received, check_message_sizes};
 use crate::aws::{Aws, sdk_error_message};
 use crate::config::Pipeline;
 use crate::runtime::backend::queue_name;
@@ -148,12 +148,7 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send_batch(&self, bodies: &[String]) -> Result<(), QueueError> {
-        if let Some(body) = bodies.iter().find(|body| body.len() > MAX_PAYLOAD_BYTES) {
-            return Err(QueueError::TooLarge {
-                bytes: body.len(),
-                limit: MAX_PAYLOAD_BYTES,
-            });
-        }
+        check_message_sizes(bodies)?;
         if bodies.is_empty() {
             return Ok(());
         }

@@ -78,6 +78,9 @@ pub struct PollCounts {
     pub fetched: u64,
     /// Records sent to the queue.
     pub queued: u64,
+    /// Records refused because their message would be over the queue's 256 KiB limit (logged;
+    /// polling again would fetch them again, so they do not fail the invocation).
+    pub too_large: u64,
 }
 
 impl Handler {
@@ -154,6 +157,7 @@ impl Handler {
             failed_feeds: get(&counters.failed_feeds),
             fetched: get(&counters.fetched),
             queued: get(&counters.queued),
+            too_large: get(&counters.too_large),
         };
         let not_queued = get(&counters.not_queued);
         if not_queued > 0 {

@@ -4,11 +4,19 @@
 
 use std::borrow::Cow;
 
-/// Replaces known secret values in text before it is shown anywhere.
-#[derive(Clone, Debug, Default)]
+/// Replaces known secret values in text before it is shown anywhere. Its `Debug` output shows
+/// only what replaces the secrets.
+#[derive(Clone, Default)]
 pub struct Redactor {
     /// `(secret value, what to show instead)`, longest value first.
     secrets: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<&str> = self.secrets.iter().map(|(_, s)| s.as_str()).collect();
+        f.debug_struct("Redactor").field("secrets", &shown).finish()
+    }
 }
 
 impl Redactor {
@@ -59,5 +67,7 @@ mod tests {
             "x ${B} y ${A} <redacted>"
         );
         assert_eq!(r.redact("nothing"), "nothing");
+        let debug = format!("{r:?}");
+        assert!(!debug.contains("abcdef") && !debug.contains("zzzzzz"), "{debug}");
     }
 }

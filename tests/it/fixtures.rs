@@ -1,7 +1,7 @@
 //! `stockrun validate` on broken pipelines: each check has a fixture, exits 1 (or 0 for
 //! warnings), and reports the right line:column. Full output is pinned by insta snapshots.
 
-use crate::support::{assert_contains, stockrun, yaml_files};
+use crate::support::{Output, assert_contains, root, stockrun, yaml_files};
 
 /// Every fixture under `tests/fixtures/invalid`: where the first error is and what it says.
 const INVALID: &[(&str, &str, &str)] = &[
@@ -208,4 +208,135 @@ fn every_file_is_checked_and_the_summary_counts_them_all() {
         "{}",
         out.stdout
     );
+}
+
+/// Runs `stockrun validate FILE` with a generous deadline (only so a hang fails instead of
+/// stalling CI; nothing is timed): it must exit 1, print a located error, and not panic.
+fn validate_generated(name: &str, text: &[u8]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, text).expect("write");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stockrun"))
+        .args(["validate", file.to_str().unwrap()])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the stockrun binary runs");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = match rx.recv_timeout(std::time::Duration::from_secs(300)) {
+        Ok(output) => output.expect("wait for stockrun"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("{name}: `stockrun validate` did not finish within 5 minutes");
+        }
+    };
+    let out = Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    let shown = |s: &str| s.chars().take(2000).collect::<String>();
+    assert!(
+        !out.stderr.contains("panicked at") && !out.stdout.contains("panicked at"),
+        "{name}: panic:\n{}",
+        shown(&out.stderr)
+    );
+    assert_eq!(
+        out.code,
+        1,
+        "{name}:\n{}\n{}",
+        shown(&out.stdout),
+        shown(&out.stderr)
+    );
+    let prefix = format!("{}:", file.display());
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with(&prefix) && l.contains(": error: ")),
+        "{name}: no located error in:\n{}",
+        shown(&out.stdout)
+    );
+    // A diagnostic quotes the file, never copies it: the report stays readable.
+    assert!(
+        out.stdout.len() < 64 * 1024,
+        "{name}: {} bytes of output",
+        out.stdout.len()
+    );
+    out
+}
+
+/// The valid base pipeline, as a start for generated files.
+fn base() -> String {
+    std::fs::read_to_string(root().join("tests/fixtures/base.yaml")).expect("base fixture")
+}
+
+#[test]
+fn a_10_mb_pipeline_reports_its_error_at_the_right_line() {
+    // 10 MB of feeds, then a misspelt key at the end.
+    let mut text = base().replace("feeds:\n  - symbol: AAPL\n", "");
+    text.push_str("feeds:\n");
+    let mut feeds = 0;
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(&format!("  - {{ symbol: SYM{feeds:07} }}\n"));
+        feeds += 1;
+    }
+    let line = text.lines().count() + 1;
+    text.push_str("shedule: 0 * * * * *\n");
+    let out = validate_generated("big", text.as_bytes());
+    assert_contains(
+        &out.stdout,
+        &format!(":{line}:1: error: unknown key `shedule`"),
+    );
+}
+
+#[test]
+fn a_10_mb_value_is_quoted_not_copied_into_the_error() {
+    let text = base().replace(
+        "name: base",
+        &format!("name: \"big {}\"", "x".repeat(10 * 1024 * 1024)),
+    );
+    let out = validate_generated("big-value", text.as_bytes());
+    assert_contains(&out.stdout, ":1:7: error: pipeline name");
+}
+
+#[test]
+fn deeply_nested_yaml_is_an_error_not_a_stack_overflow() {
+    for (name, open, close) in [("deep-flow", "[", "]"), ("deep-map", "{a: ", "}")] {
+        let text = format!(
+            "{}feeds: {}{}\n",
+            base().replace("feeds:\n  - symbol: AAPL\n", ""),
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
+        validate_generated(name, text.as_bytes());
+    }
+    // Block style: `- - - … x`, 50 000 nested sequences on one line.
+    let mut block = base().replace("feeds:\n  - symbol: AAPL\n", "");
+    block.push_str(&format!("feeds:\n  {}x\n", "- ".repeat(50_000)));
+    validate_generated("deep-block", block.as_bytes());
+}
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_not_expanded() {
+    // "Billion laughs": each level repeats the one before nine times; 9^9 strings expanded.
+    let mut bomb = String::from("lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let previous = format!("*l{}", level - 1);
+        bomb.push_str(&format!(
+            "lol{level}: &l{level} [{}]\n",
+            vec![previous.as_str(); 9].join(", ")
+        ));
+    }
+    // As unknown top-level keys (skipped while the sections are parsed one by one)…
+    validate_generated("bomb-keys", format!("{}{bomb}", base()).as_bytes());
+    // …and where values are read: the feeds and a header.
+    let nested = bomb.replace('\n', "\n  ");
+    let pipeline = base()
+        .replace("feeds:\n  - symbol: AAPL\n", "feeds: *l9\n")
+        .replace("${API_KEY:-test}", "*l9");
+    let text = format!("x-defs:\n  {}\n{pipeline}", nested.trim_end());
+    validate_generated("bomb-values", text.as_bytes());
 }

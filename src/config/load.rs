@@ -118,8 +118,10 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
     let secrets = env.secrets_in(&references);
     for diagnostic in &mut diagnostics {
         redact(&mut diagnostic.message, &secrets);
+        diagnostic.message = crate::diag::shorten_quotes(&diagnostic.message);
         if let Some(help) = &mut diagnostic.help {
             redact(help, &secrets);
+            *help = crate::diag::shorten_quotes(help);
         }
     }
     diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));

@@ -49,7 +49,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("limits", "23:15", "`batch_size` is 11; it must be 1 to 10"),
     ("many-problems", "7:3", "unknown key `shedule`"),
     ("missing-key", "13:1", "missing required key `store`"),
-    ("not-a-mapping", "1:1", "expected mapping"),
+    ("not-a-mapping", "1:1", "expected a mapping here"),
     ("not-utf8", "3:22", "not UTF-8"),
     ("unknown-helper", "20:13", "unknown helper `upper`"),
     ("unknown-key", "7:3", "unknown key `shedule`"),
@@ -58,6 +58,43 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("unknown-variable", "20:13", "`symbol` is not defined here"),
     ("wrong-type", "23:15", "`ten` is not a whole number"),
     ("yaml-syntax", "16:40", "invalid trailing content"),
+    // Issue 6: every kind of key wrong (type, missing, misspelt, out of range) in more places.
+    (
+        "bad-errors-jsonpath",
+        "7:31",
+        "invalid JSONPath `$.error[?(@.code >`",
+    ),
+    ("bad-quota-period", "7:32", "unknown value `fortnight`"),
+    ("bad-url", "3:8", "invalid URL: relative URL without a base"),
+    (
+        "duplicate-field",
+        "13:5",
+        "duplicate mapping key `symbol` is not allowed here",
+    ),
+    ("feeds-not-a-list", "8:3", "expected a list here"),
+    ("headers-not-a-map", "5:5", "expected a mapping here"),
+    ("missing-url", "5:3", "missing required key `url`"),
+    ("misspelt-field-key", "12:14", "unknown key `pth`"),
+    ("negative-batch-size", "23:15", "`-1` is out of range"),
+    (
+        "required-not-bool",
+        "11:41",
+        "invalid boolean (true or false expected)",
+    ),
+    (
+        "short-table-name",
+        "14:10",
+        "`q` is not a valid DynamoDB table name",
+    ),
+    ("tab-indentation", "5:16", "found a tab"),
+    ("timeout-without-unit", "7:12", "invalid duration `10`"),
+    ("to-not-a-list", "19:7", "expected a list here"),
+    ("unclosed-subject-block", "20:42", "invalid template"),
+    (
+        "zero-max-receive-count",
+        "23:22",
+        "`max_receive_count` is 0; it must be 1 to 1000",
+    ),
 ];
 
 /// Every fixture under `tests/fixtures/warnings`: valid, with this warning.
@@ -275,13 +312,10 @@ fn base() -> String {
 
 #[test]
 fn a_10_mb_pipeline_reports_its_error_at_the_right_line() {
-    // 10 MB of feeds, then a misspelt key at the end.
-    let mut text = base().replace("feeds:\n  - symbol: AAPL\n", "");
-    text.push_str("feeds:\n");
-    let mut feeds = 0;
+    // 10 MB of comments, then a misspelt key at the end.
+    let mut text = base();
     while text.len() < 10 * 1024 * 1024 {
-        text.push_str(&format!("  - {{ symbol: SYM{feeds:07} }}\n"));
-        feeds += 1;
+        text.push_str(&format!("# {}\n", "padding ".repeat(12)));
     }
     let line = text.lines().count() + 1;
     text.push_str("shedule: 0 * * * * *\n");
@@ -290,6 +324,19 @@ fn a_10_mb_pipeline_reports_its_error_at_the_right_line() {
         &out.stdout,
         &format!(":{line}:1: error: unknown key `shedule`"),
     );
+}
+
+#[test]
+fn a_10_mb_list_of_feeds_is_refused_as_too_large() {
+    let mut text = base().replace("feeds:\n  - symbol: AAPL\n", "");
+    text.push_str("feeds:\n");
+    let mut feeds = 0;
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(&format!("  - {{ symbol: SYM{feeds:07} }}\n"));
+        feeds += 1;
+    }
+    let out = validate_generated("big-feeds", text.as_bytes());
+    assert_contains(&out.stdout, "error: the file is too large or too complex");
 }
 
 #[test]

@@ -286,7 +286,10 @@ mod tests {
     fn long_quotes_are_cut_and_short_ones_kept() {
         let long = format!("pipeline name `{}` is not usable", "x".repeat(1000));
         let shown = shorten_quotes(&long);
-        assert_eq!(shown, format!("pipeline name `{}…` is not usable", "x".repeat(80)));
+        assert_eq!(
+            shown,
+            format!("pipeline name `{}…` is not usable", "x".repeat(80))
+        );
         assert_eq!(shorten_quotes("`a` and `b`"), "`a` and `b`");
     }
 }

@@ -273,7 +273,11 @@ fn pipeline(url: &str) -> Pipeline {
          volume: {{ path: $.volume, type: integer }}\n\
          store:\n  table: quotes\n  key:\n    partition: {{ name: symbol, value: \"{{{{symbol}}}}\" }}\n"
     );
-    let checked = load::check(yaml.as_bytes(), &Environment::default(), UnsetVariables::Deny);
+    let checked = load::check(
+        yaml.as_bytes(),
+        &Environment::default(),
+        UnsetVariables::Deny,
+    );
     checked
         .pipeline
         .unwrap_or_else(|| panic!("invalid pipeline {:#?}", checked.diagnostics))
@@ -299,7 +303,10 @@ async fn outcome_of(server: &MockServer, name: &str, content_type: &str, body: &
     let report = poller(&pipeline).poll_once().await;
     drop(guard);
     if report.failed_feeds > 0 {
-        assert!(report.messages.is_empty(), "{name}: a failed feed queued records");
+        assert!(
+            report.messages.is_empty(),
+            "{name}: a failed feed queued records"
+        );
         return format!("feed failed: {}", logs.text());
     }
     let mut stored = 0;
@@ -351,7 +358,11 @@ async fn every_bad_response_fails_its_feed_or_poisons_its_records_with_a_reason(
     for (name, content_type, body, expected) in CASES {
         let got = outcome_of(&server, name, content_type, body).await;
         if let Err(why) = check(&got, expected) {
-            let shown: String = got.lines().filter(|l| !l.contains("hyper")).collect::<Vec<_>>().join("\n");
+            let shown: String = got
+                .lines()
+                .filter(|l| !l.contains("hyper"))
+                .collect::<Vec<_>>()
+                .join("\n");
             wrong.push(format!("{name}: {why}; got {shown}"));
         }
         match expected {

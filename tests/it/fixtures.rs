@@ -292,7 +292,9 @@ fn validate_generated(name: &str, text: &[u8]) -> Output {
     );
     let prefix = format!("{}:", file.display());
     assert!(
-        out.stdout.lines().any(|l| l.starts_with(&prefix) && l.contains(": error: ")),
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with(&prefix) && l.contains(": error: ")),
         "{name}: no located error in:\n{}",
         shown(&out.stdout)
     );

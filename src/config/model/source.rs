@@ -83,8 +83,12 @@ impl fmt::Debug for Redacted {
 /// `url` with its password and the values of credential-like query parameters replaced by
 /// `<redacted>`.
 fn redacted_url(url: &str) -> String {
-    let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
-    let (base, query) = base.split_once('?').map_or((base, None), |(b, q)| (b, Some(q)));
+    let (base, fragment) = url
+        .split_once('#')
+        .map_or((url, None), |(b, f)| (b, Some(f)));
+    let (base, query) = base
+        .split_once('?')
+        .map_or((base, None), |(b, q)| (b, Some(q)));
     let mut out = match base.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
@@ -213,10 +217,17 @@ mod tests {
         let checked = check(yaml.as_bytes(), &env, UnsetVariables::Deny);
         let pipeline = checked.pipeline.clone().expect("valid pipeline");
         assert_eq!(pipeline.source.headers["X-Plain"].value, KEY, "substituted");
-        for shown in [format!("{pipeline:?}"), format!("{pipeline:#?}"), format!("{checked:?}")] {
+        for shown in [
+            format!("{pipeline:?}"),
+            format!("{pipeline:#?}"),
+            format!("{checked:?}"),
+        ] {
             assert!(!shown.contains(KEY), "secret in Debug output:\n{shown}");
             assert!(shown.contains("X-RapidAPI-Key"), "{shown}");
-            assert!(shown.contains("api.example.com/q?s=1&apikey=<redacted>"), "{shown}");
+            assert!(
+                shown.contains("api.example.com/q?s=1&apikey=<redacted>"),
+                "{shown}"
+            );
         }
     }
 

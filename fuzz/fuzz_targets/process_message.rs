@@ -41,7 +41,11 @@ store:
 fn processor() -> &'static Processor {
     static PROCESSOR: OnceLock<Processor> = OnceLock::new();
     PROCESSOR.get_or_init(|| {
-        let checked = check(PIPELINE.as_bytes(), &Environment::default(), UnsetVariables::Warn);
+        let checked = check(
+            PIPELINE.as_bytes(),
+            &Environment::default(),
+            UnsetVariables::Warn,
+        );
         let pipeline = checked.pipeline.expect("the fuzz pipeline is valid");
         Processor::new(&pipeline).expect("the fuzz pipeline compiles")
     })

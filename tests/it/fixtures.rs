@@ -376,7 +376,7 @@ fn a_yaml_alias_bomb_is_refused_not_expanded() {
         let previous = format!("*l{}", level - 1);
         bomb.push_str(&format!(
             "lol{level}: &l{level} [{}]\n",
-            vec![previous.as_str(); 9].join(", ")
+            [previous.as_str(); 9].join(", ")
         ));
     }
     // As unknown top-level keys (skipped while the sections are parsed one by one)…

@@ -12,10 +12,6 @@ use crate::config::located::Position;
 use crate::config::validate::is_secret_name;
 
 /// The REST API a pipeline polls.
-///
-/// Its `Debug` output redacts every header value and the URL's credentials (the password and
-/// credential-like query parameters such as `apikey=`): after loading they hold the substituted
-/// secrets.
 #[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
@@ -46,6 +42,8 @@ pub struct Source {
     pub quota: Option<Located<Quota>>,
 }
 
+/// Redacts every header value and the URL's credentials (the password and credential-like query
+/// parameters such as `apikey=`): after loading they hold the substituted secrets.
 impl fmt::Debug for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let headers: BTreeMap<&str, Redacted> = self

@@ -120,11 +120,13 @@ impl Diagnostic {
                 Some(column) => redact_from(line_text, column),
                 None => line_text.trim_end().to_owned(),
             };
-            let pad: String = line_text
-                .chars()
-                .take(self.column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let (shown, pad) = match window(&shown, self.column) {
+                Some((cut, before)) => {
+                    let pad = pad_before(&cut, before);
+                    (cut, pad)
+                }
+                None => (shown, pad_before(line_text, self.column.saturating_sub(1))),
+            };
             let _ = writeln!(out, "{gutter} |");
             let _ = writeln!(out, "{number} | {shown}");
             let _ = writeln!(out, "{gutter} | {pad}^");
@@ -134,6 +136,64 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// At most this many characters of a source line are shown, around the caret.
+const SNIPPET_CHARS: usize = 120;
+
+/// At most this many characters of one `quoted` value are kept in a message.
+const QUOTE_CHARS: usize = 80;
+
+/// The part of a long `line` shown around `column` (1-based), cut with `…`, and how many of its
+/// characters come before the caret; `None` when the whole line fits.
+fn window(line: &str, column: usize) -> Option<(String, usize)> {
+    let length = line.chars().count();
+    if length <= SNIPPET_CHARS {
+        return None;
+    }
+    let caret = column.saturating_sub(1).min(length);
+    let start = caret.saturating_sub(SNIPPET_CHARS / 2);
+    let end = (start + SNIPPET_CHARS).min(length);
+    let mut shown = String::new();
+    let mut before = caret - start;
+    if start > 0 {
+        shown.push('…');
+        before += 1;
+    }
+    shown.extend(line.chars().skip(start).take(end - start));
+    if end < length {
+        shown.push('…');
+    }
+    Some((shown, before))
+}
+
+/// Blanks as wide as the first `count` characters of `text` (tabs kept), to place a caret.
+fn pad_before(text: &str, count: usize) -> String {
+    text.chars()
+        .take(count)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect()
+}
+
+/// `text` with every `quoted` value longer than [`QUOTE_CHARS`] cut short (with `…`), so a
+/// huge value in the file never floods the report. Run after secrets are redacted: a cut
+/// secret would no longer be recognised.
+pub fn shorten_quotes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(1024));
+    for (i, part) in text.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        // Odd parts sit between backticks.
+        match part.char_indices().nth(QUOTE_CHARS) {
+            Some((end, _)) if i % 2 == 1 => {
+                out.push_str(&part[..end]);
+                out.push('…');
+            }
+            _ => out.push_str(part),
+        }
+    }
+    out
 }
 
 /// The lines of a file, ending at `\r\n`, `\n` or a lone `\r` as YAML's do.
@@ -205,5 +265,31 @@ impl std::fmt::Display for Tally {
             plural(self.errors, "error"),
             plural(self.warnings, "warning")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{shorten_quotes, window};
+
+    #[test]
+    fn long_lines_are_shown_around_the_caret() {
+        let line = format!("name: {}X{}", "a".repeat(500), "b".repeat(500));
+        let (shown, caret) = window(&line, 507).expect("cut");
+        assert_eq!(shown.chars().nth(caret), Some('X'));
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert!(shown.chars().count() <= 122);
+        assert_eq!(window("short: line", 8), None);
+    }
+
+    #[test]
+    fn long_quotes_are_cut_and_short_ones_kept() {
+        let long = format!("pipeline name `{}` is not usable", "x".repeat(1000));
+        let shown = shorten_quotes(&long);
+        assert_eq!(
+            shown,
+            format!("pipeline name `{}…` is not usable", "x".repeat(80))
+        );
+        assert_eq!(shorten_quotes("`a` and `b`"), "`a` and `b`");
     }
 }

@@ -234,16 +234,25 @@ where
     }
 }
 
-/// Logs to stderr; `STOCKRUN_LOG` (or `RUST_LOG`) filters, default `info` for stockrun.
+/// Logs to stderr; `STOCKRUN_LOG` (or `RUST_LOG`) filters, default `info` for stockrun. The AWS
+/// SDK's `trace` events that print credentials are never shown, and AWS credentials from the
+/// environment are replaced in every line (the SDK's `debug` events print the access key ID).
 fn init_logging() {
+    use tracing_subscriber::prelude::*;
     let filter = std::env::var("STOCKRUN_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "warn,stockrun=info".to_owned());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
+    let credentials = std::sync::Arc::new(stockrun::redact::aws_credentials_from_env());
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(move || stockrun::redact::RedactedStderr(credentials.clone()))
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(
+            stockrun::redact::shows_no_credentials,
+        ));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(filter))
+        .with(stderr)
         .init();
 }
 

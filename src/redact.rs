@@ -4,11 +4,19 @@
 
 use std::borrow::Cow;
 
-/// Replaces known secret values in text before it is shown anywhere.
-#[derive(Clone, Debug, Default)]
+/// Replaces known secret values in text before it is shown anywhere. Its `Debug` output shows
+/// only what replaces the secrets.
+#[derive(Clone, Default)]
 pub struct Redactor {
     /// `(secret value, what to show instead)`, longest value first.
     secrets: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<&str> = self.secrets.iter().map(|(_, s)| s.as_str()).collect();
+        f.debug_struct("Redactor").field("secrets", &shown).finish()
+    }
 }
 
 impl Redactor {
@@ -43,6 +51,48 @@ impl Redactor {
     }
 }
 
+/// Whether a log event or span may be shown: not the AWS SDK's `trace` ones, which print the
+/// access key ID (the resolved identity and the signing parameters; the SDK itself hides the
+/// secret key and the session token). For `tracing_subscriber::filter::filter_fn`.
+pub fn shows_no_credentials(metadata: &tracing::Metadata<'_>) -> bool {
+    let target = metadata.target();
+    *metadata.level() != tracing::Level::TRACE
+        || !(target.starts_with("aws_smithy_runtime")
+            || target.starts_with("aws_sigv4")
+            || target.starts_with("aws_credential_types")
+            || target.starts_with("aws_config"))
+}
+
+/// The AWS credentials in the environment, each shown as `<redacted>`: the SDK prints the access
+/// key ID in some of its `debug` events (endpoint parameters), whatever stockrun does.
+pub fn aws_credentials_from_env() -> Redactor {
+    let values = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ]
+    .iter()
+    .filter_map(|name| std::env::var(name).ok())
+    .map(|value| (value, "<redacted>".to_owned()));
+    Redactor::new(values)
+}
+
+/// Log output to stderr with every secret the redactor knows replaced; `tracing_subscriber`'s
+/// `fmt` writes each event in one call, so a secret is never split between two writes.
+pub struct RedactedStderr(pub std::sync::Arc<Redactor>);
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(self.0.redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Redactor;
@@ -59,5 +109,10 @@ mod tests {
             "x ${B} y ${A} <redacted>"
         );
         assert_eq!(r.redact("nothing"), "nothing");
+        let debug = format!("{r:?}");
+        assert!(
+            !debug.contains("abcdef") && !debug.contains("zzzzzz"),
+            "{debug}"
+        );
     }
 }

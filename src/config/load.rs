@@ -118,8 +118,10 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
     let secrets = env.secrets_in(&references);
     for diagnostic in &mut diagnostics {
         redact(&mut diagnostic.message, &secrets);
+        diagnostic.message = crate::diag::shorten_quotes(&diagnostic.message);
         if let Some(help) = &mut diagnostic.help {
             redact(help, &secrets);
+            *help = crate::diag::shorten_quotes(help);
         }
     }
     diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));
@@ -143,6 +145,7 @@ fn parse_sections(text: &str, options: &Options, diagnostics: &mut Vec<Diagnosti
         text,
         options,
         diagnostics,
+        over_budget: false,
     };
     Sections {
         name: parse.value("name").flatten(),
@@ -160,13 +163,24 @@ struct SectionParser<'a> {
     text: &'a str,
     options: &'a Options,
     diagnostics: &'a mut Vec<Diagnostic>,
+    /// Set when a section broke the parser's limits (an alias bomb, a runaway list): every
+    /// other section would too, since each parse reads the whole file, so they are skipped.
+    over_budget: bool,
 }
 
 impl SectionParser<'_> {
-    /// `None` when the section is broken, `Some(None)` when it is absent.
+    /// `None` when the section is broken (or not parsed, over budget), `Some(None)` when it is
+    /// absent.
     fn value<T: for<'de> Deserialize<'de>>(&mut self, key: &'static str) -> Option<Option<T>> {
+        if self.over_budget {
+            return None;
+        }
         explained(self.options, |options| section(self.text, options, key))
-            .map_err(|err| self.diagnostics.push(diagnostic_from_yaml(&err, self.text)))
+            .map_err(|err| {
+                self.over_budget |=
+                    matches!(err.without_snippet(), serde_saphyr::Error::Budget { .. });
+                self.diagnostics.push(diagnostic_from_yaml(&err, self.text));
+            })
             .ok()
     }
 }

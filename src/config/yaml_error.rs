@@ -52,6 +52,9 @@ pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
         other => {
             let message = UserMessageFormatter.format_message(other).into_owned();
             let line = text.lines().nth(position.line.saturating_sub(1)).unwrap_or("");
+            if let Some(diagnostic) = plain_shape_error(position, &message) {
+                return diagnostic;
+            }
             let diagnostic = Diagnostic::error(position, message.clone());
             if message.contains("flow") && line.contains("${") {
                 diagnostic.help(
@@ -61,6 +64,57 @@ pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
                 diagnostic
             }
         }
+    }
+}
+
+/// The parser's terse messages for a value of the wrong shape, or a tab, said plainly with what
+/// to write instead.
+fn plain_shape_error(position: Position, message: &str) -> Option<Diagnostic> {
+    let (said, help) = if message.starts_with("expected mapping start") {
+        (
+            "expected a mapping here (`key: value` entries)",
+            "write one `key: value` per line, indented under the key above, or `{ key: value }`",
+        )
+    } else if message.starts_with("expected sequence start") {
+        (
+            "expected a list here",
+            "write each item on its own line after `- `, or in brackets: `[a, b]`",
+        )
+    } else if message.contains("limits breached") || message.contains("recursion limit") {
+        let detail = budget_detail(message);
+        return Some(
+            Diagnostic::error(
+                position,
+                format!("the file is too large or too complex for a pipeline ({detail})"),
+            )
+            .help(
+                "a pipeline is a few dozen lines: look here for a runaway list, deep nesting, or aliases (`*name`) that repeat large values",
+            ),
+        );
+    } else if message.contains("found a tab") {
+        (
+            message,
+            "YAML indents with spaces only: replace the tab characters with spaces",
+        )
+    } else {
+        return None;
+    };
+    Some(Diagnostic::error(position, said).help(help))
+}
+
+/// Which of the parser's limits a file breached, in words.
+fn budget_detail(message: &str) -> String {
+    let number: String = message.chars().filter(char::is_ascii_digit).collect();
+    let over = number.parse::<u64>().map(|n| n.saturating_sub(1));
+    match over {
+        Ok(limit) if message.contains("Nodes") => format!("more than {limit} YAML values"),
+        Ok(limit) if message.contains("Depth") => format!("nested more than {limit} levels deep"),
+        _ if message.contains("recursion limit") => "nested too deeply".to_owned(),
+        _ => message
+            .rsplit("limits breached: ")
+            .next()
+            .unwrap_or(message)
+            .to_owned(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `stockrun validate` on broken pipelines: each check has a fixture, exits 1 (or 0 for
 //! warnings), and reports the right line:column. Full output is pinned by insta snapshots.
 
-use crate::support::{assert_contains, stockrun, yaml_files};
+use crate::support::{Output, assert_contains, root, stockrun, yaml_files};
 
 /// Every fixture under `tests/fixtures/invalid`: where the first error is and what it says.
 const INVALID: &[(&str, &str, &str)] = &[
@@ -49,7 +49,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("limits", "23:15", "`batch_size` is 11; it must be 1 to 10"),
     ("many-problems", "7:3", "unknown key `shedule`"),
     ("missing-key", "13:1", "missing required key `store`"),
-    ("not-a-mapping", "1:1", "expected mapping"),
+    ("not-a-mapping", "1:1", "expected a mapping here"),
     ("not-utf8", "3:22", "not UTF-8"),
     ("unknown-helper", "20:13", "unknown helper `upper`"),
     ("unknown-key", "7:3", "unknown key `shedule`"),
@@ -58,6 +58,43 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("unknown-variable", "20:13", "`symbol` is not defined here"),
     ("wrong-type", "23:15", "`ten` is not a whole number"),
     ("yaml-syntax", "16:40", "invalid trailing content"),
+    // Issue 6: every kind of key wrong (type, missing, misspelt, out of range) in more places.
+    (
+        "bad-errors-jsonpath",
+        "7:31",
+        "invalid JSONPath `$.error[?(@.code >`",
+    ),
+    ("bad-quota-period", "7:32", "unknown value `fortnight`"),
+    ("bad-url", "3:8", "invalid URL: relative URL without a base"),
+    (
+        "duplicate-field",
+        "13:5",
+        "duplicate mapping key `symbol` is not allowed here",
+    ),
+    ("feeds-not-a-list", "8:3", "expected a list here"),
+    ("headers-not-a-map", "5:5", "expected a mapping here"),
+    ("missing-url", "5:3", "missing required key `url`"),
+    ("misspelt-field-key", "12:14", "unknown key `pth`"),
+    ("negative-batch-size", "23:15", "`-1` is out of range"),
+    (
+        "required-not-bool",
+        "11:41",
+        "invalid boolean (true or false expected)",
+    ),
+    (
+        "short-table-name",
+        "14:10",
+        "`q` is not a valid DynamoDB table name",
+    ),
+    ("tab-indentation", "5:16", "found a tab"),
+    ("timeout-without-unit", "7:12", "invalid duration `10`"),
+    ("to-not-a-list", "19:7", "expected a list here"),
+    ("unclosed-subject-block", "20:42", "invalid template"),
+    (
+        "zero-max-receive-count",
+        "23:22",
+        "`max_receive_count` is 0; it must be 1 to 1000",
+    ),
 ];
 
 /// Every fixture under `tests/fixtures/warnings`: valid, with this warning.
@@ -208,4 +245,147 @@ fn every_file_is_checked_and_the_summary_counts_them_all() {
         "{}",
         out.stdout
     );
+}
+
+/// Runs `stockrun validate FILE` with a generous deadline (only so a hang fails instead of
+/// stalling CI; nothing is timed): it must exit 1, print a located error, and not panic.
+fn validate_generated(name: &str, text: &[u8]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, text).expect("write");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stockrun"))
+        .args(["validate", file.to_str().unwrap()])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the stockrun binary runs");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = match rx.recv_timeout(std::time::Duration::from_secs(300)) {
+        Ok(output) => output.expect("wait for stockrun"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("{name}: `stockrun validate` did not finish within 5 minutes");
+        }
+    };
+    let out = Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    let shown = |s: &str| s.chars().take(2000).collect::<String>();
+    assert!(
+        !out.stderr.contains("panicked at") && !out.stdout.contains("panicked at"),
+        "{name}: panic:\n{}",
+        shown(&out.stderr)
+    );
+    assert_eq!(
+        out.code,
+        1,
+        "{name}:\n{}\n{}",
+        shown(&out.stdout),
+        shown(&out.stderr)
+    );
+    let prefix = format!("{}:", file.display());
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with(&prefix) && l.contains(": error: ")),
+        "{name}: no located error in:\n{}",
+        shown(&out.stdout)
+    );
+    // A diagnostic quotes the file, never copies it: the report stays readable.
+    assert!(
+        out.stdout.len() < 64 * 1024,
+        "{name}: {} bytes of output",
+        out.stdout.len()
+    );
+    out
+}
+
+/// The valid base pipeline, as a start for generated files.
+fn base() -> String {
+    std::fs::read_to_string(root().join("tests/fixtures/base.yaml")).expect("base fixture")
+}
+
+#[test]
+fn a_10_mb_pipeline_reports_its_error_at_the_right_line() {
+    // 10 MB of comments, then a misspelt key at the end.
+    let mut text = base();
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(&format!("# {}\n", "padding ".repeat(12)));
+    }
+    let line = text.lines().count() + 1;
+    text.push_str("shedule: 0 * * * * *\n");
+    let out = validate_generated("big", text.as_bytes());
+    assert_contains(
+        &out.stdout,
+        &format!(":{line}:1: error: unknown key `shedule`"),
+    );
+}
+
+#[test]
+fn a_10_mb_list_of_feeds_is_refused_as_too_large() {
+    let mut text = base().replace("feeds:\n  - symbol: AAPL\n", "");
+    text.push_str("feeds:\n");
+    let mut feeds = 0;
+    while text.len() < 10 * 1024 * 1024 {
+        text.push_str(&format!("  - {{ symbol: SYM{feeds:07} }}\n"));
+        feeds += 1;
+    }
+    let out = validate_generated("big-feeds", text.as_bytes());
+    assert_contains(&out.stdout, "error: the file is too large or too complex");
+}
+
+#[test]
+fn a_10_mb_value_is_quoted_not_copied_into_the_error() {
+    let text = base().replace(
+        "name: base",
+        &format!("name: \"big {}\"", "x".repeat(10 * 1024 * 1024)),
+    );
+    let out = validate_generated("big-value", text.as_bytes());
+    assert_contains(&out.stdout, ":1:7: error: pipeline name");
+}
+
+#[test]
+fn deeply_nested_yaml_is_an_error_not_a_stack_overflow() {
+    for (name, open, close) in [("deep-flow", "[", "]"), ("deep-map", "{a: ", "}")] {
+        let text = format!(
+            "{}feeds: {}{}\n",
+            base().replace("feeds:\n  - symbol: AAPL\n", ""),
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
+        validate_generated(name, text.as_bytes());
+    }
+    // Block style: `- - - … x`, 50 000 nested sequences on one line.
+    let mut block = base().replace("feeds:\n  - symbol: AAPL\n", "");
+    block.push_str(&format!("feeds:\n  {}x\n", "- ".repeat(50_000)));
+    validate_generated("deep-block", block.as_bytes());
+}
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_not_expanded() {
+    // "Billion laughs": each level repeats the one before nine times; 9^9 strings expanded.
+    let mut bomb = String::from("lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let previous = format!("*l{}", level - 1);
+        bomb.push_str(&format!(
+            "lol{level}: &l{level} [{}]\n",
+            [previous.as_str(); 9].join(", ")
+        ));
+    }
+    // As unknown top-level keys (skipped while the sections are parsed one by one)…
+    validate_generated("bomb-keys", format!("{}{bomb}", base()).as_bytes());
+    // …and where values are read: the feeds and a header.
+    let nested = bomb.replace('\n', "\n  ");
+    let pipeline = base()
+        .replace("feeds:\n  - symbol: AAPL\n", "feeds: *l9\n")
+        .replace("${API_KEY:-test}", "*l9");
+    let text = format!("x-defs:\n  {}\n{pipeline}", nested.trim_end());
+    validate_generated("bomb-values", text.as_bytes());
 }

@@ -3,6 +3,7 @@
 mod aws_e2e;
 mod aws_queue;
 mod aws_store;
+mod bad_responses;
 mod cli;
 mod deploy;
 mod fixtures;

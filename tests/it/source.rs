@@ -71,7 +71,7 @@ fn records(report: &PollReport) -> Vec<Value> {
 /// subscribers race with each other over tracing's per-callsite interest cache, and lose events.
 /// `#[tokio::test]` runs the test and every task it spawns on one thread.
 #[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Logs(Arc<Mutex<Vec<u8>>>);
 
 thread_local! {
     static CAPTURE: RefCell<Option<Logs>> = const { RefCell::new(None) };
@@ -95,7 +95,7 @@ impl Write for ThreadWriter {
 }
 
 /// Stops capturing on drop.
-struct CaptureGuard;
+pub(crate) struct CaptureGuard;
 
 impl Drop for CaptureGuard {
     fn drop(&mut self) {
@@ -118,14 +118,14 @@ fn init_logging() {
 }
 
 impl Logs {
-    fn capture() -> (Logs, CaptureGuard) {
+    pub(crate) fn capture() -> (Logs, CaptureGuard) {
         init_logging();
         let logs = Logs::default();
         CAPTURE.with(|capture| *capture.borrow_mut() = Some(logs.clone()));
         (logs, CaptureGuard)
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }

@@ -1,15 +1,18 @@
 //! The `source` section: the REST API to poll and how to read its responses.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::Duration;
 use crate::config::Located;
+use crate::config::located::Position;
+use crate::config::validate::is_secret_name;
 
 /// The REST API a pipeline polls.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// URL to GET. With `feeds`, `{{key}}` placeholders are filled from each feed.
@@ -37,6 +40,82 @@ pub struct Source {
     /// The API plan's request allowance; `validate` warns when `schedule` × feeds exceeds it.
     #[serde(default)]
     pub quota: Option<Located<Quota>>,
+}
+
+/// Redacts every header value and the URL's credentials (the password and credential-like query
+/// parameters such as `apikey=`): after loading they hold the substituted secrets.
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: BTreeMap<&str, Redacted> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), Redacted(value.position)))
+            .collect();
+        f.debug_struct("Source")
+            .field(
+                "url",
+                &Located {
+                    value: redacted_url(&self.url),
+                    position: self.url.position,
+                },
+            )
+            .field("headers", &headers)
+            .field("schedule", &self.schedule)
+            .field("timeout", &self.timeout)
+            .field("records", &self.records)
+            .field("errors", &self.errors)
+            .field("quota", &self.quota)
+            .finish()
+    }
+}
+
+/// A secret value in `Debug` output: where it was written, never what.
+struct Redacted(Position);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<redacted> at {}:{}", self.0.line, self.0.column)
+    }
+}
+
+/// `url` with its password and the values of credential-like query parameters replaced by
+/// `<redacted>`.
+fn redacted_url(url: &str) -> String {
+    let (base, fragment) = url
+        .split_once('#')
+        .map_or((url, None), |(b, f)| (b, Some(f)));
+    let (base, query) = base
+        .split_once('?')
+        .map_or((base, None), |(b, q)| (b, Some(q)));
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let user = userinfo.split(':').next().unwrap_or("");
+                    format!("{user}:<redacted>@{host}")
+                }
+                None => authority.to_owned(),
+            };
+            let slash = if rest.contains('/') { "/" } else { "" };
+            format!("{scheme}://{authority}{slash}{path}")
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if is_secret_name(name) => format!("{name}=<redacted>"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{out}?{}", pairs.join("&"));
+    }
+    match fragment {
+        Some(fragment) => format!("{out}#{fragment}"),
+        None => out,
+    }
 }
 
 fn default_schedule() -> Located<String> {
@@ -115,5 +194,48 @@ impl QuotaPeriod {
             QuotaPeriod::Day => "day",
             QuotaPeriod::Month => "month",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_url;
+    use crate::config::env::Environment;
+    use crate::config::load::{UnsetVariables, check};
+
+    const KEY: &str = "sentinel-key-5f4e3d2c1b";
+
+    #[test]
+    fn debug_of_a_pipeline_shows_no_header_or_query_secret() {
+        let yaml = "name: t\nsource:\n  url: https://user:${KEY}@api.example.com/q?s=1&apikey=${KEY}&token=${KEY}\n  \
+                    headers:\n    X-RapidAPI-Key: ${KEY}\n    Authorization: Bearer ${KEY}\n    \
+                    X-Plain: ${KEY}\nprocess:\n  fields:\n    s: { path: $.s }\n\
+                    store:\n  table: quotes\n  key:\n    partition: { name: s, value: \"{{s}}\" }\n";
+        let env = Environment::from_pairs([("KEY", KEY)]);
+        let checked = check(yaml.as_bytes(), &env, UnsetVariables::Deny);
+        let pipeline = checked.pipeline.clone().expect("valid pipeline");
+        assert_eq!(pipeline.source.headers["X-Plain"].value, KEY, "substituted");
+        for shown in [
+            format!("{pipeline:?}"),
+            format!("{pipeline:#?}"),
+            format!("{checked:?}"),
+        ] {
+            assert!(!shown.contains(KEY), "secret in Debug output:\n{shown}");
+            assert!(shown.contains("X-RapidAPI-Key"), "{shown}");
+            assert!(
+                shown.contains("api.example.com/q?s=1&apikey=<redacted>"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn urls_keep_what_is_not_a_credential() {
+        assert_eq!(
+            redacted_url("https://a:b@h.example/p/q?symbol=X&api_key=k#f"),
+            "https://a:<redacted>@h.example/p/q?symbol=X&api_key=<redacted>#f"
+        );
+        assert_eq!(redacted_url("https://h.example"), "https://h.example");
+        assert_eq!(redacted_url("file:quotes.json"), "file:quotes.json");
     }
 }

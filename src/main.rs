@@ -244,7 +244,7 @@ fn init_logging() {
         .unwrap_or_else(|_| "warn,stockrun=info".to_owned());
     let credentials = std::sync::Arc::new(stockrun::redact::aws_credentials_from_env());
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(move || stockrun::redact::RedactedStderr(credentials.clone()))
+        .with_writer(move || stockrun::redact::Redacted(std::io::stderr(), credentials.clone()))
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(tracing_subscriber::filter::filter_fn(

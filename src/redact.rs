@@ -77,19 +77,20 @@ pub fn aws_credentials_from_env() -> Redactor {
     Redactor::new(values)
 }
 
-/// Log output to stderr with every secret the redactor knows replaced; `tracing_subscriber`'s
-/// `fmt` writes each event in one call, so a secret is never split between two writes.
-pub struct RedactedStderr(pub std::sync::Arc<Redactor>);
+/// Log output (to stderr on the command line, stdout in Lambda) with every secret the redactor
+/// knows replaced; `tracing_subscriber`'s `fmt` writes each event in one call, so a secret is
+/// never split between two writes.
+pub struct Redacted<W>(pub W, pub std::sync::Arc<Redactor>);
 
-impl std::io::Write for RedactedStderr {
+impl<W: std::io::Write> std::io::Write for Redacted<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        std::io::stderr().write_all(self.0.redact(&text).as_bytes())?;
+        self.0.write_all(self.1.redact(&text).as_bytes())?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        self.0.flush()
     }
 }
 

@@ -282,6 +282,9 @@ async fn other_events_are_an_error_naming_the_accepted_kinds() {
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 
+/// An AWS access key id no log line may show.
+const ACCESS_KEY_ID: &str = "AKIALAMBDASENTINEL42";
+
 /// A runtime API that hands out `event` once (request id `req-1`) and then keeps the next
 /// request waiting, as Lambda does between invocations.
 async fn runtime_api(event: Value) -> MockServer {
@@ -383,9 +386,15 @@ async fn the_binary_answers_an_sqs_invocation_with_batch_item_failures_and_logs_
     let poison = ids_of(&event, &[symbol(1)]);
     let api = runtime_api(event).await;
 
-    let child = lambda_process(&api, &ws.file(), aws_env(&moto_url()));
+    // At trace level with a recognisable access key id: the SDK logs that id in some events.
+    let mut env = aws_env(&moto_url());
+    env.retain(|(name, _)| *name != "AWS_ACCESS_KEY_ID");
+    env.push(("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID.to_owned()));
+    env.push(("STOCKRUN_LOG", "trace".to_owned()));
+    let child = lambda_process(&api, &ws.file(), env);
     let posts = posts(&api).await;
     let log = finish(child);
+    assert!(!log.contains(ACCESS_KEY_ID), "the access key id leaked");
 
     assert_eq!(posts.len(), 1, "{log}");
     assert_eq!(

@@ -135,18 +135,29 @@ fn pipeline_file(pipeline: Option<PathBuf>, task_root: Option<PathBuf>) -> Resul
 }
 
 /// JSON lines on stdout (what Lambda sends to CloudWatch), one object per event with the fields
-/// of the invocation's span (pipeline, request id); `STOCKRUN_LOG` or `RUST_LOG` filter.
+/// of the invocation's span (pipeline, request id); `STOCKRUN_LOG` or `RUST_LOG` filter. Lambda
+/// gives the function temporary AWS credentials in its environment: they never appear.
 fn init_json_logging() {
     let filter = std::env::var("STOCKRUN_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "warn,stockrun=info".to_owned());
-    tracing_subscriber::fmt()
+    use tracing_subscriber::prelude::*;
+    // As on the command line: the SDK's credential-bearing trace events are dropped, and the
+    // environment's AWS credentials are blanked in every line.
+    let credentials = std::sync::Arc::new(crate::redact::aws_credentials_from_env());
+    let stdout = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_ansi(false)
+        .with_writer(move || crate::redact::Redacted(std::io::stdout(), credentials.clone()))
+        .with_filter(tracing_subscriber::filter::filter_fn(
+            crate::redact::shows_no_credentials,
+        ));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new(filter))
+        .with(stdout)
         .init();
 }
 

@@ -50,7 +50,7 @@ pub(crate) enum FetchError {
         retry_after: Option<Duration>,
     },
     /// The body is larger than the cap.
-    #[error("response body is larger than the {} cap{}", size(*limit), declared.map(|n| format!(" (Content-Length: {n} bytes)")).unwrap_or_default())]
+    #[error("response body is larger than the {} cap{}; raise `source.max_body` if the API really sends that much", size(*limit), declared.map(|n| format!(" (Content-Length: {n} bytes)")).unwrap_or_default())]
     TooLarge {
         /// The cap, in bytes.
         limit: usize,

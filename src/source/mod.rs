@@ -4,7 +4,7 @@
 //!
 //! - `request`: each feed's URL and headers, rendered and checked once when the poller is built
 //!   (`template` fills the `{{key}}` placeholders).
-//! - `fetch`: one attempt (HTTP GET or file read), the body capped at [`MAX_BODY_BYTES`].
+//! - `fetch`: one attempt (HTTP GET or file read), the body capped at `source.max_body`.
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
 //! - `body`: JSON, `source.errors`, `source.records`.
 //! - `ratelimit`: RapidAPI's rate-limit headers.
@@ -36,7 +36,8 @@ use crate::config::Pipeline;
 use crate::message::Message;
 use crate::redact::Redactor;
 
-/// The largest response body (or `file:` file) read: 10 MiB. A bigger one fails the feed.
+/// The default largest response body (or `file:` file) read, `source.max_body`: 10 MiB. A bigger
+/// one fails the feed.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// What one poll produced.
@@ -105,7 +106,7 @@ impl Poller {
             client,
             timeout,
             retry: RetryPolicy::default(),
-            max_body_bytes: MAX_BODY_BYTES,
+            max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
             redactor: redactor.clone(),
         })
     }
@@ -113,12 +114,6 @@ impl Poller {
     /// The same poller with another retry policy (tests use millisecond delays).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Poller {
         self.retry = retry;
-        self
-    }
-
-    /// The same poller with another body size cap than [`MAX_BODY_BYTES`].
-    pub fn with_max_body_bytes(mut self, bytes: usize) -> Poller {
-        self.max_body_bytes = bytes;
         self
     }
 

@@ -68,3 +68,24 @@ async fn a_record_over_256_kib_is_refused_alone_on_aws() {
     assert_eq!(out.stderr.matches(REFUSED).count(), 1, "{}", out.stderr);
     assert!(!out.stderr.contains("retrying"), "{}", out.stderr);
 }
+
+#[test]
+fn max_body_outside_1_kib_to_1_gib_is_a_located_error() {
+    let yaml = pipeline("https://example.com/price", "cap")
+        .replace("  timeout: 2s\n", "  timeout: 2s\n  max_body: 100\n");
+    let ws = Workspace::new(&yaml);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stockrun"))
+        .arg("validate")
+        .arg(ws.file())
+        .env("RAPIDAPI_KEY", "k")
+        .output()
+        .expect("stockrun runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_contains(
+        &stdout,
+        "pipeline.yaml:8:13: error: `max_body` is 100 B: it must be from 1 KiB to 1 GiB",
+    );
+}

@@ -484,14 +484,24 @@ async fn a_missing_file_fails_naming_the_resolved_path() {
 #[tokio::test]
 async fn a_body_over_the_cap_fails_without_retrying() {
     let big = format!("[{}]", vec![r#"{"symbol":"AAAA"}"#; 200].join(","));
-    let capped = |p: Poller| p.with_max_body_bytes(1024);
-    let logs =
-        failing_poll_with(json_response(200, &big), "/any\n  records: $[*]", 1, capped).await;
+    // `source.max_body` in the pipeline sets the cap.
+    let logs = failing_poll_with(
+        json_response(200, &big),
+        "/any\n  records: $[*]\n  max_body: 1KiB",
+        1,
+        |p| p,
+    )
+    .await;
     assert_contains(&logs, "response body is larger than the 1 KiB cap");
+    assert_contains(
+        &logs,
+        "raise `source.max_body` if the API really sends that much",
+    );
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("big.json"), &big).unwrap();
-    let report = capped(poller_in("  url: file:big.json", "", &[], dir.path()))
+    let file_source = "  url: file:big.json\n  max_body: 1KiB";
+    let report = poller_in(file_source, "", &[], dir.path())
         .poll_once()
         .await;
     assert_eq!(report.failed_feeds, 1);

@@ -5,6 +5,7 @@ mod duration;
 mod notify;
 mod process;
 mod queue;
+mod size;
 mod source;
 mod store;
 
@@ -15,6 +16,7 @@ pub use duration::Duration;
 pub use notify::Notify;
 pub use process::{Field, FieldType, Process};
 pub use queue::Queue;
+pub use size::Size;
 pub use source::{Feed, FeedValue, Quota, QuotaPeriod, Source};
 pub use store::{KeyAttribute, Store, TableKey};
 

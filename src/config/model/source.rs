@@ -6,7 +6,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::Duration;
+use super::{Duration, Size};
 use crate::config::Located;
 use crate::config::located::Position;
 use crate::config::validate::is_secret_name;
@@ -28,6 +28,10 @@ pub struct Source {
     /// How long one request may take before it is retried.
     #[serde(default = "default_timeout")]
     pub timeout: Located<Duration>,
+    /// The largest response body read (such as `10MiB`): a bigger one fails the feed, with a
+    /// logged error, instead of filling the memory. Default `10MiB`.
+    #[serde(default = "default_max_body")]
+    pub max_body: Located<Size>,
     /// JSONPath selecting the records in a response body; each match becomes one record.
     /// `$` (the default) takes the whole body as one record; `$[*]` takes each element of an
     /// array.
@@ -62,6 +66,7 @@ impl fmt::Debug for Source {
             .field("headers", &headers)
             .field("schedule", &self.schedule)
             .field("timeout", &self.timeout)
+            .field("max_body", &self.max_body)
             .field("records", &self.records)
             .field("errors", &self.errors)
             .field("quota", &self.quota)
@@ -124,6 +129,10 @@ fn default_schedule() -> Located<String> {
 
 fn default_timeout() -> Located<Duration> {
     Located::unlocated(Duration::from_secs(10))
+}
+
+fn default_max_body() -> Located<Size> {
+    Located::unlocated(Size::mib(10))
 }
 
 fn default_records() -> Located<String> {

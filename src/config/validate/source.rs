@@ -43,6 +43,20 @@ pub(super) fn check(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&[Located<
             .help("give the API time to answer, such as `10s`"),
         );
     }
+    let max_body = source.max_body.0;
+    if !(MIN_BODY..=MAX_BODY).contains(&max_body) {
+        ctx.push(
+            Diagnostic::error(
+                source.max_body.position,
+                format!(
+                    "`max_body` is {}: it must be from 1 KiB to 1 GiB",
+                    *source.max_body
+                ),
+            )
+            .at("source.max_body")
+            .help("the largest response the API sends, with room to spare, such as `10MiB`"),
+        );
+    }
     let schedule = check_schedule(ctx, &source.schedule);
     jsonpath::check(ctx, &source.records, "source.records");
     for (i, error) in source.errors.iter().enumerate() {
@@ -65,6 +79,11 @@ pub(crate) fn keys_every_feed_has(feeds: &[Located<Feed>]) -> Vec<String> {
 }
 
 /// The names a URL or header template can use: the keys every feed has.
+/// Bounds of `source.max_body`: a cap under 1 KiB fails any real response; one over 1 GiB is no
+/// cap on a machine this runs on.
+const MIN_BODY: u64 = 1024;
+const MAX_BODY: u64 = 1024 * 1024 * 1024;
+
 fn feed_scope(feeds: &[Located<Feed>]) -> Scope {
     Scope {
         top: keys_every_feed_has(feeds),

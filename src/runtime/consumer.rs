@@ -1,13 +1,15 @@
 //! The consumer: the local stand-in for the Lambda SQS trigger. It gathers up to `batch_size`
 //! messages (or what arrived within `batch_window` of the first), stores them with
-//! [`store_batch`], deletes what was stored, releases poison records so they reach the
-//! dead-letter queue, then e-mails the digest. Nothing is deleted before it is stored.
+//! [`store_batch`], e-mails the digest, then deletes what was stored and releases poison records
+//! so they reach the dead-letter queue. Nothing is deleted before it is stored and e-mailed: a
+//! consumer that dies at any point leaves the batch to be delivered again (stored once, by key;
+//! e-mailed at least once).
 //!
 //! A batch is held past its visibility timeout in one place only: while the store is failing,
 //! `retry_failed` keeps it and extends its visibility before every pause, so it is not delivered
 //! again meanwhile. Otherwise the visibility timeout (by default `batch_window` + 30 s, never
-//! shorter than the window) covers gathering and storing, and the digest is sent after the
-//! delete.
+//! shorter than the window) covers gathering, storing and e-mailing; an e-mail retried past it
+//! means the batch is delivered again, so its quotes are e-mailed twice (never not at all).
 
 use std::time::Duration;
 
@@ -212,10 +214,20 @@ async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueE
     (batch, None)
 }
 
-/// Deletes stored messages, releases poison ones, then e-mails the digest; counts everything
-/// and gives back the messages whose store write failed.
+/// E-mails the digest, then deletes the stored messages and releases the poison ones; counts
+/// everything and gives back the messages whose store write failed.
+///
+/// The e-mail goes first: a consumer that dies before the delete leaves the batch queued, so it
+/// is stored (overwritten) and e-mailed again. Deleting first would lose the digest of a batch
+/// whose consumer died between the delete and the send (found by bench/soak: a SIGKILL while
+/// SES was throttled left stored quotes in no e-mail).
 async fn settle(stages: &Stages, counters: &Counters, outcome: BatchOutcome) -> Vec<Received> {
     let queue = &stages.queue;
+    if let Some(digest) = &outcome.digest
+        && send_digest(stages, digest).await.is_some()
+    {
+        Counters::add(&counters.emails, 1);
+    }
     if !outcome.stored.is_empty() {
         let receipts: Vec<&str> = outcome.stored.iter().map(|m| m.receipt.as_str()).collect();
         if let Err(error) = queue.delete_batch(&receipts).await {
@@ -226,11 +238,6 @@ async fn settle(stages: &Stages, counters: &Counters, outcome: BatchOutcome) -> 
     }
     release_poison(stages, &outcome.poison).await;
     Counters::add(&counters.poison, outcome.poison.len() as u64);
-    if let Some(digest) = &outcome.digest
-        && send_digest(stages, digest).await.is_some()
-    {
-        Counters::add(&counters.emails, 1);
-    }
     outcome.failed
 }
 

@@ -513,3 +513,72 @@ async fn a_consumer_killed_mid_run_on_aws_loses_nothing() {
         "nothing dead-lettered"
     );
 }
+
+/// Regression (found by bench/soak): the consumer deleted a batch's messages before e-mailing its
+/// digest, so a consumer killed while SES was slow (throttled, retrying) left stored quotes in
+/// no e-mail. Now the messages stay queued until the digest is sent: killed at that moment, the
+/// batch is delivered again and e-mailed by the next consumer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_killed_while_emailing_leaves_the_batch_queued_to_be_emailed_again() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const N: usize = 10;
+    let name = unique("e2e-mailkill");
+    let source = serve(quotes(N, 0)).await;
+    let ws = initialised(&format!("{}/price", source.uri()), &name, 5);
+    let aws = aws_at(&moto_url()).await;
+    let polled = ws.run(&["poll", "--once", "--backend", "aws"]);
+    assert_eq!(polled.code, 0, "{}\n{}", polled.stdout, polled.stderr);
+
+    // An SES that never answers in time: the consumer is caught sending the digest.
+    let ses = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(120)))
+        .mount(&ses)
+        .await;
+    let log = ws.state().with_extension("consumer.log");
+    let file = File::create(&log).expect("log file");
+    let consumer = Consumer(
+        ws.command(&["consume", "--backend", "aws", "--visibility-timeout", "2s"])
+            .env("AWS_ENDPOINT_URL_SESV2", ses.uri())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("stockrun starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ses.received_requests().await.unwrap_or_default().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no SendEmail within 30 s: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(item_count(&aws, &name).await, N, "stored before the e-mail");
+    let (visible, in_flight) = queue_counts(&aws, &name).await;
+    assert_eq!(
+        visible + in_flight,
+        N as u64,
+        "the batch is still queued while its digest is being sent"
+    );
+    kill(consumer, &log);
+
+    let out = ws.run(&[
+        "consume",
+        "--backend",
+        "aws",
+        "--once",
+        "--visibility-timeout",
+        "2s",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(&out.stdout, &format!("stored {N}"));
+    assert_contains(&out.stdout, "e-mails 1 via SES");
+    assert_eq!(
+        queue_counts(&aws, &name).await,
+        (0, 0),
+        "the queue is empty"
+    );
+}

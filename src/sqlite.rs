@@ -29,9 +29,34 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     }
     let connection = Connection::open(path)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
-    connection.pragma_update(None, "journal_mode", "WAL")?;
-    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    retry_busy(|| connection.pragma_update(None, "journal_mode", "WAL"))?;
+    retry_busy(|| connection.pragma_update(None, "synchronous", "NORMAL"))?;
     Ok(connection)
+}
+
+/// Runs `schema` (`CREATE TABLE IF NOT EXISTS ...`) on `connection`, waiting while another
+/// process creates the database.
+pub fn create_schema(connection: &Connection, schema: &str) -> rusqlite::Result<()> {
+    retry_busy(|| connection.execute_batch(schema))
+}
+
+/// Runs `work` again while SQLite answers "database is locked", for up to [`BUSY_TIMEOUT`].
+/// The busy timeout covers ordinary lock waits, but while another process creates a new
+/// database and switches it to WAL, SQLite answers SQLITE_BUSY at once (found by bench/soak:
+/// `poll` and `consume` started together on a new state directory, and one of them exited).
+fn retry_busy<T>(mut work: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match work() {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Opens an existing database (for commands that only read, so a mistyped `--state-dir` is an
@@ -70,4 +95,42 @@ where
 /// Milliseconds since the Unix epoch, the clock the local queue's visibility uses.
 pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+
+    use super::*;
+
+    /// Regression (found by bench/soak): `poll` and `consume` started together on a new state
+    /// directory; one of them failed at once with "database is locked" while the other was
+    /// creating the file and switching it to WAL (SQLite answers SQLITE_BUSY there without
+    /// calling the busy handler). Every opener must wait its turn instead.
+    #[test]
+    fn processes_opening_a_new_database_at_once_all_succeed() {
+        const OPENERS: usize = 4;
+        for round in 0..40 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("state").join("race.db");
+            let barrier = Arc::new(Barrier::new(OPENERS));
+            let threads: Vec<_> = (0..OPENERS)
+                .map(|i| {
+                    let (path, barrier) = (path.clone(), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let connection = open(&path)?;
+                        create_schema(
+                            &connection,
+                            &format!("CREATE TABLE IF NOT EXISTS t{i} (id INTEGER PRIMARY KEY);"),
+                        )
+                    })
+                })
+                .collect();
+            for thread in threads {
+                let result = thread.join().expect("no panic");
+                assert!(result.is_ok(), "round {round}: {result:?}");
+            }
+        }
+    }
 }

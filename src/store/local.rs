@@ -56,9 +56,7 @@ impl LocalStore {
         table: &str,
         inserted_at: &str,
     ) -> Result<LocalStore, StoreError> {
-        connection
-            .execute_batch(SCHEMA)
-            .map_err(|source| sqlite_error(path, source))?;
+        sqlite::create_schema(&connection, SCHEMA).map_err(|source| sqlite_error(path, source))?;
         Ok(LocalStore {
             connection: Arc::new(Mutex::new(connection)),
             path: path.to_owned(),

@@ -77,8 +77,7 @@ impl LocalQueue {
         visibility_timeout: Duration,
         max_receive_count: u32,
     ) -> Result<LocalQueue, QueueError> {
-        connection
-            .execute_batch(sql::SCHEMA)
+        sqlite::create_schema(&connection, sql::SCHEMA)
             .map_err(|source| sqlite_error(path, source))?;
         Ok(LocalQueue {
             connection: Arc::new(Mutex::new(connection)),

@@ -1,8 +1,10 @@
 //! One batch of queued messages → processed and stored ([`store_batch`]), then the digest
 //! e-mailed ([`send_digest`]). The single code path shared by the local consumer and the Lambda
 //! SQS handler: it decides what happened to each message and leaves deleting (or reporting
-//! `batchItemFailures`) to the caller, which deletes before it e-mails so a slow mail server never
-//! keeps stored messages in the queue.
+//! `batchItemFailures`) to the caller. Both e-mail before the stored messages are deleted (the
+//! consumer deletes them itself, the Lambda event source mapping after the handler returns), so
+//! a process that dies in between leaves the batch to be stored and e-mailed again: e-mail is
+//! at least once, like everything else.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -98,7 +98,6 @@ fn drain(c: &mut Criterion) {
                         ),
                         templates: None,
                         notifier: None,
-                        redactor: Default::default(),
                     };
                     let counters = Counters::default();
                     let start = Instant::now();

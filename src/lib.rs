@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod diag;
+pub mod logging;
 pub mod message;
 pub mod notify;
 pub mod process;

@@ -1,7 +1,7 @@
 //! The `stockrun` binary: parses the command line, runs one subcommand, maps its result to an
 //! exit status (0 ok, 1 invalid pipeline or failure, 2 usage error).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -213,7 +213,7 @@ fn run_async<F>(command: F) -> ExitCode
 where
     F: std::future::Future<Output = anyhow::Result<bool>>,
 {
-    init_logging();
+    stockrun::logging::init_cli();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -228,32 +228,15 @@ where
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(err) => {
-            eprintln!("stockrun: error: {err:#}");
+            // Errors carry what failed, which can quote a secret (a URL, a server's reply).
+            let message = format!("{err:#}");
+            eprintln!(
+                "stockrun: error: {}",
+                stockrun::redact::redact_registered(&message)
+            );
             ExitCode::from(1)
         }
     }
-}
-
-/// Logs to stderr; `STOCKRUN_LOG` (or `RUST_LOG`) filters, default `info` for stockrun. The AWS
-/// SDK's `trace` events that print credentials are never shown, and AWS credentials from the
-/// environment are replaced in every line (the SDK's `debug` events print the access key ID).
-fn init_logging() {
-    use tracing_subscriber::prelude::*;
-    let filter = std::env::var("STOCKRUN_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn,stockrun=info".to_owned());
-    let credentials = std::sync::Arc::new(stockrun::redact::aws_credentials_from_env());
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(move || stockrun::redact::Redacted(std::io::stderr(), credentials.clone()))
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .with_filter(tracing_subscriber::filter::filter_fn(
-            stockrun::redact::shows_no_credentials,
-        ));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new(filter))
-        .with(stderr)
-        .init();
 }
 
 fn halves_options(target: &Target, once: bool, halves: run::Halves) -> run::Options {

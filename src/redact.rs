@@ -1,8 +1,16 @@
 //! Keeps secrets out of logs, errors and e-mails: every value substituted from the environment
 //! into the pipeline (API keys) and every value of a secret-looking header is replaced by the
 //! reference that brought it (`${RAPIDAPI_KEY}`) or by `<redacted>`.
+//!
+//! A [`Redactor`] is a set of secrets. What the process knows is also kept in one process-wide
+//! registry: loading a pipeline and building its poller [`register`] their secrets, the log
+//! set-up registers the environment's AWS credentials, and the log writer (`crate::logging`)
+//! replaces every registered secret in every line it writes. Code that logs does not redact by
+//! hand; text that leaves the process another way (a returned error, `show`'s table, the CLI's
+//! last `stockrun: error:` line through [`redact_registered`]) still does.
 
 use std::borrow::Cow;
+use std::sync::{PoisonError, RwLock};
 
 /// Replaces known secret values in text before it is shown anywhere. Its `Debug` output shows
 /// only what replaces the secrets.
@@ -39,6 +47,17 @@ impl Redactor {
         }
     }
 
+    /// Adds every secret of `other`, with its replacement (a value already known keeps its own).
+    pub fn extend(&mut self, other: &Redactor) {
+        for (value, shown) in &other.secrets {
+            if !self.secrets.iter().any(|(v, _)| v == value) {
+                self.secrets.push((value.clone(), shown.clone()));
+            }
+        }
+        self.secrets
+            .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+    }
+
     /// `text` with every secret replaced.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut text = Cow::Borrowed(text);
@@ -48,6 +67,56 @@ impl Redactor {
             }
         }
         text
+    }
+}
+
+/// Every secret the process has met; read by the log writer for every line. A `Redactor` with no
+/// secrets is built without allocating, so this needs no lazy initialisation.
+static REGISTRY: RwLock<Redactor> = RwLock::new(Redactor {
+    secrets: Vec::new(),
+});
+
+/// Registers every secret `redactor` knows, so that no log line and no [`redact_registered`]
+/// text shows it from now on. Secrets are never unregistered: a process that met a key keeps
+/// hiding it.
+pub fn register(redactor: &Redactor) {
+    if redactor.secrets.is_empty() {
+        return;
+    }
+    REGISTRY
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(&redactor.with_escaped_forms());
+}
+
+/// `text` with every registered secret replaced: what the log writer does to each line, and what
+/// the command line does to its last `stockrun: error: …` line.
+pub fn redact_registered(text: &str) -> Cow<'_, str> {
+    REGISTRY
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .redact(text)
+}
+
+impl Redactor {
+    /// These secrets plus the forms a log line can show them in besides the raw one: escaped as
+    /// in a JSON string (the Lambda log) and as in Rust's `Debug` (a `?field`). The log writer
+    /// sees the line after formatting, so a secret with a quote or a backslash would otherwise
+    /// slip through escaped.
+    fn with_escaped_forms(&self) -> Redactor {
+        let mut all = self.secrets.clone();
+        for (value, shown) in &self.secrets {
+            let json = serde_json::to_string(value).unwrap_or_default();
+            let json = json
+                .get(1..json.len().saturating_sub(1))
+                .unwrap_or_default();
+            for escaped in [json.to_owned(), value.escape_debug().to_string()] {
+                if escaped != *value {
+                    all.push((escaped, shown.clone()));
+                }
+            }
+        }
+        Redactor::new(all)
     }
 }
 
@@ -63,9 +132,10 @@ pub fn shows_no_credentials(metadata: &tracing::Metadata<'_>) -> bool {
             || target.starts_with("aws_config"))
 }
 
-/// The AWS credentials in the environment, each shown as `<redacted>`: the SDK prints the access
-/// key ID in some of its `debug` events (endpoint parameters), whatever stockrun does.
-pub fn aws_credentials_from_env() -> Redactor {
+/// Registers the AWS credentials in the environment, each shown as `<redacted>`: the SDK prints
+/// the access key ID in some of its `debug` events (endpoint parameters), whatever stockrun does.
+/// The log set-up calls this once.
+pub fn register_aws_credentials_from_env() {
     let values = [
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
@@ -74,29 +144,12 @@ pub fn aws_credentials_from_env() -> Redactor {
     .iter()
     .filter_map(|name| std::env::var(name).ok())
     .map(|value| (value, "<redacted>".to_owned()));
-    Redactor::new(values)
-}
-
-/// Log output (to stderr on the command line, stdout in Lambda) with every secret the redactor
-/// knows replaced; `tracing_subscriber`'s `fmt` writes each event in one call, so a secret is
-/// never split between two writes.
-pub struct Redacted<W>(pub W, pub std::sync::Arc<Redactor>);
-
-impl<W: std::io::Write> std::io::Write for Redacted<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        self.0.write_all(self.1.redact(&text).as_bytes())?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
+    register(&Redactor::new(values));
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Redactor;
+    use super::{Redactor, redact_registered, register};
 
     #[test]
     fn replaces_longest_first() {
@@ -114,6 +167,25 @@ mod tests {
         assert!(
             !debug.contains("abcdef") && !debug.contains("zzzzzz"),
             "{debug}"
+        );
+    }
+
+    #[test]
+    fn a_registered_secret_is_replaced_in_every_form_a_line_can_show() {
+        let secret = "registry-test-\"quoted\"-value";
+        assert_eq!(redact_registered(secret), secret);
+        register(&Redactor::new([(
+            secret.to_owned(),
+            "${REGISTRY_TEST}".to_owned(),
+        )]));
+        let json = serde_json::to_string(secret).unwrap();
+        let debug = format!("{secret:?}");
+        let line = format!("raw {secret} json {json} debug {debug}");
+        let shown = redact_registered(&line);
+        assert!(!shown.contains("quoted"), "{shown}");
+        assert_eq!(
+            shown,
+            "raw ${REGISTRY_TEST} json \"${REGISTRY_TEST}\" debug \"${REGISTRY_TEST}\""
         );
     }
 }

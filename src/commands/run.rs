@@ -78,10 +78,10 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
     let polling = async {
         match &poller {
             Some(poller) if options.once => {
-                poll_and_queue(poller, queue.as_ref(), &counters, &loaded.redactor).await;
+                poll_and_queue(poller, queue.as_ref(), &counters).await;
             }
             Some(poller) => {
-                poll_on_schedule(poller, queue.as_ref(), &counters, &loaded.redactor, &stop).await;
+                poll_on_schedule(poller, queue.as_ref(), &counters, &stop).await;
             }
             None => {}
         }

@@ -1,10 +1,22 @@
-//! One batch of queued messages → processed and stored ([`store_batch`]), then the digest
-//! e-mailed ([`send_digest`]). The single code path shared by the local consumer and the Lambda
-//! SQS handler: it decides what happened to each message and leaves deleting (or reporting
-//! `batchItemFailures`) to the caller. Both e-mail before the stored messages are deleted (the
-//! consumer deletes them itself, the Lambda event source mapping after the handler returns), so
-//! a process that dies in between leaves the batch to be stored and e-mailed again: e-mail is
-//! at least once, like everything else.
+//! The one batch lifecycle, shared by the local consumer and the Lambda SQS handler:
+//! [`handle_batch`] takes the messages a queue delivered and, in this order,
+//!
+//! 1. **processes and stores** them (`store_batch`): each message becomes a stored record, a
+//!    poison one (with the reason) or a failed one (the store write failed after retries);
+//! 2. **e-mails the digest** of what was stored (`send_digest`), retried; a failure is logged,
+//!    never returned, because the records are stored;
+//! 3. **acknowledges**: the stored messages are done (the consumer deletes them; on Lambda the
+//!    event source mapping deletes what the response does not list), poison is released for
+//!    redelivery at once so it reaches the dead-letter queue after `max_receive_count` quick
+//!    deliveries, and the failed messages are given back to the caller (the consumer holds and
+//!    retries them; the Lambda handler lists them in `batchItemFailures`).
+//!
+//! The only difference between the two callers is how stored messages are acknowledged, the
+//! [`Acknowledge`] they pass. The order keeps RELIABILITY.md's guarantees: nothing is e-mailed
+//! before it is stored (a record that could still be lost is in no e-mail), nothing is deleted
+//! before it is stored and e-mailed, and a process that dies anywhere before step 3 leaves the
+//! batch to be delivered, stored (overwritten, by key) and e-mailed again: e-mail is at least
+//! once, never not at all.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,22 +30,87 @@ use crate::process::Key;
 use crate::queue::Received;
 use crate::store::Item;
 
-/// What became of each message of a batch.
+/// How the queue learns that a batch's stored messages are done: the one difference between the
+/// consumer and the Lambda handler. Poison is released through the queue either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acknowledge {
+    /// Delete them through the queue (the local consumer).
+    Delete,
+    /// Leave them out of the response: the Lambda event source mapping deletes every message the
+    /// handler does not list in `batchItemFailures`, once the handler has returned.
+    Unlisted,
+}
+
+/// What became of a batch once it went through [`handle_batch`].
 #[derive(Debug, Default)]
-pub struct BatchOutcome {
-    /// Messages whose record is stored: delete them.
-    pub stored: Vec<Received>,
-    /// Poison messages with the reason: release them for redelivery (then the dead-letter queue).
-    pub poison: Vec<(Received, String)>,
-    /// Messages whose record could not be stored: retry them or leave them to be delivered again.
+pub struct Settled {
+    /// Records stored (and acknowledged as [`Acknowledge`] says).
+    pub stored: usize,
+    /// Poison messages, released for redelivery (then the dead-letter queue).
+    pub poison: Vec<Received>,
+    /// Messages whose record could not be stored: the caller gives them back (the consumer holds
+    /// and retries them, the Lambda handler lists them).
     pub failed: Vec<Received>,
+    /// Whether the digest e-mail was sent.
+    pub emailed: bool,
+}
+
+impl Settled {
+    /// The ids of the messages the queue must deliver again, poison and failed: what a Lambda
+    /// response lists in `batchItemFailures`. A stored message is never among them.
+    pub fn redelivered_ids(&self) -> impl Iterator<Item = &str> {
+        self.failed
+            .iter()
+            .chain(&self.poison)
+            .map(|message| message.id.as_str())
+    }
+}
+
+/// Runs one batch through the lifecycle: store, e-mail the digest, acknowledge (see the module
+/// doc for the order and why). Never fails as a whole: each message ends up stored, poison or
+/// failed, and every queue or e-mail failure is logged.
+pub async fn handle_batch(
+    stages: &Stages,
+    messages: Vec<Received>,
+    acknowledge: Acknowledge,
+) -> Settled {
+    let outcome = store_batch(stages, messages).await;
+    let emailed = match &outcome.digest {
+        Some(digest) => send_digest(stages, digest).await.is_some(),
+        None => false,
+    };
+    if acknowledge == Acknowledge::Delete {
+        delete_stored(stages, &outcome.stored).await;
+    }
+    release_poison(stages, &outcome.poison).await;
+    Settled {
+        stored: outcome.stored.len(),
+        poison: outcome
+            .poison
+            .into_iter()
+            .map(|(message, _)| message)
+            .collect(),
+        failed: outcome.failed,
+        emailed,
+    }
+}
+
+/// What became of each message of a batch once it was processed and stored.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    /// Messages whose record is stored.
+    stored: Vec<Received>,
+    /// Poison messages with the reason.
+    poison: Vec<(Received, String)>,
+    /// Messages whose record could not be stored.
+    failed: Vec<Received>,
     /// What the digest e-mail is about: the stored items, when any were stored.
-    pub digest: Option<Digest>,
+    digest: Option<Digest>,
 }
 
 /// The stored items of a batch and their feeds, for the digest e-mail.
 #[derive(Debug, Default)]
-pub struct Digest {
+struct Digest {
     items: Vec<Item>,
     feeds: Vec<Map<String, Value>>,
 }
@@ -49,9 +126,9 @@ fn email_retry() -> ExponentialBuilder {
     backoff(Duration::from_millis(200), Duration::from_secs(5), 3)
 }
 
-/// Processes and stores one batch. Never fails as a whole: each message ends up in exactly one
-/// of the outcome's lists.
-pub async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
+/// Step 1: processes and stores one batch. Never fails as a whole: each message ends up in
+/// exactly one of the outcome's lists.
+async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
     let mut outcome = BatchOutcome::default();
     let inserted_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
@@ -81,7 +158,7 @@ pub async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutco
                 tracing::warn!(
                     message_id = %message.id,
                     receive_count = message.receive_count,
-                    reason = %stages.redactor.redact(&poison.reason),
+                    reason = %poison.reason,
                     "poison record: not stored; it is retried, then dead-lettered"
                 );
                 outcome.poison.push((message, poison.reason));
@@ -95,13 +172,13 @@ pub async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutco
     let written = write
         .retry(store_retry())
         .notify(|error, wait| {
-            tracing::warn!(error = %stages.redactor.redact(&error.to_string()), retry_in = ?wait, "store write failed; retrying");
+            tracing::warn!(%error, retry_in = ?wait, "store write failed; retrying");
         })
         .await;
     if let Err(error) = written {
         tracing::error!(
             records = processed.len(),
-            error = %stages.redactor.redact(&error.to_string()),
+            %error,
             "store write failed after retries"
         );
         outcome.failed = processed;
@@ -112,10 +189,22 @@ pub async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutco
     outcome
 }
 
-/// Makes poison messages visible again at once, so they reach the dead-letter queue after
-/// `max_receive_count` quick deliveries instead of one visibility timeout each. A failure only
-/// delays that, so it is logged.
-pub async fn release_poison(stages: &Stages, poison: &[(Received, String)]) {
+/// Step 3, stored messages on the consumer: deletes them. A failure is logged: they are
+/// delivered again and overwritten with the same key (and e-mailed again).
+async fn delete_stored(stages: &Stages, stored: &[Received]) {
+    if stored.is_empty() {
+        return;
+    }
+    let receipts: Vec<&str> = stored.iter().map(|m| m.receipt.as_str()).collect();
+    if let Err(error) = stages.queue.delete_batch(&receipts).await {
+        tracing::warn!(%error, "stored records could not be deleted from the queue; they will be stored again");
+    }
+}
+
+/// Step 3, poison messages: makes them visible again at once, so they reach the dead-letter
+/// queue after `max_receive_count` quick deliveries instead of one visibility timeout each
+/// (on Lambda, six times the function timeout). A failure only delays that, so it is logged.
+async fn release_poison(stages: &Stages, poison: &[(Received, String)]) {
     if poison.is_empty() {
         return;
     }
@@ -124,13 +213,14 @@ pub async fn release_poison(stages: &Stages, poison: &[(Received, String)]) {
         .map(|(m, reason)| (m.receipt.as_str(), reason.as_str()))
         .collect();
     if let Err(error) = stages.queue.release(&failed).await {
-        tracing::warn!(error = %stages.redactor.redact(&error.to_string()), "poison records could not be released; they come back after the visibility timeout");
+        tracing::warn!(%error, "poison records could not be released; they come back after the visibility timeout");
     }
 }
 
-/// Sends the digest of a batch's stored items and says where it went. A failure is logged, never
-/// returned: the records are stored, and failing the batch would only store them again.
-pub async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {
+/// Step 2: sends the digest of a batch's stored items and says where it went. A failure is
+/// logged, never returned: the records are stored, and failing the batch would only store them
+/// again.
+async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {
     let (Some(templates), Some(notifier)) = (&stages.templates, &stages.notifier) else {
         return None;
     };
@@ -143,7 +233,7 @@ pub async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {
     let email = match templates.render(&records) {
         Ok(email) => email,
         Err(error) => {
-            tracing::error!(error = %stages.redactor.redact(&error.to_string()), "cannot render the e-mail; records are stored");
+            tracing::error!(%error, "cannot render the e-mail; records are stored");
             return None;
         }
     };
@@ -151,7 +241,7 @@ pub async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {
     match send
         .retry(email_retry())
         .notify(|error, wait| {
-            tracing::warn!(error = %stages.redactor.redact(&error.to_string()), retry_in = ?wait, "e-mail not sent; retrying");
+            tracing::warn!(%error, retry_in = ?wait, "e-mail not sent; retrying");
         })
         .await
     {
@@ -160,7 +250,7 @@ pub async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {
             Some(sent_to)
         }
         Err(error) => {
-            tracing::error!(error = %stages.redactor.redact(&error.to_string()), "e-mail not sent after retries; records are stored");
+            tracing::error!(%error, "e-mail not sent after retries; records are stored");
             None
         }
     }

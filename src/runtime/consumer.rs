@@ -1,9 +1,10 @@
 //! The consumer: the local stand-in for the Lambda SQS trigger. It gathers up to `batch_size`
-//! messages (or what arrived within `batch_window` of the first), stores them with
-//! [`store_batch`], e-mails the digest, then deletes what was stored and releases poison records
-//! so they reach the dead-letter queue. Nothing is deleted before it is stored and e-mailed: a
-//! consumer that dies at any point leaves the batch to be delivered again (stored once, by key;
-//! e-mailed at least once).
+//! messages (or what arrived within `batch_window` of the first) and runs them through the one
+//! batch lifecycle, [`handle_batch`] with [`Acknowledge::Delete`]: store, e-mail the digest, then
+//! delete what was stored and release poison records so they reach the dead-letter queue. Nothing
+//! is deleted before it is stored and e-mailed: a consumer that dies at any point leaves the batch
+//! to be delivered again (stored once, by key; e-mailed at least once). It counts what each batch
+//! did for the run's summary.
 //!
 //! A batch is held past its visibility timeout in one place only: while the store is failing,
 //! `retry_failed` keeps it and extends its visibility before every pause, so it is not delivered
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
-use super::batch::{BatchOutcome, release_poison, send_digest, store_batch};
+use super::batch::{Acknowledge, Settled, handle_batch};
 use super::counters::Counters;
 use crate::queue::{QueueError, Received};
 
@@ -76,7 +77,7 @@ pub async fn consume(
         if until.drained && *errors >= DRAIN_QUEUE_ERRORS {
             return Err(ConsumeError::Queue(error));
         }
-        tracing::error!(error = %stages.redactor.redact(&error.to_string()), "queue error; retrying in 5 s");
+        tracing::error!(%error, "queue error; retrying in 5 s");
         Ok(())
     };
     while !until.stop.is_cancelled() {
@@ -116,7 +117,7 @@ pub async fn consume(
             }
             continue;
         }
-        let failed = settle(stages, counters, store_batch(stages, batch).await).await;
+        let failed = settle(stages, counters, batch).await;
         if !failed.is_empty() {
             retry_failed(stages, counters, until, failed).await?;
         }
@@ -147,7 +148,7 @@ async fn retry_failed(
                 .map(|m| (m.receipt.as_str(), reason))
                 .collect();
             if let Err(error) = stages.queue.release(&receipts).await {
-                tracing::warn!(error = %error, "could not release the unstored records; they come back after the visibility timeout");
+                tracing::warn!(%error, "could not release the unstored records; they come back after the visibility timeout");
             }
             return if until.drained {
                 Err(ConsumeError::Store { records })
@@ -163,7 +164,7 @@ async fn retry_failed(
         if until.stop.is_cancelled() {
             continue;
         }
-        failed = settle(stages, counters, store_batch(stages, failed).await).await;
+        failed = settle(stages, counters, failed).await;
     }
     Ok(())
 }
@@ -173,7 +174,7 @@ async fn retry_failed(
 async fn hold(stages: &Stages, messages: &[Received], by: Duration) {
     let receipts: Vec<&str> = messages.iter().map(|m| m.receipt.as_str()).collect();
     if let Err(error) = stages.queue.extend_visibility(&receipts, by).await {
-        tracing::warn!(error = %stages.redactor.redact(&error.to_string()), "could not extend the held batch's visibility; it may be delivered again meanwhile");
+        tracing::warn!(%error, "could not extend the held batch's visibility; it may be delivered again meanwhile");
     }
 }
 
@@ -214,31 +215,26 @@ async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueE
     (batch, None)
 }
 
-/// E-mails the digest, then deletes the stored messages and releases the poison ones; counts
-/// everything and gives back the messages whose store write failed.
+/// Runs a batch through the lifecycle (deleting what was stored), counts what it did and gives
+/// back the messages whose store write failed.
 ///
-/// The e-mail goes first: a consumer that dies before the delete leaves the batch queued, so it
-/// is stored (overwritten) and e-mailed again. Deleting first would lose the digest of a batch
-/// whose consumer died between the delete and the send (found by bench/soak: a SIGKILL while
-/// SES was throttled left stored quotes in no e-mail).
-async fn settle(stages: &Stages, counters: &Counters, outcome: BatchOutcome) -> Vec<Received> {
-    let queue = &stages.queue;
-    if let Some(digest) = &outcome.digest
-        && send_digest(stages, digest).await.is_some()
-    {
+/// The lifecycle e-mails before it deletes: a consumer that dies before the delete leaves the
+/// batch queued, so it is stored (overwritten) and e-mailed again. Deleting first would lose the
+/// digest of a batch whose consumer died between the delete and the send (found by bench/soak: a
+/// SIGKILL while SES was throttled left stored quotes in no e-mail).
+async fn settle(stages: &Stages, counters: &Counters, batch: Vec<Received>) -> Vec<Received> {
+    let Settled {
+        stored,
+        poison,
+        failed,
+        emailed,
+    } = handle_batch(stages, batch, Acknowledge::Delete).await;
+    if emailed {
         Counters::add(&counters.emails, 1);
     }
-    if !outcome.stored.is_empty() {
-        let receipts: Vec<&str> = outcome.stored.iter().map(|m| m.receipt.as_str()).collect();
-        if let Err(error) = queue.delete_batch(&receipts).await {
-            // Stored but not deleted: delivered again and overwritten with the same key.
-            tracing::warn!(error = %error, "stored records could not be deleted from the queue; they will be stored again");
-        }
-        Counters::add(&counters.stored, outcome.stored.len() as u64);
-    }
-    release_poison(stages, &outcome.poison).await;
-    Counters::add(&counters.poison, outcome.poison.len() as u64);
-    outcome.failed
+    Counters::add(&counters.stored, stored as u64);
+    Counters::add(&counters.poison, poison.len() as u64);
+    failed
 }
 
 /// Waits `duration`, or less when asked to stop.

@@ -19,7 +19,7 @@ pub struct Loaded {
     pub file: PathBuf,
     /// The file's directory: relative `file:` source URLs resolve against it.
     pub base_dir: PathBuf,
-    /// Hides every secret the pipeline holds.
+    /// Hides every secret the pipeline holds (also registered with the process, for the log).
     pub redactor: Redactor,
     /// Warnings `validate` would print (shown once at start).
     pub warnings: Vec<String>,
@@ -72,6 +72,8 @@ pub fn load(file: &Path, env: &Environment, unset: UnsetVariables) -> Result<Loa
         });
     };
     let redactor = redactor_for(&text, env);
+    // From here on no log line shows them (`crate::logging`).
+    crate::redact::register(&redactor);
     let warnings = checked.diagnostics.iter().map(render).collect();
     Ok(Loaded {
         base_dir: file

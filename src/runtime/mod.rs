@@ -1,5 +1,6 @@
 //! The runtime: everything that runs a pipeline. `backend` chooses the stage implementations in
-//! one place; `batch` is the one path from queued messages to stored records and an e-mail;
+//! one place; `batch` is the one lifecycle from queued messages to stored records, an e-mail and
+//! the acknowledgement, for the consumer and the Lambda handler alike;
 //! `consumer` and `poll_loop` drive it on one machine; `shutdown` turns signals into a graceful
 //! stop.
 
@@ -25,7 +26,6 @@ use crate::notify::render::{RenderError, Templates};
 use crate::notify::{Notifier, NotifyError};
 use crate::process::{Processor, ProcessorError};
 use crate::queue::Queue;
-use crate::redact::Redactor;
 use crate::store::{Store, StoreError};
 
 /// What the consumer side needs: the compiled pipeline and the queue, store and notifier.
@@ -42,8 +42,6 @@ pub struct Stages {
     pub templates: Option<Templates>,
     /// Who sends the digest, when the pipeline sends e-mail.
     pub notifier: Option<Arc<dyn Notifier>>,
-    /// Hides secrets in every log line.
-    pub redactor: Redactor,
 }
 
 /// Why the consumer's stages cannot be built.
@@ -77,7 +75,6 @@ impl Stages {
             store: backend.store(pipeline)?,
             templates: Templates::new(pipeline)?,
             notifier: backend.notifier(pipeline)?,
-            redactor: loaded.redactor.clone(),
             pipeline: pipeline.clone(),
         })
     }

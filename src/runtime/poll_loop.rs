@@ -1,5 +1,6 @@
 //! The poller side: poll on the pipeline's schedule and send every record to the queue in
-//! batches of at most ten. A failing poll or send is logged and the loop goes on.
+//! batches of at most ten. A failing poll or send is logged and the loop goes on. Log lines are
+//! not redacted here: the log writer hides every registered secret (`crate::logging`).
 
 use std::time::Duration;
 
@@ -8,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::counters::Counters;
 use crate::queue::{MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError};
-use crate::redact::Redactor;
 use crate::source::Poller;
 
 /// How sending to the queue is retried before the records of a poll are given up (and logged).
@@ -17,12 +17,7 @@ fn send_retry() -> ExponentialBuilder {
 }
 
 /// Polls once and queues every record.
-pub async fn poll_and_queue(
-    poller: &Poller,
-    queue: &dyn Queue,
-    counters: &Counters,
-    redactor: &Redactor,
-) {
+pub async fn poll_and_queue(poller: &Poller, queue: &dyn Queue, counters: &Counters) {
     let report = poller.poll_once().await;
     Counters::add(&counters.requests, report.requests);
     Counters::add(&counters.failed_feeds, report.failed_feeds);
@@ -33,7 +28,7 @@ pub async fn poll_and_queue(
         if body.len() > MAX_MESSAGE_BYTES {
             // It could never be sent: say which and why, and queue the others.
             tracing::error!(
-                feed = %redactor.redact(&serde_json::Value::Object(message.feed.clone()).to_string()),
+                feed = %serde_json::Value::Object(message.feed.clone()),
                 bytes = body.len(),
                 limit = MAX_MESSAGE_BYTES,
                 "record not queued: as a message it is over the queue's 256 KiB limit; point `source.records` at smaller records"
@@ -49,7 +44,7 @@ pub async fn poll_and_queue(
             .retry(send_retry())
             .when(|error| !matches!(error, QueueError::TooLarge { .. }))
             .notify(|error, wait| {
-                tracing::warn!(error = %redactor.redact(&error.to_string()), retry_in = ?wait, "cannot queue records; retrying");
+                tracing::warn!(%error, retry_in = ?wait, "cannot queue records; retrying");
             })
             .await;
         match sent {
@@ -57,7 +52,7 @@ pub async fn poll_and_queue(
             Err(error) => {
                 tracing::error!(
                     records = chunk.len(),
-                    error = %redactor.redact(&error.to_string()),
+                    %error,
                     "records not queued after retries; they are fetched again by the next poll"
                 );
                 Counters::add(&counters.not_queued, chunk.len() as u64);
@@ -78,7 +73,6 @@ pub async fn poll_on_schedule(
     poller: &Poller,
     queue: &dyn Queue,
     counters: &Counters,
-    redactor: &Redactor,
     stop: &CancellationToken,
 ) {
     loop {
@@ -93,6 +87,6 @@ pub async fn poll_on_schedule(
             () = tokio::time::sleep(wait) => {}
             () = stop.cancelled() => return,
         }
-        poll_and_queue(poller, queue, counters, redactor).await;
+        poll_and_queue(poller, queue, counters).await;
     }
 }

@@ -67,19 +67,20 @@ pub struct Poller {
     timeout: Duration,
     retry: RetryPolicy,
     max_body_bytes: usize,
-    redactor: Redactor,
 }
 
 impl Poller {
     /// Builds the poller; relative `file:` URLs resolve against `base_dir` (the pipeline file's
-    /// directory). Every log line and error goes through `redactor`, to which the values of
-    /// credential-like headers and query parameters (`X-RapidAPI-Key`, `apikey=`) are added.
+    /// directory). The values of credential-like headers and query parameters (`X-RapidAPI-Key`,
+    /// `apikey=`) are added to `redactor`, which hides them in the returned error, and registered
+    /// with the process ([`crate::redact::register`]), which hides them in every log line.
     pub fn new(
         pipeline: &Pipeline,
         base_dir: &Path,
         mut redactor: Redactor,
     ) -> Result<Poller, SourceError> {
         let built = Self::build(pipeline, base_dir, &mut redactor);
+        crate::redact::register(&redactor);
         built.map_err(|err| SourceError(redactor.redact(&err.0).into_owned()))
     }
 
@@ -107,7 +108,6 @@ impl Poller {
             timeout,
             retry: RetryPolicy::default(),
             max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
-            redactor: redactor.clone(),
         })
     }
 
@@ -123,7 +123,7 @@ impl Poller {
         self.schedule.next_after(after)
     }
 
-    /// Requests every feed once. Failures are logged (redacted) and counted, never returned:
+    /// Requests every feed once. Failures are logged and counted, never returned:
     /// the poll loop must go on.
     ///
     /// Feeds are requested one after another, which keeps within per-second API limits.
@@ -137,7 +137,7 @@ impl Poller {
                 feed = tracing::field::Empty
             );
             if !feed.label.is_empty() {
-                span.record("feed", self.redactor.redact(&feed.label).as_ref());
+                span.record("feed", feed.label.as_str());
             }
             match self.poll_feed(feed, &requests).instrument(span).await {
                 Some(messages) => report.messages.extend(messages),
@@ -162,8 +162,7 @@ impl Poller {
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let fetched = match fetched {
             Ok(fetched) => fetched,
-            Err(err) => {
-                let error = self.redactor.redact(&err.to_string()).into_owned();
+            Err(error) => {
                 tracing::error!(%error, duration_ms, "feed failed");
                 return None;
             }
@@ -174,8 +173,7 @@ impl Poller {
             .map_or_else(|| "file".to_owned(), |s| s.as_u16().to_string());
         let records = match self.extractor.records(&fetched) {
             Ok(records) => records,
-            Err(err) => {
-                let error = self.redactor.redact(&err.to_string()).into_owned();
+            Err(error) => {
                 tracing::error!(%status, %error, duration_ms, "feed failed");
                 return None;
             }
@@ -201,9 +199,9 @@ impl Poller {
     async fn fetch(&self, target: &Target, requests: &AtomicU64) -> Result<Fetched, FetchError> {
         match target {
             Target::Http { url, headers } => {
-                tracing::debug!(url = %self.redactor.redact(url.as_str()), "requesting");
+                tracing::debug!(url = %url, "requesting");
                 self.retry
-                    .run(&self.redactor, || {
+                    .run(|| {
                         requests.fetch_add(1, Ordering::Relaxed);
                         fetch::http(
                             &self.client,

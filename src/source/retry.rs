@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use reqwest::header::HeaderValue;
 
 use super::fetch::FetchError;
-use crate::redact::Redactor;
 
 /// How failed requests are retried.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -63,12 +62,8 @@ impl RetryPolicy {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the retries run out. Each retry is
-    /// logged (redacted) with its reason and wait.
-    pub(crate) async fn run<T, F, Fut>(
-        &self,
-        redactor: &Redactor,
-        attempt: F,
-    ) -> Result<T, FetchError>
+    /// logged with its reason and wait.
+    pub(crate) async fn run<T, F, Fut>(&self, attempt: F) -> Result<T, FetchError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, FetchError>>,
@@ -93,9 +88,9 @@ impl RetryPolicy {
                     None => Some(backoff),
                 }
             })
-            .notify(|err, wait| {
+            .notify(|error, wait| {
                 tracing::warn!(
-                    error = %redactor.redact(&err.to_string()),
+                    %error,
                     retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                     "request failed; retrying"
                 );

@@ -1,7 +1,9 @@
 //! The Lambda handler: what one container keeps between invocations (the compiled pipeline, the
-//! SDK clients, the poller) and what each invocation does with it. An SQS batch takes the same
-//! path as the local consumer's ([`store_batch`], [`send_digest`]); the event source mapping
-//! deletes what the response does not list as failed.
+//! SDK clients, the poller) and what each invocation does with it. An SQS batch goes through the
+//! same lifecycle as the local consumer's, [`handle_batch`] (store, e-mail the digest, then
+//! acknowledge), with [`Acknowledge::Unlisted`]: instead of deleting, the handler returns the
+//! poison and failed messages in `batchItemFailures`, and the event source mapping deletes every
+//! other message once the handler has returned. Poison is still released through the queue.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use super::event::{EventError, Invocation, classify};
 use crate::queue::Received;
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
-use crate::runtime::batch::{release_poison, send_digest, store_batch};
+use crate::runtime::batch::{Acknowledge, handle_batch};
 use crate::runtime::counters::Counters;
 use crate::runtime::loaded::Loaded;
 use crate::runtime::poll_loop::poll_and_queue;
@@ -108,33 +110,23 @@ impl Handler {
     }
 
     /// Processes, stores and e-mails one SQS batch. The response lists the messages to deliver
-    /// again: poison records (they reach the dead-letter queue after `max_receive_count`) and
-    /// records whose store write failed. A stored record is never listed.
+    /// again: poison records (released at once, they reach the dead-letter queue after
+    /// `max_receive_count`) and records whose store write failed. A stored record is never
+    /// listed, and it is e-mailed before the handler returns, that is before the event source
+    /// mapping deletes it: an e-mail is never sent for records that could be lost.
     pub async fn process(&self, messages: Vec<Received>) -> SqsBatchResponse {
         let received = messages.len();
-        let outcome = store_batch(&self.stages, messages).await;
+        let settled = handle_batch(&self.stages, messages, Acknowledge::Unlisted).await;
         let mut response = SqsBatchResponse::default();
-        for message in &outcome.failed {
-            response.add_failure(message.id.clone());
+        for id in settled.redelivered_ids() {
+            response.add_failure(id.to_owned());
         }
-        for (message, _) in &outcome.poison {
-            response.add_failure(message.id.clone());
-        }
-        // As the local consumer does: poison is redelivered at once, not after the visibility
-        // timeout (six times the function timeout), so it reaches the dead-letter queue quickly.
-        release_poison(&self.stages, &outcome.poison).await;
-        // Before returning: the event source mapping deletes the stored messages only then, so an
-        // e-mail is never sent for records that could be lost.
-        let emailed = match &outcome.digest {
-            Some(digest) => send_digest(&self.stages, digest).await.is_some(),
-            None => false,
-        };
         tracing::info!(
             received,
-            stored = outcome.stored.len(),
-            poison = outcome.poison.len(),
-            failed = outcome.failed.len(),
-            emailed,
+            stored = settled.stored,
+            poison = settled.poison.len(),
+            failed = settled.failed.len(),
+            emailed = settled.emailed,
             "batch done"
         );
         response
@@ -143,13 +135,7 @@ impl Handler {
     /// Polls once and queues every record.
     pub async fn poll(&self) -> Result<PollCounts, HandlerError> {
         let counters = Counters::default();
-        poll_and_queue(
-            &self.poller,
-            self.stages.queue.as_ref(),
-            &counters,
-            &self.stages.redactor,
-        )
-        .await;
+        poll_and_queue(&self.poller, self.stages.queue.as_ref(), &counters).await;
         let get = Counters::get;
         let counts = PollCounts {
             pipeline: self.pipeline_name().to_owned(),

@@ -2,7 +2,7 @@
 //! serves the Lambda runtime API instead of the command line. The pipeline is the file named by
 //! `PIPELINE`, bundled with the function; it is loaded and checked once per container, and a
 //! pipeline that cannot run fails the container's init with the `validate` diagnostics in the log.
-//! Logs are JSON lines carrying the pipeline's name.
+//! Logs are JSON lines carrying the pipeline's name (`crate::logging::init_lambda`).
 
 mod event;
 mod handler;
@@ -42,7 +42,7 @@ pub fn is_lambda() -> bool {
 /// Serves Lambda invocations until the runtime API goes away. Returns the process's exit status:
 /// 1 when the container cannot start (reported to the runtime API's init error endpoint too).
 pub fn serve() -> ExitCode {
-    init_json_logging();
+    crate::logging::init_lambda();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -113,8 +113,10 @@ fn start() -> Result<Handler, String> {
         visibility_timeout: None,
         aws: Aws::new(),
     };
+    // Also POSTed to the runtime API, past the log writer: redacted here, with every secret the
+    // process knows (the pipeline's, the poller's, the AWS credentials).
     Handler::new(&loaded, &backend)
-        .map_err(|error| loaded.redactor.redact(&error.to_string()).into_owned())
+        .map_err(|error| crate::redact::redact_registered(&error.to_string()).into_owned())
 }
 
 /// The pipeline file: `PIPELINE` as given when absolute, else relative to the package root
@@ -132,33 +134,6 @@ fn pipeline_file(pipeline: Option<PathBuf>, task_root: Option<PathBuf>) -> Resul
         Some(root) => root.join(pipeline),
         None => Path::new(".").join(pipeline),
     })
-}
-
-/// JSON lines on stdout (what Lambda sends to CloudWatch), one object per event with the fields
-/// of the invocation's span (pipeline, request id); `STOCKRUN_LOG` or `RUST_LOG` filter. Lambda
-/// gives the function temporary AWS credentials in its environment: they never appear.
-fn init_json_logging() {
-    let filter = std::env::var("STOCKRUN_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "warn,stockrun=info".to_owned());
-    use tracing_subscriber::prelude::*;
-    // As on the command line: the SDK's credential-bearing trace events are dropped, and the
-    // environment's AWS credentials are blanked in every line.
-    let credentials = std::sync::Arc::new(crate::redact::aws_credentials_from_env());
-    let stdout = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .with_ansi(false)
-        .with_writer(move || crate::redact::Redacted(std::io::stdout(), credentials.clone()))
-        .with_filter(tracing_subscriber::filter::filter_fn(
-            crate::redact::shows_no_credentials,
-        ));
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new(filter))
-        .with(stdout)
-        .init();
 }
 
 impl From<HandlerError> for Diagnostic {

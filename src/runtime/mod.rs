@@ -12,6 +12,8 @@ pub mod lambda;
 pub mod loaded;
 pub mod poll_loop;
 pub mod shutdown;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -165,3 +165,48 @@ impl Handler {
 fn to_json(response: &impl Serialize) -> Value {
     serde_json::to_value(response).unwrap_or(Value::Null)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::queue::{Queue, QueueCounts};
+    use crate::redact::Redactor;
+    use crate::runtime::testing::{at_email, local_queue, outbox_files, stages};
+
+    /// The same moment as `consumer`'s test: the digest is sent when every record is stored and
+    /// before the handler releases poison or returns (after which the event source mapping
+    /// deletes the stored messages).
+    #[tokio::test]
+    async fn the_handler_emails_the_stored_records_before_it_releases_or_reports_any() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = local_queue(dir.path());
+        let (stages, probe) = stages(dir.path(), queue.clone(), 3, 2).await;
+        let poller = Poller::new(&stages.pipeline, dir.path(), Redactor::default()).unwrap();
+        let handler = Handler { stages, poller };
+        let messages = queue.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(messages.len(), 5);
+        let poison: BTreeSet<String> = messages[3..].iter().map(|m| m.id.clone()).collect();
+
+        let response = handler.process(messages).await;
+
+        assert_eq!(probe.seen(), vec![at_email(3, 2)]);
+        assert_eq!(outbox_files(dir.path()), 1);
+        let listed: BTreeSet<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|failure| failure.item_identifier.clone())
+            .collect();
+        assert_eq!(listed, poison);
+        // Then: the poison released at once, the stored ones left for the event source mapping.
+        let left = queue.counts().await.unwrap();
+        let expected = QueueCounts {
+            visible: 2,
+            in_flight: 3,
+            dead: 0,
+        };
+        assert_eq!(left, expected);
+    }
+}

@@ -103,12 +103,13 @@ impl Drop for CaptureGuard {
     }
 }
 
-/// Installs the global subscriber (once), before any poller logs.
+/// Installs the global subscriber (once), before any poller logs, writing through the same
+/// redacting writer as the command line and Lambda.
 fn init_logging() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         let subscriber = tracing_subscriber::fmt()
-            .with_writer(|| ThreadWriter)
+            .with_writer(|| stockrun::logging::Redacting(ThreadWriter))
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .finish();
@@ -526,8 +527,9 @@ async fn a_failing_feed_does_not_stop_the_others() {
 }
 
 /// The key is in the URL query and a header, and the server echoes it back in its error bodies;
-/// neither the logs nor the failure messages show it, with the redactor `run` builds or with
-/// none (the poller registers credential-like header and query values itself).
+/// neither the logs (written through the log writer, `stockrun::logging::Redacting`, as the
+/// command line and Lambda write them) nor the failure messages show it, with the redactor `run`
+/// builds or with none (the poller registers credential-like header and query values itself).
 #[tokio::test]
 async fn secrets_never_reach_the_logs() {
     let server = MockServer::start().await;

@@ -1,5 +1,8 @@
 //! The SQS queue and `stockrun init --backend aws`, against moto (the endpoint comes from the
-//! environment, so the same tests run against any AWS-compatible server). Library tests build
+//! environment, so the same tests run against any AWS-compatible server). Here: what only SQS
+//! does (batching by count and size, the 256 KiB refusal, entry failures, a missing queue,
+//! `init`); the queue semantics it shares with the local queue are the contract suite's
+//! (`contract::queue`). Library tests build
 //! their own `Aws` from an explicit SDK configuration (tests share one process, so no environment
 //! variables) and their own uniquely named queues, so they run in parallel on one server. The
 //! entry-level failures SQS reports on HTTP 200, which moto never produces, come from wiremock
@@ -25,7 +28,7 @@ use crate::support::assert_contains;
 use crate::workspace::{Workspace, pipeline_with_receives, quotes, serve};
 
 /// A pipeline whose `queue:` section is `queue` (YAML flow mapping).
-fn pipeline(queue: &str) -> Pipeline {
+pub(crate) fn pipeline(queue: &str) -> Pipeline {
     let yaml = format!(
         r#"name: quotes
 source:
@@ -53,7 +56,7 @@ store:
 }
 
 /// Creates queue `name` with `attributes`; returns its URL.
-async fn create_queue(
+pub(crate) async fn create_queue(
     aws: &Aws,
     name: &str,
     attributes: &[(QueueAttributeName, String)],
@@ -175,108 +178,6 @@ async fn a_message_over_256_kib_is_refused_with_its_size() {
     );
     assert_contains(&error.to_string(), "262145 bytes");
     assert_eq!(aws.requests(), before, "nothing is sent");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_released_message_is_delivered_again_with_its_receive_count() {
-    let (_aws, queue) = fresh_queue("sqs-release").await;
-    queue.send_batch(&bodies(1)).await.expect("send");
-    let first = receive_all(&queue, 1).await.remove(0);
-    assert_eq!(first.receive_count, 1);
-
-    queue
-        .release(&[(first.receipt.as_str(), "required field `price` is missing")])
-        .await
-        .expect("release");
-
-    let again = receive_all(&queue, 1).await.remove(0);
-    assert_eq!(
-        (again.id.as_str(), again.receive_count),
-        (first.id.as_str(), 2)
-    );
-    assert_eq!(again.body, first.body);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_released_message_past_max_receive_count_ends_in_the_dead_letter_queue() {
-    let aws = aws_at(&moto_url()).await;
-    let name = unique("sqs-redrive");
-    let dead_url = create_queue(&aws, &format!("{name}-dlq"), &[]).await;
-    let dead_arn = aws
-        .sqs()
-        .await
-        .get_queue_attributes()
-        .queue_url(&dead_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("DLQ attributes")
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("DLQ ARN");
-    let policy = json!({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 1}).to_string();
-    create_queue(&aws, &name, &[(QueueAttributeName::RedrivePolicy, policy)]).await;
-    let queue = SqsQueue::new(aws.clone(), &pipeline(&format!("{{ name: {name} }}")), None);
-
-    queue.send_batch(&bodies(1)).await.expect("send");
-    let poison = receive_all(&queue, 1).await.remove(0);
-    queue
-        .release(&[(poison.receipt.as_str(), "not a number")])
-        .await
-        .expect("release");
-
-    // The next receive finds it past maxReceiveCount and moves it to the dead-letter queue.
-    let after = queue.receive(10, Duration::ZERO).await.expect("receive");
-    assert!(after.is_empty(), "{after:#?}");
-    let counts = queue.counts().await.expect("counts");
-    assert_eq!((counts.visible, counts.in_flight, counts.dead), (0, 0, 1));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_receive_visibility_timeout_overrides_the_queue_s() {
-    let aws = aws_at(&moto_url()).await;
-    let name = unique("sqs-visibility");
-    create_queue(
-        &aws,
-        &name,
-        &[(QueueAttributeName::VisibilityTimeout, "300".to_owned())],
-    )
-    .await;
-    let queue = SqsQueue::new(
-        aws.clone(),
-        &pipeline(&format!("{{ name: {name} }}")),
-        Some(Duration::from_secs(1)),
-    );
-    queue.send_batch(&bodies(1)).await.expect("send");
-    let first = receive_all(&queue, 1).await.remove(0);
-
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-
-    let again = receive_all(&queue, 1).await.remove(0);
-    assert_eq!((again.id, again.receive_count), (first.id, 2));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn visibility_can_be_extended_for_a_slow_batch() {
-    let aws = aws_at(&moto_url()).await;
-    let name = unique("sqs-extend");
-    create_queue(&aws, &name, &[]).await;
-    let pipeline = pipeline(&format!("{{ name: {name} }}"));
-    let queue = SqsQueue::new(aws, &pipeline, Some(Duration::from_secs(1)));
-    queue.send_batch(&bodies(1)).await.expect("send");
-    let held = receive_all(&queue, 1).await.remove(0);
-
-    queue
-        .extend_visibility(&[held.receipt.as_str()], Duration::from_secs(600))
-        .await
-        .expect("extend");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-
-    // Without the extension it would be visible again after 1 s.
-    let received = queue.receive(10, Duration::ZERO).await.expect("receive");
-    assert!(received.is_empty(), "{received:#?}");
-    let counts = queue.counts().await.expect("counts");
-    assert_eq!((counts.visible, counts.in_flight), (0, 1));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,7 +1,9 @@
 //! The DynamoDB store and the SES v2 notifier against moto, at library level. Each test builds
 //! its own `Aws` from an explicit SDK configuration (tests share one process, so no environment
 //! variables) and its own uniquely named table or sender, so the tests run in parallel on one
-//! server.
+//! server. Here: what only DynamoDB does (BatchWriteItem requests of 25, a missing table) and
+//! SES; the store semantics it shares with the local store are the contract suite's
+//! (`contract::store`).
 
 use std::sync::Arc;
 
@@ -157,62 +159,6 @@ async fn twenty_six_items_are_written_in_two_requests_of_25_and_1() {
         "one BatchWriteItem of 25 items and one of 1"
     );
     assert_eq!(store.count().await.expect("count"), 26);
-}
-
-#[tokio::test]
-async fn numbers_round_trip_with_their_exact_digits() {
-    let (_aws, store) = fresh_store("digits").await;
-    let written = quote(
-        "RELIANCE",
-        "2024-03-18T10:29:38Z",
-        "51.7600",
-        Some("1234567890.123456789"),
-        INSERTED,
-    );
-    store
-        .put_batch(std::slice::from_ref(&written))
-        .await
-        .expect("written");
-
-    let read = store.recent(10).await.expect("scan");
-    // The same item in the same attribute order: key, fields in pipeline order, insert time.
-    // (moto keeps N as sent; DynamoDB itself trims trailing zeros: `51.76`.)
-    assert_eq!(read, vec![written]);
-    assert_eq!(read[0].attributes["price"].to_string(), "51.7600");
-    assert_eq!(
-        read[0].attributes["high"].to_string(),
-        "1234567890.123456789"
-    );
-}
-
-#[tokio::test]
-async fn the_same_key_twice_in_one_batch_is_one_item_and_the_last_wins() {
-    let (_aws, store) = fresh_store("dup").await;
-    let first = quote("TCS", "2024-03-18T10:29:38Z", "1", None, INSERTED);
-    let second = quote("TCS", "2024-03-18T10:29:38Z", "2", None, INSERTED);
-    store
-        .put_batch(&[first, second.clone()])
-        .await
-        .expect("duplicates in one batch are not an error");
-
-    assert_eq!(store.count().await.expect("count"), 1);
-    assert_eq!(store.recent(10).await.expect("scan"), vec![second]);
-}
-
-#[tokio::test]
-async fn recent_is_newest_first_and_limited() {
-    let (_aws, store) = fresh_store("recent").await;
-    let at = |inserted: &str| quote("INFY", inserted, "3", None, inserted);
-    let oldest = at("2024-03-18T10:00:00.000Z");
-    let newest = at("2024-03-18T12:00:00.000Z");
-    let middle = at("2024-03-18T11:00:00.000Z");
-    store
-        .put_batch(&[oldest, newest.clone(), middle.clone()])
-        .await
-        .expect("written");
-
-    assert_eq!(store.recent(2).await.expect("scan"), vec![newest, middle]);
-    assert_eq!(store.recent(10).await.expect("scan").len(), 3);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod aws_queue;
 mod aws_store;
 mod bad_responses;
 mod cli;
+mod contract;
 mod deploy;
 mod fixtures;
 mod lambda;

@@ -1,17 +1,20 @@
 //! stockrun: run a data pipeline (poll a REST API, queue, process, store, notify) described in one
 //! YAML file.
 //!
-//! The library holds everything the binary does; `main.rs` only parses the command line and maps
-//! results to exit codes. This first layer is the pipeline format: its model, how a file is loaded
-//! (with positions kept for every value) and how it is validated.
+//! The library holds everything the binary does; `main.rs` is glue: the Lambda mode or the command
+//! line, which `cli` parses, `settings` resolves into each command's options, `commands` runs and
+//! `exit` maps to an exit status. Below the edge: the pipeline format (`config`), the stages
+//! (`source`, `queue`, `process`, `store`, `notify`) and the `runtime` that drives them.
 
 #![warn(missing_docs)]
 
 pub mod aws;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod deploy;
 pub mod diag;
+pub mod exit;
 pub mod logging;
 pub mod message;
 pub mod notify;
@@ -19,6 +22,7 @@ pub mod process;
 pub mod queue;
 pub mod redact;
 pub mod runtime;
+pub mod settings;
 pub mod source;
 pub mod sqlite;
 pub mod store;

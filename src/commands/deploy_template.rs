@@ -9,10 +9,11 @@ use crate::config::env::{Environment, find_references};
 use crate::config::load::UnsetVariables;
 use crate::deploy::{self, DeployError, Source};
 use crate::diag::Diagnostic;
+use crate::exit::ExitStatus;
 use crate::runtime::loaded::load;
 
 /// How the template is printed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     /// YAML, with a comment saying where it came from and how to deploy it.
     #[default]
@@ -32,13 +33,14 @@ pub struct Options {
     pub deploy: deploy::Options,
 }
 
-/// Prints the template to `out`, or the problems to `errors`. Returns whether a template was
-/// printed.
+/// Prints the template to `out`, or the problems to `errors`: `Invalid` for a pipeline that
+/// cannot load or that the template cannot own, `Usage` for an option value Lambda or Secrets
+/// Manager refuses (see [`status_of`]).
 pub fn run(
     options: &Options,
     out: &mut impl Write,
     errors: &mut impl Write,
-) -> std::io::Result<bool> {
+) -> std::io::Result<ExitStatus> {
     let file = options.file.display().to_string();
     // Only the file's text: a variable without a default stands for itself while checking.
     let text = std::fs::read(&options.file)
@@ -53,7 +55,7 @@ pub fn run(
         Ok(loaded) => loaded,
         Err(error) => {
             writeln!(errors, "stockrun: error: {error}")?;
-            return Ok(false);
+            return Ok(ExitStatus::Invalid);
         }
     };
     for warning in &loaded.warnings {
@@ -74,7 +76,7 @@ pub fn run(
         Ok(template) => template,
         Err(error) => {
             write!(errors, "{}", describe(&error, &file, &text))?;
-            return Ok(false);
+            return Ok(status_of(&error));
         }
     };
     let rendered = match options.format {
@@ -88,15 +90,33 @@ pub fn run(
     match rendered {
         Ok(text) => {
             out.write_all(text.as_bytes())?;
-            Ok(true)
+            Ok(ExitStatus::Success)
         }
         Err(error) => {
             writeln!(
                 errors,
                 "stockrun: error: cannot write the template: {error}"
             )?;
-            Ok(false)
+            Ok(ExitStatus::Failure)
         }
+    }
+}
+
+/// How `deploy-template` exits on `error`: what is wrong in the pipeline makes it invalid for
+/// the template (1); an option value Lambda or Secrets Manager would refuse is a usage error
+/// (2), like the values clap refuses (`--memory-size 64`).
+fn status_of(error: &DeployError) -> ExitStatus {
+    match error {
+        DeployError::Schedule { .. }
+        | DeployError::FromVariable { .. }
+        | DeployError::QueueUrl { .. }
+        | DeployError::Fifo { .. }
+        | DeployError::Sender { .. }
+        | DeployError::ParameterClash { .. } => ExitStatus::Invalid,
+        DeployError::FunctionName { .. }
+        | DeployError::FunctionTimeout { .. }
+        | DeployError::VisibilityTooLong { .. }
+        | DeployError::SecretId { .. } => ExitStatus::Usage,
     }
 }
 

@@ -19,9 +19,9 @@ use crate::aws::{Aws, sdk_error_message};
 use crate::config::Pipeline;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
+use crate::exit::ExitStatus;
 use crate::queue::sqs::dead_letter_arn;
 use crate::runtime::backend::{Backend, BackendKind, queue_name};
-use crate::runtime::loaded::load;
 
 /// The shortest visibility timeout `init` gives a queue.
 const MIN_VISIBILITY: Duration = Duration::from_secs(30);
@@ -41,17 +41,14 @@ pub struct Options {
     pub backend: Backend,
 }
 
-/// Creates what is missing and prints a line per resource to `out`. Returns false when an
-/// existing resource cannot work with the pipeline (a table with another key).
+/// Creates what is missing and prints a line per resource to `out`. Ends with `Failure` when
+/// an existing resource cannot work with the pipeline (a table with another key).
 pub async fn run(
     options: &Options,
     env: &Environment,
     out: &mut impl Write,
-) -> anyhow::Result<bool> {
-    let loaded = load(&options.file, env, UnsetVariables::Warn)?;
-    for warning in &loaded.warnings {
-        eprintln!("{warning}");
-    }
+) -> anyhow::Result<ExitStatus> {
+    let loaded = super::load_pipeline(&options.file, env, UnsetVariables::Warn)?;
     let pipeline = &loaded.pipeline;
     if options.backend.kind == BackendKind::Local {
         writeln!(
@@ -59,7 +56,7 @@ pub async fn run(
             "nothing to create for the local backend: `stockrun run` creates {} when it first runs",
             crate::sqlite::database_path(&options.backend.state_dir, &pipeline.name).display()
         )?;
-        return Ok(true);
+        return Ok(ExitStatus::Success);
     }
     let aws = &options.backend.aws;
     let visibility = options
@@ -73,7 +70,7 @@ pub async fn run(
         (Some(_), Some(_)) => writeln!(out, "skipped SES identity: e-mail goes through --smtp")?,
         (Some(notify), None) => init_identity(aws, &notify.from, out).await?,
     }
-    Ok(table_ok)
+    Ok(ExitStatus::success_or(table_ok, ExitStatus::Failure))
 }
 
 /// The dead-letter queue, then the queue with a redrive policy pointing at it.

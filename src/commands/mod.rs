@@ -1,4 +1,6 @@
-//! One module per subcommand; each takes its parsed arguments and returns the exit status.
+//! One module per subcommand; each takes its resolved options (`crate::settings`) and says how it
+//! ended with an [`ExitStatus`] (or an error `ExitStatus::of_error` classifies). [`execute`]
+//! runs one command with stdout locked and flushed, on a tokio runtime when it needs one.
 
 pub mod deploy_template;
 pub mod init;
@@ -6,3 +8,70 @@ pub mod run;
 pub mod schema;
 pub mod show;
 pub mod validate;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::config::env::Environment;
+use crate::config::load::UnsetVariables;
+use crate::exit::ExitStatus;
+use crate::runtime::loaded::{LoadError, Loaded, load};
+use crate::settings::Settings;
+
+/// Runs the command `settings` describes with the variables in `env`, writing its output to
+/// stdout, which is flushed before this returns (so a closed pipe is seen here too). Stdout is
+/// not held locked: the runtime's threads may write too.
+pub fn execute(settings: &Settings, env: &Environment) -> anyhow::Result<ExitStatus> {
+    let mut stdout = std::io::stdout();
+    let status = command(settings, env, &mut stdout);
+    let flushed = stdout.flush();
+    let status = status?;
+    flushed?;
+    Ok(status)
+}
+
+/// Runs the command on `stdout`.
+fn command(
+    settings: &Settings,
+    env: &Environment,
+    stdout: &mut std::io::Stdout,
+) -> anyhow::Result<ExitStatus> {
+    Ok(match settings {
+        Settings::Validate(options) => validate::run(options, env, stdout)?,
+        Settings::Schema => schema::run(stdout).map(|()| ExitStatus::Success)?,
+        Settings::DeployTemplate(options) => {
+            deploy_template::run(options, stdout, &mut std::io::stderr())?
+        }
+        Settings::Run(options) => block_on(run::run(options, env, stdout))?,
+        Settings::Show(options) => {
+            block_on(show::run(options, env, stdout)).map(|()| ExitStatus::Success)?
+        }
+        Settings::Init(options) => block_on(init::run(options, env, stdout))?,
+    })
+}
+
+/// Runs `command` to completion on a multi-threaded tokio runtime.
+fn block_on<T>(command: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(command)
+}
+
+/// Loads the pipeline at `file` for a command that runs it or reads its state, and prints the
+/// warnings `validate` would print to stderr, once. `unset` says whether an unset variable
+/// stops it (see `runtime::loaded::load`).
+pub(crate) fn load_pipeline(
+    file: &Path,
+    env: &Environment,
+    unset: UnsetVariables,
+) -> Result<Loaded, LoadError> {
+    let loaded = load(file, env, unset)?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    Ok(loaded)
+}

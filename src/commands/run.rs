@@ -2,16 +2,17 @@
 //! the consumer in one process; `poll` and `consume` are each half (several consumers can share
 //! one queue).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
+use crate::exit::ExitStatus;
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
 use crate::runtime::consumer::{Until, consume};
 use crate::runtime::counters::{Counters, Summary};
-use crate::runtime::loaded::load;
 use crate::runtime::poll_loop::{poll_and_queue, poll_on_schedule};
 use crate::runtime::shutdown;
 use crate::source::Poller;
@@ -40,20 +41,22 @@ pub struct Options {
     pub halves: Halves,
 }
 
-/// Runs the pipeline; with `once`, prints the summary line to stdout. Returns whether the run
-/// did its job (false when every poll request failed).
-pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
+/// Runs the pipeline and prints the summary line to `out` when it stops. Ends with an error
+/// when the drain stopped on a failing queue or store; with `once`, `Failure` when every poll
+/// request failed or records could not be queued (the run did not do its job).
+pub async fn run(
+    options: &Options,
+    env: &Environment,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitStatus> {
     let unset = match options.halves {
         Halves::Consume => UnsetVariables::Warn,
         Halves::Both | Halves::Poll => UnsetVariables::Deny,
     };
-    let loaded = load(&options.file, env, unset)?;
-    // First, so a signal while the queue or store opens (waiting on a locked file) is graceful.
+    let loaded = super::load_pipeline(&options.file, env, unset)?;
+    // Before the queue or store opens, so a signal while waiting on a locked file is graceful.
     // Also for `--once`: a signal finishes the batch in hand and prints the summary.
     let stop = shutdown::on_signal();
-    for warning in &loaded.warnings {
-        eprintln!("{warning}");
-    }
     let pipeline = &loaded.pipeline;
     let counters = Counters::default();
     let queue = options.backend.queue(pipeline)?;
@@ -109,13 +112,15 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
         emails_to: Some(options.backend.emails_destination()),
         aws_requests: options.backend.aws_requests(),
     };
-    println!("{}: {summary}", pipeline.name.value);
+    // A failed drain outranks a closed pipe: the summary's write error comes second.
+    let printed = writeln!(out, "{}: {summary}", pipeline.name.value);
     consumed?;
-    // A long-running poller that never got through is logged all along; only `--once` reports
-    // it in its status.
-    let all_failed = options.once
-        && poller.is_some()
-        && Counters::get(&counters.fetched) == 0
-        && Counters::get(&counters.failed_feeds) > 0;
-    Ok(!all_failed)
+    printed?;
+    // A long-running poller that fails is logged all along; only `--once` reports it in its
+    // status.
+    let all_failed =
+        Counters::get(&counters.fetched) == 0 && Counters::get(&counters.failed_feeds) > 0;
+    let not_queued = Counters::get(&counters.not_queued) > 0;
+    let failed = options.once && poller.is_some() && (all_failed || not_queued);
+    Ok(ExitStatus::success_or(!failed, ExitStatus::Failure))
 }

@@ -10,7 +10,6 @@ use serde_json::Value;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::runtime::backend::Backend;
-use crate::runtime::loaded::load;
 
 /// What `show` was asked to do.
 #[derive(Clone, Debug)]
@@ -25,13 +24,9 @@ pub struct Options {
     pub dead: bool,
 }
 
-/// Prints the table to `out`.
-pub async fn run(
-    options: &Options,
-    env: &Environment,
-    out: &mut impl Write,
-) -> anyhow::Result<bool> {
-    let loaded = load(&options.file, env, UnsetVariables::Warn)?;
+/// Prints the table to `out` (the pipeline's warnings go to stderr first).
+pub async fn run(options: &Options, env: &Environment, out: &mut impl Write) -> anyhow::Result<()> {
+    let loaded = super::load_pipeline(&options.file, env, UnsetVariables::Warn)?;
     let pipeline = &loaded.pipeline;
     if options.dead {
         let queue = options.backend.existing_local_queue(pipeline)?;
@@ -58,7 +53,7 @@ pub async fn run(
             dead.len(),
             crate::runtime::backend::queue_name(pipeline)
         )?;
-        return Ok(true);
+        return Ok(());
     }
     let store = options.backend.existing_store(pipeline)?;
     let items = store.recent(options.limit).await?;
@@ -88,7 +83,7 @@ pub async fn run(
         items.len(),
         pipeline.store.table.value
     )?;
-    Ok(true)
+    Ok(())
 }
 
 fn table<'a>(header: impl IntoIterator<Item = &'a str>) -> Table {

@@ -8,9 +8,10 @@ use serde::Serialize;
 use crate::config::env::Environment;
 use crate::config::load::{UnsetVariables, check};
 use crate::diag::{Diagnostic, Tally};
+use crate::exit::ExitStatus;
 
 /// How diagnostics are printed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     /// `file:line:column: severity: message`, the source line and a caret.
     #[default]
@@ -40,8 +41,13 @@ struct FileReport {
     source: String,
 }
 
-/// Checks every file, prints the report to `out`, and says whether all files are valid.
-pub fn run(options: &Options, env: &Environment, out: &mut impl Write) -> std::io::Result<bool> {
+/// Checks every file and prints the report to `out`: success when all files are valid, else
+/// `Invalid` (a file that cannot be read is an error of that file).
+pub fn run(
+    options: &Options,
+    env: &Environment,
+    out: &mut impl Write,
+) -> std::io::Result<ExitStatus> {
     let reports: Vec<FileReport> = options.files.iter().map(|f| check_file(f, env)).collect();
     let mut tally = Tally::default();
     for report in &reports {
@@ -56,7 +62,7 @@ pub fn run(options: &Options, env: &Environment, out: &mut impl Write) -> std::i
             writeln!(out)?;
         }
     }
-    Ok(ok)
+    Ok(ExitStatus::success_or(ok, ExitStatus::Invalid))
 }
 
 fn check_file(path: &PathBuf, env: &Environment) -> FileReport {

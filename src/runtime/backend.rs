@@ -20,8 +20,8 @@ use crate::store::dynamodb::DynamoDbStore;
 use crate::store::local::LocalStore;
 use crate::store::{Store, StoreError};
 
-/// Where the stages run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+/// Where the stages run (`--backend`, resolved by `crate::settings`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BackendKind {
     /// Embedded: a SQLite file per pipeline under the state directory, e-mails as `.eml` files.
     #[default]

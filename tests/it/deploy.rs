@@ -173,22 +173,22 @@ fn bad_options_are_refused() {
         (&["--log-retention-days", "8"], 2, "one of 1, 3, 5, 7, 14"),
         (
             &["--function-timeout", "1500ms"],
-            1,
+            2,
             "--function-timeout 1s 500ms: Lambda takes whole seconds from 1s to 15m",
         ),
         (
             &["--function-timeout", "16m"],
-            1,
+            2,
             "--function-timeout 16m: Lambda takes whole seconds from 1s to 15m",
         ),
         (
             &["--secrets-manager", "two words"],
-            1,
+            2,
             "--secrets-manager `two words` is not a Secrets Manager secret name or ARN",
         ),
         (
             &["--function-name", "no spaces"],
-            1,
+            2,
             "function name `no spaces` is not valid for Lambda",
         ),
     ] {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use serde_json::Value;
 
+use crate::cli::first_line_of;
 use crate::support::assert_contains;
 use crate::workspace::{
     Workspace, count, demo_body, pipeline, pipeline_with_receives, quotes, serve, stored,
@@ -246,7 +247,7 @@ async fn sigterm_finishes_the_batch_in_hand_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failing_store_stops_the_drain_with_exit_1_and_keeps_every_record_queued() {
+async fn a_failing_store_stops_the_drain_with_exit_3_and_keeps_every_record_queued() {
     let server = serve(demo_body()).await;
     let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "broken"));
     // A table that refuses every row: a real SQLite write error on each store attempt.
@@ -261,7 +262,7 @@ async fn a_failing_store_stops_the_drain_with_exit_1_and_keeps_every_record_queu
         .unwrap();
 
     let out = ws.run(&["run", "--once"]);
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     assert_contains(
         &out.stdout,
         "stored 0 (10 not stored: store failing), dead-lettered 0, e-mails 0",
@@ -284,10 +285,10 @@ async fn a_failing_store_stops_the_drain_with_exit_1_and_keeps_every_record_queu
 }
 
 #[test]
-fn show_without_state_says_so_and_creates_nothing() {
+fn show_without_state_says_so_exits_3_and_creates_nothing() {
     let ws = Workspace::new(&pipeline("https://example.invalid/price", "never"));
     let out = ws.run(&["show"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 3);
     assert_contains(&out.stderr, "pipeline `never` has no local state");
     assert_contains(&out.stderr, "--state-dir");
     assert!(
@@ -298,10 +299,10 @@ fn show_without_state_says_so_and_creates_nothing() {
 }
 
 #[test]
-fn a_visibility_timeout_within_the_batch_window_is_refused() {
+fn a_visibility_timeout_within_the_batch_window_is_a_usage_error() {
     let ws = Workspace::new(&pipeline("https://example.invalid/price", "quotes"));
     let out = ws.run(&["consume", "--once", "--visibility-timeout", "1s"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert_contains(
         &out.stderr,
         "--visibility-timeout 1s must be longer than the pipeline's batch_window (1s)",
@@ -359,4 +360,80 @@ async fn a_store_outage_holds_the_batch_and_dead_letters_nothing_healthy() {
         dead.iter().all(|symbol| symbol == "DELISTED"),
         "healthy records were dead-lettered: {dead:?}"
     );
+}
+
+#[test]
+fn run_once_exits_3_when_every_request_fails() {
+    let ws = Workspace::new(&pipeline("file:no-such-response.json", "nothing"));
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(
+        &out.stdout,
+        "nothing: fetched 0 records (1 request, 1 failed)",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_exits_3_when_records_cannot_be_queued() {
+    let server = serve(quotes(5, 0)).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "full"));
+    // A drain of the empty queue creates the database; then the queue refuses every message.
+    assert_eq!(ws.run(&["consume", "--once"]).code, 0);
+    ws.database("full")
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON queue_messages
+             BEGIN SELECT RAISE(ABORT, 'the queue refuses'); END;",
+        )
+        .unwrap();
+
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(
+        &out.stdout,
+        "full: fetched 5 records (1 request), queued 0 (5 not queued)",
+    );
+    assert_contains(&out.stderr, "records not queued after retries");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_piped_into_head_exits_0_quietly() {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "many"));
+    assert_eq!(ws.run(&["run", "--once"]).code, 0);
+    // Enough rows that the table is far larger than a pipe holds: the writes after `head`
+    // leaves fail with EPIPE, whatever the timing.
+    ws.database("many")
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+             INSERT INTO items SELECT table_name, partition_key || '-' || i, sort_key,
+             inserted_at, attributes FROM items, n;",
+        )
+        .unwrap();
+
+    let (code, first, stderr) = first_line_of(&mut ws.command(&["show", "--limit", "5000"]));
+    assert_contains(&first, "symbol");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+
+    // `--limit 50`: the rows fit in the pipe, so nothing is cut short; still 0 and quiet.
+    let (code, _, stderr) = first_line_of(&mut ws.command(&["show", "--limit", "50"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_with_stdout_closed_still_drains_and_exits_0() {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "closed"));
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = ws
+        .command(&["run", "--once"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stored(&ws.database("closed")).len(), 12);
 }

@@ -1,0 +1,329 @@
+//! The command line as the user types it: clap's definitions of every subcommand, option and help
+//! text, and nothing else. Parsing does no I/O (clap reads `STOCKRUN_STATE_DIR` and
+//! `STOCKRUN_SMTP_URL` as option defaults); `settings` turns what was typed into the options the
+//! commands take, and clap's usage errors exit 2 before anything runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// What `stockrun --help` prints after the options: examples, then the exit statuses
+/// (`crate::exit::ExitStatus`).
+const AFTER_HELP: &str = "\
+Examples:
+  stockrun validate pipeline.yaml
+  stockrun run pipeline.yaml --once             # poll once, drain the queue, print a summary
+  API_KEY=... stockrun run pipeline.yaml        # poll on the schedule and process, until Ctrl-C
+  stockrun show pipeline.yaml --limit 5         # what the store holds
+  stockrun init pipeline.yaml --backend aws     # create the queue, table and SES identity
+  stockrun deploy-template pipeline.yaml > pipeline.cfn.yaml   # CloudFormation for Lambda
+  stockrun schema > pipeline.schema.json
+
+Exit status:
+  0  success (output cut short by a closed pipe, as in `stockrun show FILE | head`, too)
+  1  the pipeline is invalid or cannot be read
+  2  usage error: an unknown option, a missing or bad argument, options that do not go together
+  3  failure at run time: the source, queue, store, e-mail or AWS failed (see the error)
+
+The pipeline format: `stockrun schema`. Logs go to stderr; set STOCKRUN_LOG=debug for more.";
+
+/// What `stockrun deploy-template --help` prints after the options.
+const DEPLOY_TEMPLATE_AFTER_HELP: &str = "\
+Examples:
+  stockrun deploy-template pipeline.yaml > pipeline.cfn.yaml
+  stockrun deploy-template pipeline.yaml --function-timeout 2m --memory-size 512
+  stockrun deploy-template pipeline.yaml --format json
+  stockrun deploy-template pipeline.yaml --secrets-manager stockrun/pipeline   # {\"API_KEY\": ...}
+  aws cloudformation deploy --stack-name stockrun-pipeline --template-file pipeline.cfn.yaml \\
+    --capabilities CAPABILITY_IAM \\
+    --parameter-overrides CodeBucket=my-bucket CodeKey=stockrun.zip ApiKey=\"$API_KEY\"";
+
+/// Run data pipelines described in one YAML file: poll a REST API, queue each record, keep the
+/// fields you pick, store them, and e-mail a digest.
+#[derive(Debug, Parser)]
+#[command(
+    name = "stockrun",
+    version,
+    about,
+    propagate_version = true,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check pipeline files and print every problem, with file:line:column.
+    ///
+    /// Exit status: 0 when no file has an error (warnings are allowed), 1 when any file has an
+    /// error or cannot be read, 2 on a usage error. Environment variables that are not set are
+    /// warnings, so CI can validate without secrets.
+    Validate {
+        /// Pipeline files to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        format: ValidateFormat,
+        /// Treat warnings as errors (exit 1 when there is any warning).
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Print the JSON Schema of the pipeline format (draft-07), for editors and CI.
+    Schema,
+    /// Run the pipeline: poll on its schedule and process what is queued, until Ctrl-C.
+    ///
+    /// With `--once`: poll once, process everything queued, print a one-line summary and exit.
+    /// SIGINT/SIGTERM stop polling and finish the batch in hand; a second signal quits at once
+    /// (messages in flight are delivered again later, nothing is lost).
+    ///
+    /// Exit status 3 with `--once` when every request to the API failed, when records could not
+    /// be queued, or when the queue or store kept failing (what was queued stays queued).
+    Run {
+        /// The pipeline and where its stages run.
+        #[command(flatten)]
+        target: Target,
+        /// Poll once, drain the queue, print a summary and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Only poll: fetch on the schedule and queue every record (pair with `consume`).
+    Poll {
+        /// The pipeline and where its stages run.
+        #[command(flatten)]
+        target: Target,
+        /// Poll once, print a summary and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Only consume: process, store and e-mail what is queued (several can share a queue).
+    Consume {
+        /// The pipeline and where its stages run.
+        #[command(flatten)]
+        target: Target,
+        /// Drain the queue, print a summary and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Print what the store holds, newest first, as a table.
+    Show {
+        /// The pipeline and where its stages run.
+        #[command(flatten)]
+        target: Target,
+        /// Show at most this many rows.
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// List the dead-letter queue (poison records and why) instead of the store.
+        #[arg(long)]
+        dead: bool,
+    },
+    /// Create what the pipeline needs on AWS when it is missing (for development): the queue and
+    /// its dead-letter queue with the redrive policy, the DynamoDB table, the SES sender identity.
+    ///
+    /// Prints one line per resource, `created` or `exists`; running it again changes nothing.
+    /// Uses the standard AWS configuration (`AWS_REGION`, credentials or `AWS_PROFILE`,
+    /// `AWS_ENDPOINT_URL` for moto or LocalStack). The local backend needs nothing.
+    Init {
+        /// The pipeline and where its stages run.
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print the CloudFormation template that runs the pipeline on AWS Lambda (for production).
+    ///
+    /// The template creates the queue and its dead-letter queue (redrive after
+    /// `max_receive_count` receives), the DynamoDB table, the Lambda function (provided.al2023,
+    /// x86_64, code from the `CodeBucket`/`CodeKey` parameters) with its SQS trigger (batches of
+    /// `batch_size`, `batch_window`, partial-batch failures) and its EventBridge schedule (from
+    /// `source.schedule`), a log group, and a role allowed only the calls stockrun makes, on
+    /// those resources. Names are the ones `run --backend aws` uses.
+    ///
+    /// Every `${VAR}` in the pipeline becomes a template parameter, passed to the function as the
+    /// variable of the same name: secrets (such as the API's key) are `NoEcho` parameters
+    /// without a default, the others default to their `${VAR:-default}`. Nothing is read from
+    /// the environment. A schedule EventBridge cannot express (more than once a minute; both
+    /// day-of-month and day-of-week restricted) is an error.
+    #[command(after_help = DEPLOY_TEMPLATE_AFTER_HELP)]
+    DeployTemplate {
+        /// The pipeline file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Output format (CloudFormation reads both).
+        #[arg(long, value_enum, default_value_t = TemplateFormat::Yaml)]
+        format: TemplateFormat,
+        /// The function's timeout, in whole seconds up to 15m. The queue's visibility timeout is
+        /// 6 times this plus the batch window (the AWS rule for an SQS trigger).
+        #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        function_timeout: Duration,
+        /// The function's memory, in MB.
+        #[arg(long, default_value_t = 256, value_name = "MB", value_parser = clap::value_parser!(u32).range(128..=10240))]
+        memory_size: u32,
+        /// The pipeline file's path inside the function's zip, relative to its root (the
+        /// function's `PIPELINE` variable). Default: FILE's base name.
+        #[arg(long, value_name = "PATH")]
+        pipeline_path: Option<String>,
+        /// The function's name (1 to 64 letters, digits, `-`, `_`). Default:
+        /// `stockrun-<pipeline name>`.
+        #[arg(long, value_name = "NAME")]
+        function_name: Option<String>,
+        /// Days the function's log group keeps its logs (a value CloudWatch Logs accepts).
+        #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = log_retention_days)]
+        log_retention_days: u32,
+        /// Take the secret variables from this Secrets Manager secret (name or ARN) instead of
+        /// `NoEcho` parameters: its JSON keys are the variables' names, such as
+        /// `{"API_KEY": "..."}`. CloudFormation resolves them when it deploys.
+        #[arg(long, value_name = "SECRET")]
+        secrets_manager: Option<String>,
+    },
+}
+
+/// The pipeline file and where its stages run: the options `run`, `poll`, `consume`, `show` and
+/// `init` share.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The pipeline file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where the queue, store and e-mail live.
+    #[arg(long, value_enum, default_value_t = BackendArg::Local)]
+    pub backend: BackendArg,
+    /// Directory of the local backend's database files and e-mail outbox.
+    #[arg(
+        long,
+        env = "STOCKRUN_STATE_DIR",
+        default_value = ".stockrun",
+        value_name = "DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Send e-mail through this SMTP server instead of the outbox, such as
+    /// `smtp://127.0.0.1:1025` or `smtps://user:password@host` (never shown in output).
+    #[arg(
+        long,
+        env = "STOCKRUN_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp: Option<String>,
+    /// How long a received message stays hidden from other consumers before it is delivered
+    /// again (default: the batch window plus 30s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub visibility_timeout: Option<Duration>,
+}
+
+/// `--backend`: where the stages run (`runtime::backend::BackendKind` once resolved).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// Embedded: a SQLite file per pipeline under the state directory, e-mails as `.eml` files.
+    #[default]
+    Local,
+    /// AWS: SQS, DynamoDB and SES v2, configured by the standard AWS environment (`AWS_REGION`,
+    /// credentials or a profile, `AWS_ENDPOINT_URL` for moto or LocalStack).
+    Aws,
+}
+
+/// `validate --format` (`commands::validate::Format` once resolved).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// `file:line:column: severity: message`, the source line and a caret.
+    #[default]
+    Text,
+    /// One JSON document with every diagnostic, for editors and CI.
+    Json,
+}
+
+/// `deploy-template --format` (`commands::deploy_template::Format` once resolved).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum TemplateFormat {
+    /// YAML, with a comment saying where it came from and how to deploy it.
+    #[default]
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// The retention periods CloudWatch Logs accepts, in days.
+const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// `--log-retention-days`: one of the periods CloudWatch Logs accepts (else a usage error).
+fn log_retention_days(text: &str) -> Result<u32, String> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|days| LOG_RETENTION_DAYS.contains(days))
+        .ok_or_else(|| {
+            let accepted: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
+            format!(
+                "CloudWatch Logs keeps logs for one of {} days",
+                accepted.join(", ")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_texts_name_no_api_vendor_and_no_repository_path() {
+        let mut command = Cli::command();
+        let mut texts = vec![command.render_long_help().to_string()];
+        for sub in command.get_subcommands_mut() {
+            texts.push(sub.render_long_help().to_string());
+        }
+        for text in &texts {
+            for vendor in [
+                "RapidAPI",
+                "RAPIDAPI",
+                "Rapidapi",
+                "X-RapidAPI",
+                "Alpha Vantage",
+                "Twelve Data",
+                "pipelines/",
+                "examples/",
+            ] {
+                assert!(!text.contains(vendor), "`{vendor}` in:\n{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_top_level_help_lists_every_exit_status() {
+        let help = Cli::command().render_long_help().to_string();
+        for line in [
+            "  0  success",
+            "  1  the pipeline",
+            "  2  usage",
+            "  3  failure",
+        ] {
+            assert!(help.contains(line), "`{line}` in:\n{help}");
+        }
+    }
+
+    #[test]
+    fn a_log_retention_cloudwatch_refuses_is_a_usage_error() {
+        let error = Cli::try_parse_from([
+            "stockrun",
+            "deploy-template",
+            "p.yaml",
+            "--log-retention-days",
+            "8",
+        ])
+        .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ValueValidation);
+        assert_eq!(error.exit_code(), 2);
+    }
+}

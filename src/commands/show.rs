@@ -56,7 +56,7 @@ pub async fn run(
             out,
             "{} dead-lettered message(s) in queue `{}`",
             dead.len(),
-            crate::runtime::backend::queue_name(pipeline)
+            crate::naming::queue_name(pipeline)
         )?;
         return Ok(true);
     }

@@ -89,15 +89,16 @@ pub fn table_key(pipeline: &Pipeline) -> Vec<KeyAttribute> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A pipeline with `queue` as its queue section and `key` as its store key.
-    fn pipeline(queue: &str, key: &str) -> Pipeline {
+    /// A pipeline `stocks` with `queue` as its queue section, `key` as its store key and `rest`
+    /// (such as a notify section) after that.
+    pub(crate) fn pipeline(queue: &str, key: &str, rest: &str) -> Pipeline {
         let yaml = format!(
             "name: stocks\nsource:\n  url: http://127.0.0.1:9/\n  schedule: \"0 * * * * *\"\n  \
              records: $[*]\nqueue:\n{queue}\nprocess:\n  fields:\n    symbol: {{ path: $.symbol }}\n    \
-             at: {{ path: $.at }}\nstore:\n  table: quotes\n  key:\n{key}\n"
+             at: {{ path: $.at }}\nstore:\n  table: quotes\n  key:\n{key}\n{rest}"
         );
         let checked = crate::config::load::check(
             yaml.as_bytes(),
@@ -109,16 +110,17 @@ mod tests {
             .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics))
     }
 
-    const PARTITION: &str = "    partition: { name: symbol, value: \"{{symbol}}\" }";
+    pub(crate) const PARTITION: &str = "    partition: { name: symbol, value: \"{{symbol}}\" }";
 
     #[test]
     fn the_queue_is_its_name_else_the_url_s_last_segment_else_the_pipeline() {
-        let named = pipeline("  name: quotes", PARTITION);
+        let named = pipeline("  name: quotes", PARTITION, "");
         let by_url = pipeline(
             "  url: https://sqs.us-east-1.amazonaws.com/123456789012/quotes-by-url/",
             PARTITION,
+            "",
         );
-        let unnamed = pipeline("  batch_size: 10", PARTITION);
+        let unnamed = pipeline("  batch_size: 10", PARTITION, "");
         assert_eq!(queue_name(&named), "quotes");
         assert_eq!(queue_name(&by_url), "quotes-by-url");
         assert_eq!(queue_name(&unnamed), "stocks");
@@ -126,7 +128,7 @@ mod tests {
 
     #[test]
     fn the_table_key_is_the_partition_then_the_sort_key() {
-        let only_partition = pipeline("  name: quotes", PARTITION);
+        let only_partition = pipeline("  name: quotes", PARTITION, "");
         assert_eq!(
             table_key(&only_partition),
             [KeyAttribute {
@@ -137,6 +139,7 @@ mod tests {
         let both = pipeline(
             "  name: quotes",
             &format!("{PARTITION}\n    sort: {{ name: at, value: \"{{{{at}}}}\" }}"),
+            "",
         );
         let described: Vec<String> = table_key(&both).iter().map(ToString::to_string).collect();
         assert_eq!(described, ["symbol HASH", "at RANGE"]);

@@ -170,21 +170,10 @@ pub fn lambda_visibility(function_timeout: Duration, batch_window: Duration) -> 
 mod tests {
     use super::*;
 
+    /// A pipeline whose queue is `queue_name` (dead-lettering after 4 receives), with `notify`.
     fn pipeline(queue_name: &str, notify: &str) -> Pipeline {
-        let yaml = format!(
-            "name: stocks\nsource:\n  url: http://127.0.0.1:9/\n  schedule: \"0 * * * * *\"\n  \
-             records: $[*]\nqueue:\n  name: {queue_name}\n  max_receive_count: 4\nprocess:\n  \
-             fields:\n    symbol: {{ path: $.symbol }}\nstore:\n  table: quotes\n  key:\n    \
-             partition: {{ name: symbol, value: \"{{{{symbol}}}}\" }}\n{notify}"
-        );
-        let checked = crate::config::load::check(
-            yaml.as_bytes(),
-            &crate::config::env::Environment::default(),
-            crate::config::load::UnsetVariables::Deny,
-        );
-        checked
-            .pipeline
-            .unwrap_or_else(|| panic!("{:#?}", checked.diagnostics))
+        let queue = format!("  name: {queue_name}\n  max_receive_count: 4");
+        naming::tests::pipeline(&queue, naming::tests::PARTITION, notify)
     }
 
     #[test]

@@ -92,51 +92,37 @@ impl SqsQueue {
         let client = self.aws.sqs().await;
         let mut failures = Vec::new();
         for chunk in receipts.chunks(MAX_BATCH) {
+            // An entry's id is its index in the chunk; SQS names failed entries by it.
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| (i.to_string(), *receipt));
             let failed = match call {
-                ReceiptCall::Delete => {
-                    let entries = chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, receipt)| {
-                            DeleteMessageBatchRequestEntry::builder()
-                                .id(i.to_string())
-                                .receipt_handle(*receipt)
-                                .build()
-                                .expect("the id and receipt handle are set")
-                        })
-                        .collect();
-                    client
-                        .delete_message_batch()
-                        .queue_url(url)
-                        .set_entries(Some(entries))
-                        .send()
-                        .await
-                        .map_err(|error| self.error(call.operation(), &error))?
-                        .failed
-                }
-                ReceiptCall::ChangeVisibility(seconds) => {
-                    let entries = chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, receipt)| {
-                            ChangeMessageVisibilityBatchRequestEntry::builder()
-                                .id(i.to_string())
-                                .receipt_handle(*receipt)
-                                .visibility_timeout(seconds)
-                                .build()
-                                .expect("the id and receipt handle are set")
-                        })
-                        .collect();
-                    client
-                        .change_message_visibility_batch()
-                        .queue_url(url)
-                        .set_entries(Some(entries))
-                        .send()
-                        .await
-                        .map_err(|error| self.error(call.operation(), &error))?
-                        .failed
-                }
-            };
+                ReceiptCall::Delete => client
+                    .delete_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(
+                        entries
+                            .map(|(id, receipt)| delete_entry(id, receipt))
+                            .collect(),
+                    ))
+                    .send()
+                    .await
+                    .map(|output| output.failed)
+                    .map_err(|error| self.error(call.operation(), &error)),
+                ReceiptCall::ChangeVisibility(seconds) => client
+                    .change_message_visibility_batch()
+                    .queue_url(url)
+                    .set_entries(Some(
+                        entries
+                            .map(|(id, receipt)| visibility_entry(id, receipt, seconds))
+                            .collect(),
+                    ))
+                    .send()
+                    .await
+                    .map(|output| output.failed)
+                    .map_err(|error| self.error(call.operation(), &error)),
+            }?;
             failures.extend(failed.iter().map(describe_failure));
         }
         self.check_failures(call.operation(), receipts.len(), failures)
@@ -323,6 +309,29 @@ impl ReceiptCall {
             ReceiptCall::ChangeVisibility(_) => "ChangeMessageVisibilityBatch",
         }
     }
+}
+
+/// The DeleteMessageBatch entry `id` for the receipt handle `receipt`.
+fn delete_entry(id: String, receipt: &str) -> DeleteMessageBatchRequestEntry {
+    DeleteMessageBatchRequestEntry::builder()
+        .id(id)
+        .receipt_handle(receipt)
+        .build()
+        .expect("the id and receipt handle are set")
+}
+
+/// The ChangeMessageVisibilityBatch entry `id`: hide `receipt`'s message `seconds` from now.
+fn visibility_entry(
+    id: String,
+    receipt: &str,
+    seconds: i32,
+) -> ChangeMessageVisibilityBatchRequestEntry {
+    ChangeMessageVisibilityBatchRequestEntry::builder()
+        .id(id)
+        .receipt_handle(receipt)
+        .visibility_timeout(seconds)
+        .build()
+        .expect("the id and receipt handle are set")
 }
 
 /// One failed batch entry, for logs and errors: `id 3: InternalError: message (sender fault)`.

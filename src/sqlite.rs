@@ -1,18 +1,13 @@
-//! Opening the embedded database: one SQLite file per pipeline under the state directory, shared
-//! by the local queue and the local store.
+//! Opening the embedded database: one SQLite file per pipeline under the state directory (its
+//! path is `naming::database_path`), shared by the local queue and the local store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
 /// How long a writer waits for another process holding the database (a second `consume`).
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The database file of `pipeline` under `state_dir`.
-pub fn database_path(state_dir: &Path, pipeline: &str) -> PathBuf {
-    state_dir.join(format!("{pipeline}.db"))
-}
 
 /// Opens (creating when missing) the database at `path` in WAL mode, so the poller and the
 /// consumer (even in two processes) read and write without blocking each other.

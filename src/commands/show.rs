@@ -51,7 +51,7 @@ pub async fn run(options: &Options, env: &Environment, out: &mut impl Write) -> 
             out,
             "{} dead-lettered message(s) in queue `{}`",
             dead.len(),
-            crate::runtime::backend::queue_name(pipeline)
+            crate::naming::queue_name(pipeline)
         )?;
         return Ok(());
     }

@@ -16,15 +16,7 @@
 use super::model::Str;
 use super::properties::{Policy, PolicyDocument, Principal, Role, Statement};
 use super::{LOG_GROUP, QUEUE, TABLE};
-
-/// The sender of the pipeline's e-mails, for SES.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sender {
-    /// The address, such as `bot@example.com`.
-    pub address: String,
-    /// Its domain, such as `example.com`.
-    pub domain: String,
-}
+use crate::resources::Sender;
 
 /// The execution role; `sender` is `None` when the pipeline sends no e-mail.
 pub fn role(sender: Option<&Sender>) -> Role {

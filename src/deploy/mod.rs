@@ -2,9 +2,11 @@
 //! the queue and its dead-letter queue, the function with its SQS trigger and its schedule, the
 //! table, the log group and a role allowed only what the code calls.
 //!
-//! Names are the runtime's (`runtime::backend::queue_name`, `<queue>-dlq`, `store.table`), so
-//! the function finds what the template creates. The template is built from the pipeline alone:
-//! `${VAR}` references become parameters, never the values of the environment that ran it.
+//! The queues and the table are `resources::Resources`, the description `stockrun init` also
+//! provisions from, so their names (`naming::queue_name`, `naming::dead_letter_queue_name`,
+//! `store.table`) and key schema are the ones the function looks for. The template is built from
+//! the pipeline alone: `${VAR}` references become parameters, never the values of the
+//! environment that ran it.
 
 pub mod cron;
 mod iam;
@@ -16,7 +18,6 @@ mod template;
 
 use std::time::Duration;
 
-pub use iam::Sender;
 pub use plan::Source;
 pub use template::template;
 

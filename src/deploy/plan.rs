@@ -1,14 +1,16 @@
 //! The checks a pipeline and the options pass before a template is built, and the facts they
-//! leave: names, the translated schedule, whole seconds, the variables, the e-mail sender.
+//! leave: the pipeline's resources (`resources::Resources`, as `init` makes them), the translated
+//! schedule, whole seconds, the variables, the e-mail sender.
+
+use std::time::Duration;
 
 use super::cron::to_eventbridge;
-use super::iam::Sender;
 use super::parameters::{Variable, variables};
 use super::{CODE_PARAMETERS, DeployError, MAX_FUNCTION_TIMEOUT, MAX_VISIBILITY, Options};
 use crate::config::Pipeline;
 use crate::config::env::{EnvReference, find_references};
 use crate::config::located::Position;
-use crate::runtime::backend::queue_name;
+use crate::resources::{Resources, ResourcesError, Sender, lambda_visibility};
 
 /// The pipeline a template is made from.
 #[derive(Clone, Copy, Debug)]
@@ -43,8 +45,9 @@ const LAMBDA_RESERVED: [&str; 18] = [
 
 /// The checked facts the resources are built from.
 pub(super) struct Plan {
-    /// The queue's name (`runtime::backend::queue_name`).
-    pub queue: String,
+    /// The queues and the table, named as everywhere else; the queue's visibility timeout is
+    /// the one a Lambda trigger needs.
+    pub resources: Resources,
     /// The EventBridge cron fields.
     pub schedule: String,
     /// The function's name.
@@ -69,17 +72,20 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
             position: url.position,
         });
     }
-    let queue = queue_name(pipeline);
-    if queue.ends_with(".fifo") {
-        return Err(DeployError::Fifo {
+    // Round a fractional window up: `500ms` waits a second rather than not at all.
+    let window = pipeline.queue.batch_window.value.0;
+    let batch_window = window.as_secs() + u64::from(window.subsec_nanos() > 0);
+    let visibility = lambda_visibility(options.function_timeout, Duration::from_secs(batch_window));
+    let resources = Resources::new(pipeline, visibility).map_err(|error| match error {
+        ResourcesError::Fifo { name } => DeployError::Fifo {
             position: pipeline
                 .queue
                 .name
                 .as_ref()
                 .map_or(pipeline.name.position, |n| n.position),
-            name: queue,
-        });
-    }
+            name,
+        },
+    })?;
     let schedule_text = &pipeline.source.schedule;
     let schedule = to_eventbridge(schedule_text).map_err(|source| DeployError::Schedule {
         position: schedule_text.position,
@@ -102,14 +108,9 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
             name: function_name,
         });
     }
-    // Round a fractional window up: `500ms` waits a second rather than not at all.
-    let window = pipeline.queue.batch_window.value.0;
-    let batch_window = window.as_secs() + u64::from(window.subsec_nanos() > 0);
-    // AWS: at least 6 × the function timeout for an SQS trigger, plus the batching window.
-    let visibility = 6 * timeout.as_secs() + batch_window;
-    if visibility > MAX_VISIBILITY.as_secs() {
+    if visibility > MAX_VISIBILITY {
         return Err(DeployError::VisibilityTooLong {
-            seconds: visibility,
+            seconds: visibility.as_secs(),
         });
     }
     if let Some(secret) = &options.secrets_manager {
@@ -123,16 +124,18 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
     let variables = checked_variables(variables(pipeline, source.text, &references))?;
     let sender = match &pipeline.notify {
         None => None,
-        Some(notify) => Some(
-            sender(&notify.from.value).map_err(|reason| DeployError::Sender {
-                from: notify.from.value.clone(),
-                reason,
-                position: notify.from.position,
-            })?,
-        ),
+        Some(notify) => {
+            Some(
+                Sender::parse(&notify.from.value).map_err(|error| DeployError::Sender {
+                    from: error.from,
+                    reason: error.reason,
+                    position: notify.from.position,
+                })?,
+            )
+        }
     };
     Ok(Plan {
-        queue,
+        resources,
         schedule,
         function_name,
         timeout: timeout.as_secs(),
@@ -220,15 +223,4 @@ fn checked_variables(all: Vec<Variable>) -> Result<Vec<Variable>, DeployError> {
         kept.push(variable);
     }
     Ok(kept)
-}
-
-/// The address of `notify.from` and its domain.
-fn sender(from: &str) -> Result<Sender, String> {
-    let mailbox = from
-        .parse::<lettre::message::Mailbox>()
-        .map_err(|error| error.to_string())?;
-    Ok(Sender {
-        address: mailbox.email.to_string(),
-        domain: mailbox.email.domain().to_owned(),
-    })
 }

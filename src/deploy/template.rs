@@ -16,6 +16,8 @@ use super::{
     SCHEDULE, SCHEDULE_PERMISSION, TABLE, TRIGGER,
 };
 use crate::config::Pipeline;
+use crate::naming::KEY_ATTRIBUTE_TYPE;
+use crate::resources::{QueueResource, TableResource};
 
 /// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look
 /// (longer than the queue's: a message keeps its first enqueue time when it is dead-lettered).
@@ -44,9 +46,12 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
         }
     }
     let mut resources = IndexMap::new();
-    resources.insert(DEAD_LETTER_QUEUE.to_owned(), dead_letter_queue(&plan));
-    resources.insert(QUEUE.to_owned(), queue(pipeline, &plan));
-    resources.insert(TABLE.to_owned(), table(pipeline));
+    resources.insert(
+        DEAD_LETTER_QUEUE.to_owned(),
+        dead_letter_queue(&plan.resources.queue),
+    );
+    resources.insert(QUEUE.to_owned(), queue(&plan.resources.queue));
+    resources.insert(TABLE.to_owned(), table(&plan.resources.table));
     resources.insert(LOG_GROUP.to_owned(), log_group(&plan, options));
     resources.insert(
         ROLE.to_owned(),
@@ -94,7 +99,7 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
         format_version: "2010-09-09",
         description: format!(
             "stockrun pipeline `{name}` on AWS Lambda: poll on cron({}), queue in {}, store in {}",
-            plan.schedule, plan.queue, pipeline.store.table.value
+            plan.schedule, plan.resources.queue.name, plan.resources.table.name
         ),
         parameters,
         resources,
@@ -161,11 +166,11 @@ fn deleted_with_stack(kind: &'static str, properties: Properties) -> Resource {
     }
 }
 
-fn dead_letter_queue(plan: &Plan) -> Resource {
+fn dead_letter_queue(queue: &QueueResource) -> Resource {
     deleted_with_stack(
         "AWS::SQS::Queue",
         Properties::Queue(Queue {
-            queue_name: format!("{}-dlq", plan.queue),
+            queue_name: queue.dead_letter.clone(),
             visibility_timeout: None,
             message_retention_period: Some(DEAD_LETTER_RETENTION),
             redrive_policy: None,
@@ -173,25 +178,22 @@ fn dead_letter_queue(plan: &Plan) -> Resource {
     )
 }
 
-fn queue(pipeline: &Pipeline, plan: &Plan) -> Resource {
+fn queue(queue: &QueueResource) -> Resource {
     deleted_with_stack(
         "AWS::SQS::Queue",
         Properties::Queue(Queue {
-            queue_name: plan.queue.clone(),
-            visibility_timeout: Some(6 * plan.timeout + plan.batch_window),
+            queue_name: queue.name.clone(),
+            visibility_timeout: Some(queue.visibility_timeout.as_secs()),
             message_retention_period: Some(QUEUE_RETENTION),
             redrive_policy: Some(RedrivePolicy {
                 dead_letter_target_arn: Str::attribute(DEAD_LETTER_QUEUE, "Arn"),
-                max_receive_count: *pipeline.queue.max_receive_count,
+                max_receive_count: queue.max_receive_count,
             }),
         }),
     )
 }
 
-fn table(pipeline: &Pipeline) -> Resource {
-    let key = &pipeline.store.key;
-    let mut names = vec![(key.partition.name.value.clone(), "HASH")];
-    names.extend(key.sort.as_ref().map(|s| (s.name.value.clone(), "RANGE")));
+fn table(table: &TableResource) -> Resource {
     Resource {
         // The data outlives the stack: deleting or replacing it keeps the table.
         deletion_policy: Some("Retain"),
@@ -199,21 +201,22 @@ fn table(pipeline: &Pipeline) -> Resource {
         ..resource(
             "AWS::DynamoDB::Table",
             Properties::Table(Table {
-                table_name: pipeline.store.table.value.clone(),
+                table_name: table.name.clone(),
                 billing_mode: "PAY_PER_REQUEST",
-                // Item keys are always strings (`store::item::Item`).
-                attribute_definitions: names
+                attribute_definitions: table
+                    .key
                     .iter()
-                    .map(|(name, _)| AttributeDefinition {
-                        attribute_name: name.clone(),
-                        attribute_type: "S",
+                    .map(|attribute| AttributeDefinition {
+                        attribute_name: attribute.name.clone(),
+                        attribute_type: KEY_ATTRIBUTE_TYPE,
                     })
                     .collect(),
-                key_schema: names
-                    .into_iter()
-                    .map(|(attribute_name, key_type)| KeySchemaElement {
-                        attribute_name,
-                        key_type,
+                key_schema: table
+                    .key
+                    .iter()
+                    .map(|attribute| KeySchemaElement {
+                        attribute_name: attribute.name.clone(),
+                        key_type: attribute.role.key_type(),
                     })
                     .collect(),
             }),

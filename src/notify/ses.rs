@@ -1,6 +1,9 @@
 //! The SES v2 notifier: one SendEmail with simple content (subject, text body, optional HTML
 //! body, all UTF-8). Throttling is retried by the SDK's standard retry policy; the runtime
-//! retries the rest and never lets a failed e-mail touch the stored records.
+//! retries the rest and never lets a failed e-mail touch the stored records. `provision` creates
+//! the sender's identity for `stockrun init`.
+
+pub(crate) mod provision;
 
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::aws::Aws;
 use crate::config::Pipeline;
+use crate::naming::{database_path, dead_letter_queue_name, queue_name};
 use crate::notify::outbox::Outbox;
 use crate::notify::ses::Ses;
 use crate::notify::smtp::Smtp;
@@ -15,7 +16,6 @@ use crate::notify::{Notifier, NotifyError};
 use crate::queue::local::LocalQueue;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::{Queue, QueueError};
-use crate::sqlite::database_path;
 use crate::store::dynamodb::DynamoDbStore;
 use crate::store::local::LocalStore;
 use crate::store::{Store, StoreError};
@@ -133,8 +133,8 @@ impl Backend {
             return Err(BackendError::LocalOnly {
                 what: "`show --dead`",
                 instead: format!(
-                    "on AWS the dead letters are in the SQS queue `{}-dlq` (the queue's redrive policy target): look at them in the AWS console or with `aws sqs receive-message`",
-                    queue_name(pipeline)
+                    "on AWS the dead letters are in the SQS queue `{}` (the queue's redrive policy target): look at them in the AWS console or with `aws sqs receive-message`",
+                    dead_letter_queue_name(&queue_name(pipeline))
                 ),
             });
         }
@@ -144,17 +144,14 @@ impl Backend {
 
     /// The store of a pipeline that has run, for reading it.
     pub fn existing_store(&self, pipeline: &Pipeline) -> Result<Arc<dyn Store>, BackendError> {
-        match self.kind {
-            BackendKind::Local => Ok(Arc::new(LocalStore::open_existing(
-                &self.existing_database(pipeline)?,
+        self.open_store(pipeline, || {
+            let database = self.existing_database(pipeline)?;
+            Ok(LocalStore::open_existing(
+                &database,
                 &pipeline.store.table,
                 &pipeline.store.inserted_at,
-            )?)),
-            BackendKind::Aws => Ok(Arc::new(DynamoDbStore::new(
-                Arc::clone(&self.aws),
-                pipeline,
-            ))),
-        }
+            )?)
+        })
     }
 
     /// Requests sent to AWS so far, when the backend is AWS (for the run summary).
@@ -180,12 +177,23 @@ impl Backend {
 
     /// The table records are written to.
     pub fn store(&self, pipeline: &Pipeline) -> Result<Arc<dyn Store>, StoreError> {
-        match self.kind {
-            BackendKind::Local => Ok(Arc::new(LocalStore::open(
+        self.open_store(pipeline, || {
+            LocalStore::open(
                 &self.database(pipeline),
                 &pipeline.store.table,
                 &pipeline.store.inserted_at,
-            )?)),
+            )
+        })
+    }
+
+    /// The pipeline's store: on the local backend what `open_local` opens, on AWS its table.
+    fn open_store<E>(
+        &self,
+        pipeline: &Pipeline,
+        open_local: impl FnOnce() -> Result<LocalStore, E>,
+    ) -> Result<Arc<dyn Store>, E> {
+        match self.kind {
+            BackendKind::Local => Ok(Arc::new(open_local()?)),
             BackendKind::Aws => Ok(Arc::new(DynamoDbStore::new(
                 Arc::clone(&self.aws),
                 pipeline,
@@ -222,18 +230,4 @@ impl Backend {
     fn outbox_dir(&self) -> PathBuf {
         self.state_dir.join("outbox")
     }
-}
-
-/// The queue's name: `queue.name`, the last segment of `queue.url`, or the pipeline's name.
-pub fn queue_name(pipeline: &Pipeline) -> String {
-    if let Some(name) = &pipeline.queue.name {
-        return name.value.clone();
-    }
-    if let Some(url) = &pipeline.queue.url
-        && let Some(last) = url.trim_end_matches('/').rsplit('/').next()
-        && !last.is_empty()
-    {
-        return last.to_owned();
-    }
-    pipeline.name.value.clone()
 }

@@ -19,15 +19,15 @@
 //! once, never not at all.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use serde_json::{Map, Value};
 
-use super::{Stages, backoff};
+use super::Stages;
 use crate::notify::render::StoredRecord;
 use crate::process::Key;
 use crate::queue::Received;
+use crate::retry::{email as email_retry, store_write as store_retry};
 use crate::store::Item;
 
 /// How the queue learns that a batch's stored messages are done: the one difference between the
@@ -113,17 +113,6 @@ struct BatchOutcome {
 struct Digest {
     items: Vec<Item>,
     feeds: Vec<Map<String, Value>>,
-}
-
-/// How a store write is retried before the batch is given back to the queue (writes are
-/// idempotent, so a retry after a write that did happen is harmless).
-fn store_retry() -> ExponentialBuilder {
-    backoff(Duration::from_millis(200), Duration::from_secs(2), 3)
-}
-
-/// How the digest e-mail is retried before giving up (the records are stored by then).
-fn email_retry() -> ExponentialBuilder {
-    backoff(Duration::from_millis(200), Duration::from_secs(5), 3)
 }
 
 /// Step 1: processes and stores one batch. Never fails as a whole: each message ends up in

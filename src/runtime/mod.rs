@@ -16,9 +16,6 @@ pub mod shutdown;
 mod testing;
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use backon::ExponentialBuilder;
 
 use self::backend::Backend;
 use self::loaded::Loaded;
@@ -80,14 +77,4 @@ impl Stages {
             pipeline: pipeline.clone(),
         })
     }
-}
-
-/// Jittered exponential backoff from `min` (doubling, at most `max` apart) for `times` retries:
-/// how the runtime retries a queue send, a store write or an e-mail.
-pub(crate) fn backoff(min: Duration, max: Duration, times: usize) -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(min)
-        .with_max_delay(max)
-        .with_max_times(times)
-        .with_jitter()
 }

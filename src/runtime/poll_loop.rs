@@ -4,17 +4,13 @@
 
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use tokio_util::sync::CancellationToken;
 
 use super::counters::Counters;
 use crate::queue::{MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError};
+use crate::retry;
 use crate::source::Poller;
-
-/// How sending to the queue is retried before the records of a poll are given up (and logged).
-fn send_retry() -> ExponentialBuilder {
-    super::backoff(Duration::from_millis(200), Duration::from_secs(10), 5)
-}
 
 /// Polls once and queues every record.
 pub async fn poll_and_queue(poller: &Poller, queue: &dyn Queue, counters: &Counters) {
@@ -41,7 +37,7 @@ pub async fn poll_and_queue(poller: &Poller, queue: &dyn Queue, counters: &Count
     for chunk in bodies.chunks(MAX_BATCH) {
         let send = || queue.send_batch(chunk);
         let sent = send
-            .retry(send_retry())
+            .retry(retry::queue_send())
             .when(|error| !matches!(error, QueueError::TooLarge { .. }))
             .notify(|error, wait| {
                 tracing::warn!(%error, retry_in = ?wait, "cannot queue records; retrying");

@@ -470,6 +470,97 @@ async fn init_creates_what_the_pipeline_needs_and_then_finds_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn init_changes_nothing_that_exists_and_says_what_does_not_fit() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+
+    let url = moto_url();
+    let name = unique("init-misfit");
+    let ws = Workspace::new(&init_pipeline(&name)).with_env(aws_env(&url));
+    let aws = aws_at(&url).await;
+    // A queue without a redrive policy, and the table keyed by `symbol` alone.
+    let queue_url = create_queue(&aws, &name, &[]).await;
+    aws.dynamodb()
+        .await
+        .create_table()
+        .table_name(format!("{name}-table"))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("symbol")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("complete"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("symbol")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("complete"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("table");
+
+    let out = ws.run(&["init", "--backend", "aws"]);
+
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            format!("created dead-letter queue {name}-dlq"),
+            format!("exists  queue {name}"),
+            format!(
+                "  note: queue {name} has no redrive policy, so poison records are never dead-lettered (not changed: delete the queue and run init again, or set one)"
+            ),
+            format!("exists  table {name}-table"),
+            format!(
+                "  error: table {name}-table has the key (symbol HASH), the pipeline's is (symbol HASH, quoted_at RANGE): writes would fail. Use another `store.table`, or delete the table and run init again"
+            ),
+        ]
+    );
+    assert_contains(&out.stdout, &format!("SES identity {name}@example.com"));
+
+    // Dead-lettering to a queue other than the pipeline's is reported and left alone.
+    let other_url = create_queue(&aws, &format!("{name}-other"), &[]).await;
+    let sqs = aws.sqs().await;
+    let other_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&other_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .expect("an ARN");
+    let policy = json!({"deadLetterTargetArn": other_arn, "maxReceiveCount": 2}).to_string();
+    sqs.set_queue_attributes()
+        .queue_url(&queue_url)
+        .attributes(QueueAttributeName::RedrivePolicy, policy)
+        .send()
+        .await
+        .expect("redrive policy");
+
+    let again = ws.run(&["init", "--backend", "aws"]);
+
+    let lines: Vec<&str> = again.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            format!("exists  dead-letter queue {name}-dlq"),
+            format!("exists  queue {name}"),
+            format!(
+                "  note: queue {name} dead-letters to {other_arn}, not {name}-dlq (not changed)"
+            ),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn run_once_on_aws_stores_dead_letters_and_counts_requests() {
     let url = moto_url();
     let name = unique("run");

@@ -3,9 +3,11 @@
 //! ChangeMessageVisibilityBatch), and every batch result is checked entry by entry: SQS answers
 //! HTTP 200 when some entries failed. Dead-lettering is the queue's redrive policy
 //! (`stockrun init` sets it up from `queue.max_receive_count`). Here: the queue and its trait
-//! calls; `send` splits and retries SendMessageBatch, `lookup` finds queue URLs and attributes.
+//! calls; `send` splits and retries SendMessageBatch, `lookup` finds queue URLs and attributes,
+//! `provision` creates the queue and its dead-letter queue for `stockrun init`.
 
 mod lookup;
+pub(crate) mod provision;
 mod send;
 
 use std::sync::{Arc, Mutex};
@@ -26,7 +28,7 @@ use self::send::send_chunks;
 use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received, check_message_sizes};
 use crate::aws::{Aws, sdk_error_message};
 use crate::config::Pipeline;
-use crate::runtime::backend::queue_name;
+use crate::naming::queue_name;
 
 /// The largest message SQS takes, and the largest total payload of one SendMessageBatch.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -73,13 +75,16 @@ impl SqsQueue {
     /// The queue URL, looked up (GetQueueUrl) on first use.
     pub async fn url(&self) -> Result<&str, QueueError> {
         self.url
-            .get_or_try_init(|| queue_url(&self.aws, &self.name, None))
+            .get_or_try_init(|| async {
+                Ok::<_, QueueError>(queue_url(&self.aws, &self.name, None).await?)
+            })
             .await
             .map(String::as_str)
     }
 
-    /// Sets how long from now received messages stay hidden (ChangeMessageVisibilityBatch).
-    async fn change_visibility(&self, receipts: &[&str], seconds: i32) -> Result<(), QueueError> {
+    /// Makes `call` on every receipt, in batch calls of at most ten entries; every failed
+    /// entry is logged and the failures become one error.
+    async fn by_receipt(&self, call: ReceiptCall, receipts: &[&str]) -> Result<(), QueueError> {
         if receipts.is_empty() {
             return Ok(());
         }
@@ -87,28 +92,40 @@ impl SqsQueue {
         let client = self.aws.sqs().await;
         let mut failures = Vec::new();
         for chunk in receipts.chunks(MAX_BATCH) {
+            // An entry's id is its index in the chunk; SQS names failed entries by it.
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, receipt)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(*receipt)
-                        .visibility_timeout(seconds)
-                        .build()
-                        .expect("the id and receipt handle are set")
-                })
-                .collect();
-            let output = client
-                .change_message_visibility_batch()
-                .queue_url(url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|error| self.error("ChangeMessageVisibilityBatch", &error))?;
-            failures.extend(output.failed().iter().map(describe_failure));
+                .map(|(i, receipt)| (i.to_string(), *receipt));
+            let failed = match call {
+                ReceiptCall::Delete => client
+                    .delete_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(
+                        entries
+                            .map(|(id, receipt)| delete_entry(id, receipt))
+                            .collect(),
+                    ))
+                    .send()
+                    .await
+                    .map(|output| output.failed)
+                    .map_err(|error| self.error(call.operation(), &error)),
+                ReceiptCall::ChangeVisibility(seconds) => client
+                    .change_message_visibility_batch()
+                    .queue_url(url)
+                    .set_entries(Some(
+                        entries
+                            .map(|(id, receipt)| visibility_entry(id, receipt, seconds))
+                            .collect(),
+                    ))
+                    .send()
+                    .await
+                    .map(|output| output.failed)
+                    .map_err(|error| self.error(call.operation(), &error)),
+            }?;
+            failures.extend(failed.iter().map(describe_failure));
         }
-        self.check_failures("ChangeMessageVisibilityBatch", receipts.len(), failures)
+        self.check_failures(call.operation(), receipts.len(), failures)
     }
 
     /// A failed `operation` as a queue error: the queue, the call and what AWS said.
@@ -210,34 +227,7 @@ impl Queue for SqsQueue {
     }
 
     async fn delete_batch(&self, receipts: &[&str]) -> Result<(), QueueError> {
-        if receipts.is_empty() {
-            return Ok(());
-        }
-        let url = self.url().await?;
-        let client = self.aws.sqs().await;
-        let mut failures = Vec::new();
-        for chunk in receipts.chunks(MAX_BATCH) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, receipt)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(*receipt)
-                        .build()
-                        .expect("the id and receipt handle are set")
-                })
-                .collect();
-            let output = client
-                .delete_message_batch()
-                .queue_url(url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|error| self.error("DeleteMessageBatch", &error))?;
-            failures.extend(output.failed().iter().map(describe_failure));
-        }
-        self.check_failures("DeleteMessageBatch", receipts.len(), failures)
+        self.by_receipt(ReceiptCall::Delete, receipts).await
     }
 
     async fn release(&self, failed: &[(&str, &str)]) -> Result<(), QueueError> {
@@ -247,11 +237,13 @@ impl Queue for SqsQueue {
         // SQS keeps no reason with a message: the consumer has logged each one (redacted).
         tracing::debug!(queue = %self.name, messages = failed.len(), "released for redelivery; the redrive policy dead-letters them after max_receive_count");
         let receipts: Vec<&str> = failed.iter().map(|(receipt, _)| *receipt).collect();
-        self.change_visibility(&receipts, 0).await
+        self.by_receipt(ReceiptCall::ChangeVisibility(0), &receipts)
+            .await
     }
 
     async fn extend_visibility(&self, receipts: &[&str], by: Duration) -> Result<(), QueueError> {
-        self.change_visibility(receipts, whole_seconds_up(by.min(MAX_VISIBILITY)))
+        let seconds = whole_seconds_up(by.min(MAX_VISIBILITY));
+        self.by_receipt(ReceiptCall::ChangeVisibility(seconds), receipts)
             .await
     }
 
@@ -297,6 +289,49 @@ impl Queue for SqsQueue {
         }
         Ok(counts)
     }
+}
+
+/// A batch call made per receipt handle.
+#[derive(Clone, Copy, Debug)]
+enum ReceiptCall {
+    /// DeleteMessageBatch: the messages are done with.
+    Delete,
+    /// ChangeMessageVisibilityBatch: hide the messages for this many seconds from now (0: at
+    /// once visible again).
+    ChangeVisibility(i32),
+}
+
+impl ReceiptCall {
+    /// The SQS operation, for logs and errors.
+    fn operation(self) -> &'static str {
+        match self {
+            ReceiptCall::Delete => "DeleteMessageBatch",
+            ReceiptCall::ChangeVisibility(_) => "ChangeMessageVisibilityBatch",
+        }
+    }
+}
+
+/// The DeleteMessageBatch entry `id` for the receipt handle `receipt`.
+fn delete_entry(id: String, receipt: &str) -> DeleteMessageBatchRequestEntry {
+    DeleteMessageBatchRequestEntry::builder()
+        .id(id)
+        .receipt_handle(receipt)
+        .build()
+        .expect("the id and receipt handle are set")
+}
+
+/// The ChangeMessageVisibilityBatch entry `id`: hide `receipt`'s message `seconds` from now.
+fn visibility_entry(
+    id: String,
+    receipt: &str,
+    seconds: i32,
+) -> ChangeMessageVisibilityBatchRequestEntry {
+    ChangeMessageVisibilityBatchRequestEntry::builder()
+        .id(id)
+        .receipt_handle(receipt)
+        .visibility_timeout(seconds)
+        .build()
+        .expect("the id and receipt handle are set")
 }
 
 /// One failed batch entry, for logs and errors: `id 3: InternalError: message (sender fault)`.

@@ -3,18 +3,13 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
-use std::time::Duration;
 
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 use backon::BackoffBuilder;
 
 use super::{MAX_PAYLOAD_BYTES, SqsQueue, describe_failure};
 use crate::queue::{MAX_BATCH, QueueError};
-
-/// How entries that SQS reported as failed (on HTTP 200) are retried.
-fn failed_entry_retry() -> backon::ExponentialBuilder {
-    crate::runtime::backoff(Duration::from_millis(100), Duration::from_secs(2), 4)
-}
+use crate::retry;
 
 impl SqsQueue {
     /// Sends one chunk (≤ 10 entries, ≤ 256 KiB); entries SQS reports as failed are sent again
@@ -31,7 +26,7 @@ impl SqsQueue {
             .enumerate()
             .map(|(i, body)| ((first_id + i).to_string(), body.as_str()))
             .collect();
-        let mut delays = failed_entry_retry().build();
+        let mut delays = retry::sqs_failed_entries().build();
         loop {
             let entries = pending
                 .iter()

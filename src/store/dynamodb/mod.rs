@@ -1,10 +1,12 @@
 //! The DynamoDB store: items written with BatchWriteItem (at most 25 per request, unprocessed
 //! items retried with backoff), read back with Scan for `stockrun show`. Numbers are `N` with
-//! the digits the record had, strings (timestamps too) `S`, booleans `BOOL`.
+//! the digits the record had, strings (timestamps too) `S`, booleans `BOOL`. `provision`
+//! creates the table for `stockrun init`.
+
+pub(crate) mod provision;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -22,11 +24,6 @@ use crate::config::Pipeline;
 
 /// The most items one BatchWriteItem may carry (AWS rejects more; moto does not, so we enforce it).
 pub(crate) const MAX_BATCH_WRITE: usize = 25;
-
-/// How `UnprocessedItems` are retried: 50 ms doubling to 2 s, 8 attempts in all.
-fn unprocessed_retry() -> ExponentialBuilder {
-    crate::runtime::backoff(Duration::from_millis(50), Duration::from_secs(2), 7)
-}
 
 /// One pipeline's DynamoDB table.
 pub struct DynamoDbStore {
@@ -51,7 +48,7 @@ impl DynamoDbStore {
             sort: store.key.sort.as_ref().map(|sort| sort.name.value.clone()),
             inserted_at: store.inserted_at.value.clone(),
             fields: pipeline.process.fields.value.keys().cloned().collect(),
-            retry: unprocessed_retry(),
+            retry: crate::retry::unprocessed_items(),
         }
     }
 

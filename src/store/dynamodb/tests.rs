@@ -1,5 +1,7 @@
 //! Tests of the DynamoDB store against wiremock speaking the DynamoDB JSON protocol.
 
+use std::time::Duration;
+
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -38,7 +40,7 @@ async fn store_at(uri: &str) -> DynamoDbStore {
         .load()
         .await;
     let mut store = DynamoDbStore::new(Aws::with_config(config), &pipeline);
-    store.retry = crate::runtime::backoff(Duration::from_millis(1), Duration::from_millis(1), 7);
+    store.retry = crate::retry::backoff(Duration::from_millis(1), Duration::from_millis(1), 7);
     store
 }
 

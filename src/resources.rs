@@ -1,0 +1,239 @@
+//! What a pipeline needs on AWS, described once: the queue and its dead-letter queue (names,
+//! redrive after `max_receive_count`, visibility timeout), the table (name, key schema) and the
+//! e-mail sender's identity. `stockrun init` provisions from it (through each backend's
+//! `provision` module) and `deploy/` writes the CloudFormation resources from it, so the two
+//! cannot disagree on a name or a key. A leaf: it knows the pipeline model and [`naming`].
+
+use std::time::Duration;
+
+use crate::config::Pipeline;
+use crate::naming::{self, KeyAttribute};
+
+/// The shortest visibility timeout a queue made for `stockrun run` / `consume` gets: short ones
+/// hand a message out again while it is still being processed.
+const MIN_DEVELOPMENT_VISIBILITY: Duration = Duration::from_secs(30);
+
+/// How many times the function timeout AWS asks an SQS trigger's queue to hide a message.
+const LAMBDA_TIMEOUTS_PER_VISIBILITY: u32 = 6;
+
+/// The AWS resources of one pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resources {
+    /// The queue and its dead-letter queue.
+    pub queue: QueueResource,
+    /// The table records are stored in.
+    pub table: TableResource,
+    /// `notify.from`, when the pipeline sends e-mail (see [`Resources::sender`]).
+    from: Option<String>,
+}
+
+/// The pipeline's queue, a standard SQS queue, and the dead-letter queue its redrive policy
+/// names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueResource {
+    /// The queue's name ([`naming::queue_name`]).
+    pub name: String,
+    /// The dead-letter queue's name ([`naming::dead_letter_queue_name`]).
+    pub dead_letter: String,
+    /// Receives after which a message goes to the dead-letter queue (`queue.max_receive_count`).
+    pub max_receive_count: u32,
+    /// How long a received message stays hidden ([`development_visibility`] or
+    /// [`lambda_visibility`]).
+    pub visibility_timeout: Duration,
+}
+
+/// The pipeline's table: on-demand billing, keyed by string attributes
+/// ([`naming::KEY_ATTRIBUTE_TYPE`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableResource {
+    /// `store.table`.
+    pub name: String,
+    /// The key schema, partition key first ([`naming::table_key`]).
+    pub key: Vec<KeyAttribute>,
+}
+
+impl TableResource {
+    /// The key as `init` prints it: `symbol HASH, quoted_at RANGE`.
+    pub fn describe_key(&self) -> String {
+        self.key
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The identity e-mails are sent from (an SES identity; IAM allows sending from it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sender {
+    /// The address, such as `bot@example.com`.
+    pub address: String,
+    /// Its domain, such as `example.com`.
+    pub domain: String,
+}
+
+impl Sender {
+    /// The sender of `from` (`bot@example.com` or `Bot <bot@example.com>`).
+    pub fn parse(from: &str) -> Result<Sender, SenderError> {
+        let mailbox = from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|error| SenderError {
+                from: from.to_owned(),
+                reason: error.to_string(),
+            })?;
+        Ok(Sender {
+            address: mailbox.email.to_string(),
+            domain: mailbox.email.domain().to_owned(),
+        })
+    }
+}
+
+/// Why a pipeline's queue cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourcesError {
+    /// A FIFO queue name: the poller sends without message groups.
+    #[error("queue `{name}` is a FIFO queue: stockrun sends to standard queues only")]
+    Fifo {
+        /// The queue's name.
+        name: String,
+    },
+}
+
+/// `notify.from` is not an e-mail address (only for a pipeline whose `from` comes from an unset
+/// variable: `validate` rejects the others).
+#[derive(Debug, thiserror::Error)]
+#[error("notify.from `{from}` is not an e-mail address: {reason}")]
+pub struct SenderError {
+    /// As written.
+    pub from: String,
+    /// The parser's message.
+    pub reason: String,
+}
+
+/// What provisioning a resource found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provisioned {
+    /// It was there already (and was left as it was).
+    Existed,
+    /// It was created now.
+    Created,
+}
+
+impl Resources {
+    /// The resources of `pipeline`, its queue hiding a received message for
+    /// `visibility_timeout`.
+    pub fn new(
+        pipeline: &Pipeline,
+        visibility_timeout: Duration,
+    ) -> Result<Resources, ResourcesError> {
+        let name = naming::queue_name(pipeline);
+        if name.ends_with(".fifo") {
+            return Err(ResourcesError::Fifo { name });
+        }
+        Ok(Resources {
+            queue: QueueResource {
+                dead_letter: naming::dead_letter_queue_name(&name),
+                name,
+                max_receive_count: *pipeline.queue.max_receive_count,
+                visibility_timeout,
+            },
+            table: TableResource {
+                name: pipeline.store.table.value.clone(),
+                key: naming::table_key(pipeline),
+            },
+            from: pipeline.notify.as_ref().map(|n| n.from.value.clone()),
+        })
+    }
+
+    /// The identity e-mails are sent from, when the pipeline sends any.
+    pub fn sender(&self) -> Option<Result<Sender, SenderError>> {
+        self.from.as_deref().map(Sender::parse)
+    }
+}
+
+/// The visibility timeout of a queue read by `stockrun run` / `consume`: `visibility` (the
+/// consumer's, longer than the batch window) but at least 30 s.
+pub fn development_visibility(visibility: Duration) -> Duration {
+    visibility.max(MIN_DEVELOPMENT_VISIBILITY)
+}
+
+/// The visibility timeout of a queue that triggers a Lambda function: six times the function's
+/// timeout (what AWS asks for, so a batch being retried by the trigger is not handed out again)
+/// plus the batching window in whole seconds, as the event source mapping has it.
+pub fn lambda_visibility(function_timeout: Duration, batch_window: Duration) -> Duration {
+    function_timeout
+        .saturating_mul(LAMBDA_TIMEOUTS_PER_VISIBILITY)
+        .saturating_add(batch_window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pipeline whose queue is `queue_name` (dead-lettering after 4 receives), with `notify`.
+    fn pipeline(queue_name: &str, notify: &str) -> Pipeline {
+        let queue = format!("  name: {queue_name}\n  max_receive_count: 4");
+        naming::tests::pipeline(&queue, naming::tests::PARTITION, notify)
+    }
+
+    #[test]
+    fn a_pipeline_needs_a_queue_with_a_dead_letter_queue_and_a_table() {
+        let resources = Resources::new(&pipeline("quotes", ""), Duration::from_secs(50))
+            .expect("a standard queue");
+        assert_eq!(
+            resources.queue,
+            QueueResource {
+                name: "quotes".to_owned(),
+                dead_letter: "quotes-dlq".to_owned(),
+                max_receive_count: 4,
+                visibility_timeout: Duration::from_secs(50),
+            }
+        );
+        assert_eq!(resources.table.name, "quotes");
+        assert_eq!(resources.table.describe_key(), "symbol HASH");
+        assert!(resources.sender().is_none(), "no notify section");
+    }
+
+    #[test]
+    fn a_fifo_queue_is_refused() {
+        let error = Resources::new(&pipeline("quotes.fifo", ""), Duration::from_secs(50))
+            .expect_err("FIFO");
+        assert_eq!(
+            error.to_string(),
+            "queue `quotes.fifo` is a FIFO queue: stockrun sends to standard queues only"
+        );
+    }
+
+    #[test]
+    fn the_sender_is_the_address_of_notify_from() {
+        let notify = "notify:\n  from: Quotes <bot@example.com>\n  to: [me@example.com]\n  \
+                      subject: s\n  text: t\n";
+        let resources =
+            Resources::new(&pipeline("quotes", notify), Duration::from_secs(50)).expect("ok");
+        let sender = resources.sender().expect("notify").expect("an address");
+        assert_eq!(
+            sender,
+            Sender {
+                address: "bot@example.com".to_owned(),
+                domain: "example.com".to_owned(),
+            }
+        );
+        assert!(Sender::parse("not an address").is_err());
+    }
+
+    #[test]
+    fn visibility_timeouts_follow_who_reads_the_queue() {
+        assert_eq!(
+            development_visibility(Duration::from_secs(5)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            development_visibility(Duration::from_secs(90)),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            lambda_visibility(Duration::from_secs(30), Duration::from_secs(20)),
+            Duration::from_secs(200)
+        );
+    }
+}

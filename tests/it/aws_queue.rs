@@ -506,7 +506,7 @@ async fn init_changes_nothing_that_exists_and_says_what_does_not_fit() {
 
     let out = ws.run(&["init", "--backend", "aws"]);
 
-    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines[..5],

@@ -3,12 +3,15 @@
 //!
 //! The library holds everything the binary does; `main.rs` only parses the command line and maps
 //! results to exit codes. This first layer is the pipeline format: its model, how a file is loaded
-//! (with positions kept for every value) and how it is validated.
+//! (with positions kept for every value) and how it is validated. `compile` is the one path from a
+//! file to the running thing: the config-level checks, then each stage's constructor, whose
+//! errors are `validate`'s diagnostics and whose result is what the runtime runs.
 
 #![warn(missing_docs)]
 
 pub mod aws;
 pub mod commands;
+pub mod compile;
 pub mod config;
 pub mod deploy;
 pub mod diag;

@@ -16,12 +16,12 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::aws::{Aws, sdk_error_message};
+use crate::compile::load;
 use crate::config::Pipeline;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::queue::sqs::dead_letter_arn;
 use crate::runtime::backend::{Backend, BackendKind, queue_name};
-use crate::runtime::loaded::load;
 
 /// The shortest visibility timeout `init` gives a queue.
 const MIN_VISIBILITY: Duration = Duration::from_secs(30);

@@ -5,16 +5,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::compile::load;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
 use crate::runtime::consumer::{Until, consume};
 use crate::runtime::counters::{Counters, Summary};
-use crate::runtime::loaded::load;
 use crate::runtime::poll_loop::{poll_and_queue, poll_on_schedule};
 use crate::runtime::shutdown;
-use crate::source::Poller;
 
 /// Which halves of the pipeline to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,11 +58,7 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
     let queue = options.backend.queue(pipeline)?;
     let poller = match options.halves {
         Halves::Consume => None,
-        _ => Some(Poller::new(
-            pipeline,
-            &loaded.base_dir,
-            loaded.redactor.clone(),
-        )?),
+        _ => Some(loaded.poller()?),
     };
     let stages = match options.halves {
         Halves::Poll => None,

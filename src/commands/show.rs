@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use comfy_table::{Table, presets};
 use serde_json::Value;
 
+use crate::compile::load;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::runtime::backend::Backend;
-use crate::runtime::loaded::load;
 
 /// What `show` was asked to do.
 #[derive(Clone, Debug)]

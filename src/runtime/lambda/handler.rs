@@ -10,12 +10,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::event::{EventError, Invocation, classify};
+use crate::compile::Loaded;
 use crate::queue::Received;
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
 use crate::runtime::batch::{release_poison, send_digest, store_batch};
 use crate::runtime::counters::Counters;
-use crate::runtime::loaded::Loaded;
 use crate::runtime::poll_loop::poll_and_queue;
 use crate::source::Poller;
 
@@ -89,7 +89,7 @@ impl Handler {
     pub fn new(loaded: &Loaded, backend: &Backend) -> Result<Handler, InitError> {
         let queue = backend.queue(&loaded.pipeline)?;
         let stages = Stages::open(loaded, backend, Arc::clone(&queue))?;
-        let poller = Poller::new(&loaded.pipeline, &loaded.base_dir, loaded.redactor.clone())?;
+        let poller = loaded.poller()?;
         Ok(Handler { stages, poller })
     }
 

@@ -57,7 +57,8 @@ fn drain(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let pipeline = pipeline();
     let bodies = bodies(&pipeline.name);
-    let processor = Processor::new(&pipeline).expect("processor");
+    let processor =
+        Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key).expect("processor");
     // The rows the drain writes, for the raw inserts.
     let inserted_at = "2024-03-18T10:30:01.000Z";
     let rows: Vec<(String, String, String)> = bodies
@@ -91,7 +92,12 @@ fn drain(c: &mut Criterion) {
                     });
                     let stages = Stages {
                         pipeline: pipeline.clone(),
-                        processor: Processor::new(&pipeline).unwrap(),
+                        processor: Processor::new(
+                            &pipeline.name,
+                            &pipeline.process,
+                            &pipeline.store.key,
+                        )
+                        .unwrap(),
                         queue: Arc::new(queue),
                         store: Arc::new(
                             LocalStore::open(&db, "stock_prices", "inserted_at").unwrap(),

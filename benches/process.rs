@@ -21,7 +21,8 @@ fn setup() -> (Processor, Vec<String>) {
     let env = Environment::from_pairs([("RAPIDAPI_KEY", "x".repeat(20))]);
     let checked = check(&read("pipelines/stocks.yaml"), &env, UnsetVariables::Warn);
     let pipeline = checked.pipeline.expect("pipelines/stocks.yaml is valid");
-    let processor = Processor::new(&pipeline).expect("the processor compiles");
+    let processor = Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key)
+        .expect("the processor compiles");
     let response: Vec<Value> =
         serde_json::from_slice(&read("examples/responses/latest-stock-price.json")).unwrap();
     let bodies = response

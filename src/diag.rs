@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::config::Located;
 use crate::config::located::Position;
 
 /// How bad a problem is: errors stop a pipeline from running, warnings do not.
@@ -49,6 +50,25 @@ pub struct Diagnostic {
     /// The source line is shown only up to this column: a secret starts there.
     #[serde(skip)]
     pub redact_from: Option<usize>,
+    /// Where inside a string value the problem is, until the file's text places it: a stage
+    /// constructor has the value, not the file ([`Diagnostic::within`]).
+    #[serde(skip)]
+    pub(crate) inside: Option<Box<Inside>>,
+}
+
+/// A place inside a string value of the file: character `column` of line `line` (both 0-based)
+/// of `value`, written at `at`. Only the loader, which has the file's text, turns it into a file
+/// line and column (quotes, escapes and block scalars decide where the character sits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Inside {
+    /// Where the value starts in the file.
+    pub(crate) at: Position,
+    /// The value (after substitution).
+    pub(crate) value: String,
+    /// 0-based line within the value.
+    pub(crate) line: usize,
+    /// 0-based character column within that line.
+    pub(crate) column: usize,
 }
 
 impl Diagnostic {
@@ -72,7 +92,23 @@ impl Diagnostic {
             help: None,
             secret: false,
             redact_from: None,
+            inside: None,
         }
+    }
+
+    /// Points at character `column` of line `line` (both 0-based) inside the string `value`
+    /// rather than at its start. The file position is worked out when the diagnostics are
+    /// finished (`crate::config::load`); until then the diagnostic points at the value.
+    pub fn within(mut self, value: &Located<String>, line: usize, column: usize) -> Diagnostic {
+        self.line = value.position.line;
+        self.column = value.position.column;
+        self.inside = Some(Box::new(Inside {
+            at: value.position,
+            value: value.value.clone(),
+            line,
+            column,
+        }));
+        self
     }
 
     /// Names the place in the pipeline, such as `process.fields.price.path`.
@@ -227,6 +263,18 @@ pub fn redact_secret_lines(diagnostics: &mut [Diagnostic]) {
 fn redact_from(line: &str, column: usize) -> String {
     let kept: String = line.chars().take(column.saturating_sub(1)).collect();
     format!("{kept}<redacted>")
+}
+
+/// The candidate closest to `name`, when it is close enough to be a likely typo: for "did you
+/// mean" help.
+pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), *c))
+        .filter(|&(distance, c)| distance <= (c.chars().count() / 3).max(1))
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, c)| c)
 }
 
 /// Counts of errors and warnings, for the summary line.

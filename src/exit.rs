@@ -12,8 +12,8 @@
 
 use std::process::ExitCode;
 
+use crate::compile::LoadError;
 use crate::runtime::backend::BackendError;
-use crate::runtime::loaded::LoadError;
 
 /// How `stockrun` exits; the documented numbers are in the module doc, `--help` and README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +130,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
+    use crate::config::file::ReadError;
     use anyhow::Context as _;
 
     use super::*;
@@ -169,10 +170,10 @@ mod tests {
         let invalid = LoadError::Invalid {
             report: "p.yaml cannot run".to_owned(),
         };
-        let unreadable = LoadError::Read {
+        let unreadable = LoadError::Read(ReadError {
             file: "p.yaml".to_owned(),
             source: io::Error::from(io::ErrorKind::NotFound),
-        };
+        });
         for error in [invalid, unreadable] {
             let error = Err::<(), _>(error).context("run").unwrap_err();
             assert_eq!(ExitStatus::of_error(&error), ExitStatus::Invalid);
@@ -204,10 +205,10 @@ mod tests {
 
     #[test]
     fn the_description_leaves_out_causes_already_in_the_message() {
-        let error = anyhow::Error::from(LoadError::Read {
+        let error = anyhow::Error::from(LoadError::Read(ReadError {
             file: "p.yaml".to_owned(),
             source: io::Error::other("no such file"),
-        })
+        }))
         .context("cannot start");
         assert_eq!(
             describe(&error),

@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod compile;
 pub mod config;
 pub mod deploy;
 pub mod diag;

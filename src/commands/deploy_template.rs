@@ -5,12 +5,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::compile::load;
 use crate::config::env::{Environment, find_references};
 use crate::config::load::UnsetVariables;
 use crate::deploy::{self, DeployError, Source};
 use crate::diag::Diagnostic;
 use crate::exit::ExitStatus;
-use crate::runtime::loaded::load;
 
 /// How the template is printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,10 +14,10 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+use crate::compile::{LoadError, Loaded, load};
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::exit::ExitStatus;
-use crate::runtime::loaded::{LoadError, Loaded, load};
 use crate::settings::Settings;
 
 /// Runs the command `settings` describes with the variables in `env`, writing its output to
@@ -63,7 +63,7 @@ fn block_on<T>(command: impl Future<Output = anyhow::Result<T>>) -> anyhow::Resu
 
 /// Loads the pipeline at `file` for a command that runs it or reads its state, and prints the
 /// warnings `validate` would print to stderr, once. `unset` says whether an unset variable
-/// stops it (see `runtime::loaded::load`).
+/// stops it (see `compile::load`).
 pub(crate) fn load_pipeline(
     file: &Path,
     env: &Environment,

@@ -15,7 +15,6 @@ use crate::runtime::consumer::{Until, consume};
 use crate::runtime::counters::{Counters, Summary};
 use crate::runtime::poll_loop::{poll_and_queue, poll_on_schedule};
 use crate::runtime::shutdown;
-use crate::source::Poller;
 
 /// Which halves of the pipeline to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,11 +61,7 @@ pub async fn run(
     let queue = options.backend.queue(pipeline)?;
     let poller = match options.halves {
         Halves::Consume => None,
-        _ => Some(Poller::new(
-            pipeline,
-            &loaded.base_dir,
-            loaded.redactor.clone(),
-        )?),
+        _ => Some(loaded.poller()?),
     };
     let stages = match options.halves {
         Halves::Poll => None,

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::compile::check;
 use crate::config::env::Environment;
-use crate::config::load::{UnsetVariables, check};
+use crate::config::load::UnsetVariables;
 use crate::diag::{Diagnostic, Tally};
 use crate::exit::ExitStatus;
 

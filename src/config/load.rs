@@ -1,5 +1,7 @@
 //! Loading a pipeline: bytes → UTF-8 → environment substitution → typed model, keeping every
-//! value's position, then every semantic check. Problems are collected, never fatal one by one.
+//! value's position, then the config-level checks ([`parse`]); after the stages' own checks
+//! (`crate::compile`), [`Parsed::finish`] places, redacts and sorts every diagnostic. Problems
+//! are collected, never fatal one by one.
 
 use std::marker::PhantomData;
 
@@ -80,14 +82,41 @@ impl Sections {
     }
 }
 
-/// Loads and checks a pipeline from the bytes of a file.
+/// Loads a pipeline from the bytes of a file and runs the config-level checks (see
+/// [`parse`]); `crate::compile::check` adds the checks of the stages that run it.
 pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked {
+    parse(bytes, env, unset).finish(Vec::new())
+}
+
+/// A file read as far as it goes: every section that parsed, and what the config-level checks
+/// found. The stages' checks come next, then [`Parsed::finish`].
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    /// The sections that parsed.
+    pub sections: Sections,
+    /// The file's text (empty when it is not UTF-8).
+    text: &'a str,
+    /// Whether the whole file parsed as a pipeline (not only some sections).
+    parsed_whole: bool,
+    /// What was found so far.
+    diagnostics: Vec<Diagnostic>,
+    /// Substituted values and the `${NAME}` each came from, hidden from every message.
+    secrets: Vec<(String, String)>,
+}
+
+/// Reads a pipeline from the bytes of a file: UTF-8, environment substitution, YAML into the
+/// typed model (each section on its own when the whole does not parse), then the config-level
+/// checks: names, limits, keys, addresses, secrets and template scopes.
+pub fn parse<'a>(bytes: &'a [u8], env: &Environment, unset: UnsetVariables) -> Parsed<'a> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
-            return Checked {
-                pipeline: None,
+            return Parsed {
+                sections: Sections::default(),
+                text: "",
+                parsed_whole: false,
                 diagnostics: vec![not_utf8(bytes, err.valid_up_to())],
+                secrets: Vec::new(),
             };
         }
     };
@@ -114,28 +143,61 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
         }
     };
     diagnostics.extend(validate::check(&sections, text));
-
-    let secrets = env.secrets_in(&references);
-    for diagnostic in &mut diagnostics {
-        redact(&mut diagnostic.message, &secrets);
-        diagnostic.message = crate::diag::shorten_quotes(&diagnostic.message);
-        if let Some(help) = &mut diagnostic.help {
-            redact(help, &secrets);
-            *help = crate::diag::shorten_quotes(help);
-        }
-    }
-    diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));
-    diagnostics.dedup();
-    crate::diag::redact_secret_lines(&mut diagnostics);
-    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
-    let pipeline = if parsed_whole && !has_errors {
-        sections.into_pipeline()
-    } else {
-        None
-    };
-    Checked {
-        pipeline,
+    Parsed {
+        sections,
+        text,
+        parsed_whole,
         diagnostics,
+        secrets: env.secrets_in(&references),
+    }
+}
+
+impl Parsed<'_> {
+    /// Adds what the stages found (`more`) and finishes every diagnostic: places those inside
+    /// values at their file line and column, hides substituted secrets, shortens long quotes,
+    /// sorts them in file order and drops repeats. The pipeline is kept when the whole file
+    /// parsed and nothing is an error.
+    pub fn finish(self, more: Vec<Diagnostic>) -> Checked {
+        let Parsed {
+            sections,
+            text,
+            parsed_whole,
+            mut diagnostics,
+            secrets,
+        } = self;
+        diagnostics.extend(more);
+        for diagnostic in &mut diagnostics {
+            if let Some(inside) = diagnostic.inside.take() {
+                let at = validate::position_within(
+                    text,
+                    inside.at,
+                    &inside.value,
+                    inside.line,
+                    inside.column,
+                );
+                diagnostic.line = at.line;
+                diagnostic.column = at.column;
+            }
+            redact(&mut diagnostic.message, &secrets);
+            diagnostic.message = crate::diag::shorten_quotes(&diagnostic.message);
+            if let Some(help) = &mut diagnostic.help {
+                redact(help, &secrets);
+                *help = crate::diag::shorten_quotes(help);
+            }
+        }
+        diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));
+        diagnostics.dedup();
+        crate::diag::redact_secret_lines(&mut diagnostics);
+        let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+        let pipeline = if parsed_whole && !has_errors {
+            sections.into_pipeline()
+        } else {
+            None
+        };
+        Checked {
+            pipeline,
+            diagnostics,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_saphyr::{Error, MessageFormatter, UserMessageFormatter};
 
 use super::located::Position;
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, did_you_mean};
 
 /// The diagnostic for an error serde-saphyr reported while reading the pipeline.
 pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
@@ -191,20 +191,9 @@ fn unknown_name(position: Position, what: &str, name: &str, expected: &[&str]) -
     }
 }
 
-/// The candidate closest to `name`, when it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let lower = name.to_lowercase();
-    candidates
-        .iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), *c))
-        .filter(|&(distance, c)| distance <= (c.chars().count() / 3).max(1))
-        .min_by_key(|&(distance, _)| distance)
-        .map(|(_, c)| c)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::did_you_mean;
+    use crate::diag::did_you_mean;
 
     #[test]
     fn reads_the_scalar_at_a_position() {

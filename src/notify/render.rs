@@ -1,4 +1,5 @@
-//! Renders the digest e-mail of a batch from the pipeline's Handlebars templates.
+//! Renders the digest e-mail of a batch from the pipeline's Handlebars templates, compiled once
+//! (which is where their syntax is checked, for `validate` and the consumer alike).
 //!
 //! The context is exactly what `validate` checks templates against: `pipeline`, `count` and
 //! `records` at the top level; each record has its fields, the `inserted_at` attribute and `feed`.
@@ -10,20 +11,14 @@ use handlebars::Handlebars;
 use serde_json::{Map, Value, json};
 
 use super::Email;
-use crate::config::Pipeline;
+use crate::config::model::Notify;
+use crate::config::{Located, template};
+use crate::diag::Diagnostic;
 use crate::store::Item;
 
 /// Why a digest could not be rendered.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    /// A template does not compile (only for a pipeline `validate` rejects).
-    #[error("notify.{name}: {message}")]
-    Template {
-        /// Which template: `subject`, `text` or `html`.
-        name: &'static str,
-        /// What Handlebars said.
-        message: String,
-    },
     /// Rendering failed, such as a helper given the wrong arguments.
     #[error("rendering notify.{name}: {message}")]
     Render {
@@ -44,6 +39,7 @@ pub struct StoredRecord<'a> {
 }
 
 /// The compiled `notify` templates of a pipeline.
+#[derive(Clone)]
 pub struct Templates {
     /// `subject` and `text`: plain text, nothing escaped.
     plain: Handlebars<'static>,
@@ -56,33 +52,36 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Compiles the templates of `pipeline.notify`; `None` when the pipeline sends no e-mail.
-    pub fn new(pipeline: &Pipeline) -> Result<Option<Templates>, RenderError> {
-        let Some(notify) = &pipeline.notify else {
-            return Ok(None);
-        };
+    /// Compiles the templates of `notify` for the pipeline named `pipeline`, whose records
+    /// have `fields`. The error lists every template that does not compile.
+    pub fn new(
+        notify: &Notify,
+        fields: Vec<String>,
+        pipeline: &str,
+    ) -> Result<Templates, Vec<Diagnostic>> {
+        let mut problems = Vec::new();
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
-        register(&mut plain, "subject", &notify.subject)?;
-        register(&mut plain, "text", &notify.text)?;
-        let html = match &notify.html {
-            Some(template) => {
-                let mut html = Handlebars::new();
-                html.set_strict_mode(true);
-                register(&mut html, "html", template)?;
-                Some(html)
-            }
-            None => None,
-        };
-        Ok(Some(Templates {
+        register(&mut plain, "subject", &notify.subject, &mut problems);
+        register(&mut plain, "text", &notify.text, &mut problems);
+        let html = notify.html.as_ref().map(|template| {
+            let mut html = Handlebars::new();
+            html.set_strict_mode(true);
+            register(&mut html, "html", template, &mut problems);
+            html
+        });
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Templates {
             plain,
             html,
             from: notify.from.value.clone(),
             to: notify.to.iter().map(|to| to.value.clone()).collect(),
-            fields: pipeline.process.fields.keys().cloned().collect(),
-            pipeline: pipeline.name.value.clone(),
-        }))
+            fields,
+            pipeline: pipeline.to_owned(),
+        })
     }
 
     /// The e-mail for a batch of stored records.
@@ -133,17 +132,21 @@ impl Templates {
     }
 }
 
+/// Compiles `template` as `notify.NAME` into `registry`, or adds why it does not compile to
+/// `problems`.
 fn register(
     registry: &mut Handlebars<'static>,
     name: &'static str,
-    template: &str,
-) -> Result<(), RenderError> {
-    registry
-        .register_template_string(name, template)
-        .map_err(|e| RenderError::Template {
-            name,
-            message: e.to_string(),
-        })
+    template: &Located<String>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    match template::compile(template, &format!("notify.{name}")) {
+        Ok(mut compiled) => {
+            compiled.name = Some(name.to_owned());
+            registry.register_template(name, compiled);
+        }
+        Err(problem) => problems.push(problem),
+    }
 }
 
 #[cfg(test)]
@@ -168,7 +171,9 @@ mod tests {
         let pipeline = checked
             .pipeline
             .unwrap_or_else(|| panic!("{:?}", checked.diagnostics));
-        Templates::new(&pipeline).unwrap().expect("notify is set")
+        let fields = pipeline.process.fields.keys().cloned().collect();
+        let notify = pipeline.notify.as_ref().expect("notify is set");
+        Templates::new(notify, fields, &pipeline.name).expect("templates compile")
     }
 
     fn item(symbol: &str, low: Option<&str>) -> Item {

@@ -1,20 +1,23 @@
 //! One `process.fields` entry compiled: its JSONPath, its conversion, and how a value of the
-//! record becomes the field's typed value.
+//! record becomes the field's typed value. Compiling is where a field's JSONPath, timestamp
+//! format and time zone are checked, for `validate` and the processor alike.
 
 use chrono_tz::Tz;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
-use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
 use super::number::{kind_of, to_integer, to_number};
-use super::timestamp::{TimestampFormat, parse_unformatted, to_rfc3339};
+use super::timestamp::{FormatProblem, TimestampFormat, parse_unformatted, to_rfc3339};
 use crate::config::model::{Field, FieldType};
+use crate::config::{Located, jsonpath};
+use crate::diag::{Diagnostic, did_you_mean};
 
 /// Values shown in reasons and logs are cut to this many characters.
 const SHOWN_CHARS: usize = 80;
 
 /// A field ready to pick its value from records.
+#[derive(Clone)]
 pub(crate) struct CompiledField {
     /// The field's name.
     pub name: String,
@@ -28,16 +31,19 @@ pub(crate) struct CompiledField {
 
 /// How the value is found: a plain chain of names and indexes is walked directly (the common
 /// case, no allocation); anything else goes through jsonpath-rust.
+#[derive(Clone)]
 enum Query {
     Direct(Vec<Step>),
     General(JpQuery),
 }
 
+#[derive(Clone)]
 enum Step {
     Name(String),
     Index(i64),
 }
 
+#[derive(Clone)]
 enum Conversion {
     String,
     Number,
@@ -58,38 +64,40 @@ pub(crate) enum Failure {
 }
 
 impl CompiledField {
-    /// Compiles one field; the error is what `validate` reports for it.
-    pub fn new(name: &str, field: &Field) -> Result<CompiledField, String> {
-        let path = field.path.as_str();
-        let query = parse_json_path(path)
-            .map_err(|err| format!("field `{name}`: invalid JSONPath `{path}`: {err}"))?;
+    /// Compiles the field `name`; the error lists every problem of its path, format and time
+    /// zone. A `format` or `timezone` is checked whatever the type (one is wrong on its own),
+    /// though only a timestamp reads it.
+    pub fn new(name: &str, field: &Located<Field>) -> Result<CompiledField, Vec<Diagnostic>> {
+        let at = format!("process.fields.{name}");
+        let query = jsonpath::compile(&field.path, &format!("{at}.path"));
+        let format = field
+            .format
+            .as_ref()
+            .map(|format| timestamp_format(format, &format!("{at}.format")))
+            .transpose();
         let zone = match &field.timezone {
-            Some(zone) => zone
-                .parse::<Tz>()
-                .map_err(|_| format!("field `{name}`: unknown time zone `{}`", zone.as_str()))?,
-            None => Tz::UTC,
+            Some(zone) => time_zone(zone, &format!("{at}.timezone")),
+            None => Ok(Tz::UTC),
+        };
+        let (query, format, zone) = match (query, format, zone) {
+            (Ok(query), Ok(format), Ok(zone)) => (query, format, zone),
+            (query, format, zone) => {
+                return Err([query.err(), format.err(), zone.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect());
+            }
         };
         let conversion = match *field.kind {
             FieldType::String => Conversion::String,
             FieldType::Number => Conversion::Number,
             FieldType::Integer => Conversion::Integer,
             FieldType::Bool => Conversion::Bool,
-            FieldType::Timestamp => Conversion::Timestamp {
-                format: match &field.format {
-                    Some(format) => Some(TimestampFormat::new(format).map_err(|problem| {
-                        format!(
-                            "field `{name}`: unusable timestamp format `{}`: {problem}",
-                            format.as_str()
-                        )
-                    })?),
-                    None => None,
-                },
-                zone,
-            },
+            FieldType::Timestamp => Conversion::Timestamp { format, zone },
         };
         Ok(CompiledField {
             name: name.to_owned(),
-            path: path.to_owned(),
+            path: field.path.value.clone(),
             required: field.required,
             query: Query::compile(query),
             conversion,
@@ -214,6 +222,44 @@ impl Query {
             }
         }
     }
+}
+
+/// A strftime format that is valid and reads back a date (with or without a time), as
+/// [`TimestampFormat::new`] decides.
+fn timestamp_format(format: &Located<String>, path: &str) -> Result<TimestampFormat, Diagnostic> {
+    let error = |message: String| Diagnostic::error(format.position, message).at(path);
+    TimestampFormat::new(format).map_err(|problem| match problem {
+        FormatProblem::Invalid => error(format!("invalid timestamp format `{}`", format.as_str()))
+            .help("use strftime directives such as `%d-%b-%Y %H:%M:%S` or `%Y-%m-%d`"),
+        FormatProblem::ParseOnly => error(format!(
+            "timestamp format `{}` cannot be checked: it uses a parse-only directive",
+            format.as_str()
+        ))
+        .help("use directives that also format, such as `%z` instead of `%#z`"),
+        FormatProblem::NotAFullDate => error(format!(
+            "timestamp format `{}` does not give a full date",
+            format.as_str()
+        ))
+        .help("include the year, month and day (and the time if the text has one), such as `%d-%b-%Y %H:%M:%S`"),
+    })
+}
+
+/// An IANA time zone, with the closest name suggested when it is misspelt.
+fn time_zone(zone: &Located<String>, path: &str) -> Result<Tz, Diagnostic> {
+    zone.parse::<Tz>().map_err(|_| {
+        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+        let help = match did_you_mean(zone, &names) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => "use an IANA zone name such as `Asia/Kolkata`, `America/New_York` or `UTC`"
+                .to_owned(),
+        };
+        Diagnostic::error(
+            zone.position,
+            format!("unknown time zone `{}`", zone.as_str()),
+        )
+        .at(path)
+        .help(help)
+    })
 }
 
 /// A value as JSON text, cut to [`SHOWN_CHARS`] characters.

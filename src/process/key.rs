@@ -12,24 +12,22 @@ use serde_json::{Map, Value};
 
 use super::{Key, Poison};
 use crate::config::model::{KeyAttribute, TableKey};
-
-/// Handlebars' built-in helpers: `{{len}}` calls the helper even when a field is named `len`.
-const HELPERS: [&str; 17] = [
-    "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte",
-    "and", "or", "not", "len",
-];
+use crate::config::template::{self, HELPERS};
+use crate::diag::Diagnostic;
 
 /// DynamoDB's limits on key values, in bytes.
 const PARTITION_MAX_BYTES: usize = 2048;
 const SORT_MAX_BYTES: usize = 1024;
 
 /// The key templates, compiled.
+#[derive(Clone)]
 pub(crate) struct KeyRenderer {
     registry: Handlebars<'static>,
     partition: KeyTemplate,
     sort: Option<KeyTemplate>,
 }
 
+#[derive(Clone)]
 struct KeyTemplate {
     role: &'static str,
     text: String,
@@ -37,6 +35,7 @@ struct KeyTemplate {
     how: Render,
 }
 
+#[derive(Clone)]
 enum Render {
     /// The template is `{{name}}` for a declared field.
     Field(String),
@@ -45,15 +44,15 @@ enum Render {
 }
 
 impl KeyRenderer {
-    /// Compiles the key templates; `fields` are the declared field names.
-    pub fn new(key: &TableKey, fields: &[&str]) -> Result<KeyRenderer, String> {
+    /// Compiles the key templates; `fields` are the declared field names. The error lists the
+    /// templates that do not compile.
+    pub fn new(key: &TableKey, fields: &[&str]) -> Result<KeyRenderer, Vec<Diagnostic>> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
         let mut compile = |role: &'static str, attribute: &KeyAttribute, max_bytes| {
-            let text = attribute.value.as_str();
-            let template = Template::compile(text)
-                .map_err(|err| format!("the {role} key `{text}` is not a valid template: {err}"))?;
+            let value = &attribute.value;
+            let template = template::compile(value, &format!("store.key.{role}.value"))?;
             let how = match single_reference(&template) {
                 Some(name) if fields.contains(&name) => Render::Field(name.to_owned()),
                 _ => {
@@ -61,23 +60,30 @@ impl KeyRenderer {
                     Render::Handlebars
                 }
             };
-            Ok::<_, String>(KeyTemplate {
+            Ok::<_, Diagnostic>(KeyTemplate {
                 role,
-                text: text.to_owned(),
+                text: value.value.clone(),
                 max_bytes,
                 how,
             })
         };
-        let partition = compile("partition", &key.partition, PARTITION_MAX_BYTES)?;
-        let sort = match &key.sort {
-            Some(sort) => Some(compile("sort", sort, SORT_MAX_BYTES)?),
-            None => None,
-        };
-        Ok(KeyRenderer {
-            registry,
-            partition,
-            sort,
-        })
+        let partition = compile("partition", &key.partition, PARTITION_MAX_BYTES);
+        let sort = key
+            .sort
+            .as_ref()
+            .map(|sort| compile("sort", sort, SORT_MAX_BYTES))
+            .transpose();
+        match (partition, sort) {
+            (Ok(partition), Ok(sort)) => Ok(KeyRenderer {
+                registry,
+                partition,
+                sort,
+            }),
+            (partition, sort) => Err([partition.err(), sort.err()]
+                .into_iter()
+                .flatten()
+                .collect()),
+        }
     }
 
     /// The key of a record with these typed fields and feed.
@@ -164,7 +170,8 @@ fn template_context(fields: &IndexMap<String, Value>, feed: &Map<String, Value>)
     Value::Object(context)
 }
 
-/// The name in a template that is exactly one plain `{{name}}` (not a helper call).
+/// The name in a template that is exactly one plain `{{name}}` (not a helper call: `{{len}}`
+/// calls the helper even when a field is named `len`).
 fn single_reference(template: &Template) -> Option<&str> {
     let [element] = template.elements.as_slice() else {
         return None;

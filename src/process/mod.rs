@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 
 use self::fields::{CompiledField, Failure};
 use self::key::KeyRenderer;
-use crate::config::Pipeline;
+use crate::config::model::{Process, TableKey};
+use crate::diag::Diagnostic;
 
 /// A processed record: what is stored and what the e-mail templates see.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,12 +48,8 @@ pub struct Poison {
     pub reason: String,
 }
 
-/// Why a pipeline cannot be turned into a processor (only for a pipeline `validate` rejects).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProcessorError(pub String);
-
 /// Everything compiled once from the pipeline: JSONPaths, timestamp formats, key templates.
+#[derive(Clone)]
 pub struct Processor {
     pipeline: String,
     fields: Vec<CompiledField>,
@@ -62,28 +59,35 @@ pub struct Processor {
 }
 
 impl Processor {
-    /// Compiles the pipeline's `process` and `store.key` sections. The error lists every part
-    /// that does not compile (only a pipeline `validate` rejects has one).
-    pub fn new(pipeline: &Pipeline) -> Result<Processor, ProcessorError> {
-        let mut problems = Vec::new();
-        let mut fields = Vec::with_capacity(pipeline.process.fields.len());
-        for (name, field) in pipeline.process.fields.iter() {
-            match CompiledField::new(name, field) {
-                Ok(field) => fields.push(field),
-                Err(problem) => problems.push(problem),
-            }
-        }
-        let names: Vec<&str> = pipeline.process.fields.keys().map(String::as_str).collect();
-        let key = KeyRenderer::new(&pipeline.store.key, &names).map_err(|p| problems.push(p));
-        match key {
-            Ok(key) if problems.is_empty() => Ok(Processor {
-                pipeline: pipeline.name.value.clone(),
+    /// Compiles `process.fields` and `store.key` for the pipeline named `pipeline`. The error
+    /// is every diagnostic: each field's JSONPath, format and time zone, and the key templates.
+    pub fn new(
+        pipeline: &str,
+        process: &Process,
+        key: &TableKey,
+    ) -> Result<Processor, Vec<Diagnostic>> {
+        let fields = compile_fields(process);
+        let names: Vec<&str> = process.fields.keys().map(String::as_str).collect();
+        match (fields, KeyRenderer::new(key, &names)) {
+            (Ok(fields), Ok(key)) => Ok(Processor {
+                pipeline: pipeline.to_owned(),
                 members: record_members(&fields),
                 fields,
                 key,
             }),
-            _ => Err(ProcessorError(problems.join("; "))),
+            (fields, key) => Err(fields
+                .err()
+                .into_iter()
+                .chain(key.err())
+                .flatten()
+                .collect()),
         }
+    }
+
+    /// The diagnostics of `process.fields` alone, for a pipeline whose `store` section is
+    /// broken (the key cannot be compiled, the fields still can).
+    pub fn check_fields(process: &Process) -> Vec<Diagnostic> {
+        compile_fields(process).err().unwrap_or_default()
     }
 
     /// Processes one queued message body: the JSON of a [`Message`](crate::message::Message)
@@ -148,6 +152,23 @@ impl Processor {
             fields,
             feed: message.feed,
         })
+    }
+}
+
+/// Every field compiled, or every problem found.
+fn compile_fields(process: &Process) -> Result<Vec<CompiledField>, Vec<Diagnostic>> {
+    let mut fields = Vec::with_capacity(process.fields.len());
+    let mut problems = Vec::new();
+    for (name, field) in process.fields.iter() {
+        match CompiledField::new(name, field) {
+            Ok(field) => fields.push(field),
+            Err(found) => problems.extend(found),
+        }
+    }
+    if problems.is_empty() {
+        Ok(fields)
+    } else {
+        Err(problems)
     }
 }
 

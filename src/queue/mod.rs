@@ -10,8 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-/// The most messages one send, receive or delete call handles (the SQS batch limit).
-pub const MAX_BATCH: usize = 10;
+/// The most messages one send, receive or delete call handles (the SQS batch limit, which is
+/// also the largest `queue.batch_size`).
+pub const MAX_BATCH: usize = crate::config::model::MAX_BATCH_SIZE as usize;
 
 /// A message handed to a consumer, invisible to others until deleted or its visibility ends.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,6 @@ pub mod batch;
 pub mod consumer;
 pub mod counters;
 pub mod lambda;
-pub mod loaded;
 pub mod poll_loop;
 pub mod shutdown;
 #[cfg(test)]
@@ -18,12 +17,12 @@ mod testing;
 use std::sync::Arc;
 
 use self::backend::Backend;
-use self::loaded::Loaded;
 
+use crate::compile::Loaded;
 use crate::config::Pipeline;
-use crate::notify::render::{RenderError, Templates};
+use crate::notify::render::Templates;
 use crate::notify::{Notifier, NotifyError};
-use crate::process::{Processor, ProcessorError};
+use crate::process::Processor;
 use crate::queue::Queue;
 use crate::store::{Store, StoreError};
 
@@ -46,22 +45,17 @@ pub struct Stages {
 /// Why the consumer's stages cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StagesError {
-    /// A field's JSONPath or type cannot be compiled (only for a pipeline `validate` rejects).
-    #[error(transparent)]
-    Processor(#[from] ProcessorError),
     /// The store cannot be opened.
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
-    /// The e-mail templates do not compile.
-    #[error(transparent)]
-    Templates(#[from] RenderError),
     /// The e-mail sender cannot be set up.
     #[error("cannot set up e-mail: {0}")]
     Notifier(#[from] NotifyError),
 }
 
 impl Stages {
-    /// Builds the consumer's stages of a loaded pipeline on `backend`, around `queue`.
+    /// Builds the consumer's stages of a loaded pipeline on `backend`, around `queue`, with the
+    /// processor and templates compiled when it was loaded.
     pub fn open(
         loaded: &Loaded,
         backend: &Backend,
@@ -69,10 +63,10 @@ impl Stages {
     ) -> Result<Stages, StagesError> {
         let pipeline = &loaded.pipeline;
         Ok(Stages {
-            processor: Processor::new(pipeline)?,
+            processor: loaded.processor.clone(),
             queue,
             store: backend.store(pipeline)?,
-            templates: Templates::new(pipeline)?,
+            templates: loaded.templates.clone(),
             notifier: backend.notifier(pipeline)?,
             pipeline: pipeline.clone(),
         })

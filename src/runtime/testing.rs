@@ -140,8 +140,12 @@ pub(crate) async fn stages(
         seen: Mutex::new(Vec::new()),
     });
     let stages = Stages {
-        processor: Processor::new(&pipeline).expect("processor"),
-        templates: Templates::new(&pipeline).expect("templates"),
+        processor: Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key)
+            .expect("processor"),
+        templates: pipeline.notify.as_ref().map(|notify| {
+            let fields = pipeline.process.fields.keys().cloned().collect();
+            Templates::new(notify, fields, &pipeline.name).expect("templates")
+        }),
         notifier: Some(Arc::clone(&probe) as Arc<dyn Notifier>),
         queue,
         store,

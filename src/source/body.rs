@@ -1,14 +1,14 @@
 //! From a response body to records: parse it as JSON, reject it when a `source.errors` JSONPath
 //! matches (APIs that report errors with HTTP 200), then take each `source.records` match as one
-//! record. The JSONPaths are compiled once, with the parser `validate` checks them with.
+//! record. The JSONPaths are compiled once, which is where `validate` checks them too.
 
 use jsonpath_rust::parser::model::JpQuery;
-use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
-use super::SourceError;
 use super::fetch::Fetched;
+use crate::config::{Located, jsonpath};
+use crate::diag::Diagnostic;
 
 /// How many characters of a body or value an error message shows.
 const PREVIEW_CHARS: usize = 100;
@@ -45,29 +45,37 @@ pub(crate) enum BodyError {
 }
 
 /// The compiled `source.records` and `source.errors`.
+#[derive(Clone)]
 pub(crate) struct Extractor {
     records: (String, JpQuery),
     errors: Vec<(String, JpQuery)>,
 }
 
 impl Extractor {
-    /// Compiles `source.records` and `source.errors`.
-    pub(crate) fn new(records: &str, errors: &[&str]) -> Result<Extractor, SourceError> {
-        let compile = |path: &str, setting: &str| {
-            parse_json_path(path)
-                .map(|query| (path.to_owned(), query))
-                .map_err(|err| {
-                    SourceError(format!("`{setting}`: invalid JSONPath `{path}`: {err}"))
-                })
+    /// Compiles `source.records` and `source.errors`; the error lists every JSONPath that does
+    /// not parse.
+    pub(crate) fn new(
+        records: &Located<String>,
+        errors: &[Located<String>],
+    ) -> Result<Extractor, Vec<Diagnostic>> {
+        let compile = |path: &Located<String>, setting: &str| {
+            jsonpath::compile(path, setting).map(|query| (path.value.clone(), query))
         };
-        Ok(Extractor {
-            records: compile(records, "source.records")?,
-            errors: errors
-                .iter()
-                .enumerate()
-                .map(|(i, path)| compile(path, &format!("source.errors[{i}]")))
-                .collect::<Result<_, _>>()?,
-        })
+        let records = compile(records, "source.records");
+        let errors: Vec<_> = errors
+            .iter()
+            .enumerate()
+            .map(|(i, path)| compile(path, &format!("source.errors[{i}]")))
+            .collect();
+        let mut problems: Vec<Diagnostic> = records.as_ref().err().cloned().into_iter().collect();
+        problems.extend(errors.iter().filter_map(|e| e.as_ref().err().cloned()));
+        match records {
+            Ok(records) if problems.is_empty() => Ok(Extractor {
+                records,
+                errors: errors.into_iter().flatten().collect(),
+            }),
+            _ => Err(problems),
+        }
     }
 
     /// The records in a response body, or why it holds none. Zero matches is not an error.
@@ -202,7 +210,8 @@ mod tests {
 
     #[test]
     fn null_error_matches_do_not_count() {
-        let extractor = Extractor::new("$[*]", &["$.message"]).unwrap();
+        let path = |p: &str| Located::unlocated(p.to_owned());
+        let extractor = Extractor::new(&path("$[*]"), &[path("$.message")]).unwrap();
         let records = extractor
             .records(&fetched(r#"{"message": null}"#, None))
             .unwrap();

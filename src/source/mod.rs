@@ -2,16 +2,20 @@
 //! per feed, turns each response into records with `source.records`, and wraps every record in
 //! a [`Message`]. HTTP errors are retried; error bodies on HTTP 200 are errors, not records.
 //!
-//! - `request`: each feed's URL and headers, rendered and checked once when the poller is built
-//!   (`template` fills the `{{key}}` placeholders).
+//! - `request`: each feed's URL and headers, rendered and checked once when the source is
+//!   compiled ([`CompiledSource`]; `template` fills the `{{key}}` placeholders).
 //! - `fetch`: one attempt (HTTP GET or file read), the body capped at `source.max_body`.
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
 //! - `body`: JSON, `source.errors`, `source.records`.
 //! - `ratelimit`: RapidAPI's rate-limit headers.
-//! - `schedule`: when to poll ([`Schedule`]).
+//! - `schedule`: when to poll ([`Schedule`]); `quota`: whether that stays within the API's quota.
+//!
+//! Compiling the section ([`CompiledSource::new`]) is where its URL, cron expression and
+//! JSONPaths are checked, for `validate` and the poller alike.
 
 mod body;
 mod fetch;
+mod quota;
 mod ratelimit;
 mod request;
 mod retry;
@@ -30,9 +34,11 @@ pub use schedule::Schedule;
 
 use body::Extractor;
 use fetch::{FetchError, Fetched};
-use request::{FeedRequest, Target};
+use request::{FeedRequest, Requests, Target};
 
-use crate::config::Pipeline;
+use crate::config::Located;
+use crate::config::model::{Feed, Source};
+use crate::diag::Diagnostic;
 use crate::message::Message;
 use crate::redact::Redactor;
 
@@ -51,13 +57,70 @@ pub struct PollReport {
     pub failed_feeds: u64,
 }
 
-/// Why a poller cannot be built (only for a pipeline `validate` rejects).
+/// Why a poller cannot be built: the HTTP client cannot be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SourceError(pub String);
 
-/// Everything compiled once from the pipeline: URL and header templates per feed, JSONPaths,
-/// the HTTP client.
+/// The `source` section compiled with its feeds: every feed's request, the JSONPaths and the
+/// schedule.
+#[derive(Clone)]
+pub struct CompiledSource {
+    requests: Requests,
+    extractor: Extractor,
+    schedule: Schedule,
+    timeout: Duration,
+    max_body_bytes: usize,
+}
+
+impl CompiledSource {
+    /// Compiles `source` for `feeds`; the error is every problem found (URL, headers, cron
+    /// schedule, JSONPaths). `feeds` is `None` when that section did not parse: the requests
+    /// cannot be built then (their templates need the feeds), the rest is still checked, and
+    /// the result is an error even when nothing else is wrong.
+    pub fn new(
+        source: &Source,
+        feeds: Option<&[Located<Feed>]>,
+    ) -> Result<CompiledSource, Vec<Diagnostic>> {
+        let requests = feeds.map(|feeds| request::build(source, feeds));
+        let schedule = Schedule::new(&source.schedule);
+        let extractor = Extractor::new(&source.records, &source.errors);
+        match (requests, schedule, extractor) {
+            (Some(Ok(requests)), Ok(schedule), Ok(extractor)) => Ok(CompiledSource {
+                requests,
+                extractor,
+                schedule,
+                timeout: source.timeout.0,
+                max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
+            }),
+            (requests, schedule, extractor) => {
+                let mut problems = requests.and_then(Result::err).unwrap_or_default();
+                problems.extend(schedule.err());
+                problems.extend(extractor.err().unwrap_or_default());
+                Err(problems)
+            }
+        }
+    }
+}
+
+/// The warnings about a source that compiles or not: a numeric day-of-week, and a schedule that
+/// makes more requests than `source.quota` allows (`feeds` is `None` when that section did not
+/// parse: one request per poll is assumed).
+pub fn warnings(source: &Source, feeds: Option<&[Located<Feed>]>) -> Vec<Diagnostic> {
+    let Ok(schedule) = Schedule::new(&source.schedule) else {
+        return Vec::new(); // the error is reported where the source is compiled
+    };
+    let mut found: Vec<Diagnostic> = schedule::numeric_weekday(&source.schedule)
+        .into_iter()
+        .collect();
+    if let Some(quota) = &source.quota {
+        let requests_per_poll = feeds.map_or(1, |f| f.len().max(1));
+        found.extend(quota::check(&schedule, quota, requests_per_poll));
+    }
+    found
+}
+
+/// Everything the poll loop needs: the compiled source, the HTTP client.
 pub struct Poller {
     pipeline: String,
     feeds: Vec<FeedRequest>,
@@ -70,44 +133,57 @@ pub struct Poller {
 }
 
 impl Poller {
-    /// Builds the poller; relative `file:` URLs resolve against `base_dir` (the pipeline file's
-    /// directory). The values of credential-like headers and query parameters (`X-RapidAPI-Key`,
-    /// `apikey=`) are added to `redactor`, which hides them in the returned error, and registered
-    /// with the process ([`crate::redact::register`]), which hides them in every log line.
+    /// Builds the poller of the pipeline named `pipeline` from its compiled source; relative
+    /// `file:` URLs resolve against `base_dir` (the pipeline file's directory). The values of
+    /// credential-like headers and query parameters (`X-Api-Key`, `apikey=`) are added to
+    /// `redactor`, which hides them in the returned error, and registered with the process
+    /// ([`crate::redact::register`]), which hides them in every log line.
     pub fn new(
-        pipeline: &Pipeline,
+        pipeline: &str,
+        source: CompiledSource,
         base_dir: &Path,
         mut redactor: Redactor,
     ) -> Result<Poller, SourceError> {
-        let built = Self::build(pipeline, base_dir, &mut redactor);
+        let CompiledSource {
+            requests,
+            extractor,
+            schedule,
+            timeout,
+            max_body_bytes,
+        } = source;
+        for secret in requests.secrets {
+            redactor.add(secret);
+        }
         crate::redact::register(&redactor);
-        built.map_err(|err| SourceError(redactor.redact(&err.0).into_owned()))
-    }
-
-    fn build(
-        pipeline: &Pipeline,
-        base_dir: &Path,
-        redactor: &mut Redactor,
-    ) -> Result<Poller, SourceError> {
-        let source = &pipeline.source;
-        let feeds = request::build(pipeline, base_dir, redactor)?;
-        let errors: Vec<&str> = source.errors.iter().map(|e| e.as_str()).collect();
-        let timeout = source.timeout.0;
         let client = reqwest::Client::builder()
             .user_agent(concat!("stockrun/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
             .redirect(fetch::redirect_policy())
             .build()
-            .map_err(|err| SourceError(format!("cannot build the HTTP client: {err}")))?;
+            .map_err(|err| {
+                SourceError(
+                    redactor
+                        .redact(&format!("cannot build the HTTP client: {err}"))
+                        .into_owned(),
+                )
+            })?;
+        let feeds = requests
+            .feeds
+            .into_iter()
+            .map(|feed| FeedRequest {
+                target: feed.target.resolve(base_dir),
+                ..feed
+            })
+            .collect();
         Ok(Poller {
-            pipeline: pipeline.name.value.clone(),
+            pipeline: pipeline.to_owned(),
             feeds,
-            extractor: Extractor::new(&source.records, &errors)?,
-            schedule: Schedule::parse(&source.schedule)?,
+            extractor,
+            schedule,
             client,
             timeout,
             retry: RetryPolicy::default(),
-            max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
+            max_body_bytes,
         })
     }
 

@@ -1,26 +1,55 @@
-//! When to poll: `source.schedule`, a cron expression with a seconds field, in UTC.
+//! When to poll: `source.schedule`, a cron expression with a seconds field, in UTC. Every rule
+//! about the expression lives here: [`Schedule::new`] is what `validate` and the poller both
+//! build, and [`numeric_weekday`] is the one warning about it.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use super::SourceError;
+use crate::config::Located;
+use crate::diag::Diagnostic;
+
+/// Where diagnostics about the expression point.
+const PATH: &str = "source.schedule";
 
 /// A parsed `source.schedule`.
 #[derive(Clone, Debug)]
 pub struct Schedule(cron::Schedule);
 
 impl Schedule {
-    /// Parses a cron expression (`sec min hour day-of-month month day-of-week [year]`).
-    pub fn parse(expression: &str) -> Result<Schedule, SourceError> {
-        cron::Schedule::from_str(expression)
-            .map(Schedule)
-            .map_err(|err| {
-                let reason = err.to_string().replace('\n', " ");
-                SourceError(format!(
-                    "`source.schedule`: invalid cron schedule `{expression}`: {reason}"
-                ))
-            })
+    /// Parses a cron expression (`sec min hour day-of-month month day-of-week [year]`). The
+    /// error points at the character the cron parser stopped at; a Unix cron (5 fields, no
+    /// seconds) gets its own message, since it would otherwise be read with its fields shifted.
+    pub fn new(expression: &Located<String>) -> Result<Schedule, Diagnostic> {
+        let text = expression.as_str();
+        if text.split_whitespace().count() == 5 {
+            return Err(Diagnostic::error(
+                expression.position,
+                format!("`{text}` has 5 fields; stockrun's cron has a seconds field first"),
+            )
+            .at(PATH)
+            .help(format!(
+                "write `0 {text}` (sec min hour day-of-month month day-of-week)"
+            )));
+        }
+        cron::Schedule::from_str(text).map(Schedule).map_err(|err| {
+            // The cron crate prints the expression, a caret under the bad character and, for
+            // some errors, a reason on a third line.
+            let err = err.to_string();
+            let lines: Vec<&str> = err.lines().collect();
+            let caret = lines.get(1).and_then(|l| l.find('^'));
+            let reason = lines.get(2).map_or("unexpected value", |l| l.trim());
+            let diagnostic = Diagnostic::error(
+                expression.position,
+                format!("invalid cron schedule `{text}`: {reason}"),
+            );
+            match caret {
+                Some(column) => diagnostic.within(expression, 0, column),
+                None => diagnostic,
+            }
+            .at(PATH)
+            .help("6 or 7 fields: sec min hour day-of-month month day-of-week [year]; `0 * * * * *` is every minute")
+        })
     }
 
     /// The first firing strictly after `after`; `None` when the schedule never fires again
@@ -28,6 +57,47 @@ impl Schedule {
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.0.after(&after).next()
     }
+
+    /// Every firing strictly after `after`, in order.
+    pub(crate) fn after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.0.after_owned(after)
+    }
+}
+
+/// Warns when the day-of-week field of a valid expression is numeric: this cron counts
+/// 1 = Sunday where Unix cron counts 0 = Sunday, so the days are probably not the ones meant.
+pub fn numeric_weekday(expression: &Located<String>) -> Option<Diagnostic> {
+    let weekday = expression.split_whitespace().nth(5)?;
+    if !weekday.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(
+            expression.position,
+            format!("day-of-week `{weekday}` is numeric, and this cron counts 1 = Sunday (Unix cron: 0 = Sunday)"),
+        )
+        .within(expression, 0, column_of_field(expression, 5))
+        .at(PATH)
+        .help("write day names such as `Mon-Fri` so the days are what you mean"),
+    )
+}
+
+/// The character column at which whitespace-separated field `n` (0-based) starts.
+fn column_of_field(text: &str, n: usize) -> usize {
+    let mut seen = 0;
+    let mut in_field = false;
+    for (column, c) in text.chars().enumerate() {
+        if c.is_whitespace() {
+            in_field = false;
+        } else if !in_field {
+            if seen == n {
+                return column;
+            }
+            seen += 1;
+            in_field = true;
+        }
+    }
+    0
 }
 
 #[cfg(test)]
@@ -40,9 +110,13 @@ mod tests {
             .with_timezone(&Utc)
     }
 
+    fn parse(expression: &str) -> Result<Schedule, Diagnostic> {
+        Schedule::new(&Located::unlocated(expression.to_owned()))
+    }
+
     #[test]
     fn next_firing_is_strictly_later() {
-        let every_minute = Schedule::parse("0 * * * * *").unwrap();
+        let every_minute = parse("0 * * * * *").unwrap();
         assert_eq!(
             every_minute.next_after(at("2024-03-18T10:00:00Z")),
             Some(at("2024-03-18T10:01:00Z"))
@@ -55,19 +129,34 @@ mod tests {
 
     #[test]
     fn weekdays_and_past_years() {
-        let weekdays = Schedule::parse("0 45 10 * * Mon-Fri").unwrap();
+        let weekdays = parse("0 45 10 * * Mon-Fri").unwrap();
         // Friday 2024-03-22 after 10:45 → Monday.
         assert_eq!(
             weekdays.next_after(at("2024-03-22T11:00:00Z")),
             Some(at("2024-03-25T10:45:00Z"))
         );
-        let over = Schedule::parse("0 0 0 1 1 * 2001").unwrap();
+        let over = parse("0 0 0 1 1 * 2001").unwrap();
         assert_eq!(over.next_after(at("2024-01-01T00:00:00Z")), None);
     }
 
     #[test]
-    fn invalid_expressions_are_errors() {
-        let err = Schedule::parse("0 0 25 * * *").unwrap_err();
-        assert!(err.0.contains("source.schedule"), "{err}");
+    fn invalid_expressions_are_errors_at_the_bad_character() {
+        let err = parse("0 0 25 * * *").unwrap_err();
+        assert_eq!(err.path, "source.schedule");
+        assert!(
+            err.message.contains("Hours must be less than 23"),
+            "{err:?}"
+        );
+        assert_eq!(err.inside.map(|i| i.column), Some(4));
+        let err = parse("0 * * * *").unwrap_err();
+        assert!(err.message.contains("has 5 fields"), "{err:?}");
+    }
+
+    #[test]
+    fn numeric_weekdays_are_flagged() {
+        let flagged = |e: &str| numeric_weekday(&Located::unlocated(e.to_owned()));
+        assert!(flagged("0 0 9 * * 1-5").is_some());
+        assert!(flagged("0 0 9 * * Mon-Fri").is_none());
+        assert_eq!(column_of_field("0  * * * * Mon", 5), 11);
     }
 }

@@ -5,49 +5,76 @@
 //! can never add a query parameter or change the path; `{{{key}}}` inserts it as written. Header
 //! values are inserted as written.
 
-use handlebars::Handlebars;
+use handlebars::{Handlebars, RenderErrorReason};
 use serde_json::{Map, Value};
 
-use super::SourceError;
+use crate::config::model::Source;
+use crate::config::{Located, template};
+use crate::diag::Diagnostic;
 
-/// The two registries a feed's request is rendered with.
+/// The URL and header templates of a source, compiled once, in the two registries a feed's
+/// request is rendered with.
 pub(crate) struct Templates {
-    /// Escapes substituted values for a URL.
+    /// Escapes substituted values for a URL; holds the URL template as `url`.
     url: Handlebars<'static>,
-    /// Inserts substituted values unchanged (headers).
+    /// Inserts substituted values unchanged; holds each header template under its name.
     plain: Handlebars<'static>,
 }
 
 impl Templates {
-    /// Empty registries in strict mode (an unknown name is an error, not an empty string).
-    pub(crate) fn new() -> Templates {
+    /// Compiles `source.url` and `source.headers` (those with a `{{`: other text is sent as
+    /// written) in strict mode, so an unknown name is an error, not an empty string. The error
+    /// lists every template that does not compile.
+    pub(crate) fn new(source: &Source) -> Result<Templates, Vec<Diagnostic>> {
         let mut url = Handlebars::new();
         url.set_strict_mode(true);
         url.register_escape_fn(percent_encode);
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
-        Templates { url, plain }
+        let mut problems = Vec::new();
+        let mut add = |registry: &mut Handlebars<'static>,
+                       name: &str,
+                       value: &Located<String>,
+                       path: &str| {
+            if !value.contains("{{") {
+                return;
+            }
+            match template::compile(value, path) {
+                Ok(compiled) => registry.register_template(name, compiled),
+                Err(problem) => problems.push(problem),
+            }
+        };
+        add(&mut url, "url", &source.url, "source.url");
+        for (name, value) in &source.headers {
+            add(&mut plain, name, value, &format!("source.headers.{name}"));
+        }
+        if problems.is_empty() {
+            Ok(Templates { url, plain })
+        } else {
+            Err(problems)
+        }
     }
 
     /// The URL for one feed.
     pub(crate) fn render_url(
         &self,
-        template: &str,
+        template: &Located<String>,
         feed: &Map<String, Value>,
-    ) -> Result<String, SourceError> {
-        render(&self.url, template, feed, "source.url")
+    ) -> Result<String, Vec<Diagnostic>> {
+        render(&self.url, "url", template, feed, "source.url")
     }
 
-    /// A header value for one feed.
+    /// The value of header `name` for one feed.
     pub(crate) fn render_header(
         &self,
         name: &str,
-        template: &str,
+        template: &Located<String>,
         feed: &Map<String, Value>,
-    ) -> Result<String, SourceError> {
+    ) -> Result<String, Vec<Diagnostic>> {
         render(
             &self.plain,
+            name,
             template,
             feed,
             &format!("source.headers.{name}"),
@@ -55,20 +82,31 @@ impl Templates {
     }
 }
 
-/// Renders `template` with `feed`; text without `{{` is returned as written (as `validate` only
-/// checks templates that contain one).
+/// Renders the template registered as `name` with `feed`; text that is no template (it has no
+/// `{{`) is returned as written. A name the feed lacks fails with no diagnostic of its own:
+/// which names a template may use is `validate`'s scope check, which reports it.
 fn render(
     registry: &Handlebars<'static>,
-    template: &str,
+    name: &str,
+    template: &Located<String>,
     feed: &Map<String, Value>,
-    what: &str,
-) -> Result<String, SourceError> {
-    if !template.contains("{{") {
-        return Ok(template.to_owned());
+    path: &str,
+) -> Result<String, Vec<Diagnostic>> {
+    if !registry.has_template(name) {
+        return Ok(template.value.clone());
     }
     registry
-        .render_template(template, feed)
-        .map_err(|err| SourceError(format!("`{what}`: cannot fill its template: {err}")))
+        .render(name, feed)
+        .map_err(|err| match err.reason() {
+            RenderErrorReason::MissingVariable(_) => Vec::new(),
+            _ => vec![
+                Diagnostic::error(
+                    template.position,
+                    format!("cannot fill the template: {err}"),
+                )
+                .at(path),
+            ],
+        })
 }
 
 /// Percent-encodes everything but the URL's unreserved characters (RFC 3986 §2.3).
@@ -119,35 +157,57 @@ mod tests {
             .collect()
     }
 
+    fn source(url: &str, headers: &[(&str, &str)]) -> Source {
+        let headers: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v:?}, "))
+            .collect();
+        let yaml = format!("{{ url: {url:?}, headers: {{ {headers} }}, records: $ }}");
+        serde_saphyr::from_str(&yaml).expect("a source")
+    }
+
     #[test]
     fn url_values_are_percent_encoded_but_header_values_are_not() {
-        let t = Templates::new();
+        let s = source(
+            "https://h/price?Indices={{index}}&x={{q}}",
+            &[("X-Index", "{{index}} & {{q}}")],
+        );
+        let t = Templates::new(&s).unwrap();
         let f = feed(&[("index", "NIFTY 50"), ("q", "a&b=c/d")]);
         assert_eq!(
-            t.render_url("https://h/price?Indices={{index}}&x={{q}}", &f)
-                .unwrap(),
+            t.render_url(&s.url, &f).unwrap(),
             "https://h/price?Indices=NIFTY%2050&x=a%26b%3Dc%2Fd"
         );
         assert_eq!(
-            t.render_header("X-Index", "{{index}} & {{q}}", &f).unwrap(),
+            t.render_header("X-Index", &s.headers["X-Index"], &f)
+                .unwrap(),
             "NIFTY 50 & a&b=c/d"
         );
     }
 
     #[test]
     fn unknown_names_are_errors_in_strict_mode() {
-        let t = Templates::new();
-        let err = t.render_url("https://h/?s={{symbl}}", &feed(&[("symbol", "A")]));
-        assert!(err.unwrap_err().0.contains("source.url"));
+        let s = source("https://h/?s={{symbl}}", &[]);
+        let err = Templates::new(&s)
+            .unwrap()
+            .render_url(&s.url, &feed(&[("symbol", "A")]))
+            .unwrap_err();
+        assert!(err.is_empty(), "the scope check reports it: {err:?}");
+    }
+
+    #[test]
+    fn templates_that_do_not_compile_are_errors() {
+        let s = source("https://h/?s={{symbol}", &[("X-A", "{{#if}}")]);
+        let errs = Templates::new(&s).err().expect("errors");
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["source.url", "source.headers.X-A"]);
     }
 
     #[test]
     fn text_without_placeholders_is_kept() {
-        let t = Templates::new();
-        assert_eq!(
-            t.render_url("https://h/a b", &Map::new()).unwrap(),
-            "https://h/a b"
-        );
+        let s = source("https://h/a b", &[]);
+        let t = Templates::new(&s).unwrap();
+        assert_eq!(t.render_url(&s.url, &Map::new()).unwrap(), "https://h/a b");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use stockrun::config::env::Environment;
 use stockrun::config::load::{self, UnsetVariables};
 use stockrun::process::Processor;
 use stockrun::redact::Redactor;
-use stockrun::source::{MAX_BODY_BYTES, Poller, RetryPolicy};
+use stockrun::source::{CompiledSource, MAX_BODY_BYTES, Poller, RetryPolicy};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -43,7 +43,9 @@ fn pipeline(url: &str) -> Pipeline {
 }
 
 fn poller(pipeline: &Pipeline) -> Poller {
-    Poller::new(pipeline, &root(), Redactor::default())
+    let source = CompiledSource::new(&pipeline.source, Some(&pipeline.feeds))
+        .unwrap_or_else(|found| panic!("the source compiles: {found:#?}"));
+    Poller::new(&pipeline.name, source, &root(), Redactor::default())
         .expect("poller builds")
         .with_retry(RetryPolicy::new(Duration::from_millis(1), 1))
 }
@@ -57,7 +59,8 @@ async fn outcome_of(server: &MockServer, name: &str, content_type: &str, body: &
         .mount(server)
         .await;
     let pipeline = pipeline(&format!("{}/{name}", server.uri()));
-    let processor = Processor::new(&pipeline).expect("processor compiles");
+    let processor = Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key)
+        .expect("processor compiles");
     let (logs, guard) = Logs::capture();
     let report = poller(&pipeline).poll_once().await;
     drop(guard);

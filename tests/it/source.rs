@@ -13,7 +13,7 @@ use stockrun::config::Pipeline;
 use stockrun::config::env::{Environment, find_references};
 use stockrun::config::load::{self, UnsetVariables};
 use stockrun::redact::Redactor;
-use stockrun::source::{PollReport, Poller, RetryPolicy};
+use stockrun::source::{CompiledSource, PollReport, Poller, RetryPolicy};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -41,6 +41,19 @@ fn load(yaml: &str, vars: &[(&str, &str)]) -> (Pipeline, Redactor) {
     (pipeline, redactor)
 }
 
+/// The poller of `pipeline`, its source compiled as `validate` compiles it; the error is every
+/// diagnostic (message and help).
+fn build(pipeline: &Pipeline, base: &Path, redactor: Redactor) -> Result<Poller, String> {
+    let source = CompiledSource::new(&pipeline.source, Some(&pipeline.feeds)).map_err(|found| {
+        found
+            .iter()
+            .map(|d| format!("{} ({})", d.message, d.help.as_deref().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
+    Poller::new(&pipeline.name, source, base, redactor).map_err(|err| err.to_string())
+}
+
 /// A poller with millisecond retry delays (3 retries).
 fn poller(source: &str, feeds: &str, vars: &[(&str, &str)]) -> Poller {
     poller_in(source, feeds, vars, &root())
@@ -48,7 +61,7 @@ fn poller(source: &str, feeds: &str, vars: &[(&str, &str)]) -> Poller {
 
 fn poller_in(source: &str, feeds: &str, vars: &[(&str, &str)], base: &Path) -> Poller {
     let (pipeline, redactor) = load(&pipeline_yaml(source, feeds), vars);
-    Poller::new(&pipeline, base, redactor)
+    build(&pipeline, base, redactor)
         .expect("poller builds")
         .with_retry(RetryPolicy::new(Duration::from_millis(1), 3))
 }
@@ -407,7 +420,7 @@ async fn the_alpha_vantage_example_keeps_only_real_quotes() {
         .unwrap()
         .replace("https://alpha-vantage.p.rapidapi.com", &server.uri());
     let (pipeline, redactor) = load(&yaml, &[("RAPIDAPI_KEY", SENTINEL)]);
-    let report = Poller::new(&pipeline, &root(), redactor)
+    let report = build(&pipeline, &root(), redactor)
         .unwrap()
         .with_retry(RetryPolicy::new(Duration::from_millis(1), 3))
         .poll_once()
@@ -576,7 +589,7 @@ async fn secrets_never_reach_the_logs() {
                 Redactor::default()
             };
             let (logs, guard) = Logs::capture();
-            let report = Poller::new(&pipeline, &root(), redactor)
+            let report = build(&pipeline, &root(), redactor)
                 .unwrap()
                 .with_retry(RetryPolicy::new(Duration::from_millis(1), 1))
                 .poll_once()
@@ -618,7 +631,7 @@ fn validate_accepts_file_urls_but_not_file_with_a_host() {
     let env = Environment::default();
     let check = |url: &str| {
         let yaml = pipeline_yaml(&format!("  url: {url}"), "");
-        load::check(yaml.as_bytes(), &env, UnsetVariables::Deny)
+        stockrun::compile::check(yaml.as_bytes(), &env, UnsetVariables::Deny)
     };
     for ok in [
         "file:examples/responses/latest-stock-price.json",
@@ -626,13 +639,13 @@ fn validate_accepts_file_urls_but_not_file_with_a_host() {
     ] {
         let checked = check(ok);
         assert!(
-            checked.pipeline.is_some(),
+            checked.compiled.is_some(),
             "{ok}: {:#?}",
             checked.diagnostics
         );
     }
     let checked = check("file://examples/responses/x.json");
-    assert!(checked.pipeline.is_none());
+    assert!(checked.compiled.is_none());
     assert_contains(
         &checked.diagnostics[0].message,
         "`file://` is followed by a host, not a path",
@@ -645,14 +658,12 @@ fn validate_accepts_file_urls_but_not_file_with_a_host() {
 }
 
 #[test]
-fn a_file_url_with_a_host_is_refused_by_the_poller_too() {
+fn a_file_url_with_a_host_is_refused_when_the_source_compiles() {
     let yaml = pipeline_yaml("  url: https://example.com/any", "");
     let (mut pipeline, redactor) = load(&yaml, &[]);
     pipeline.source.url.value = "file://responses/x.json".to_owned();
-    let err = Poller::new(&pipeline, &root(), redactor)
-        .err()
-        .expect("refused");
-    assert_contains(&err.to_string(), "`file:responses/x.json`");
+    let err = build(&pipeline, &root(), redactor).err().expect("refused");
+    assert_contains(&err, "`file:responses/x.json`");
 }
 
 #[tokio::test]

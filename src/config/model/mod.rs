@@ -15,7 +15,7 @@ use serde::Deserialize;
 pub use duration::Duration;
 pub use notify::Notify;
 pub use process::{Field, FieldType, Process};
-pub use queue::Queue;
+pub use queue::{MAX_BATCH_SIZE, Queue};
 pub use size::Size;
 pub use source::{Feed, FeedValue, Quota, QuotaPeriod, Source};
 pub use store::{KeyAttribute, Store, TableKey};

@@ -6,6 +6,10 @@ use serde::Deserialize;
 use super::Duration;
 use crate::config::Located;
 
+/// The most records one batch holds: SQS receives (and sends and deletes) at most 10 messages
+/// per call. `queue.batch_size` is 1 to this, and its default; the queues batch their calls by it.
+pub const MAX_BATCH_SIZE: u32 = 10;
+
 /// The queue between poller and processor.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +46,7 @@ impl Default for Queue {
 }
 
 fn default_batch_size() -> Located<u32> {
-    Located::unlocated(10)
+    Located::unlocated(MAX_BATCH_SIZE)
 }
 
 fn default_batch_window() -> Located<Duration> {

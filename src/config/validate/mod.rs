@@ -1,12 +1,12 @@
-//! Every semantic check of a pipeline (the part of `stockrun validate` after parsing): JSONPaths,
-//! cron, templates, keys, limits, e-mail addresses, time zones, quotas and secrets. Each check adds
-//! diagnostics and moves on, so one run reports every problem.
+//! The config-level checks of a pipeline (the part of `stockrun validate` after parsing that
+//! needs nothing but the file): names, limits, keys, e-mail addresses, secrets and the names
+//! templates use. Each check adds diagnostics and moves on, so one run reports every problem.
+//! What a stage builds (URL, cron, JSONPaths, timestamp formats, template syntax) is checked by
+//! the stage's own constructor, called by `crate::compile`.
 
 mod inner;
-mod jsonpath;
 mod outputs;
 mod process;
-mod quota;
 mod source;
 pub(crate) use source::is_secret_name;
 mod templates;
@@ -83,7 +83,7 @@ impl Ctx<'_> {
                     "`${…}` is not substituted inside quotes or block scalars",
                 )
                 .at(path)
-                .help("write the value unquoted, such as `X-RapidAPI-Key: ${RAPIDAPI_KEY}`"),
+                .help("write the value unquoted, such as `X-Api-Key: ${API_KEY}`"),
             );
         }
     }

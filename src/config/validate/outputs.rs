@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use super::Ctx;
 use super::templates::{self, Scope};
 use crate::config::Located;
-use crate::config::model::{Field, Notify, Queue, Store};
+use crate::config::model::{Field, MAX_BATCH_SIZE, Notify, Queue, Store};
 use crate::diag::Diagnostic;
 
 /// The pipeline name names a queue and a file: SQS's rules (letters, digits, `-`, `_`, ≤ 80).
@@ -69,14 +69,19 @@ pub(super) fn check_queue(ctx: &mut Ctx<'_>, queue: &Queue) {
             .help("such as `https://sqs.eu-west-1.amazonaws.com/123456789012/stock-quotes`"),
         );
     }
-    if !(1..=10).contains(&*queue.batch_size) {
+    if !(1..=MAX_BATCH_SIZE).contains(&*queue.batch_size) {
         ctx.push(
             Diagnostic::error(
                 queue.batch_size.position,
-                format!("`batch_size` is {}; it must be 1 to 10", *queue.batch_size),
+                format!(
+                    "`batch_size` is {}; it must be 1 to {MAX_BATCH_SIZE}",
+                    *queue.batch_size
+                ),
             )
             .at("queue.batch_size")
-            .help("SQS receives at most 10 messages at a time"),
+            .help(format!(
+                "SQS receives at most {MAX_BATCH_SIZE} messages at a time"
+            )),
         );
     }
     if queue.batch_window.0 > std::time::Duration::from_secs(300) {

@@ -1,12 +1,11 @@
-//! Checks of `process.fields`: names usable in templates, JSONPaths, and timestamp formats and
-//! time zones.
+//! Config-level checks of `process.fields`: at least one field, names usable in templates, and
+//! `format`/`timezone` only on timestamps. The JSONPaths, formats and time zones themselves are
+//! the processor's to check (`crate::process::Processor::new`).
 
-use super::{Ctx, jsonpath};
+use super::Ctx;
 use crate::config::Located;
 use crate::config::model::{Field, FieldType, Process};
-use crate::config::yaml_error::did_you_mean;
 use crate::diag::Diagnostic;
-use crate::process::timestamp::{FormatProblem, TimestampFormat};
 
 /// Runs every check of the `process` section.
 pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
@@ -29,7 +28,6 @@ pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
                     .help("use letters, digits and `_`, starting with a letter or `_` (such as `last_price`)"),
             );
         }
-        jsonpath::check(ctx, &field.path, &format!("{path}.path"));
         check_timestamp_options(ctx, field, &path);
     }
 }
@@ -43,6 +41,7 @@ pub(crate) fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// `format` and `timezone` are read only for `type: timestamp`.
 fn check_timestamp_options(ctx: &mut Ctx<'_>, field: &Located<Field>, path: &str) {
     let is_timestamp = *field.kind == FieldType::Timestamp;
     for (key, value) in [("format", &field.format), ("timezone", &field.timezone)] {
@@ -61,51 +60,6 @@ fn check_timestamp_options(ctx: &mut Ctx<'_>, field: &Located<Field>, path: &str
                 .help("remove it, or set `type: timestamp`"),
             );
         }
-    }
-    if let Some(format) = &field.format {
-        check_format(ctx, format, &format!("{path}.format"));
-    }
-    if let Some(zone) = &field.timezone
-        && zone.parse::<chrono_tz::Tz>().is_err()
-    {
-        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
-        let help = match did_you_mean(zone, &names) {
-            Some(best) => format!("did you mean `{best}`?"),
-            None => "use an IANA zone name such as `Asia/Kolkata`, `America/New_York` or `UTC`"
-                .to_owned(),
-        };
-        ctx.push(
-            Diagnostic::error(
-                zone.position,
-                format!("unknown time zone `{}`", zone.as_str()),
-            )
-            .at(format!("{path}.timezone"))
-            .help(help),
-        );
-    }
-}
-
-/// A strftime format must be valid and must read back a date (with or without a time): the
-/// processor's own classification ([`TimestampFormat::new`]), so both accept the same formats.
-fn check_format(ctx: &mut Ctx<'_>, format: &Located<String>, path: &str) {
-    let error = |message: String| Diagnostic::error(format.position, message).at(path);
-    match TimestampFormat::new(format) {
-        Ok(_) => {}
-        Err(FormatProblem::Invalid) => ctx.push(
-            error(format!("invalid timestamp format `{}`", format.as_str()))
-                .help("use strftime directives such as `%d-%b-%Y %H:%M:%S` or `%Y-%m-%d`"),
-        ),
-        Err(FormatProblem::ParseOnly) => ctx.push(
-            error(format!(
-                "timestamp format `{}` cannot be checked: it uses a parse-only directive",
-                format.as_str()
-            ))
-            .help("use directives that also format, such as `%z` instead of `%#z`"),
-        ),
-        Err(FormatProblem::NotAFullDate) => ctx.push(
-            error(format!("timestamp format `{}` does not give a full date", format.as_str()))
-                .help("include the year, month and day (and the time if the text has one), such as `%d-%b-%Y %H:%M:%S`"),
-        ),
     }
 }
 

@@ -1,9 +1,10 @@
-//! Checks of `source` and `feeds`: URL, headers (and secrets in them), cron schedule, JSONPaths.
+//! Config-level checks of `source` and `feeds`: secrets written in the URL and headers, the
+//! names their templates use, feeds no request uses, timeout and body limits. The URL's syntax,
+//! the cron schedule, the JSONPaths and the quota are the source stage's to check
+//! (`crate::source::CompiledSource::new`).
 
-use std::str::FromStr;
-
+use super::Ctx;
 use super::templates::{self, Scope};
-use super::{Ctx, jsonpath, quota};
 use crate::config::Located;
 use crate::config::model::{Feed, Source};
 use crate::diag::Diagnostic;
@@ -57,15 +58,6 @@ pub(super) fn check(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&[Located<
             .help("the largest response the API sends, with room to spare, such as `10MiB`"),
         );
     }
-    let schedule = check_schedule(ctx, &source.schedule);
-    jsonpath::check(ctx, &source.records, "source.records");
-    for (i, error) in source.errors.iter().enumerate() {
-        jsonpath::check(ctx, error, &format!("source.errors[{i}]"));
-    }
-    if let (Some(schedule), Some(quota)) = (schedule, &source.quota) {
-        let requests_per_poll = feeds.map_or(1, |f| f.len().max(1));
-        quota::check(ctx, &schedule, quota, requests_per_poll);
-    }
 }
 
 /// The keys every feed has (what a template may use from any feed).
@@ -78,12 +70,12 @@ pub(crate) fn keys_every_feed_has(feeds: &[Located<Feed>]) -> Vec<String> {
     keys
 }
 
-/// The names a URL or header template can use: the keys every feed has.
 /// Bounds of `source.max_body`: a cap under 1 KiB fails any real response; one over 1 GiB is no
 /// cap on a machine this runs on.
 const MIN_BODY: u64 = 1024;
 const MAX_BODY: u64 = 1024 * 1024 * 1024;
 
+/// The names a URL or header template can use: the keys every feed has.
 fn feed_scope(feeds: &[Located<Feed>]) -> Scope {
     Scope {
         top: keys_every_feed_has(feeds),
@@ -101,41 +93,6 @@ fn check_url(ctx: &mut Ctx<'_>, url: &Located<String>, feeds: Option<&Scope>) {
         templates::check(ctx, url, "source.url", scope);
     }
     check_query_secrets(ctx, url);
-    if url.contains("${") {
-        return; // an unset variable, already reported
-    }
-    let filled = fill_placeholders(url);
-    match url::Url::parse(&filled) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-        // `file:` reads a recorded response instead of calling the API: offline demos, and
-        // replaying a captured body. `file:relative/x.json` resolves against the pipeline's
-        // directory and `file:///abs/x.json` is absolute; `file://x` would make `x` a host.
-        Ok(parsed) if parsed.scheme() == "file" => {
-            let after = &filled[filled.find(':').map_or(0, |i| i + 1)..];
-            if let Some(host) = after.strip_prefix("//").filter(|a| !a.starts_with('/')) {
-                ctx.push(
-                    Diagnostic::error(url.position, "`file://` is followed by a host, not a path")
-                        .at("source.url")
-                        .help(format!(
-                            "write `file:{host}` for a path relative to the pipeline file, or `file:///{host}` for an absolute path"
-                        )),
-                );
-            }
-        }
-        Ok(parsed) => ctx.push(
-            Diagnostic::error(
-                url.position,
-                format!("unsupported URL scheme `{}`", parsed.scheme()),
-            )
-            .at("source.url")
-            .help("the source is a REST API: use an `https://` URL (or `file:` for a recorded response)"),
-        ),
-        Err(err) => ctx.push(
-            Diagnostic::error(url.position, format!("invalid URL: {err}"))
-                .at("source.url")
-                .help("write a full URL such as `https://latest-stock-price.p.rapidapi.com/any`"),
-        ),
-    }
 }
 
 /// Warns about query parameters such as `?apikey=…` whose value is written in the file.
@@ -162,21 +119,6 @@ fn check_query_secrets(ctx: &mut Ctx<'_>, url: &Located<String>) {
             );
         }
     }
-}
-
-/// The URL with every `{{…}}` replaced by a sample value, so its syntax can be checked.
-fn fill_placeholders(template: &str) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        out.push('x');
-        rest = rest[start..]
-            .find("}}")
-            .map_or("", |end| &rest[start + end + 2..]);
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Words that, in a header or query parameter name, say it carries a credential.
@@ -231,91 +173,9 @@ fn check_literal_secret(ctx: &mut Ctx<'_>, name: &str, value: &Located<String>, 
     }
 }
 
-fn check_schedule(ctx: &mut Ctx<'_>, schedule: &Located<String>) -> Option<cron::Schedule> {
-    let fields: Vec<&str> = schedule.split_whitespace().collect();
-    if fields.len() == 5 {
-        ctx.push(
-            Diagnostic::error(
-                schedule.position,
-                format!(
-                    "`{}` has 5 fields; stockrun's cron has a seconds field first",
-                    schedule.as_str()
-                ),
-            )
-            .at("source.schedule")
-            .help(format!(
-                "write `0 {}` (sec min hour day-of-month month day-of-week)",
-                schedule.as_str()
-            )),
-        );
-        return None;
-    }
-    match cron::Schedule::from_str(schedule) {
-        Ok(parsed) => {
-            if let Some(weekday) = fields.get(5)
-                && weekday.chars().any(|c| c.is_ascii_digit())
-            {
-                ctx.push(
-                    Diagnostic::warning(
-                        ctx.within(schedule, 0, column_of_field(schedule, 5)),
-                        format!("day-of-week `{weekday}` is numeric, and this cron counts 1 = Sunday (Unix cron: 0 = Sunday)"),
-                    )
-                    .at("source.schedule")
-                    .help("write day names such as `Mon-Fri` so the days are what you mean"),
-                );
-            }
-            Some(parsed)
-        }
-        Err(err) => {
-            // The cron crate prints the expression, a caret under the bad character and, for
-            // some errors, a reason on a third line.
-            let err = err.to_string();
-            let lines: Vec<&str> = err.lines().collect();
-            let caret = lines.get(1).and_then(|l| l.find('^'));
-            let reason = lines.get(2).map_or("unexpected value", |l| l.trim());
-            let position = match caret {
-                Some(column) => ctx.within(schedule, 0, column),
-                None => schedule.position,
-            };
-            ctx.push(
-                Diagnostic::error(position, format!("invalid cron schedule `{}`: {reason}", schedule.as_str()))
-                    .at("source.schedule")
-                    .help("6 or 7 fields: sec min hour day-of-month month day-of-week [year]; `0 * * * * *` is every minute"),
-            );
-            None
-        }
-    }
-}
-
-/// The character column at which whitespace-separated field `n` (0-based) starts.
-fn column_of_field(text: &str, n: usize) -> usize {
-    let mut seen = 0;
-    let mut in_field = false;
-    for (column, c) in text.chars().enumerate() {
-        if c.is_whitespace() {
-            in_field = false;
-        } else if !in_field {
-            if seen == n {
-                return column;
-            }
-            seen += 1;
-            in_field = true;
-        }
-    }
-    0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fills_url_placeholders() {
-        assert_eq!(
-            fill_placeholders("https://a/q?s={{symbol}}&f={{ fn }}"),
-            "https://a/q?s=x&f=x"
-        );
-    }
 
     #[test]
     fn recognises_credential_names_and_values() {
@@ -341,10 +201,5 @@ mod tests {
             "9f8e7d6c5b4a39281716aAbBcCdDeEfF0a1b2c3d4e5f6a7b"
         ));
         assert!(!looks_like_a_key("stockrun_pipeline_build_2025"));
-    }
-
-    #[test]
-    fn finds_field_columns() {
-        assert_eq!(column_of_field("0  * * * * Mon", 5), 11);
     }
 }

@@ -1,19 +1,14 @@
-//! Handlebars templates (notify subject/text/html, key values, the source URL): syntax, helpers,
-//! and that every variable names something the template will have at render time. Templates are
-//! rendered in strict mode, so an unknown variable would fail every batch at run time.
+//! Handlebars templates (notify subject/text/html, key values, the source URL and headers):
+//! that every helper exists and every variable names something the template will have at
+//! render time. Templates are rendered in strict mode, so an unknown variable would fail every
+//! batch at run time. Their syntax is the stages' to check (`crate::config::template`).
 
 use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
 
 use super::Ctx;
 use crate::config::Located;
-use crate::config::yaml_error::did_you_mean;
-use crate::diag::Diagnostic;
-
-/// The helpers a template may call: handlebars-rust's built-ins.
-pub(crate) const HELPERS: [&str; 17] = [
-    "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte",
-    "and", "or", "not", "len",
-];
+use crate::config::template::HELPERS;
+use crate::diag::{Diagnostic, did_you_mean};
 
 /// The names a template can use, at its top level and inside `{{#each <list>}}`.
 pub(crate) struct Scope {
@@ -35,22 +30,11 @@ enum Frame {
     Unknown,
 }
 
-/// Checks the syntax of a template and the variables it uses.
+/// Checks the helpers and variables a template uses. A template that does not compile is
+/// skipped: the stage that compiles it reports why.
 pub(super) fn check(ctx: &mut Ctx<'_>, value: &Located<String>, path: &str, scope: &Scope) {
-    let template = match Template::compile(value) {
-        Ok(template) => template,
-        Err(err) => {
-            let (line, column) = err.pos().unwrap_or((1, 1));
-            ctx.push(
-                Diagnostic::error(
-                    ctx.within(value, line.saturating_sub(1), column.saturating_sub(1)),
-                    format!("invalid template: {}", err.reason()),
-                )
-                .at(path)
-                .help("templates are Handlebars: `{{field}}`, `{{#each records}}…{{/each}}`"),
-            );
-            return;
-        }
+    let Ok(template) = Template::compile(value) else {
+        return;
     };
     let mut walker = Walker {
         scope,

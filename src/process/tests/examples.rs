@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::load;
 use crate::config::Pipeline;
 use crate::message::Message;
-use crate::process::{Processor, Record};
+use crate::process::Record;
 
 fn read(path: &str) -> String {
     let path = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -43,7 +43,7 @@ fn bodies(pipeline: &Pipeline, response: &str, feed: Option<usize>) -> Vec<Strin
 
 fn process_all(pipeline_file: &str, response: &str, feed: Option<usize>) -> Vec<Record> {
     let pipeline = load(&read(pipeline_file));
-    let processor = Processor::new(&pipeline).unwrap();
+    let processor = super::compile(&pipeline).unwrap();
     bodies(&pipeline, response, feed)
         .iter()
         .map(|body| processor.process(body).unwrap_or_else(|p| panic!("{p}")))
@@ -150,7 +150,7 @@ fn alpha_vantage_global_quote_keeps_text_digits() {
 fn alpha_vantage_unknown_symbol_would_be_poison() {
     // `source.errors` keeps this body out of the queue; were it queued, it would be poison.
     let pipeline = load(&read("examples/alpha-vantage-global-quote.yaml"));
-    let processor = Processor::new(&pipeline).unwrap();
+    let processor = super::compile(&pipeline).unwrap();
     let bodies = bodies(
         &pipeline,
         "examples/responses/alpha-vantage-unknown-symbol.json",

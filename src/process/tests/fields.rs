@@ -3,7 +3,6 @@
 use serde_json::{Map, Value, json};
 
 use super::{body_for, ok, pipeline, poison, processor, text_of};
-use crate::process::Processor;
 
 #[test]
 fn strings_take_text_numbers_and_booleans() {
@@ -288,14 +287,19 @@ fn an_uncompilable_pipeline_is_an_error_naming_each_problem() {
         .value
         .timezone = Some("Mars/Base".to_owned().into());
     pipeline.store.key.partition.value.value = "{{#if}}".into();
-    let err = Processor::new(&pipeline).err().expect("an error").0;
-    assert!(err.contains("field `a`: invalid JSONPath `$[`"), "{err}");
-    assert!(
-        err.contains("field `b`: unknown time zone `Mars/Base`"),
-        "{err}"
-    );
-    assert!(
-        err.contains("the partition key `{{#if}}` is not a valid template"),
-        "{err}"
-    );
+    let problems = super::compile(&pipeline).err().expect("an error");
+    let found: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|d| (d.path.as_str(), d.message.as_str()))
+        .collect();
+    let expected = [
+        ("process.fields.a.path", "invalid JSONPath `$[`: "),
+        ("process.fields.b.timezone", "unknown time zone `Mars/Base`"),
+        ("store.key.partition.value", "invalid template: "),
+    ];
+    assert_eq!(found.len(), expected.len(), "{problems:#?}");
+    for ((path, message), (want_path, want_start)) in found.iter().zip(expected) {
+        assert_eq!(*path, want_path);
+        assert!(message.starts_with(want_start), "{message}");
+    }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, json};
 
-use super::{body_for, pipeline};
+use super::{body_for, compile, pipeline};
 use crate::process::{Key, Processor};
 
 fn keyed(key: &str) -> Processor {
@@ -10,7 +10,7 @@ fn keyed(key: &str) -> Processor {
                   at: { path: $.at, type: timestamp, required: true }\n\
                   price: { path: $.price, type: number }\n\
                   note: { path: $.note }";
-    Processor::new(&pipeline(fields, key)).expect("compiles")
+    compile(&pipeline(fields, key)).expect("compiles")
 }
 
 fn key_of(p: &Processor, record: &str) -> Result<Key, String> {

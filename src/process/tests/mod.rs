@@ -14,6 +14,11 @@ use crate::config::env::Environment;
 use crate::config::load::{UnsetVariables, check};
 use crate::message::Message;
 
+/// The processor of `pipeline`, or every diagnostic of its fields and key.
+fn compile(pipeline: &Pipeline) -> Result<Processor, Vec<crate::diag::Diagnostic>> {
+    Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key)
+}
+
 /// A pipeline file's text loaded and checked; panics with the diagnostics when it has errors.
 fn load(text: &str) -> Pipeline {
     let env = Environment::from_pairs([("RAPIDAPI_KEY", "x".repeat(20))]);
@@ -43,7 +48,7 @@ fn pipeline(fields: &str, key: &str) -> Pipeline {
 /// A processor with these fields, keyed by `{{symbol}}`.
 fn processor(fields: &str) -> Processor {
     let fields = format!("symbol: {{ path: $.symbol, required: true }}\n{fields}");
-    Processor::new(&pipeline(
+    compile(&pipeline(
         &fields,
         "partition: { name: symbol, value: \"{{symbol}}\" }",
     ))

@@ -12,12 +12,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::event::{EventError, Invocation, classify};
+use crate::compile::Loaded;
 use crate::queue::Received;
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
 use crate::runtime::batch::{Acknowledge, handle_batch};
 use crate::runtime::counters::Counters;
-use crate::runtime::loaded::Loaded;
 use crate::runtime::poll_loop::poll_and_queue;
 use crate::source::Poller;
 
@@ -91,7 +91,7 @@ impl Handler {
     pub fn new(loaded: &Loaded, backend: &Backend) -> Result<Handler, InitError> {
         let queue = backend.queue(&loaded.pipeline)?;
         let stages = Stages::open(loaded, backend, Arc::clone(&queue))?;
-        let poller = Poller::new(&loaded.pipeline, &loaded.base_dir, loaded.redactor.clone())?;
+        let poller = loaded.poller()?;
         Ok(Handler { stages, poller })
     }
 
@@ -184,7 +184,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let queue = local_queue(dir.path());
         let (stages, probe) = stages(dir.path(), queue.clone(), 3, 2).await;
-        let poller = Poller::new(&stages.pipeline, dir.path(), Redactor::default()).unwrap();
+        let pipeline = &stages.pipeline;
+        let source = crate::source::CompiledSource::new(&pipeline.source, Some(&pipeline.feeds))
+            .expect("source compiles");
+        let poller = Poller::new(&pipeline.name, source, dir.path(), Redactor::default()).unwrap();
         let handler = Handler { stages, poller };
         let messages = queue.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(messages.len(), 5);

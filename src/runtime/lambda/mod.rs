@@ -18,10 +18,10 @@ use tracing::Instrument as _;
 pub use self::event::{EventError, Invocation, classify};
 pub use self::handler::{Handler, HandlerError, InitError, PollCounts};
 use crate::aws::Aws;
+use crate::compile::load;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::runtime::backend::{Backend, BackendKind};
-use crate::runtime::loaded::load;
 
 /// The variable that names the pipeline file.
 pub const PIPELINE_VARIABLE: &str = "PIPELINE";

@@ -1,10 +1,11 @@
-//! The request-rate check: how many requests `schedule` × feeds makes per quota period.
+//! The request-rate check: how many requests `source.schedule` × feeds makes per
+//! `source.quota` period. It needs the parsed schedule, so it runs where the schedule is built.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::Ctx;
+use super::Schedule;
 use crate::config::Located;
 use crate::config::model::Quota;
 use crate::diag::Diagnostic;
@@ -12,18 +13,17 @@ use crate::diag::Diagnostic;
 /// Firings counted before a dense schedule's rate is extrapolated.
 const MAX_COUNTED: u64 = 200_000;
 
-/// Warns when the schedule makes more requests per period than the quota allows.
-pub(super) fn check(
-    ctx: &mut Ctx<'_>,
-    schedule: &cron::Schedule,
+/// A warning when the schedule makes more requests per period than the quota allows.
+pub(crate) fn check(
+    schedule: &Schedule,
     quota: &Located<Quota>,
     requests_per_poll: usize,
-) {
+) -> Option<Diagnostic> {
     let period = quota.per.seconds();
     let polls = busiest_period(schedule, period);
     let requests = polls.saturating_mul(requests_per_poll as u64);
     if requests <= quota.requests {
-        return;
+        return None;
     }
     let feeds = if requests_per_poll == 1 {
         String::new()
@@ -33,7 +33,7 @@ pub(super) fn check(
     let allowed = std::time::Duration::from_secs(
         (period * requests_per_poll as u64).div_ceil(quota.requests.max(1)),
     );
-    ctx.push(
+    Some(
         Diagnostic::warning(
             quota.position,
             format!(
@@ -48,13 +48,13 @@ pub(super) fn check(
             "the quota allows one poll every {}; poll less often or raise the plan",
             humantime::format_duration(allowed)
         )),
-    );
+    )
 }
 
 /// The most times `schedule` fires in one period of `period` seconds, looking one period and
 /// eight days ahead (so weekly patterns are seen), from a fixed date so the answer is the same on
 /// every run.
-pub(crate) fn busiest_period(schedule: &cron::Schedule, period: u64) -> u64 {
+fn busiest_period(schedule: &Schedule, period: u64) -> u64 {
     let start: DateTime<Utc> = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
         .single()
@@ -64,7 +64,7 @@ pub(crate) fn busiest_period(schedule: &cron::Schedule, period: u64) -> u64 {
     let mut buckets: HashMap<u64, u64> = HashMap::new();
     let mut counted = 0;
     let mut first = None;
-    for time in schedule.after(&(start - chrono::TimeDelta::seconds(1))) {
+    for time in schedule.after(start - chrono::TimeDelta::seconds(1)) {
         if time >= end {
             break;
         }
@@ -103,12 +103,11 @@ fn group_thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
     use super::*;
 
     fn polls(expr: &str, period: u64) -> u64 {
-        busiest_period(&cron::Schedule::from_str(expr).unwrap(), period)
+        let schedule = Schedule::new(&Located::unlocated(expr.to_owned())).unwrap();
+        busiest_period(&schedule, period)
     }
 
     #[test]

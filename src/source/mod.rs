@@ -7,7 +7,7 @@
 //! - `fetch`: one attempt (HTTP GET or file read), the body capped at `source.max_body`.
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
 //! - `body`: JSON, `source.errors`, `source.records`.
-//! - `ratelimit`: RapidAPI's rate-limit headers.
+//! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
 //! - `schedule`: when to poll ([`Schedule`]).
 
 mod body;
@@ -30,6 +30,7 @@ pub use schedule::Schedule;
 
 use body::Extractor;
 use fetch::{FetchError, Fetched};
+use ratelimit::RateLimitHeaders;
 use request::{FeedRequest, Target};
 
 use crate::config::Pipeline;
@@ -67,11 +68,12 @@ pub struct Poller {
     timeout: Duration,
     retry: RetryPolicy,
     max_body_bytes: usize,
+    ratelimit: RateLimitHeaders,
 }
 
 impl Poller {
     /// Builds the poller; relative `file:` URLs resolve against `base_dir` (the pipeline file's
-    /// directory). The values of credential-like headers and query parameters (`X-RapidAPI-Key`,
+    /// directory). The values of credential-like headers and query parameters (`X-Api-Key`,
     /// `apikey=`) are added to `redactor`, which hides them in the returned error, and registered
     /// with the process ([`crate::redact::register`]), which hides them in every log line.
     pub fn new(
@@ -108,6 +110,7 @@ impl Poller {
             timeout,
             retry: RetryPolicy::default(),
             max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
+            ratelimit: RateLimitHeaders::new(&source.ratelimit_headers)?,
         })
     }
 
@@ -207,6 +210,7 @@ impl Poller {
                             &self.client,
                             url,
                             headers,
+                            &self.ratelimit,
                             self.max_body_bytes,
                             self.timeout,
                         )

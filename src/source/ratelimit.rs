@@ -1,36 +1,60 @@
-//! RapidAPI's rate-limit headers (`x-ratelimit-requests-remaining`, `-limit`, `-reset`): logged
-//! at debug on every response, and a warning when the allowance is nearly spent.
+//! The API's rate-limit headers (`source.ratelimit_headers`, by default
+//! `x-ratelimit-requests-remaining`, `-limit` and `-reset`): logged at debug on every response,
+//! and a warning when the allowance is nearly spent.
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
 
-const REMAINING: &str = "x-ratelimit-requests-remaining";
-const LIMIT: &str = "x-ratelimit-requests-limit";
-const RESET: &str = "x-ratelimit-requests-reset";
+use super::SourceError;
+use crate::config::model;
+use crate::config::validate::ratelimit::header_name;
 
 /// Without a limit header, warn from this many remaining requests down.
 const LOW_REMAINING: u64 = 10;
 
-/// Logs the rate-limit headers of a response, if it has them.
-pub(crate) fn log(headers: &HeaderMap) {
-    let number = |name: &str| -> Option<u64> {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-    };
-    let Some(remaining) = number(REMAINING) else {
-        return;
-    };
-    let limit = number(LIMIT);
-    let reset = number(RESET);
-    tracing::debug!(remaining, limit, reset_s = reset, "rate limit");
-    if is_low(remaining, limit) {
-        tracing::warn!(
-            remaining,
-            limit,
-            reset_s = reset,
-            "the API's request allowance is nearly spent"
-        );
+/// The header names to read, from `source.ratelimit_headers`.
+#[derive(Clone, Debug)]
+pub(crate) struct RateLimitHeaders {
+    limit: HeaderName,
+    remaining: HeaderName,
+    reset: HeaderName,
+}
+
+impl RateLimitHeaders {
+    /// The names as configured; an invalid one is an error (`validate` reports it, located).
+    pub(crate) fn new(config: &model::RateLimitHeaders) -> Result<Self, SourceError> {
+        let name = |value, key: &str| {
+            header_name(value, &format!("source.ratelimit_headers.{key}"))
+                .map_err(|d| SourceError(format!("`{}`: {}", d.path, d.message)))
+        };
+        Ok(RateLimitHeaders {
+            limit: name(&config.limit, "limit")?,
+            remaining: name(&config.remaining, "remaining")?,
+            reset: name(&config.reset, "reset")?,
+        })
+    }
+
+    /// Logs the rate-limit headers of a response, if it has them.
+    pub(crate) fn log(&self, headers: &HeaderMap) {
+        let number = |name: &HeaderName| -> Option<u64> {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let Some(remaining) = number(&self.remaining) else {
+            return;
+        };
+        let limit = number(&self.limit);
+        let reset = number(&self.reset);
+        tracing::debug!(remaining, limit, reset_s = reset, "rate limit");
+        if is_low(remaining, limit) {
+            tracing::warn!(
+                remaining,
+                limit,
+                reset_s = reset,
+                "the API's request allowance is nearly spent"
+            );
+        }
     }
 }
 
@@ -44,7 +68,9 @@ fn is_low(remaining: u64, limit: Option<u64>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_low;
+    use super::{RateLimitHeaders, is_low};
+    use crate::config::Located;
+    use crate::config::model;
 
     #[test]
     fn low_is_ten_percent_of_the_limit() {
@@ -53,5 +79,26 @@ mod tests {
         assert!(is_low(0, Some(500)));
         assert!(is_low(10, None));
         assert!(!is_low(11, None));
+    }
+
+    #[test]
+    fn the_default_names_are_the_requests_headers() {
+        let headers = RateLimitHeaders::new(&model::RateLimitHeaders::default()).unwrap();
+        assert_eq!(headers.limit.as_str(), "x-ratelimit-requests-limit");
+        assert_eq!(headers.remaining.as_str(), "x-ratelimit-requests-remaining");
+        assert_eq!(headers.reset.as_str(), "x-ratelimit-requests-reset");
+    }
+
+    #[test]
+    fn an_invalid_name_names_its_key() {
+        let config = model::RateLimitHeaders {
+            reset: Located::unlocated("X Reset".to_owned()),
+            ..model::RateLimitHeaders::default()
+        };
+        let err = RateLimitHeaders::new(&config).unwrap_err();
+        assert_eq!(
+            err.0,
+            "`source.ratelimit_headers.reset`: `X Reset` is not a valid HTTP header name"
+        );
     }
 }

@@ -7,6 +7,7 @@ mod jsonpath;
 mod outputs;
 mod process;
 mod quota;
+pub(crate) mod ratelimit;
 mod source;
 pub(crate) use source::is_secret_name;
 mod templates;
@@ -30,6 +31,7 @@ pub fn check(sections: &Sections, text: &str) -> Vec<Diagnostic> {
     }
     if let Some(source) = &sections.source {
         source::check(&mut ctx, source, sections.feeds.as_deref());
+        ratelimit::check(&mut ctx, &source.ratelimit_headers);
     }
     if let Some(queue) = &sections.queue {
         outputs::check_queue(&mut ctx, queue);

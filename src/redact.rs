@@ -1,6 +1,6 @@
 //! Keeps secrets out of logs, errors and e-mails: every value substituted from the environment
 //! into the pipeline (API keys) and every value of a secret-looking header is replaced by the
-//! reference that brought it (`${RAPIDAPI_KEY}`) or by `<redacted>`.
+//! reference that brought it (`${API_KEY}`) or by `<redacted>`.
 //!
 //! A [`Redactor`] is a set of secrets. What the process knows is also kept in one process-wide
 //! registry: loading a pipeline and building its poller [`register`] their secrets, the log

@@ -25,7 +25,7 @@ pub fn diagnostic_from_yaml(err: &Error, text: &str) -> Diagnostic {
         }
         Error::Eof { .. } if text.trim().is_empty() => {
             Diagnostic::error(position, "the file is empty").help(
-                "a pipeline needs at least `name`, `source`, `process` and `store`; see pipelines/stocks.yaml",
+                "a pipeline needs at least `name`, `source`, `process` and `store` (see the README's pipeline format)",
             )
         }
         Error::InvalidScalar { ty, .. } => {

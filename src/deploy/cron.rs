@@ -89,38 +89,35 @@ struct Unit {
     names: &'static [&'static str],
 }
 
-const MINUTES: Unit = Unit {
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOURS: Unit = Unit {
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DAYS_OF_MONTH: Unit = Unit {
-    min: 1,
-    max: 31,
-    names: &[],
-};
-const MONTHS: Unit = Unit {
-    min: 1,
-    max: 12,
-    names: &[
-        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-    ],
-};
-const DAYS_OF_WEEK: Unit = Unit {
-    min: 1,
-    max: 7,
-    names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
-};
-const YEARS: Unit = Unit {
-    min: 1970,
-    max: 2100,
-    names: &[],
-};
+impl Unit {
+    /// A field written only as numbers from `min` to `max`.
+    const fn numbers(min: u32, max: u32) -> Unit {
+        Unit {
+            min,
+            max,
+            names: &[],
+        }
+    }
+
+    /// A field that also takes names: `names[0]` is 1, and the last name is the largest value.
+    #[expect(clippy::cast_possible_truncation, reason = "twelve names at most")]
+    const fn named(names: &'static [&'static str]) -> Unit {
+        Unit {
+            min: 1,
+            max: names.len() as u32,
+            names,
+        }
+    }
+}
+
+const MINUTES: Unit = Unit::numbers(0, 59);
+const HOURS: Unit = Unit::numbers(0, 23);
+const DAYS_OF_MONTH: Unit = Unit::numbers(1, 31);
+const MONTHS: Unit = Unit::named(&[
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+]);
+const DAYS_OF_WEEK: Unit = Unit::named(&["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]);
+const YEARS: Unit = Unit::numbers(1970, 2100);
 
 /// Translates `expression` to the six EventBridge fields (without the `cron(...)` around them).
 pub fn to_eventbridge(expression: &str) -> Result<String, CronError> {

@@ -14,9 +14,9 @@ use crate::config::validate::is_secret_name;
 /// One variable the pipeline references.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Variable {
-    /// The environment variable, such as `RAPIDAPI_KEY`.
+    /// The environment variable, such as `API_KEY`.
     pub name: String,
-    /// Its parameter's logical id, such as `RapidapiKey`.
+    /// Its parameter's logical id, such as `ApiKey`.
     pub parameter: String,
     /// Whether it holds a credential.
     pub secret: bool,
@@ -57,7 +57,7 @@ pub fn variables(pipeline: &Pipeline, text: &str, references: &[EnvReference]) -
         .collect()
 }
 
-/// `RAPIDAPI_KEY` → `RapidapiKey` (logical ids are letters and digits).
+/// `API_KEY` → `ApiKey` (logical ids are letters and digits).
 pub fn parameter_name(variable: &str) -> String {
     let name: String = variable
         .split('_')
@@ -85,7 +85,7 @@ fn default_of<'t>(text: &'t str, position: Position, name: &str) -> Option<&'t s
 }
 
 /// Whether `position` is inside the value of a header or URL query parameter whose name says it
-/// carries a credential (`X-RapidAPI-Key: ${RAPID}`, `?apikey=${K}`).
+/// carries a credential (`X-Api-Key: ${API_KEY}`, `?apikey=${K}`).
 fn in_credential(pipeline: &Pipeline, text: &str, position: Position) -> bool {
     let Some(at) = position.offset else {
         return false;

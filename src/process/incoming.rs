@@ -1,6 +1,6 @@
 //! Reading a queued message body: the parts of a [`Message`](crate::message::Message) the
 //! processor uses. Parsing the record is most of a record's processing time, so when every field
-//! path starts with a name (`$.lastPrice`, `$['05. price'].x`), only the record's top-level
+//! path starts with a name (`$.price`, `$['last price'].x`), only the record's top-level
 //! members those names select are built; the rest is checked as JSON and skipped.
 
 use std::fmt;

@@ -96,21 +96,22 @@ pub trait Queue: Send + Sync {
     /// Enqueues up to [`MAX_BATCH`] message bodies; all are durable when this returns `Ok`.
     async fn send_batch(&self, bodies: &[String]) -> Result<(), QueueError>;
 
-    /// Receives up to `max` messages, waiting at most `wait` for the first one. Messages
-    /// delivered `max_receive_count` times already go to the dead-letter queue instead.
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
-
-    /// Like [`Queue::receive`], but stops *waiting* early when `stop` is cancelled. It is never
-    /// cut short while messages are being taken, so none is left received but unhandled. The
-    /// default waits the whole `wait` (an SQS long poll, at most 20 s).
+    /// Receives up to `max` messages, waiting at most `wait` for the first one, and stops
+    /// *waiting* early when `stop` is cancelled, if the backend can (an SQS long poll, at most
+    /// 20 s, cannot). It is never cut short while messages are being taken, so none is left
+    /// received but unhandled. Messages delivered `max_receive_count` times already go to the
+    /// dead-letter queue instead.
     async fn receive_until(
         &self,
         max: usize,
         wait: Duration,
         stop: &CancellationToken,
-    ) -> Result<Vec<Received>, QueueError> {
-        let _ = stop;
-        self.receive(max, wait).await
+    ) -> Result<Vec<Received>, QueueError>;
+
+    /// [`Queue::receive_until`] without a stop: waits the whole `wait` when nothing comes.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
+        self.receive_until(max, wait, &CancellationToken::new())
+            .await
     }
 
     /// Deletes delivered messages (after their records are stored).

@@ -313,8 +313,13 @@ mod tests {
         async fn send_batch(&self, bodies: &[String]) -> Result<(), QueueError> {
             self.inner.send_batch(bodies).await
         }
-        async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
-            self.inner.receive(max, wait).await
+        async fn receive_until(
+            &self,
+            max: usize,
+            wait: Duration,
+            stop: &CancellationToken,
+        ) -> Result<Vec<Received>, QueueError> {
+            self.inner.receive_until(max, wait, stop).await
         }
         async fn delete_batch(&self, _: &[&str]) -> Result<(), QueueError> {
             Err(self.error())

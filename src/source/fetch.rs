@@ -9,7 +9,8 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Client, Response, StatusCode, Url};
 
-use super::{body, ratelimit, retry};
+use super::ratelimit::RateLimitHeaders;
+use super::{body, retry};
 
 /// How much of an error response (4xx, 5xx) is read to find its message.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -89,11 +90,13 @@ impl FetchError {
     }
 }
 
-/// GETs `url`; any status but 2xx is an error carrying the body's message.
+/// GETs `url`; any status but 2xx is an error carrying the body's message. The response's
+/// rate-limit headers are logged, whatever its status.
 pub(crate) async fn http(
     client: &Client,
     url: &Url,
     headers: &HeaderMap,
+    ratelimit: &RateLimitHeaders,
     limit: usize,
     timeout: Duration,
 ) -> Result<Fetched, FetchError> {
@@ -104,7 +107,7 @@ pub(crate) async fn http(
         .await
         .map_err(|err| transport(err, timeout))?;
     let status = response.status();
-    ratelimit::log(response.headers());
+    ratelimit.log(response.headers());
     let content_type = response
         .headers()
         .get(CONTENT_TYPE)

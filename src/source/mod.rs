@@ -7,7 +7,7 @@
 //! - `fetch`: one attempt (HTTP GET or file read), the body capped at `source.max_body`.
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
 //! - `body`: JSON, `source.errors`, `source.records`.
-//! - `ratelimit`: RapidAPI's rate-limit headers.
+//! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
 //! - `schedule`: when to poll ([`Schedule`]); `quota`: whether that stays within the API's quota.
 //!
 //! Compiling the section ([`CompiledSource::new`]) is where its URL, cron expression and
@@ -34,6 +34,7 @@ pub use schedule::Schedule;
 
 use body::Extractor;
 use fetch::{FetchError, Fetched};
+use ratelimit::RateLimitHeaders;
 use request::{FeedRequest, Requests, Target};
 
 use crate::config::Located;
@@ -62,20 +63,21 @@ pub struct PollReport {
 #[error("{0}")]
 pub struct SourceError(pub String);
 
-/// The `source` section compiled with its feeds: every feed's request, the JSONPaths and the
-/// schedule.
+/// The `source` section compiled with its feeds: every feed's request, the JSONPaths, the
+/// schedule and the rate-limit header names.
 #[derive(Clone)]
 pub struct CompiledSource {
     requests: Requests,
     extractor: Extractor,
     schedule: Schedule,
+    ratelimit: RateLimitHeaders,
     timeout: Duration,
     max_body_bytes: usize,
 }
 
 impl CompiledSource {
     /// Compiles `source` for `feeds`; the error is every problem found (URL, headers, cron
-    /// schedule, JSONPaths). `feeds` is `None` when that section did not parse: the requests
+    /// schedule, JSONPaths, rate-limit header names). `feeds` is `None` when that section did not parse: the requests
     /// cannot be built then (their templates need the feeds), the rest is still checked, and
     /// the result is an error even when nothing else is wrong.
     pub fn new(
@@ -85,18 +87,23 @@ impl CompiledSource {
         let requests = feeds.map(|feeds| request::build(source, feeds));
         let schedule = Schedule::new(&source.schedule);
         let extractor = Extractor::new(&source.records, &source.errors);
-        match (requests, schedule, extractor) {
-            (Some(Ok(requests)), Ok(schedule), Ok(extractor)) => Ok(CompiledSource {
-                requests,
-                extractor,
-                schedule,
-                timeout: source.timeout.0,
-                max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
-            }),
-            (requests, schedule, extractor) => {
+        let ratelimit = RateLimitHeaders::new(&source.ratelimit_headers);
+        match (requests, schedule, extractor, ratelimit) {
+            (Some(Ok(requests)), Ok(schedule), Ok(extractor), Ok(ratelimit)) => {
+                Ok(CompiledSource {
+                    requests,
+                    extractor,
+                    schedule,
+                    ratelimit,
+                    timeout: source.timeout.0,
+                    max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
+                })
+            }
+            (requests, schedule, extractor, ratelimit) => {
                 let mut problems = requests.and_then(Result::err).unwrap_or_default();
                 problems.extend(schedule.err());
                 problems.extend(extractor.err().unwrap_or_default());
+                problems.extend(ratelimit.err().unwrap_or_default());
                 Err(problems)
             }
         }
@@ -130,6 +137,7 @@ pub struct Poller {
     timeout: Duration,
     retry: RetryPolicy,
     max_body_bytes: usize,
+    ratelimit: RateLimitHeaders,
 }
 
 impl Poller {
@@ -148,6 +156,7 @@ impl Poller {
             requests,
             extractor,
             schedule,
+            ratelimit,
             timeout,
             max_body_bytes,
         } = source;
@@ -184,6 +193,7 @@ impl Poller {
             timeout,
             retry: RetryPolicy::default(),
             max_body_bytes,
+            ratelimit,
         })
     }
 
@@ -283,6 +293,7 @@ impl Poller {
                             &self.client,
                             url,
                             headers,
+                            &self.ratelimit,
                             self.max_body_bytes,
                             self.timeout,
                         )

@@ -1,37 +1,87 @@
-//! RapidAPI's rate-limit headers (`x-ratelimit-requests-remaining`, `-limit`, `-reset`): logged
-//! at debug on every response, and a warning when the allowance is nearly spent.
+//! The API's rate-limit headers (`source.ratelimit_headers`, by default
+//! `x-ratelimit-requests-remaining`, `-limit` and `-reset`): logged at debug on every response,
+//! and a warning when the allowance is nearly spent. Each name must be a valid HTTP header name:
+//! the rule lives in [`RateLimitHeaders::new`], which `validate` calls through the source's
+//! constructor.
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
 
-const REMAINING: &str = "x-ratelimit-requests-remaining";
-const LIMIT: &str = "x-ratelimit-requests-limit";
-const RESET: &str = "x-ratelimit-requests-reset";
+use crate::config::{Located, model};
+use crate::diag::Diagnostic;
 
 /// Without a limit header, warn from this many remaining requests down.
 const LOW_REMAINING: u64 = 10;
 
-/// Logs the rate-limit headers of a response, if it has them.
-pub(crate) fn log(headers: &HeaderMap) {
-    let number = |name: &str| -> Option<u64> {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-    };
-    let Some(remaining) = number(REMAINING) else {
-        return;
-    };
-    let limit = number(LIMIT);
-    let reset = number(RESET);
-    tracing::debug!(remaining, limit, reset_s = reset, "rate limit");
-    if is_low(remaining, limit) {
-        tracing::warn!(
-            remaining,
-            limit,
-            reset_s = reset,
-            "the API's request allowance is nearly spent"
-        );
+/// The header names to read, from `source.ratelimit_headers`.
+#[derive(Clone, Debug)]
+pub(crate) struct RateLimitHeaders {
+    limit: HeaderName,
+    remaining: HeaderName,
+    reset: HeaderName,
+}
+
+impl RateLimitHeaders {
+    /// The names as configured; the error is every name that is not a valid HTTP header name,
+    /// located at it.
+    pub(crate) fn new(config: &model::RateLimitHeaders) -> Result<Self, Vec<Diagnostic>> {
+        let name =
+            |value, key: &str| header_name(value, &format!("source.ratelimit_headers.{key}"));
+        match (
+            name(&config.limit, "limit"),
+            name(&config.remaining, "remaining"),
+            name(&config.reset, "reset"),
+        ) {
+            (Ok(limit), Ok(remaining), Ok(reset)) => Ok(RateLimitHeaders {
+                limit,
+                remaining,
+                reset,
+            }),
+            (limit, remaining, reset) => Err([limit.err(), remaining.err(), reset.err()]
+                .into_iter()
+                .flatten()
+                .collect()),
+        }
     }
+
+    /// Logs the rate-limit headers of a response, if it has them.
+    pub(crate) fn log(&self, headers: &HeaderMap) {
+        let number = |name: &HeaderName| -> Option<u64> {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let Some(remaining) = number(&self.remaining) else {
+            return;
+        };
+        let limit = number(&self.limit);
+        let reset = number(&self.reset);
+        tracing::debug!(remaining, limit, reset_s = reset, "rate limit");
+        if is_low(remaining, limit) {
+            tracing::warn!(
+                remaining,
+                limit,
+                reset_s = reset,
+                "the API's request allowance is nearly spent"
+            );
+        }
+    }
+}
+
+/// `name` as an HTTP header name, or an error located at it (`path` is its place in the pipeline,
+/// such as `source.ratelimit_headers.remaining`).
+fn header_name(name: &Located<String>, path: &str) -> Result<HeaderName, Diagnostic> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        Diagnostic::error(
+            name.position,
+            format!("`{}` is not a valid HTTP header name", name.as_str()),
+        )
+        .at(path)
+        .help(
+            "a header name is letters, digits and `-` (no spaces, `:` or quotes), such as \
+             `X-RateLimit-Remaining`",
+        )
+    })
 }
 
 /// Whether `remaining` is at most 10% of `limit`, or at most 10 when the limit is unknown.
@@ -44,7 +94,9 @@ fn is_low(remaining: u64, limit: Option<u64>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_low;
+    use super::{RateLimitHeaders, header_name, is_low};
+    use crate::config::Located;
+    use crate::config::model;
 
     #[test]
     fn low_is_ten_percent_of_the_limit() {
@@ -53,5 +105,42 @@ mod tests {
         assert!(is_low(0, Some(500)));
         assert!(is_low(10, None));
         assert!(!is_low(11, None));
+    }
+
+    #[test]
+    fn the_default_names_are_the_requests_headers() {
+        let headers = RateLimitHeaders::new(&model::RateLimitHeaders::default()).unwrap();
+        assert_eq!(headers.limit.as_str(), "x-ratelimit-requests-limit");
+        assert_eq!(headers.remaining.as_str(), "x-ratelimit-requests-remaining");
+        assert_eq!(headers.reset.as_str(), "x-ratelimit-requests-reset");
+    }
+
+    #[test]
+    fn an_invalid_name_names_its_key() {
+        let config = model::RateLimitHeaders {
+            reset: Located::unlocated("X Reset".to_owned()),
+            ..model::RateLimitHeaders::default()
+        };
+        let err = RateLimitHeaders::new(&config).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].path, "source.ratelimit_headers.reset");
+        assert_eq!(err[0].message, "`X Reset` is not a valid HTTP header name");
+    }
+
+    #[test]
+    fn header_names_follow_http() {
+        let name = |text: &str| header_name(&Located::unlocated(text.to_owned()), "p");
+        assert_eq!(
+            name("X-RateLimit-Remaining").unwrap().as_str(),
+            "x-ratelimit-remaining"
+        );
+        for bad in ["", "X RateLimit", "X-Limit:", "Ünicode"] {
+            let err = name(bad).unwrap_err();
+            assert!(
+                err.message.contains("not a valid HTTP header name"),
+                "{bad}"
+            );
+            assert_eq!(err.path, "p");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Filling `{{key}}` placeholders in the source URL and headers from one feed.
 //!
 //! Both are Handlebars templates rendered in strict mode, like every template `validate` checks.
-//! In the URL a substituted value is percent-encoded (`NIFTY 50` → `NIFTY%2050`), so a feed value
+//! In the URL a substituted value is percent-encoded (`a b&c` → `a%20b%26c`), so a feed value
 //! can never add a query parameter or change the path; `{{{key}}}` inserts it as written. Header
 //! values are inserted as written.
 

@@ -65,6 +65,11 @@ const INVALID: &[(&str, &str, &str)] = &[
         "invalid JSONPath `$.error[?(@.code >`",
     ),
     ("bad-quota-period", "7:32", "unknown value `fortnight`"),
+    (
+        "bad-ratelimit-header",
+        "9:12",
+        "`X-RateLimit Reset` is not a valid HTTP header name",
+    ),
     ("bad-url", "3:8", "invalid URL: relative URL without a base"),
     (
         "duplicate-field",

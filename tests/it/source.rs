@@ -457,6 +457,64 @@ async fn rate_limit_headers_warn_when_the_allowance_is_nearly_spent() {
     assert_contains(&logs, "nearly spent remaining=12 limit=500 reset_s=86400");
 }
 
+/// Polls once a server whose every response carries `headers`, with this `ratelimit_headers`
+/// block (empty for the default); returns the logs.
+async fn rate_limit_logs(headers: &[(&str, &str)], ratelimit_headers: &str) -> String {
+    let server = MockServer::start().await;
+    let mut response = json_response(200, "[]");
+    for (name, value) in headers {
+        response = response.insert_header(*name, *value);
+    }
+    Mock::given(method("GET"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    let (logs, _guard) = Logs::capture();
+    let source = format!("  url: {}/any\n{ratelimit_headers}", server.uri());
+    poller(&source, "", &[]).poll_once().await;
+    logs.text()
+}
+
+#[tokio::test]
+async fn configured_rate_limit_headers_are_read_instead_of_the_default_ones() {
+    let headers = [
+        ("X-RateLimit-Limit", "100"),
+        ("X-RateLimit-Remaining", "7"),
+        ("X-RateLimit-Reset", "1767225600"),
+        // The default names, with an allowance far from spent: not read once others are set.
+        ("x-ratelimit-requests-limit", "500"),
+        ("x-ratelimit-requests-remaining", "400"),
+    ];
+    let configured = "  ratelimit_headers:\n    limit: X-RateLimit-Limit\n    \
+                      remaining: X-RateLimit-Remaining\n    reset: X-RateLimit-Reset";
+    let logs = rate_limit_logs(&headers, configured).await;
+    assert_contains(
+        &logs,
+        "nearly spent remaining=7 limit=100 reset_s=1767225600",
+    );
+    assert!(!logs.contains("remaining=400"), "{logs}");
+}
+
+#[tokio::test]
+async fn unset_rate_limit_header_names_keep_their_defaults() {
+    // Only `remaining` is configured: the limit is read from `x-ratelimit-requests-limit`.
+    let headers = [
+        ("X-RateLimit-Remaining", "40"),
+        ("x-ratelimit-requests-limit", "500"),
+    ];
+    let logs = rate_limit_logs(
+        &headers,
+        "  ratelimit_headers: { remaining: X-RateLimit-Remaining }",
+    )
+    .await;
+    assert_contains(&logs, "nearly spent remaining=40 limit=500");
+
+    // The API sends other names than the configured (default) ones: nothing is read.
+    let logs = rate_limit_logs(&headers, "").await;
+    assert!(!logs.contains("rate limit"), "{logs}");
+    assert!(!logs.contains("nearly spent"), "{logs}");
+}
+
 #[tokio::test]
 async fn file_urls_resolve_against_the_base_directory_and_fill_templates() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ pub struct Process {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
-    /// JSONPath relative to one record, such as `$.lastPrice` or `$['05. price']`.
+    /// JSONPath relative to one record, such as `$.price` or `$['last price']`.
     pub path: Located<String>,
     /// The type the value is converted to.
     #[serde(default, rename = "type")]
@@ -34,7 +34,7 @@ pub struct Field {
     #[serde(default)]
     pub format: Option<Located<String>>,
     /// For `timestamp` with a `format` that has no UTC offset: the IANA time zone the text is
-    /// in, such as `Asia/Kolkata`. Default: UTC.
+    /// in, such as `America/New_York`. Default: UTC.
     #[serde(default)]
     pub timezone: Option<Located<String>>,
 }

@@ -15,9 +15,10 @@ use crate::config::validate::is_secret_name;
 #[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
-    /// URL to GET. With `feeds`, `{{key}}` placeholders are filled from each feed.
+    /// URL to GET, such as `https://api.example.com/quotes?symbol={{symbol}}`. With `feeds`,
+    /// `{{key}}` placeholders are filled from each feed.
     pub url: Located<String>,
-    /// Request headers. Put secrets in the environment: `X-RapidAPI-Key: ${RAPIDAPI_KEY}`.
+    /// Request headers. Put secrets in the environment: `X-Api-Key: ${API_KEY}`.
     #[serde(default)]
     pub headers: BTreeMap<String, Located<String>>,
     /// When to poll: a cron expression with a seconds field (`sec min hour day-of-month month
@@ -37,13 +38,48 @@ pub struct Source {
     /// array.
     #[serde(default = "default_records")]
     pub records: Located<String>,
-    /// JSONPaths that mark a response body as an error even on HTTP 200 (for APIs such as Alpha
-    /// Vantage or Twelve Data): when any matches, the body is logged as an error, not queued.
+    /// JSONPaths that mark a response body as an error even on HTTP 200 (for APIs that report
+    /// errors in the body, such as `$.message` or `$.error`): when any matches, the body is logged
+    /// as an error, not queued.
     #[serde(default)]
     pub errors: Vec<Located<String>>,
     /// The API plan's request allowance; `validate` warns when `schedule` × feeds exceeds it.
     #[serde(default)]
     pub quota: Option<Located<Quota>>,
+    /// The response headers that tell how much of the API's request allowance is left. Each
+    /// response's values are logged at debug, and a warning when the allowance is nearly spent.
+    /// Default: the `x-ratelimit-requests-*` names.
+    #[serde(default)]
+    pub ratelimit_headers: RateLimitHeaders,
+}
+
+/// The names of the rate-limit response headers, such as
+/// `{ limit: X-RateLimit-Limit, remaining: X-RateLimit-Remaining }`. Names are matched ignoring
+/// case; a response without the `remaining` header is not checked.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitHeaders {
+    /// The header with the number of requests the plan allows. Default:
+    /// `x-ratelimit-requests-limit`.
+    #[serde(default = "default_limit_header")]
+    pub limit: Located<String>,
+    /// The header with the number of requests left. Default: `x-ratelimit-requests-remaining`.
+    #[serde(default = "default_remaining_header")]
+    pub remaining: Located<String>,
+    /// The header with the time until the allowance resets, logged as sent. Default:
+    /// `x-ratelimit-requests-reset`.
+    #[serde(default = "default_reset_header")]
+    pub reset: Located<String>,
+}
+
+impl Default for RateLimitHeaders {
+    fn default() -> Self {
+        RateLimitHeaders {
+            limit: default_limit_header(),
+            remaining: default_remaining_header(),
+            reset: default_reset_header(),
+        }
+    }
 }
 
 /// Redacts every header value and the URL's credentials (the password and credential-like query
@@ -70,6 +106,7 @@ impl fmt::Debug for Source {
             .field("records", &self.records)
             .field("errors", &self.errors)
             .field("quota", &self.quota)
+            .field("ratelimit_headers", &self.ratelimit_headers)
             .finish()
     }
 }
@@ -137,6 +174,18 @@ fn default_max_body() -> Located<Size> {
 
 fn default_records() -> Located<String> {
     Located::unlocated("$".to_owned())
+}
+
+fn default_limit_header() -> Located<String> {
+    Located::unlocated("x-ratelimit-requests-limit".to_owned())
+}
+
+fn default_remaining_header() -> Located<String> {
+    Located::unlocated("x-ratelimit-requests-remaining".to_owned())
+}
+
+fn default_reset_header() -> Located<String> {
+    Located::unlocated("x-ratelimit-requests-reset".to_owned())
 }
 
 /// One feed: values substituted into the source URL and headers (`{{symbol}}`).
@@ -217,7 +266,7 @@ mod tests {
     #[test]
     fn debug_of_a_pipeline_shows_no_header_or_query_secret() {
         let yaml = "name: t\nsource:\n  url: https://user:${KEY}@api.example.com/q?s=1&apikey=${KEY}&token=${KEY}\n  \
-                    headers:\n    X-RapidAPI-Key: ${KEY}\n    Authorization: Bearer ${KEY}\n    \
+                    headers:\n    X-Api-Key: ${KEY}\n    Authorization: Bearer ${KEY}\n    \
                     X-Plain: ${KEY}\nprocess:\n  fields:\n    s: { path: $.s }\n\
                     store:\n  table: quotes\n  key:\n    partition: { name: s, value: \"{{s}}\" }\n";
         let env = Environment::from_pairs([("KEY", KEY)]);
@@ -230,7 +279,7 @@ mod tests {
             format!("{checked:?}"),
         ] {
             assert!(!shown.contains(KEY), "secret in Debug output:\n{shown}");
-            assert!(shown.contains("X-RapidAPI-Key"), "{shown}");
+            assert!(shown.contains("X-Api-Key"), "{shown}");
             assert!(
                 shown.contains("api.example.com/q?s=1&apikey=<redacted>"),
                 "{shown}"

@@ -154,11 +154,6 @@ impl Queue for LocalQueue {
         Ok(())
     }
 
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
-        self.receive_until(max, wait, &CancellationToken::new())
-            .await
-    }
-
     async fn receive_until(
         &self,
         max: usize,

@@ -21,6 +21,7 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::lookup::dead_letter_arn;
 use self::lookup::queue_url;
@@ -176,7 +177,14 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
+    /// One ReceiveMessage long poll; `_stop` is not looked at, as SQS cannot cut a long poll
+    /// (at most 20 s) short.
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        _stop: &CancellationToken,
+    ) -> Result<Vec<Received>, QueueError> {
         let url = self.url().await?;
         let max = i32::try_from(max.clamp(1, MAX_BATCH)).unwrap_or(10);
         let wait = i32::try_from(wait.min(MAX_WAIT).as_secs()).unwrap_or(20);

@@ -124,7 +124,7 @@ fn start() -> Result<Handler, String> {
 fn pipeline_file(pipeline: Option<PathBuf>, task_root: Option<PathBuf>) -> Result<PathBuf, String> {
     let Some(pipeline) = pipeline.filter(|p| !p.as_os_str().is_empty()) else {
         return Err(format!(
-            "{PIPELINE_VARIABLE} is not set: set it to the pipeline file's path in the deployment package, such as `stocks.yaml` (`stockrun deploy-template` sets it)"
+            "{PIPELINE_VARIABLE} is not set: set it to the pipeline file's path in the deployment package, such as `pipeline.yaml` (`stockrun deploy-template` sets it)"
         ));
     };
     if pipeline.is_absolute() {

@@ -41,7 +41,9 @@ pub struct Options {
 }
 
 /// Runs the pipeline; with `once`, prints the summary line to stdout. Returns whether the run
-/// did its job (false when every poll request failed).
+/// did its job (false when every poll request failed, or, with `once`, when a digest e-mail was
+/// not sent: its records are stored, the e-mail is lost, and the status says so).
+/// An e-mail cut short by a stop is not a failure: its records stay queued for the next run.
 pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
     let unset = match options.halves {
         Halves::Consume => UnsetVariables::Warn,
@@ -117,5 +119,12 @@ pub async fn run(options: &Options, env: &Environment) -> anyhow::Result<bool> {
         && poller.is_some()
         && Counters::get(&counters.fetched) == 0
         && Counters::get(&counters.failed_feeds) > 0;
-    Ok(!all_failed)
+    let mail_failed = options.once && Counters::get(&counters.emails_not_sent) > 0;
+    if mail_failed {
+        tracing::error!(
+            not_sent = Counters::get(&counters.emails_not_sent),
+            "some digest e-mails were not sent (see the log); their records are stored"
+        );
+    }
+    Ok(!all_failed && !mail_failed)
 }

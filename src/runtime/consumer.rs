@@ -44,7 +44,8 @@ const HOLD_ALLOWANCE: Duration = Duration::from_secs(30);
 pub struct Until {
     /// Stop once the queue is empty (nothing waiting, nothing in flight): `--once`.
     pub drained: bool,
-    /// Stop when cancelled (SIGINT/SIGTERM), after finishing the batch in hand.
+    /// Stop when cancelled (SIGINT/SIGTERM), after finishing the batch in hand; its e-mail step
+    /// is cut short (the batch is then left queued, see [`handle_batch`]).
     pub stop: CancellationToken,
 }
 

@@ -42,7 +42,9 @@ pub struct Options {
 
 /// Runs the pipeline and prints the summary line to `out` when it stops. Ends with an error
 /// when the drain stopped on a failing queue or store; with `once`, `Failure` when every poll
-/// request failed or records could not be queued (the run did not do its job).
+/// request failed, records could not be queued, or a digest e-mail was not sent (its records are
+/// stored, the e-mail is lost: the run did not do its job). An e-mail cut short by a stop is not
+/// a failure: its records stay queued for the next run.
 pub async fn run(
     options: &Options,
     env: &Environment,
@@ -116,6 +118,16 @@ pub async fn run(
     let all_failed =
         Counters::get(&counters.fetched) == 0 && Counters::get(&counters.failed_feeds) > 0;
     let not_queued = Counters::get(&counters.not_queued) > 0;
-    let failed = options.once && poller.is_some() && (all_failed || not_queued);
-    Ok(ExitStatus::success_or(!failed, ExitStatus::Failure))
+    let poll_failed = options.once && poller.is_some() && (all_failed || not_queued);
+    let mail_failed = options.once && Counters::get(&counters.emails_not_sent) > 0;
+    if mail_failed {
+        tracing::error!(
+            not_sent = Counters::get(&counters.emails_not_sent),
+            "some digest e-mails were not sent (see the log); their records are stored"
+        );
+    }
+    Ok(ExitStatus::success_or(
+        !poll_failed && !mail_failed,
+        ExitStatus::Failure,
+    ))
 }

@@ -46,6 +46,10 @@ pub enum NotifyError {
     /// SES refused the e-mail or could not be reached.
     #[error("SES: {0}")]
     Ses(String),
+    /// The attempt took longer than `notify.timeout` and was abandoned (a server that accepts
+    /// and never answers, or stops answering halfway).
+    #[error("no answer within {} (notify.timeout): attempt abandoned", humantime::format_duration(*.0))]
+    TimedOut(std::time::Duration),
 }
 
 /// Sends one e-mail.

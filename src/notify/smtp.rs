@@ -7,7 +7,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{Email, Notifier, NotifyError, message};
 
-/// How long one SMTP exchange may take.
+/// How long connecting to the SMTP server may take (the whole attempt: `notify.timeout`).
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Sends e-mails through one SMTP server.
@@ -21,8 +21,9 @@ impl Smtp {
     pub fn new(url: &str) -> Result<Smtp, NotifyError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| NotifyError::Smtp(format!("bad SMTP URL: {e}")))?
-            // Well below lettre's 60 s: the e-mail is retried, and a hanging server must not
-            // hold the consumer for minutes.
+            // lettre's async transport applies this to connecting only (lettre #1027): a server
+            // that accepts and then never answers is cut by the overall per-attempt deadline,
+            // `notify.timeout`, that the batch lifecycle puts around every notifier's send.
             .timeout(Some(SEND_TIMEOUT))
             .build();
         Ok(Smtp {

@@ -3,8 +3,13 @@
 //!
 //! 1. **processes and stores** them (`store_batch`): each message becomes a stored record, a
 //!    poison one (with the reason) or a failed one (the store write failed after retries);
-//! 2. **e-mails the digest** of what was stored (`send_digest`), retried; a failure is logged,
-//!    never returned, because the records are stored;
+//! 2. **e-mails the digest** of what was stored (`send_digest`), retried; every attempt has an
+//!    overall deadline (`notify.timeout`), whatever the notifier; a failure after the retries is
+//!    logged and counted, never returned, because the records are stored. A stop request (a
+//!    signal, or a Lambda invocation's deadline drawing near) starts no new attempt and abandons
+//!    the one in flight after [`STOP_GRACE`]: the e-mail is *cut*, and the batch's stored
+//!    messages are not acknowledged (step 3 gives them back instead), so they are delivered,
+//!    stored (by key) and e-mailed again;
 //! 3. **acknowledges**: the stored messages are done (the consumer deletes them; on Lambda the
 //!    event source mapping deletes what the response does not list), poison is released for
 //!    redelivery at once so it reaches the dead-letter queue after `max_receive_count` quick
@@ -19,11 +24,15 @@
 //! once, never not at all.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
-use backon::Retryable;
+use backon::{BackoffBuilder, Retryable};
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::Stages;
+use crate::notify::NotifyError;
 use crate::notify::render::StoredRecord;
 use crate::process::Key;
 use crate::queue::Received;
@@ -41,56 +50,100 @@ pub enum Acknowledge {
     Unlisted,
 }
 
+/// How long the e-mail attempt in flight may still run once a stop is requested, before it is
+/// abandoned: time for a healthy server to finish (and spare a duplicate e-mail), a bound for a
+/// hanging one.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The per-attempt deadline when the pipeline sends no e-mail (never used then).
+const NO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What became of a batch's digest e-mail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Emailed {
+    /// No e-mail was due: the pipeline sends none, or nothing was stored.
+    #[default]
+    NotDue,
+    /// The digest was sent.
+    Sent,
+    /// The digest could not be rendered, or every attempt failed or timed out: logged; the
+    /// records are stored and acknowledged, the e-mail is not sent.
+    NotSent,
+    /// A stop request cut the e-mail short: the stored messages are not acknowledged, so they
+    /// are delivered, stored and e-mailed again.
+    Cut,
+}
+
 /// What became of a batch once it went through [`handle_batch`].
 #[derive(Debug, Default)]
 pub struct Settled {
-    /// Records stored (and acknowledged as [`Acknowledge`] says).
+    /// Records stored (and acknowledged as [`Acknowledge`] says, unless the e-mail was cut).
     pub stored: usize,
     /// Poison messages, released for redelivery (then the dead-letter queue).
     pub poison: Vec<Received>,
     /// Messages whose record could not be stored: the caller gives them back (the consumer holds
     /// and retries them, the Lambda handler lists them).
     pub failed: Vec<Received>,
-    /// Whether the digest e-mail was sent.
-    pub emailed: bool,
+    /// Stored messages whose e-mail was cut short by a stop: not acknowledged (the consumer
+    /// releases them, the Lambda handler lists them), so they are delivered again.
+    pub unmailed: Vec<Received>,
+    /// What became of the digest e-mail.
+    pub emailed: Emailed,
 }
 
 impl Settled {
-    /// The ids of the messages the queue must deliver again, poison and failed: what a Lambda
-    /// response lists in `batchItemFailures`. A stored message is never among them.
+    /// The ids of the messages the queue must deliver again, poison, failed and those whose
+    /// e-mail was cut: what a Lambda response lists in `batchItemFailures`. A stored message
+    /// whose e-mail was sent (or failed for good) is never among them.
     pub fn redelivered_ids(&self) -> impl Iterator<Item = &str> {
         self.failed
             .iter()
             .chain(&self.poison)
+            .chain(&self.unmailed)
             .map(|message| message.id.as_str())
     }
 }
 
 /// Runs one batch through the lifecycle: store, e-mail the digest, acknowledge (see the module
 /// doc for the order and why). Never fails as a whole: each message ends up stored, poison or
-/// failed, and every queue or e-mail failure is logged.
+/// failed, and every queue or e-mail failure is logged. `stop` cuts the e-mail step short (within
+/// [`STOP_GRACE`]); the stored messages are then given back instead of acknowledged.
 pub async fn handle_batch(
     stages: &Stages,
     messages: Vec<Received>,
     acknowledge: Acknowledge,
+    stop: &CancellationToken,
 ) -> Settled {
     let outcome = store_batch(stages, messages).await;
     let emailed = match &outcome.digest {
-        Some(digest) => send_digest(stages, digest).await.is_some(),
-        None => false,
+        Some(digest) => send_digest(stages, digest, stop).await,
+        None => Emailed::NotDue,
+    };
+    let stored = outcome.stored.len();
+    let (done, unmailed) = if emailed == Emailed::Cut {
+        tracing::warn!(
+            records = stored,
+            "e-mail cut short by a stop: the stored records are not acknowledged; they are \
+             delivered again, stored again (same key) and e-mailed by the next run"
+        );
+        (Vec::new(), outcome.stored)
+    } else {
+        (outcome.stored, Vec::new())
     };
     if acknowledge == Acknowledge::Delete {
-        delete_stored(stages, &outcome.stored).await;
+        delete_stored(stages, &done).await;
+        release_unmailed(stages, &unmailed).await;
     }
     release_poison(stages, &outcome.poison).await;
     Settled {
-        stored: outcome.stored.len(),
+        stored,
         poison: outcome
             .poison
             .into_iter()
             .map(|(message, _)| message)
             .collect(),
         failed: outcome.failed,
+        unmailed,
         emailed,
     }
 }
@@ -190,6 +243,23 @@ async fn delete_stored(stages: &Stages, stored: &[Received]) {
     }
 }
 
+/// Step 3, stored messages whose e-mail was cut, on the consumer: makes them visible again at
+/// once, so the next run (or another consumer) stores and e-mails them without waiting out the
+/// visibility timeout. A failure only delays that, so it is logged.
+async fn release_unmailed(stages: &Stages, unmailed: &[Received]) {
+    if unmailed.is_empty() {
+        return;
+    }
+    let reason = "e-mail cut short by a stop: stored, to be e-mailed again";
+    let receipts: Vec<(&str, &str)> = unmailed
+        .iter()
+        .map(|m| (m.receipt.as_str(), reason))
+        .collect();
+    if let Err(error) = stages.queue.release(&receipts).await {
+        tracing::warn!(%error, "the stored records whose e-mail was cut could not be released; they come back after the visibility timeout");
+    }
+}
+
 /// Step 3, poison messages: makes them visible again at once, so they reach the dead-letter
 /// queue after `max_receive_count` quick deliveries instead of one visibility timeout each
 /// (on Lambda, six times the function timeout). A failure only delays that, so it is logged.
@@ -206,12 +276,14 @@ async fn release_poison(stages: &Stages, poison: &[(Received, String)]) {
     }
 }
 
-/// Step 2: sends the digest of a batch's stored items and says where it went. A failure is
-/// logged, never returned: the records are stored, and failing the batch would only store them
-/// again.
-async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {
+/// Step 2: sends the digest of a batch's stored items and says what became of it. Every
+/// attempt, whatever the notifier, has `notify.timeout` in all: a server that accepts and never
+/// answers costs one timeout per attempt, not the run. A failure is logged, never returned: the
+/// records are stored, and failing the batch would only store them again. A stop starts no new
+/// attempt and abandons the one in flight after [`STOP_GRACE`] ([`Emailed::Cut`]).
+async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken) -> Emailed {
     let (Some(templates), Some(notifier)) = (&stages.templates, &stages.notifier) else {
-        return None;
+        return Emailed::NotDue;
     };
     let items = &digest.items;
     let records: Vec<StoredRecord<'_>> = items
@@ -223,24 +295,157 @@ async fn send_digest(stages: &Stages, digest: &Digest) -> Option<String> {
         Ok(email) => email,
         Err(error) => {
             tracing::error!(%error, "cannot render the e-mail; records are stored");
-            return None;
+            return Emailed::NotSent;
         }
     };
-    let send = || notifier.send(&email);
-    match send
-        .retry(email_retry())
-        .notify(|error, wait| {
-            tracing::warn!(%error, retry_in = ?wait, "e-mail not sent; retrying");
-        })
-        .await
-    {
-        Ok(sent_to) => {
-            tracing::info!(records = items.len(), to = %sent_to, "e-mail sent");
-            Some(sent_to)
+    let timeout = stages
+        .pipeline
+        .notify
+        .as_ref()
+        .map_or(NO_TIMEOUT, |notify| notify.timeout.value.0);
+    let mut pauses = email_retry().build();
+    loop {
+        let attempt = async {
+            tokio::time::timeout(timeout, notifier.send(&email))
+                .await
+                .unwrap_or(Err(NotifyError::TimedOut(timeout)))
+        };
+        let error = match unless_stopped(attempt, stop).await {
+            Some(Ok(sent_to)) => {
+                tracing::info!(records = items.len(), to = %sent_to, "e-mail sent");
+                return Emailed::Sent;
+            }
+            Some(Err(error)) => error,
+            None => {
+                tracing::warn!(grace = ?STOP_GRACE, "stopping: the e-mail attempt in flight is abandoned");
+                return Emailed::Cut;
+            }
+        };
+        if stop.is_cancelled() {
+            tracing::warn!(%error, "stopping: the e-mail is not retried");
+            return Emailed::Cut;
         }
-        Err(error) => {
+        let Some(wait) = pauses.next() else {
             tracing::error!(%error, "e-mail not sent after retries; records are stored");
-            None
+            return Emailed::NotSent;
+        };
+        tracing::warn!(%error, retry_in = ?wait, "e-mail not sent; retrying");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.cancelled() => {
+                tracing::warn!("stopping: the e-mail is not retried");
+                return Emailed::Cut;
+            }
         }
+    }
+}
+
+/// Runs `attempt` to its end, unless a stop is requested first: it then gets [`STOP_GRACE`]
+/// more, and `None` when it has not finished by then (it is dropped: abandoned).
+async fn unless_stopped<F: Future>(attempt: F, stop: &CancellationToken) -> Option<F::Output> {
+    tokio::pin!(attempt);
+    tokio::select! {
+        output = &mut attempt => return Some(output),
+        () = stop.cancelled() => {}
+    }
+    tokio::time::timeout(STOP_GRACE, attempt).await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::config::Located;
+    use crate::config::model::Duration as Span;
+    use crate::queue::{Queue, QueueCounts};
+    use crate::runtime::testing::{Hanging, local_queue, stages};
+
+    /// The test pipeline's stages with a notifier that never answers, and `timeout` per attempt
+    /// (the default when `None`).
+    async fn hanging(
+        dir: &std::path::Path,
+        timeout: Option<Duration>,
+    ) -> (Stages, Arc<Hanging>, Arc<crate::queue::local::LocalQueue>) {
+        let queue = local_queue(dir);
+        let (mut stages, _) = stages(dir, queue.clone(), 3, 0).await;
+        let server = Arc::new(Hanging::default());
+        stages.notifier = Some(Arc::clone(&server) as _);
+        if let Some(timeout) = timeout {
+            let notify = stages
+                .pipeline
+                .notify
+                .as_mut()
+                .expect("the pipeline e-mails");
+            notify.timeout = Located::unlocated(Span(timeout));
+        }
+        (stages, server, queue)
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_costs_one_deadline_per_attempt_then_the_batch_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let (stages, server, queue) = hanging(dir.path(), Some(Duration::from_millis(100))).await;
+        let batch = queue.receive(10, Duration::ZERO).await.unwrap();
+        let started = Instant::now();
+
+        let settled = handle_batch(
+            &stages,
+            batch,
+            Acknowledge::Delete,
+            &CancellationToken::new(),
+        )
+        .await;
+
+        // 4 attempts of 100 ms and 3 pauses of at most 0.4 + 0.8 + 1.6 s.
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(server.attempts(), 4);
+        assert_eq!(settled.emailed, Emailed::NotSent);
+        assert_eq!(settled.stored, 3);
+        assert!(settled.unmailed.is_empty());
+        assert_eq!(stages.store.count().await.unwrap(), 3);
+        // Stored and given up on: deleted, as when the server refuses.
+        assert_eq!(queue.counts().await.unwrap(), QueueCounts::default());
+    }
+
+    #[tokio::test]
+    async fn a_stop_abandons_the_attempt_in_flight_and_leaves_the_stored_messages_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (stages, server, queue) = hanging(dir.path(), None).await;
+        let batch = queue.receive(10, Duration::ZERO).await.unwrap();
+        let stop = CancellationToken::new();
+        let started = Instant::now();
+
+        let (settled, ()) = tokio::join!(
+            handle_batch(&stages, batch, Acknowledge::Delete, &stop),
+            async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                stop.cancel();
+            }
+        );
+
+        // Not the default 10 s deadline: the grace after the stop.
+        let bound = Duration::from_millis(200) + STOP_GRACE + Duration::from_secs(1);
+        assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+        assert_eq!(server.attempts(), 1, "no new attempt after a stop");
+        assert_eq!(settled.emailed, Emailed::Cut);
+        assert_eq!(settled.stored, 3);
+        assert_eq!(settled.unmailed.len(), 3);
+        assert_eq!(settled.redelivered_ids().count(), 3);
+        assert_eq!(stages.store.count().await.unwrap(), 3);
+        // Stored, not deleted: released, to be stored again and e-mailed by the next run.
+        let left = queue.counts().await.unwrap();
+        let queued = QueueCounts {
+            visible: 3,
+            in_flight: 0,
+            dead: 0,
+        };
+        assert_eq!(left, queued);
     }
 }

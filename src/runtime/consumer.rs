@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
-use super::batch::{Acknowledge, Settled, handle_batch};
+use super::batch::{Acknowledge, Emailed, Settled, handle_batch};
 use super::counters::Counters;
 use crate::queue::{QueueError, Received};
 
@@ -44,7 +44,8 @@ const HOLD_ALLOWANCE: Duration = Duration::from_secs(30);
 pub struct Until {
     /// Stop once the queue is empty (nothing waiting, nothing in flight): `--once`.
     pub drained: bool,
-    /// Stop when cancelled (SIGINT/SIGTERM), after finishing the batch in hand.
+    /// Stop when cancelled (SIGINT/SIGTERM), after finishing the batch in hand; its e-mail step
+    /// is cut short (the batch is then left queued, see [`handle_batch`]).
     pub stop: CancellationToken,
 }
 
@@ -117,7 +118,7 @@ pub async fn consume(
             }
             continue;
         }
-        let failed = settle(stages, counters, batch).await;
+        let failed = settle(stages, counters, batch, &until.stop).await;
         if !failed.is_empty() {
             retry_failed(stages, counters, until, failed).await?;
         }
@@ -164,7 +165,7 @@ async fn retry_failed(
         if until.stop.is_cancelled() {
             continue;
         }
-        failed = settle(stages, counters, failed).await;
+        failed = settle(stages, counters, failed, &until.stop).await;
     }
     Ok(())
 }
@@ -222,15 +223,27 @@ async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueE
 /// batch queued, so it is stored (overwritten) and e-mailed again. Deleting first would lose the
 /// digest of a batch whose consumer died between the delete and the send (found by bench/soak: a
 /// SIGKILL while SES was throttled left stored quotes in no e-mail).
-async fn settle(stages: &Stages, counters: &Counters, batch: Vec<Received>) -> Vec<Received> {
+///
+/// A stop cuts the e-mail step short (see [`handle_batch`]); the batch's stored messages are then
+/// released, not deleted, so the next run stores and e-mails them again.
+async fn settle(
+    stages: &Stages,
+    counters: &Counters,
+    batch: Vec<Received>,
+    stop: &CancellationToken,
+) -> Vec<Received> {
     let Settled {
         stored,
         poison,
         failed,
+        unmailed,
         emailed,
-    } = handle_batch(stages, batch, Acknowledge::Delete).await;
-    if emailed {
-        Counters::add(&counters.emails, 1);
+    } = handle_batch(stages, batch, Acknowledge::Delete, stop).await;
+    match emailed {
+        Emailed::Sent => Counters::add(&counters.emails, 1),
+        Emailed::NotSent => Counters::add(&counters.emails_not_sent, 1),
+        Emailed::Cut => Counters::add(&counters.emails_cut, unmailed.len() as u64),
+        Emailed::NotDue => {}
     }
     Counters::add(&counters.stored, stored as u64);
     Counters::add(&counters.poison, poison.len() as u64);
@@ -355,7 +368,7 @@ mod tests {
         let _log = tracing::subscriber::set_default(captured.subscriber());
 
         let batch = stages.queue.receive(10, Duration::ZERO).await.unwrap();
-        let failed = settle(&stages, &counters, batch.clone()).await;
+        let failed = settle(&stages, &counters, batch.clone(), &CancellationToken::new()).await;
         assert!(failed.is_empty());
         let gave_up = retry_failed(&stages, &counters, &drain(), batch).await;
         assert!(matches!(gave_up, Err(ConsumeError::Store { records: 2 })));

@@ -27,6 +27,12 @@ pub struct Counters {
     pub store_failures: AtomicU64,
     /// Digest e-mails sent.
     pub emails: AtomicU64,
+    /// Digest e-mails not sent after every attempt (or not rendered): their records are stored,
+    /// the e-mail is lost (logged).
+    pub emails_not_sent: AtomicU64,
+    /// Stored records whose e-mail a stop cut short: they stay queued, to be stored and
+    /// e-mailed again by the next run.
+    pub emails_cut: AtomicU64,
 }
 
 impl Counters {
@@ -89,6 +95,16 @@ impl fmt::Display for Summary<'_> {
             && get(&c.emails) > 0
         {
             write!(f, " {to}")?;
+        }
+        if get(&c.emails_not_sent) > 0 {
+            write!(f, " ({} not sent)", get(&c.emails_not_sent))?;
+        }
+        if get(&c.emails_cut) > 0 {
+            write!(
+                f,
+                " (cut short by the stop: {} stored records left queued to be e-mailed again)",
+                get(&c.emails_cut)
+            )?;
         }
         if let Some(requests) = self.aws_requests {
             write!(f, ", AWS requests {requests}")?;

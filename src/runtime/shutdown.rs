@@ -1,6 +1,7 @@
 //! Graceful shutdown: the first SIGINT or SIGTERM cancels the returned token (the poller stops,
-//! the consumer finishes the batch in hand); a second one exits at once. Anything in flight is
-//! then delivered again after its visibility timeout: nothing is lost.
+//! the consumer finishes the batch in hand, except that an e-mail in progress is abandoned within
+//! `batch::STOP_GRACE` and its batch left queued); a second one exits at once. Anything in flight
+//! is then delivered again after its visibility timeout: nothing is lost.
 
 use tokio_util::sync::CancellationToken;
 

@@ -3,6 +3,7 @@
 //! consumer's and the Lambda handler's tests check the same moment against [`at_email`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -170,4 +171,38 @@ pub(crate) fn local_queue(dir: &Path) -> Arc<LocalQueue> {
 /// The `.eml` files in the test outbox.
 pub(crate) fn outbox_files(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("outbox")).map_or(0, |files| files.count())
+}
+
+/// A mail server that accepts every attempt and never answers: each `send` hangs forever.
+#[derive(Default)]
+pub(crate) struct Hanging {
+    attempts: AtomicUsize,
+}
+
+impl Hanging {
+    /// The attempts started so far.
+    pub(crate) fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl Notifier for Hanging {
+    async fn send(&self, _: &Email) -> Result<String, NotifyError> {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        std::future::pending().await
+    }
+}
+
+/// The poller of `pipeline`, with relative `file:` URLs under `dir`.
+pub(crate) fn poller(pipeline: &crate::config::Pipeline, dir: &Path) -> crate::source::Poller {
+    let source = crate::source::CompiledSource::new(&pipeline.source, Some(&pipeline.feeds))
+        .expect("the source compiles");
+    crate::source::Poller::new(
+        &pipeline.name,
+        source,
+        dir,
+        crate::redact::Redactor::default(),
+    )
+    .expect("poller")
 }

@@ -582,3 +582,52 @@ async fn a_consumer_killed_while_emailing_leaves_the_batch_queued_to_be_emailed_
         "the queue is empty"
     );
 }
+
+/// The SES endpoint accepts the connection and never answers: with `notify.timeout: 1s` each
+/// SendEmail attempt is abandoned after 1 s (the SDK has no read timeout of its own), the run
+/// ends, the records are stored, and the summary and the status say the e-mail was not sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ses_endpoint_that_never_answers_costs_the_notify_timeout_per_attempt() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use crate::smtp::{run_within, with_notify_timeout};
+
+    const N: usize = 10;
+    let name = unique("e2e-seshang");
+    let source = serve(quotes(N, 0)).await;
+    let ws = Workspace::new(&with_notify_timeout(
+        &pipeline(&format!("{}/price", source.uri()), &name, 5),
+        "1s",
+    ))
+    .with_env(aws_env(&moto_url()));
+    let init = ws.run(&["init", "--backend", "aws"]);
+    assert_eq!(init.code, 0, "{}\n{}", init.stdout, init.stderr);
+    let aws = aws_at(&moto_url()).await;
+    let ses = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
+        .mount(&ses)
+        .await;
+    let ws = ws.with_env(vec![("AWS_ENDPOINT_URL_SESV2", ses.uri())]);
+
+    let out = run_within(
+        &ws,
+        &["run", "--once", "--backend", "aws"],
+        Duration::from_secs(60),
+    );
+
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_no_secret(&out);
+    assert_contains(&out.stdout, &format!("stored {N}"));
+    assert_contains(&out.stdout, "e-mails 0 (1 not sent)");
+    assert_contains(&out.stderr, "no answer within 1s (notify.timeout)");
+    assert_eq!(item_count(&aws, &name).await, N);
+    let attempts = ses.received_requests().await.unwrap_or_default().len();
+    assert_eq!(attempts, 4, "the first attempt and 3 retries");
+    assert_eq!(
+        queue_counts(&aws, &name).await,
+        (0, 0),
+        "the queue is empty"
+    );
+}

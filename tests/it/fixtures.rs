@@ -100,6 +100,11 @@ const INVALID: &[(&str, &str, &str)] = &[
         "23:22",
         "`max_receive_count` is 0; it must be 1 to 1000",
     ),
+    (
+        "zero-notify-timeout",
+        "22:12",
+        "`timeout` is 0: every e-mail would time out",
+    ),
 ];
 
 /// Every fixture under `tests/fixtures/warnings`: valid, with this warning.

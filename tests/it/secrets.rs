@@ -169,11 +169,11 @@ async fn no_command_prints_logs_or_mails_a_secret() {
         &[
             "run",
             "good.yaml",
+            "--smtp",
+            &smtp,
             "--once",
             "--state-dir",
             &state,
-            "--smtp",
-            &smtp,
         ],
         // The AWS backend on moto.
         &["init", "good.yaml", "--backend", "aws"],
@@ -198,6 +198,8 @@ async fn no_command_prints_logs_or_mails_a_secret() {
     let expected_failures = [
         "run denied.yaml --once --state-dir",
         "run unreachable.yaml --once --state-dir",
+        // The e-mail was not sent (the SMTP server is unreachable): `--once` says so (issue 16).
+        "run good.yaml --smtp",
         "run denied.yaml --once --backend aws",
         // Documented: the dead letters are in the SQS dead-letter queue.
         "show good.yaml --dead --backend aws",

@@ -1,6 +1,8 @@
 //! SIGTERM while a consumer works, on both backends: the batch in hand is finished (stored *and*
 //! deleted: no quote is both stored and still queued), the process exits 0 with its summary, and
 //! a later drain stores the rest, so every quote is stored exactly once and e-mailed exactly once.
+//! And SIGTERM while the e-mail hangs: the e-mail step is cut within a bound, the batch stays
+//! queued, and the next run stores and e-mails it.
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command};
@@ -12,6 +14,7 @@ use crate::aws_e2e::{
     assert_no_secret_in, emails_from, initialised, item_count, queue_counts, scan,
 };
 use crate::moto::{aws_at, moto_url, unique};
+use crate::smtp::{Hang, HangingSmtp};
 use crate::support::assert_contains;
 use crate::workspace::{Workspace, count, pipeline, quotes, serve, wait_until};
 
@@ -140,6 +143,65 @@ async fn sigterm_on_aws_finishes_the_batch_and_loses_or_doubles_nothing() {
     let emails = emails_from(&format!("{name}@example.com")).await;
     let bodies: Vec<&str> = emails.iter().filter_map(|e| e["body"].as_str()).collect();
     let mut emailed = emailed_symbols(bodies);
+    emailed.sort();
+    let want: Vec<String> = all_symbols().into_iter().collect();
+    assert_eq!(emailed, want, "every quote in exactly one digest");
+}
+
+/// A mail server that never greets, and the default `notify.timeout` (10 s, retried 3 times):
+/// SIGTERM while the first digest is being sent ends `run --once` within the stop's grace (3 s)
+/// and a margin, not after the attempts. The batch whose e-mail was cut stays queued (released,
+/// not deleted); the next run stores it again (same keys) and e-mails every quote.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_while_the_mail_server_hangs_cuts_the_email_and_leaves_the_batch_queued() {
+    let mail = HangingSmtp::start(Hang::BeforeGreeting);
+    let server = serve(quotes(N, 0)).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "mailterm"));
+    let run = ws.spawn(&["run", "--once", "--smtp", &mail.url()]);
+    wait_until(
+        "the first batch is stored and its e-mail attempted",
+        Duration::from_secs(30),
+        || {
+            mail.connections() > 0
+                && ws.state().join("mailterm.db").exists()
+                && count(&ws.database("mailterm"), "SELECT count(*) FROM items") > 0
+        },
+    );
+
+    let (code, output) = terminate(run, Duration::from_secs(8));
+
+    assert_eq!(code, Some(0), "{output}");
+    assert_contains(&output, "e-mail cut short by a stop");
+    assert_contains(
+        &output,
+        "cut short by the stop: 10 stored records left queued",
+    );
+    assert_eq!(mail.connections(), 1, "no new attempt after the stop");
+    let db = ws.database("mailterm");
+    let stored = count(&db, "SELECT count(*) FROM items");
+    assert_eq!(stored, 10, "{output}");
+    let overlap = count(
+        &db,
+        "SELECT count(*) FROM items JOIN queue_messages
+           ON items.partition_key = json_extract(queue_messages.body, '$.record.symbol')",
+    );
+    assert_eq!(
+        overlap, stored,
+        "every stored quote whose e-mail was cut stays queued"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM queue_messages"),
+        N as i64,
+        "nothing was deleted"
+    );
+
+    // The next run (the outbox this time) stores the batch again and e-mails every quote once.
+    let drained = ws.run(&["consume", "--once"]);
+    assert_eq!(drained.code, 0, "{}", drained.stderr);
+    assert_eq!(count(&db, "SELECT count(*) FROM items"), N as i64);
+    assert_eq!(count(&db, "SELECT count(*) FROM queue_messages"), 0);
+    let emails = ws.emails();
+    let mut emailed = emailed_symbols(emails.iter().map(String::as_str));
     emailed.sort();
     let want: Vec<String> = all_symbols().into_iter().collect();
     assert_eq!(emailed, want, "every quote in exactly one digest");

@@ -1,14 +1,21 @@
 //! `stockrun run --smtp URL` against a real SMTP server: aiosmtpd (pinned in
-//! scripts/requirements-test.in) from the test venv, writing what it receives to a Maildir.
+//! scripts/requirements-test.in) from the test venv, writing what it receives to a Maildir; and
+//! against servers that hang (a fault on a real socket, not a mock of SMTP behaviour).
 
 use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_contains, root};
+use crate::support::{Output, assert_contains, root};
 use crate::workspace::{Workspace, demo_body, pipeline, serve, stored};
+
+/// The exit status of a `--once` run whose digest e-mail was not sent.
+const NOT_SENT: i32 = 3;
 
 const MISSING: &str =
     "aiosmtpd is missing: run scripts/test (it installs the pinned test tools into .venv-test)";
@@ -238,8 +245,12 @@ async fn an_unreachable_smtp_server_loses_no_records_and_never_shows_the_passwor
         "--smtp",
         &format!("smtp://user:{PASSWORD}@127.0.0.1:{port}"),
     ]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert_contains(&out.stdout, "stored 12, dead-lettered 1, e-mails 0");
+    // The records are stored; the status says the e-mails were not sent.
+    assert_eq!(out.code, NOT_SENT, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(
+        &out.stdout,
+        "stored 12, dead-lettered 1, e-mails 0 (2 not sent)",
+    );
     assert_eq!(stored(&ws.database("quotes")).len(), 12);
     assert_contains(
         &out.stderr,
@@ -254,4 +265,185 @@ async fn an_unreachable_smtp_server_loses_no_records_and_never_shows_the_passwor
         );
     }
     assert_absent_or_empty(&ws.state().join("outbox"));
+}
+
+/// How a [`HangingSmtp`] server hangs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Hang {
+    /// Accepts the connection and never greets.
+    BeforeGreeting,
+    /// Greets, then never answers EHLO.
+    AfterGreeting,
+    /// Answers everything up to the end of DATA, then goes silent.
+    AfterData,
+}
+
+/// An SMTP server on 127.0.0.1 that hangs as told on every connection (each handled on its own
+/// thread, its socket held open until the test process ends).
+pub(crate) struct HangingSmtp {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+impl HangingSmtp {
+    pub(crate) fn start(hang: Hang) -> HangingSmtp {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&connections);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || serve_hanging(stream, hang));
+            }
+        });
+        HangingSmtp { port, connections }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Connections accepted so far (one per send attempt).
+    pub(crate) fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// One connection of a [`HangingSmtp`]: the SMTP dialogue up to where it hangs, then silence
+/// (reading whatever comes, answering nothing) until the client hangs up.
+fn serve_hanging(stream: TcpStream, hang: Hang) {
+    let mut writer = stream.try_clone().expect("clone the socket");
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let mut read_line = |line: &mut String| {
+        line.clear();
+        reader.read_line(line).is_ok_and(|n| n > 0)
+    };
+    let mut answering = !matches!(hang, Hang::BeforeGreeting);
+    if answering && writer.write_all(b"220 hanging.test ESMTP\r\n").is_err() {
+        return;
+    }
+    answering = matches!(hang, Hang::AfterData);
+    let mut in_data = false;
+    while read_line(&mut line) {
+        if !answering {
+            continue;
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if in_data {
+            if command != "." {
+                continue;
+            }
+            // The whole message is in: never answer it.
+            answering = false;
+            continue;
+        } else if command.starts_with("EHLO") || command.starts_with("HELO") {
+            b"250 hanging.test\r\n"
+        } else if command == "DATA" {
+            in_data = true;
+            b"354 end with <CRLF>.<CRLF>\r\n"
+        } else if command == "QUIT" {
+            b"221 bye\r\n"
+        } else {
+            b"250 OK\r\n"
+        };
+        if writer.write_all(reply).is_err() {
+            return;
+        }
+    }
+}
+
+/// `yaml` with `notify.timeout: TIMEOUT`.
+pub(crate) fn with_notify_timeout(yaml: &str, timeout: &str) -> String {
+    assert!(yaml.contains("\nnotify:\n"), "{yaml}");
+    yaml.replace("\nnotify:\n", &format!("\nnotify:\n  timeout: {timeout}\n"))
+}
+
+/// Runs `stockrun ARGS` in `ws` and waits for it to exit, at most `limit` (then kills it and
+/// fails with what it printed).
+pub(crate) fn run_within(ws: &Workspace, args: &[&str], limit: Duration) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = ws
+        .command(args)
+        .stdout(File::create(&out_path).expect("stdout file"))
+        .stderr(File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("stockrun starts");
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`stockrun {}` still running after {limit:?}:\n{}\n{}",
+                args.join(" "),
+                read(&out_path),
+                read(&err_path)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        code: status.code().unwrap_or(-1),
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    }
+}
+
+/// `run --once --smtp` against a server hanging as `hang`, with `notify.timeout: 1s`: the run
+/// ends (2 digests × 4 attempts of 1 s, pauses of at most 2.8 s each digest), every record is
+/// stored, and the summary, the status and the log say the e-mails were not sent.
+async fn a_hanging_server_costs_the_timeout_per_attempt_not_the_run(hang: Hang) {
+    let server = HangingSmtp::start(hang);
+    let source = serve(demo_body()).await;
+    let ws = Workspace::new(&with_notify_timeout(
+        &pipeline(&format!("{}/price", source.uri()), "quotes"),
+        "1s",
+    ));
+
+    let out = run_within(
+        &ws,
+        &["run", "--once", "--smtp", &server.url()],
+        Duration::from_secs(60),
+    );
+
+    assert_eq!(
+        out.code, NOT_SENT,
+        "{hang:?}\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    assert_contains(
+        &out.stdout,
+        "stored 12, dead-lettered 1, e-mails 0 (2 not sent)",
+    );
+    assert_eq!(stored(&ws.database("quotes")).len(), 12);
+    assert_contains(&out.stderr, "no answer within 1s (notify.timeout)");
+    assert_contains(
+        &out.stderr,
+        "e-mail not sent after retries; records are stored",
+    );
+    assert_eq!(server.connections(), 8, "4 attempts for each of 2 digests");
+    assert_absent_or_empty(&ws.state().join("outbox"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_server_that_never_greets_costs_the_notify_timeout_per_attempt() {
+    a_hanging_server_costs_the_timeout_per_attempt_not_the_run(Hang::BeforeGreeting).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_server_that_never_answers_ehlo_costs_the_notify_timeout_per_attempt() {
+    a_hanging_server_costs_the_timeout_per_attempt_not_the_run(Hang::AfterGreeting).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_server_silent_after_data_costs_the_notify_timeout_per_attempt() {
+    a_hanging_server_costs_the_timeout_per_attempt_not_the_run(Hang::AfterData).await;
 }

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::Duration;
 use crate::config::Located;
 
 /// An e-mail digest of every processed batch.
@@ -25,4 +26,17 @@ pub struct Notify {
     /// HTML body template, sent beside the text body.
     #[serde(default)]
     pub html: Option<Located<String>>,
+    /// How long one attempt to send the e-mail may take in all (connecting, every SMTP exchange,
+    /// or the whole SES call) before it is abandoned; a failed attempt is retried 3 times, with
+    /// pauses of at most 2.8 s in all. Default `10s`. On Lambda the four attempts must fit in the
+    /// function's timeout with room to spare: keep `--function-timeout` at least 4 × this +
+    /// 15 s (the default 60 s fits the default 10 s).
+    #[serde(default = "default_timeout")]
+    pub timeout: Located<Duration>,
+}
+
+/// The default per-attempt deadline of an e-mail: ample for one e-mail to a healthy server, short
+/// enough that four attempts fit in the default Lambda function timeout (60 s).
+fn default_timeout() -> Located<Duration> {
+    Located::unlocated(Duration::from_secs(10))
 }

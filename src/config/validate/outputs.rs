@@ -220,6 +220,16 @@ pub(super) fn check_notify(
                 .help("write the subject on one line"),
         );
     }
+    if notify.timeout.0.is_zero() {
+        ctx.push(
+            Diagnostic::error(
+                notify.timeout.position,
+                "`timeout` is 0: every e-mail would time out",
+            )
+            .at("notify.timeout")
+            .help("give the mail server time to answer, such as `10s`"),
+        );
+    }
     let Some(fields) = fields else { return };
     let mut record: Vec<String> = fields.keys().cloned().collect();
     record.push(inserted_at.unwrap_or("inserted_at").to_owned());

@@ -6,10 +6,12 @@
 //! other message once the handler has returned. Poison is still released through the queue.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde::Serialize;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 
 use super::event::{EventError, Invocation, classify};
 use crate::compile::Loaded;
@@ -20,6 +22,13 @@ use crate::runtime::batch::{Acknowledge, handle_batch};
 use crate::runtime::counters::Counters;
 use crate::runtime::poll_loop::poll_and_queue;
 use crate::source::Poller;
+
+/// How long before the invocation's deadline the handler stops its e-mail step (no new
+/// attempt; the attempt in flight is abandoned within [`crate::runtime::batch::STOP_GRACE`]),
+/// leaving time to release poison and return the response. Lambda kills a handler at its
+/// deadline without a word; stopping first means the batch's stored messages are listed for
+/// redelivery (stored again, e-mailed again), and the log says why.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 
 /// Everything an invocation needs, built once per container.
 pub struct Handler {
@@ -100,10 +109,44 @@ impl Handler {
         &self.stages.pipeline.name.value
     }
 
-    /// Handles one invocation and returns the response payload.
+    /// Handles one invocation with no deadline and returns the response payload.
     pub async fn handle(&self, event: Value) -> Result<Value, HandlerError> {
+        self.handle_until(event, &CancellationToken::new()).await
+    }
+
+    /// Handles one invocation that Lambda ends at `deadline` (the invocation context's): the
+    /// e-mail step is stopped [`DEADLINE_MARGIN`] before it, so the handler always answers.
+    pub async fn handle_by(
+        &self,
+        event: Value,
+        deadline: SystemTime,
+    ) -> Result<Value, HandlerError> {
+        let stop = CancellationToken::new();
+        let left = deadline
+            .checked_sub(DEADLINE_MARGIN)
+            .and_then(|at| at.duration_since(SystemTime::now()).ok())
+            .unwrap_or_default();
+        let timer = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                tokio::time::sleep(left).await;
+                tracing::warn!(margin = ?DEADLINE_MARGIN, "the invocation's deadline is near: stopping the e-mail step");
+                stop.cancel();
+            }
+        });
+        let handled = self.handle_until(event, &stop).await;
+        timer.abort();
+        handled
+    }
+
+    /// Handles one invocation, cutting the e-mail step short when `stop` is cancelled.
+    async fn handle_until(
+        &self,
+        event: Value,
+        stop: &CancellationToken,
+    ) -> Result<Value, HandlerError> {
         let response = match classify(event)? {
-            Invocation::Sqs(messages) => to_json(&self.process(messages).await),
+            Invocation::Sqs(messages) => to_json(&self.process_until(messages, stop).await),
             Invocation::Scheduled => to_json(&self.poll().await?),
         };
         Ok(response)
@@ -115,8 +158,19 @@ impl Handler {
     /// listed, and it is e-mailed before the handler returns, that is before the event source
     /// mapping deletes it: an e-mail is never sent for records that could be lost.
     pub async fn process(&self, messages: Vec<Received>) -> SqsBatchResponse {
+        self.process_until(messages, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Handler::process`], with the e-mail step cut short when `stop` is cancelled: the
+    /// stored messages whose e-mail was cut are listed too, so they are delivered again.
+    async fn process_until(
+        &self,
+        messages: Vec<Received>,
+        stop: &CancellationToken,
+    ) -> SqsBatchResponse {
         let received = messages.len();
-        let settled = handle_batch(&self.stages, messages, Acknowledge::Unlisted).await;
+        let settled = handle_batch(&self.stages, messages, Acknowledge::Unlisted, stop).await;
         let mut response = SqsBatchResponse::default();
         for id in settled.redelivered_ids() {
             response.add_failure(id.to_owned());
@@ -126,7 +180,8 @@ impl Handler {
             stored = settled.stored,
             poison = settled.poison.len(),
             failed = settled.failed.len(),
-            emailed = settled.emailed,
+            unmailed = settled.unmailed.len(),
+            emailed = ?settled.emailed,
             "batch done"
         );
         response
@@ -173,8 +228,9 @@ mod tests {
 
     use super::*;
     use crate::queue::{Queue, QueueCounts};
-    use crate::redact::Redactor;
-    use crate::runtime::testing::{at_email, local_queue, outbox_files, stages};
+    use crate::runtime::testing::{
+        Hanging, at_email, local_queue, outbox_files, poller as test_poller, stages,
+    };
 
     /// The same moment as `consumer`'s test: the digest is sent when every record is stored and
     /// before the handler releases poison or returns (after which the event source mapping
@@ -184,10 +240,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let queue = local_queue(dir.path());
         let (stages, probe) = stages(dir.path(), queue.clone(), 3, 2).await;
-        let pipeline = &stages.pipeline;
-        let source = crate::source::CompiledSource::new(&pipeline.source, Some(&pipeline.feeds))
-            .expect("source compiles");
-        let poller = Poller::new(&pipeline.name, source, dir.path(), Redactor::default()).unwrap();
+        let poller = test_poller(&stages.pipeline, dir.path());
         let handler = Handler { stages, poller };
         let messages = queue.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(messages.len(), 5);
@@ -211,5 +264,50 @@ mod tests {
             dead: 0,
         };
         assert_eq!(left, expected);
+    }
+
+    /// Lambda ends a handler at the invocation's deadline without a word: the handler stops
+    /// its e-mail step `DEADLINE_MARGIN` before, and lists the stored messages whose e-mail was
+    /// cut, so they are delivered (stored, e-mailed) again.
+    #[tokio::test]
+    async fn near_the_deadline_the_handler_cuts_the_email_and_lists_the_stored_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = local_queue(dir.path());
+        let (mut stages, _) = stages(dir.path(), queue.clone(), 3, 0).await;
+        let server = Arc::new(Hanging::default());
+        stages.notifier = Some(Arc::clone(&server) as _);
+        let poller = test_poller(&stages.pipeline, dir.path());
+        let handler = Handler { stages, poller };
+        let messages = queue.receive(10, Duration::ZERO).await.unwrap();
+        let ids: BTreeSet<String> = messages.iter().map(|m| m.id.clone()).collect();
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "messageId": m.id,
+                    "receiptHandle": m.receipt,
+                    "body": m.body,
+                    "eventSource": "aws:sqs",
+                    "attributes": { "ApproximateReceiveCount": "1" },
+                })
+            })
+            .collect();
+        let event = serde_json::json!({ "Records": records });
+        let deadline = SystemTime::now() + DEADLINE_MARGIN + Duration::from_millis(300);
+        let started = std::time::Instant::now();
+
+        let response = handler.handle_by(event, deadline).await.expect("handled");
+
+        let bound =
+            Duration::from_millis(300) + crate::runtime::batch::STOP_GRACE + Duration::from_secs(1);
+        assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+        assert_eq!(server.attempts(), 1);
+        let listed: BTreeSet<String> = response["batchItemFailures"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|failure| failure["itemIdentifier"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(listed, ids);
     }
 }

@@ -71,7 +71,9 @@ pub fn serve() -> ExitCode {
                 pipeline = %handler.pipeline_name(),
                 request_id = %event.context.request_id
             );
-            async move { handler.handle(event.payload).await }.instrument(span)
+            let deadline =
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
+            async move { handler.handle_by(event.payload, deadline).await }.instrument(span)
         }))
         .await;
         match served {

@@ -8,7 +8,7 @@ use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
 use super::number::{kind_of, to_integer, to_number};
-use super::timestamp::{TimestampFormat, parse_unformatted, to_rfc3339};
+use super::timestamp::{Ambiguous, TimestampFormat, parse_unformatted, to_rfc3339};
 use crate::config::model::{Field, FieldType};
 
 /// Values shown in reasons and logs are cut to this many characters.
@@ -46,6 +46,7 @@ enum Conversion {
     Timestamp {
         format: Option<TimestampFormat>,
         zone: Tz,
+        ambiguous: Ambiguous,
     },
 }
 
@@ -85,6 +86,7 @@ impl CompiledField {
                     None => None,
                 },
                 zone,
+                ambiguous: field.ambiguous.as_deref().copied().unwrap_or_default(),
             },
         };
         Ok(CompiledField {
@@ -147,9 +149,13 @@ impl CompiledField {
                 Value::String(_) => Err("the text is neither `true` nor `false`".to_owned()),
                 other => Err(format!("{} is not a boolean", kind_of(other))),
             },
-            Conversion::Timestamp { format, zone } => {
+            Conversion::Timestamp {
+                format,
+                zone,
+                ambiguous,
+            } => {
                 let instant = match (format, value) {
-                    (Some(format), Value::String(text)) => format.parse(text, *zone)?,
+                    (Some(format), Value::String(text)) => format.parse(text, *zone, *ambiguous)?,
                     (Some(format), other) => {
                         return Err(format!(
                             "{} cannot be read with the format `{}`",
@@ -157,7 +163,7 @@ impl CompiledField {
                             format.as_str()
                         ));
                     }
-                    (None, value) => parse_unformatted(value, *zone)?,
+                    (None, value) => parse_unformatted(value, *zone, *ambiguous)?,
                 };
                 Ok(Value::String(to_rfc3339(instant)))
             }

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use super::Email;
 use crate::config::Pipeline;
 use crate::store::Item;
+use crate::visible;
 
 /// Why a digest could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +101,13 @@ impl Templates {
         Ok(Email {
             from: self.from.clone(),
             to: self.to.clone(),
-            // A subject is one line, whatever the template's values hold.
-            subject: subject.lines().map(str::trim).collect::<Vec<_>>().join(" "),
-            text: render(&self.plain, "text")?,
+            // A subject is one line, whatever the template's values hold, and shows its control
+            // characters escaped (for every notifier, SES included).
+            subject: visible::one_line(
+                &subject.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+            )
+            .into_owned(),
+            text: visible::lines(&render(&self.plain, "text")?).into_owned(),
             html: match &self.html {
                 Some(html) => Some(render(html, "html")?),
                 None => None,

@@ -336,7 +336,7 @@ fn from_epoch(text: &str) -> Result<DateTime<Utc>, String> {
     let mut millis = i64::try_from(nanos / per_milli).map_err(|_| out_of_range())?;
     if negative {
         millis = -millis;
-        if inexact || nanos % per_milli != 0 {
+        if inexact || !nanos.is_multiple_of(per_milli) {
             millis -= 1;
         }
     }

@@ -30,3 +30,4 @@ pub mod settings;
 pub mod source;
 pub mod sqlite;
 pub mod store;
+pub mod visible;

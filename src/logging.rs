@@ -7,16 +7,22 @@
 //! values, the environment's AWS credentials) in every line. Code that logs therefore never
 //! redacts by hand.
 
+use std::fmt;
 use std::io::IsTerminal;
+
+use tracing::field::{Field, Visit};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{FormatFields, Writer};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::redact;
+use crate::visible;
 
 /// What is logged when neither `STOCKRUN_LOG` nor `RUST_LOG` is set.
 const DEFAULT_FILTER: &str = "warn,stockrun=info";
@@ -68,10 +74,79 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt::layer()
+        .fmt_fields(VisibleFields)
         .with_target(false)
         .with_ansi(ansi)
         .with_writer(writer)
         .with_filter(filter_fn(redact::shows_no_credentials))
+}
+
+/// The text layer's field formatter: `tracing_subscriber`'s default layout (the message, then
+/// `name=value` separated by spaces; names italic and `=` dimmed on a terminal) with every value
+/// passed through [`visible::lines`], so ESC, BEL, CR, C1 and bidi characters from the API are
+/// shown escaped (`\x1b`) instead of reaching the terminal. Newlines and tabs stay.
+pub(crate) struct VisibleFields;
+
+impl<'writer> FormatFields<'writer> for VisibleFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = VisibleVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct VisibleVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl VisibleVisitor<'_> {
+    fn write(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        let name = field.name();
+        // `log` records' metadata, already shown by the formatter (as the default visitor does).
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let text = value.to_string();
+        let text = visible::lines(&text);
+        let separator = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.result = match (field.name(), self.writer.has_ansi_escapes()) {
+            ("message", _) => write!(self.writer, "{separator}{text}"),
+            (_, true) => write!(
+                self.writer,
+                "{separator}\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m{text}"
+            ),
+            (_, false) => write!(self.writer, "{separator}{name}={text}"),
+        };
+    }
+}
+
+impl Visit for VisibleVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.write(field, format_args!("{value}"));
+        } else {
+            self.write(field, format_args!("{value:?}"));
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.write(field, format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.write(field, format_args!("{value:?}"));
+    }
 }
 
 /// Log output with every registered secret replaced. `tracing_subscriber`'s `fmt` formats each
@@ -148,5 +223,23 @@ pub(crate) mod tests {
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(!text.contains(secret), "{text}");
         assert_eq!(text.matches("${LOGGING_TEST_KEY}").count(), 3, "{text}");
+    }
+
+    #[test]
+    fn control_characters_in_logged_values_are_escaped() {
+        let hostile = "\u{1b}]0;pwned\u{7}A\rB\u{202e}C\u{9b}";
+        let captured = Captured::default();
+        tracing::subscriber::with_default(captured.subscriber(), || {
+            tracing::warn!(symbol = %hostile, "display field");
+            tracing::warn!(symbol = ?hostile, "debug field");
+            tracing::warn!("in the message: {hostile}");
+        });
+        let text = captured.text();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            !text.contains(['\u{1b}', '\u{7}', '\r', '\u{202e}', '\u{9b}']),
+            "{text:?}"
+        );
+        assert_eq!(text.matches("]0;pwned").count(), 3, "{text}");
     }
 }

@@ -1,5 +1,6 @@
 //! `stockrun show FILE`: what the store holds, newest first, as an aligned table (or the
-//! dead-letter queue with `--dead`).
+//! dead-letter queue with `--dead`). Every cell is shown with its control characters escaped
+//! ([`visible::one_line`]): values come from the API, and must not drive the terminal.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use serde_json::Value;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::runtime::backend::Backend;
+use crate::visible;
 
 /// What `show` was asked to do.
 #[derive(Clone, Debug)]
@@ -34,16 +36,14 @@ pub async fn run(options: &Options, env: &Environment, out: &mut impl Write) -> 
         let mut table = table(["id", "receives", "reason", "message"]);
         for letter in dead.iter().rev().take(options.limit) {
             table.add_row([
-                letter.id.clone(),
+                cell(&letter.id),
                 letter.receive_count.to_string(),
-                loaded
-                    .redactor
-                    .redact(letter.last_error.as_deref().unwrap_or(""))
-                    .into_owned(),
-                loaded
-                    .redactor
-                    .redact(&truncate(&letter.body, 120))
-                    .into_owned(),
+                cell(
+                    &loaded
+                        .redactor
+                        .redact(letter.last_error.as_deref().unwrap_or("")),
+                ),
+                cell(&loaded.redactor.redact(&truncate(&letter.body, 120))),
             ]);
         }
         writeln!(out, "{}", table.trim_fmt())?;
@@ -68,12 +68,14 @@ pub async fn run(options: &Options, env: &Environment, out: &mut impl Write) -> 
         }
     }
     columns.push(pipeline.store.inserted_at.value.clone());
-    let mut table = table(columns.iter().map(String::as_str));
+    let header: Vec<String> = columns.iter().map(|name| cell(name)).collect();
+    let mut table = table(header.iter().map(String::as_str));
     for item in &items {
         table.add_row(columns.iter().map(|name| match item.attributes.get(name) {
-            Some(Value::String(text)) => text.clone(),
+            Some(Value::String(text)) => cell(text),
             Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
+            // JSON text: serde_json already escapes control characters in strings.
+            Some(other) => cell(&other.to_string()),
         }));
     }
     writeln!(out, "{}", table.trim_fmt())?;
@@ -90,6 +92,11 @@ fn table<'a>(header: impl IntoIterator<Item = &'a str>) -> Table {
     let mut table = Table::new();
     table.load_style(presets::NOTHING).set_header(header);
     table
+}
+
+/// A value as a table cell: on one line, control characters escaped.
+fn cell(text: &str) -> String {
+    visible::one_line(text).into_owned()
 }
 
 fn truncate(text: &str, max: usize) -> String {

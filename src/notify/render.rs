@@ -15,6 +15,7 @@ use crate::config::model::Notify;
 use crate::config::{Located, template};
 use crate::diag::Diagnostic;
 use crate::store::Item;
+use crate::visible;
 
 /// Why a digest could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -99,9 +100,13 @@ impl Templates {
         Ok(Email {
             from: self.from.clone(),
             to: self.to.clone(),
-            // A subject is one line, whatever the template's values hold.
-            subject: subject.lines().map(str::trim).collect::<Vec<_>>().join(" "),
-            text: render(&self.plain, "text")?,
+            // A subject is one line, whatever the template's values hold, and shows its control
+            // characters escaped (for every notifier, SES included).
+            subject: visible::one_line(
+                &subject.lines().map(str::trim).collect::<Vec<_>>().join(" "),
+            )
+            .into_owned(),
+            text: visible::lines(&render(&self.plain, "text")?).into_owned(),
             html: match &self.html {
                 Some(html) => Some(render(html, "html")?),
                 None => None,

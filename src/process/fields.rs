@@ -8,7 +8,7 @@ use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
 use super::number::{kind_of, to_integer, to_number};
-use super::timestamp::{FormatProblem, TimestampFormat, parse_unformatted, to_rfc3339};
+use super::timestamp::{Ambiguous, FormatProblem, TimestampFormat, parse_unformatted, to_rfc3339};
 use crate::config::model::{Field, FieldType};
 use crate::config::{Located, jsonpath};
 use crate::diag::{Diagnostic, did_you_mean};
@@ -52,6 +52,7 @@ enum Conversion {
     Timestamp {
         format: Option<TimestampFormat>,
         zone: Tz,
+        ambiguous: Ambiguous,
     },
 }
 
@@ -93,7 +94,11 @@ impl CompiledField {
             FieldType::Number => Conversion::Number,
             FieldType::Integer => Conversion::Integer,
             FieldType::Bool => Conversion::Bool,
-            FieldType::Timestamp => Conversion::Timestamp { format, zone },
+            FieldType::Timestamp => Conversion::Timestamp {
+                format,
+                zone,
+                ambiguous: field.ambiguous.as_deref().copied().unwrap_or_default(),
+            },
         };
         Ok(CompiledField {
             name: name.to_owned(),
@@ -155,9 +160,13 @@ impl CompiledField {
                 Value::String(_) => Err("the text is neither `true` nor `false`".to_owned()),
                 other => Err(format!("{} is not a boolean", kind_of(other))),
             },
-            Conversion::Timestamp { format, zone } => {
+            Conversion::Timestamp {
+                format,
+                zone,
+                ambiguous,
+            } => {
                 let instant = match (format, value) {
-                    (Some(format), Value::String(text)) => format.parse(text, *zone)?,
+                    (Some(format), Value::String(text)) => format.parse(text, *zone, *ambiguous)?,
                     (Some(format), other) => {
                         return Err(format!(
                             "{} cannot be read with the format `{}`",
@@ -165,7 +174,7 @@ impl CompiledField {
                             format.as_str()
                         ));
                     }
-                    (None, value) => parse_unformatted(value, *zone)?,
+                    (None, value) => parse_unformatted(value, *zone, *ambiguous)?,
                 };
                 Ok(Value::String(to_rfc3339(instant)))
             }

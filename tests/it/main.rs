@@ -7,6 +7,7 @@ mod bad_responses;
 mod cli;
 mod contract;
 mod deploy;
+mod escapes;
 mod fixtures;
 mod imports;
 mod lambda;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 pub use duration::Duration;
 pub use notify::Notify;
-pub use process::{Field, FieldType, Process};
+pub use process::{Ambiguous, Field, FieldType, Process};
 pub use queue::{MAX_BATCH_SIZE, Queue};
 pub use size::Size;
 pub use source::{Feed, FeedValue, Quota, QuotaPeriod, RateLimitHeaders, Source};

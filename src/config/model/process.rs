@@ -37,6 +37,26 @@ pub struct Field {
     /// in, such as `America/New_York`. Default: UTC.
     #[serde(default)]
     pub timezone: Option<Located<String>>,
+    /// For `timestamp` in a `timezone` with daylight saving: which instant a local time in the
+    /// hour that happens twice (when the clocks go back) means. `earlier` (the default) takes
+    /// the first reading, `later` the second, `reject` makes the record a poison record, since
+    /// two quotes an hour apart would otherwise share one instant (and one key). A local time
+    /// the clocks skipped (when they go forward) is always refused.
+    #[serde(default)]
+    pub ambiguous: Option<Located<Ambiguous>>,
+}
+
+/// Which instant a local time that happened twice (a daylight-saving overlap) means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Ambiguous {
+    /// The first reading (before the clocks went back): the earlier instant.
+    #[default]
+    Earlier,
+    /// The second reading (after the clocks went back): the later instant.
+    Later,
+    /// Neither: the value is refused and the record becomes a poison record.
+    Reject,
 }
 
 /// The type of a field. Every value is converted on the way in; one that cannot be converted

@@ -41,16 +41,21 @@ pub(crate) fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// `format` and `timezone` are read only for `type: timestamp`.
+/// `format`, `timezone` and `ambiguous` are read only for `type: timestamp`.
 fn check_timestamp_options(ctx: &mut Ctx<'_>, field: &Located<Field>, path: &str) {
-    let is_timestamp = *field.kind == FieldType::Timestamp;
-    for (key, value) in [("format", &field.format), ("timezone", &field.timezone)] {
-        if let Some(value) = value
-            && !is_timestamp
-        {
+    if *field.kind == FieldType::Timestamp {
+        return;
+    }
+    let positions = [
+        ("format", field.format.as_ref().map(|v| v.position)),
+        ("timezone", field.timezone.as_ref().map(|v| v.position)),
+        ("ambiguous", field.ambiguous.as_ref().map(|v| v.position)),
+    ];
+    for (key, position) in positions {
+        if let Some(position) = position {
             ctx.push(
                 Diagnostic::error(
-                    value.position,
+                    position,
                     format!(
                         "`{key}` applies only to `type: timestamp`, not `{}`",
                         field.kind.name()

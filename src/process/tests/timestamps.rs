@@ -5,15 +5,29 @@ use serde_json::{Value, json};
 
 use super::{ok, poison, processor, text_of};
 use crate::process::timestamp::{
-    FormatKind, FormatProblem, TimestampFormat, parse_unformatted, parse_with_format, to_rfc3339,
+    Ambiguous, EpochUnit, FormatKind, FormatProblem, TimestampFormat, parse_unformatted,
+    parse_with_format, to_rfc3339,
 };
 
 fn formatted(text: &str, format: &str, zone: &str) -> Result<String, String> {
-    parse_with_format(text, format, zone.parse::<Tz>().unwrap()).map(to_rfc3339)
+    formatted_with(text, format, zone, Ambiguous::default())
+}
+
+fn formatted_with(
+    text: &str,
+    format: &str,
+    zone: &str,
+    ambiguous: Ambiguous,
+) -> Result<String, String> {
+    parse_with_format(text, format, zone.parse::<Tz>().unwrap(), ambiguous).map(to_rfc3339)
 }
 
 fn unformatted(value: Value) -> Result<String, String> {
-    parse_unformatted(&value, Tz::UTC).map(to_rfc3339)
+    unformatted_in(value, "UTC", Ambiguous::default())
+}
+
+fn unformatted_in(value: Value, zone: &str, ambiguous: Ambiguous) -> Result<String, String> {
+    parse_unformatted(&value, zone.parse::<Tz>().unwrap(), ambiguous).map(to_rfc3339)
 }
 
 fn body_number(text: &str) -> Value {
@@ -124,9 +138,8 @@ fn dates_and_times_without_a_zone_are_utc() {
         unformatted(json!("2024-03-15")).unwrap(),
         "2024-03-15T00:00:00.000Z"
     );
-    let zone = "America/New_York".parse::<Tz>().unwrap();
     assert_eq!(
-        to_rfc3339(parse_unformatted(&json!("2024-03-15"), zone).unwrap()),
+        unformatted_in(json!("2024-03-15"), "America/New_York", Ambiguous::Earlier).unwrap(),
         "2024-03-15T04:00:00.000Z"
     );
 }
@@ -204,4 +217,234 @@ fn timestamp_fields_in_records() {
         reason.contains("a number cannot be read with the format `%d-%b-%Y %H:%M:%S`"),
         "{reason}"
     );
+}
+
+#[test]
+fn epoch_units_are_told_by_magnitude() {
+    assert_eq!(EpochUnit::of(99_999_999_999), Some(EpochUnit::Seconds));
+    assert_eq!(EpochUnit::of(100_000_000_000), Some(EpochUnit::Millis));
+    assert_eq!(EpochUnit::of(99_999_999_999_999), Some(EpochUnit::Millis));
+    assert_eq!(EpochUnit::of(100_000_000_000_000), Some(EpochUnit::Micros));
+    assert_eq!(
+        EpochUnit::of(99_999_999_999_999_999),
+        Some(EpochUnit::Micros)
+    );
+    assert_eq!(
+        EpochUnit::of(100_000_000_000_000_000),
+        Some(EpochUnit::Nanos)
+    );
+    assert_eq!(
+        EpochUnit::of(99_999_999_999_999_999_999),
+        Some(EpochUnit::Nanos)
+    );
+    assert_eq!(EpochUnit::of(100_000_000_000_000_000_000), None);
+}
+
+#[test]
+fn epoch_microseconds_and_nanoseconds() {
+    // Read as milliseconds, this was the year 57860.
+    assert_eq!(
+        unformatted(json!(1763740800123456_i64)).unwrap(),
+        "2025-11-21T16:00:00.123Z"
+    );
+    assert_eq!(
+        unformatted(json!("1763740800123456")).unwrap(),
+        "2025-11-21T16:00:00.123Z"
+    );
+    assert_eq!(
+        unformatted(json!(1763740800123456789_i64)).unwrap(),
+        "2025-11-21T16:00:00.123Z"
+    );
+    assert_eq!(
+        unformatted(body_number("1763740800123456789.5")).unwrap(),
+        "2025-11-21T16:00:00.123Z"
+    );
+    // The lower boundaries: 10^14 µs and 10^17 ns are both 10^11 ms, March 1973.
+    assert_eq!(
+        unformatted(json!(100_000_000_000_000_i64)).unwrap(),
+        "1973-03-03T09:46:40.000Z"
+    );
+    assert_eq!(
+        unformatted(json!(100_000_000_000_000_000_i64)).unwrap(),
+        "1973-03-03T09:46:40.000Z"
+    );
+    // Just below them: the coarser unit, up to the year 5138.
+    assert!(
+        unformatted(json!(99_999_999_999_999_i64))
+            .unwrap()
+            .starts_with("5138-")
+    );
+    assert!(
+        unformatted(json!(99_999_999_999_999_999_i64))
+            .unwrap()
+            .starts_with("5138-")
+    );
+    // 10^20 and more has no unit.
+    assert!(
+        unformatted(body_number("100000000000000000000"))
+            .unwrap_err()
+            .contains("out of range")
+    );
+    // An exponent is read exactly too.
+    assert_eq!(
+        unformatted(body_number("1.7634752e9")).unwrap(),
+        "2025-11-18T14:13:20.000Z"
+    );
+    assert_eq!(
+        unformatted(body_number("0e999")).unwrap(),
+        "1970-01-01T00:00:00.000Z"
+    );
+}
+
+#[test]
+fn instants_are_truncated_to_milliseconds_for_numbers_and_text() {
+    // Rounding the number gave 21:00:01.000 while the text gave 21:00:00.999.
+    assert_eq!(
+        unformatted(body_number("1763758800.9999")).unwrap(),
+        "2025-11-21T21:00:00.999Z"
+    );
+    assert_eq!(
+        unformatted(json!("2025-11-21T21:00:00.9999Z")).unwrap(),
+        "2025-11-21T21:00:00.999Z"
+    );
+    assert_eq!(
+        unformatted(json!("2025-11-21 21:00:00.9999")).unwrap(),
+        "2025-11-21T21:00:00.999Z"
+    );
+    assert_eq!(
+        unformatted(body_number("1763758800999.9")).unwrap(),
+        "2025-11-21T21:00:00.999Z"
+    );
+    // Exact: no floating-point error in `.123` (1710475200.123 × 1000 is 1710475200122.99… in f64).
+    assert_eq!(
+        unformatted(body_number("1710475200.123")).unwrap(),
+        "2024-03-15T04:00:00.123Z"
+    );
+    // Before 1970, truncation is towards the past, as for text.
+    assert_eq!(
+        unformatted(body_number("-0.0001")).unwrap(),
+        "1969-12-31T23:59:59.999Z"
+    );
+    assert_eq!(
+        unformatted(json!("1969-12-31T23:59:59.9999Z")).unwrap(),
+        "1969-12-31T23:59:59.999Z"
+    );
+    assert_eq!(
+        unformatted(body_number("-1.5")).unwrap(),
+        "1969-12-31T23:59:58.500Z"
+    );
+}
+
+#[test]
+fn years_outside_0000_to_9999_are_refused() {
+    // 9999-12-31 23:59:59 in New York is 10000-01-01 04:59:59 UTC.
+    let err = formatted(
+        "9999-12-31 23:59:59",
+        "%Y-%m-%d %H:%M:%S",
+        "America/New_York",
+    )
+    .unwrap_err();
+    assert!(err.contains("the year 10000"), "{err}");
+    let err = unformatted_in(
+        json!("9999-12-31 23:59:59"),
+        "America/New_York",
+        Ambiguous::Earlier,
+    )
+    .unwrap_err();
+    assert!(err.contains("the year 10000"), "{err}");
+    assert!(
+        unformatted(json!("0000-01-01T01:00:00+02:00"))
+            .unwrap_err()
+            .contains("the year -1")
+    );
+    assert!(
+        unformatted(body_number("-99999999999"))
+            .unwrap_err()
+            .contains("year")
+    );
+    // The edges themselves are kept.
+    assert_eq!(
+        unformatted(json!("9999-12-31T23:59:59.999Z")).unwrap(),
+        "9999-12-31T23:59:59.999Z"
+    );
+    assert_eq!(
+        unformatted(json!("0000-01-01T00:00:00Z")).unwrap(),
+        "0000-01-01T00:00:00.000Z"
+    );
+}
+
+#[test]
+fn a_leap_second_is_the_last_millisecond_of_its_minute() {
+    assert_eq!(
+        unformatted(json!("2016-12-31T23:59:60Z")).unwrap(),
+        "2016-12-31T23:59:59.999Z"
+    );
+    assert_eq!(
+        unformatted(json!("2016-12-31T23:59:60.5Z")).unwrap(),
+        "2016-12-31T23:59:59.999Z"
+    );
+    assert_eq!(
+        unformatted(json!("2017-01-01T05:29:60+05:30")).unwrap(),
+        "2016-12-31T23:59:59.999Z"
+    );
+    assert_eq!(
+        unformatted(json!("2016-12-31 23:59:60")).unwrap(),
+        "2016-12-31T23:59:59.999Z"
+    );
+    assert_eq!(
+        formatted("31-Dec-2016 23:59:60", "%d-%b-%Y %H:%M:%S", "UTC").unwrap(),
+        "2016-12-31T23:59:59.999Z"
+    );
+}
+
+#[test]
+fn a_repeated_local_time_is_read_as_the_field_says() {
+    // 01:30 happened twice in New York on 2024-11-03: at -04:00, then at -05:00.
+    let format = "%Y-%m-%d %H:%M:%S";
+    let zone = "America/New_York";
+    let read = |ambiguous| formatted_with("2024-11-03 01:30:00", format, zone, ambiguous);
+    assert_eq!(
+        read(Ambiguous::Earlier).unwrap(),
+        "2024-11-03T05:30:00.000Z"
+    );
+    assert_eq!(read(Ambiguous::Later).unwrap(), "2024-11-03T06:30:00.000Z");
+    let err = read(Ambiguous::Reject).unwrap_err();
+    assert!(err.contains("happened twice in America/New_York"), "{err}");
+    assert!(
+        err.contains("2024-11-03T05:30:00.000Z or 2024-11-03T06:30:00.000Z"),
+        "{err}"
+    );
+    // The same without a format.
+    let read = |ambiguous| unformatted_in(json!("2024-11-03 01:30:00"), zone, ambiguous);
+    assert_eq!(read(Ambiguous::Later).unwrap(), "2024-11-03T06:30:00.000Z");
+    assert!(read(Ambiguous::Reject).is_err());
+    // Outside the overlap the choice does not matter.
+    assert_eq!(
+        formatted_with("2024-11-03 03:30:00", format, zone, Ambiguous::Reject).unwrap(),
+        "2024-11-03T08:30:00.000Z"
+    );
+}
+
+#[test]
+fn a_skipped_local_time_is_refused_whatever_the_choice() {
+    for ambiguous in [Ambiguous::Earlier, Ambiguous::Later, Ambiguous::Reject] {
+        let err = unformatted_in(json!("2024-03-10 02:30:00"), "America/New_York", ambiguous)
+            .unwrap_err();
+        assert!(err.contains("does not exist in America/New_York"), "{err}");
+    }
+}
+
+#[test]
+fn the_ambiguous_option_reaches_the_processor() {
+    let p = processor(
+        "at: { path: $.at, type: timestamp, required: true, format: \"%Y-%m-%d %H:%M:%S\", timezone: America/New_York, ambiguous: later }\n\
+         strict: { path: $.strict, type: timestamp, timezone: America/New_York, ambiguous: reject }",
+    );
+    let record = ok(&p, r#"{"symbol":"A","at":"2024-11-03 01:30:00"}"#);
+    assert_eq!(
+        text_of(&record, "at").unwrap(),
+        "\"2024-11-03T06:30:00.000Z\""
+    );
+    let reason = poison(&p, r#"{"symbol":"A","at":"9999-12-31 23:59:59"}"#);
+    assert!(reason.contains("the year 10000"), "{reason}");
 }

@@ -21,4 +21,5 @@ pub mod redact;
 pub mod runtime;
 pub mod source;
 pub mod sqlite;
+pub mod sqlite_error;
 pub mod store;

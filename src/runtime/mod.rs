@@ -52,15 +52,28 @@ pub enum StagesError {
     /// A field's JSONPath or type cannot be compiled (only for a pipeline `validate` rejects).
     #[error(transparent)]
     Processor(#[from] ProcessorError),
-    /// The store cannot be opened.
+    /// The store cannot be opened (the message quotes the cause, so it is not a `source` too:
+    /// error chains would print it twice).
     #[error("cannot open the store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// The e-mail templates do not compile.
     #[error(transparent)]
     Templates(#[from] RenderError),
-    /// The e-mail sender cannot be set up.
+    /// The e-mail sender cannot be set up (the cause is quoted, not a `source`, as for `Store`).
     #[error("cannot set up e-mail: {0}")]
-    Notifier(#[from] NotifyError),
+    Notifier(NotifyError),
+}
+
+impl From<StoreError> for StagesError {
+    fn from(error: StoreError) -> StagesError {
+        StagesError::Store(error)
+    }
+}
+
+impl From<NotifyError> for StagesError {
+    fn from(error: NotifyError) -> StagesError {
+        StagesError::Notifier(error)
+    }
 }
 
 impl Stages {

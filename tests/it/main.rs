@@ -8,6 +8,7 @@ mod cli;
 mod contract;
 mod deploy;
 mod fixtures;
+mod hostile_state;
 mod lambda;
 mod limits;
 mod moto;

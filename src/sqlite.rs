@@ -115,7 +115,8 @@ pub fn tables_exist(connection: &Connection, tables: &[&str]) -> rusqlite::Resul
 
 /// Checks the file's structure with `PRAGMA quick_check` (every page and index entry is read,
 /// without comparing indexes to their tables); returns the first problem found. It costs one
-/// read of the whole file, about 0.1 s per 100 000 queued messages (RELIABILITY.md).
+/// read of the whole file: 43 ms for 100 000 queued messages (37 MB) with the file in the page
+/// cache, 0.7 s from a cold cache (RELIABILITY.md).
 pub fn quick_check(connection: &Connection) -> rusqlite::Result<Option<String>> {
     let verdict: String =
         retry_busy(|| connection.query_row("PRAGMA quick_check(1)", [], |row| row.get(0)))?;

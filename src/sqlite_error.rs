@@ -101,7 +101,7 @@ impl fmt::Display for SqliteError {
                  using it, move it aside with its -wal and -shm files (`mv {path} \
                  {path}.damaged`), then either run again from an empty state (what was queued is \
                  polled again) or first salvage what it holds: `sqlite3 {path}.damaged .recover \
-                 | sqlite3 {path}`",
+                 | sqlite3 {path}` (`.dump` instead of `.recover` with sqlite3 3.40)",
                 detail = self.detail
             ),
             Fault::DiskFull => write!(

@@ -29,5 +29,6 @@ pub mod runtime;
 pub mod settings;
 pub mod source;
 pub mod sqlite;
+pub mod sqlite_error;
 pub mod store;
 pub mod visible;

@@ -54,15 +54,73 @@ fn retry_busy<T>(mut work: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Res
     }
 }
 
-/// Opens an existing database (for commands that only read, so a mistyped `--state-dir` is an
-/// error instead of a new empty database).
-pub fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// Opens an existing database read-only, for commands that only look (`show`): they need no
+/// write access to the file or the state directory, and a mistyped `--state-dir` is an error
+/// instead of a new empty database.
+///
+/// A WAL database opened read-only still needs its `-shm` file: when neither it nor the `-wal`
+/// file exists (no process has the database open) and the directory is not writable, SQLite
+/// cannot create it, so the file is opened as immutable instead (nothing can be writing it: a
+/// writer needs those files in that directory).
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
-    Ok(connection)
+    match connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())) {
+        Err(rusqlite::Error::SqliteFailure(error, message))
+            if matches!(
+                error.code,
+                rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen
+            ) =>
+        {
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            let immutable = std::path::absolute(path)
+                .ok()
+                .and_then(|absolute| url::Url::from_file_path(absolute).ok());
+            match immutable {
+                Some(url) if !Path::new(&wal).exists() => {
+                    let connection =
+                        Connection::open_with_flags(format!("{url}?immutable=1"), flags)?;
+                    connection.busy_timeout(BUSY_TIMEOUT)?;
+                    Ok(connection)
+                }
+                _ => Err(rusqlite::Error::SqliteFailure(error, message)),
+            }
+        }
+        Err(error) => Err(error),
+        Ok(()) => Ok(connection),
+    }
+}
+
+/// Whether the tables named in `tables` all exist (a read-only connection cannot create them).
+pub fn tables_exist(connection: &Connection, tables: &[&str]) -> rusqlite::Result<bool> {
+    let mut exists = connection.prepare(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+    )?;
+    for table in tables {
+        if !exists.query_row([table], |row| row.get::<_, bool>(0))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Checks the file's structure with `PRAGMA quick_check` (every page and index entry is read,
+/// without comparing indexes to their tables); returns the first problem found. It costs one
+/// read of the whole file: 43 ms for 100 000 queued messages (37 MB) with the file in the page
+/// cache, 0.7 s from a cold cache (RELIABILITY.md).
+pub fn quick_check(connection: &Connection) -> rusqlite::Result<Option<String>> {
+    let verdict: String =
+        retry_busy(|| connection.query_row("PRAGMA quick_check(1)", [], |row| row.get(0)))?;
+    // "*** in database main ***" heads the findings; the rest is one finding.
+    let finding: Vec<&str> = verdict
+        .lines()
+        .filter(|line| !line.starts_with("***"))
+        .collect();
+    Ok((verdict != "ok").then(|| finding.join(" ")))
 }
 
 /// A connection shared by the async tasks of one process; every use runs on a blocking thread.

@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::exit::ExitStatus;
@@ -75,32 +77,37 @@ pub async fn run(
         drained: options.once,
         stop: stop.clone(),
     };
+    // A half that fails for good (the queue or the store cannot record progress) stops the
+    // other one too, as a signal would: the consumer finishes the batch in hand.
     let polling = async {
-        match &poller {
+        let polled = match &poller {
             Some(poller) if options.once => {
-                poll_and_queue(poller, queue.as_ref(), &counters).await;
+                poll_and_queue(poller, queue.as_ref(), &counters, &stop).await
             }
-            Some(poller) => {
-                poll_on_schedule(poller, queue.as_ref(), &counters, &stop).await;
-            }
-            None => {}
+            Some(poller) => poll_on_schedule(poller, queue.as_ref(), &counters, &stop).await,
+            None => Ok(()),
+        };
+        if polled.is_err() {
+            stop.cancel();
         }
+        polled
     };
-    let consumed = if options.once {
-        // Poll first, then drain what that queued (and anything queued before).
-        polling.await;
-        match &stages {
+    let consuming = async {
+        let consumed = match &stages {
             Some(stages) => consume(stages, &counters, &until).await,
             None => Ok(()),
-        }
-    } else {
-        let consuming = async {
-            match &stages {
-                Some(stages) => consume(stages, &counters, &until).await,
-                None => Ok(()),
-            }
         };
-        tokio::join!(polling, consuming).1
+        if consumed.is_err() {
+            stop.cancel();
+        }
+        consumed
+    };
+    let (polled, consumed) = if options.once {
+        // Poll first, then drain what that queued (and anything queued before).
+        let polled = polling.await;
+        (polled, consuming.await)
+    } else {
+        tokio::join!(polling, consuming)
     };
     let dead_after = queue.counts().await.map(|c| c.dead).unwrap_or(dead_before);
     let summary = Summary {
@@ -111,14 +118,22 @@ pub async fn run(
     };
     // A failed drain outranks a closed pipe: the summary's write error comes second.
     let printed = writeln!(out, "{}: {summary}", pipeline.name.value);
+    polled.context("records could not be queued")?;
     consumed?;
     printed?;
+    let not_queued = Counters::get(&counters.not_queued);
+    if options.once && not_queued > 0 {
+        // No later poll fetches them again.
+        anyhow::bail!(
+            "{not_queued} fetched record(s) could not be queued (see the log); run again to fetch them again"
+        );
+    }
     // A long-running poller that fails is logged all along; only `--once` reports it in its
     // status.
-    let all_failed =
-        Counters::get(&counters.fetched) == 0 && Counters::get(&counters.failed_feeds) > 0;
-    let not_queued = Counters::get(&counters.not_queued) > 0;
-    let poll_failed = options.once && poller.is_some() && (all_failed || not_queued);
+    let all_failed = options.once
+        && poller.is_some()
+        && Counters::get(&counters.fetched) == 0
+        && Counters::get(&counters.failed_feeds) > 0;
     let mail_failed = options.once && Counters::get(&counters.emails_not_sent) > 0;
     if mail_failed {
         tracing::error!(
@@ -127,7 +142,7 @@ pub async fn run(
         );
     }
     Ok(ExitStatus::success_or(
-        !poll_failed && !mail_failed,
+        !all_failed && !mail_failed,
         ExitStatus::Failure,
     ))
 }

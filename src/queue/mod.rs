@@ -10,6 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use crate::sqlite_error::SqliteError;
+
 /// The most messages one send, receive or delete call handles (the SQS batch limit, which is
 /// also the largest `queue.batch_size`).
 pub const MAX_BATCH: usize = crate::config::model::MAX_BATCH_SIZE as usize;
@@ -48,15 +50,9 @@ impl QueueCounts {
 /// Why a queue operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// The embedded database failed.
-    #[error("local queue {path}: {source}")]
-    Sqlite {
-        /// The database file.
-        path: String,
-        /// What SQLite said.
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The embedded database failed (the error names the file and says what happened, once).
+    #[error("local queue: {0}")]
+    Sqlite(SqliteError),
     /// A blocking task was cancelled or panicked.
     #[error("local queue task failed: {0}")]
     Task(String),
@@ -73,6 +69,19 @@ pub enum QueueError {
         /// The largest message the queue takes.
         limit: usize,
     },
+}
+
+impl QueueError {
+    /// Whether trying again can help. Not for a damaged state file or a full disk (a consumer
+    /// that went on would store and e-mail the same records again and again), nor for a message
+    /// over the size limit.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            QueueError::Sqlite(error) => error.is_transient(),
+            QueueError::TooLarge { .. } => false,
+            QueueError::Task(_) | QueueError::Aws(_) => true,
+        }
+    }
 }
 
 /// The largest message body a queue takes: SQS's limit (256 KiB), enforced by the embedded

@@ -35,9 +35,9 @@ use super::Stages;
 use crate::notify::NotifyError;
 use crate::notify::render::StoredRecord;
 use crate::process::Key;
-use crate::queue::Received;
+use crate::queue::{QueueError, Received};
 use crate::retry::{email as email_retry, store_write as store_retry};
-use crate::store::Item;
+use crate::store::{Item, StoreError};
 
 /// How the queue learns that a batch's stored messages are done: the one difference between the
 /// consumer and the Lambda handler. Poison is released through the queue either way.
@@ -89,6 +89,22 @@ pub struct Settled {
     pub unmailed: Vec<Received>,
     /// What became of the digest e-mail.
     pub emailed: Emailed,
+    /// Set when the queue or the store failed in a way trying again cannot fix (a damaged state
+    /// file, a full disk): the caller must stop, or it would store and e-mail the same records
+    /// again and again.
+    pub halt: Option<Halt>,
+}
+
+/// Why the lifecycle's caller must stop: the queue cannot record progress, or the store cannot
+/// write, and trying again cannot help.
+#[derive(Debug, thiserror::Error)]
+pub enum Halt {
+    /// Deleting or releasing messages failed.
+    #[error("{0}")]
+    Queue(QueueError),
+    /// Writing the records failed.
+    #[error("{0}")]
+    Store(StoreError),
 }
 
 impl Settled {
@@ -130,11 +146,14 @@ pub async fn handle_batch(
     } else {
         (outcome.stored, Vec::new())
     };
+    let mut halt = outcome.halt.map(Halt::Store);
     if acknowledge == Acknowledge::Delete {
-        delete_stored(stages, &done).await;
+        halt = halt.or(delete_stored(stages, &done).await.map(Halt::Queue));
         release_unmailed(stages, &unmailed).await;
     }
-    release_poison(stages, &outcome.poison).await;
+    halt = halt.or(release_poison(stages, &outcome.poison)
+        .await
+        .map(Halt::Queue));
     Settled {
         stored,
         poison: outcome
@@ -145,6 +164,7 @@ pub async fn handle_batch(
         failed: outcome.failed,
         unmailed,
         emailed,
+        halt,
     }
 }
 
@@ -159,6 +179,8 @@ struct BatchOutcome {
     failed: Vec<Received>,
     /// What the digest e-mail is about: the stored items, when any were stored.
     digest: Option<Digest>,
+    /// The store's error, when trying again cannot help (the messages are in `failed`).
+    halt: Option<StoreError>,
 }
 
 /// The stored items of a batch and their feeds, for the digest e-mail.
@@ -213,17 +235,18 @@ async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
     let write = || stages.store.put_batch(&items);
     let written = write
         .retry(store_retry())
+        .when(StoreError::is_transient)
         .notify(|error, wait| {
             tracing::warn!(%error, retry_in = ?wait, "store write failed; retrying");
         })
         .await;
     if let Err(error) = written {
-        tracing::error!(
-            records = processed.len(),
-            %error,
-            "store write failed after retries"
-        );
         outcome.failed = processed;
+        if error.is_transient() {
+            tracing::error!(records = outcome.failed.len(), %error, "store write failed after retries");
+        } else {
+            outcome.halt = Some(error);
+        }
         return outcome;
     }
     outcome.stored = processed;
@@ -232,14 +255,20 @@ async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
 }
 
 /// Step 3, stored messages on the consumer: deletes them. A failure is logged: they are
-/// delivered again and overwritten with the same key (and e-mailed again).
-async fn delete_stored(stages: &Stages, stored: &[Received]) {
+/// delivered again and overwritten with the same key (and e-mailed again). One that trying again
+/// cannot fix is returned instead: redelivering would never end.
+async fn delete_stored(stages: &Stages, stored: &[Received]) -> Option<QueueError> {
     if stored.is_empty() {
-        return;
+        return None;
     }
     let receipts: Vec<&str> = stored.iter().map(|m| m.receipt.as_str()).collect();
-    if let Err(error) = stages.queue.delete_batch(&receipts).await {
-        tracing::warn!(%error, "stored records could not be deleted from the queue; they will be stored again");
+    match stages.queue.delete_batch(&receipts).await {
+        Err(error) if !error.is_transient() => Some(error),
+        Err(error) => {
+            tracing::warn!(%error, "stored records could not be deleted from the queue; they will be stored again");
+            None
+        }
+        Ok(()) => None,
     }
 }
 
@@ -262,17 +291,23 @@ async fn release_unmailed(stages: &Stages, unmailed: &[Received]) {
 
 /// Step 3, poison messages: makes them visible again at once, so they reach the dead-letter
 /// queue after `max_receive_count` quick deliveries instead of one visibility timeout each
-/// (on Lambda, six times the function timeout). A failure only delays that, so it is logged.
-async fn release_poison(stages: &Stages, poison: &[(Received, String)]) {
+/// (on Lambda, six times the function timeout). A failure only delays that, so it is logged;
+/// one that trying again cannot fix is returned (the queue cannot record progress).
+async fn release_poison(stages: &Stages, poison: &[(Received, String)]) -> Option<QueueError> {
     if poison.is_empty() {
-        return;
+        return None;
     }
     let failed: Vec<(&str, &str)> = poison
         .iter()
         .map(|(m, reason)| (m.receipt.as_str(), reason.as_str()))
         .collect();
-    if let Err(error) = stages.queue.release(&failed).await {
-        tracing::warn!(%error, "poison records could not be released; they come back after the visibility timeout");
+    match stages.queue.release(&failed).await {
+        Err(error) if !error.is_transient() => Some(error),
+        Err(error) => {
+            tracing::warn!(%error, "poison records could not be released; they come back after the visibility timeout");
+            None
+        }
+        Ok(()) => None,
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
-use super::batch::{Acknowledge, Emailed, Settled, handle_batch};
+use super::batch::{Acknowledge, Emailed, Halt, Settled, handle_batch};
 use super::counters::Counters;
 use crate::queue::{QueueError, Received};
 
@@ -52,9 +52,9 @@ pub struct Until {
 /// Why a drain stopped before the queue was empty.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
-    /// The queue kept failing.
+    /// The queue kept failing (the message quotes the cause, so it is not a `source` too).
     #[error("the queue keeps failing ({0}); what is queued stays queued")]
-    Queue(#[source] QueueError),
+    Queue(QueueError),
     /// The store failed after retries; the batch's records stay queued.
     #[error(
         "the store is failing: {records} record(s) could not be stored and stay queued (see the log)"
@@ -63,6 +63,10 @@ pub enum ConsumeError {
         /// Records of the failed batch.
         records: usize,
     },
+    /// The queue or the store failed in a way trying again cannot fix (a damaged state file, a
+    /// full disk): going on would store and e-mail the same records again and again.
+    #[error("the consumer stopped: {0}")]
+    Halted(Halt),
 }
 
 /// Consumes batches until `until` says to stop.
@@ -74,6 +78,9 @@ pub async fn consume(
     let mut queue_errors = 0;
     let mut said_waiting = false;
     let note_queue_error = |errors: &mut u32, error: QueueError| {
+        if !error.is_transient() {
+            return Err(ConsumeError::Halted(Halt::Queue(error)));
+        }
         *errors += 1;
         if until.drained && *errors >= DRAIN_QUEUE_ERRORS {
             return Err(ConsumeError::Queue(error));
@@ -118,7 +125,7 @@ pub async fn consume(
             }
             continue;
         }
-        let failed = settle(stages, counters, batch, &until.stop).await;
+        let failed = settle(stages, counters, batch, &until.stop).await?;
         if !failed.is_empty() {
             retry_failed(stages, counters, until, failed).await?;
         }
@@ -165,7 +172,7 @@ async fn retry_failed(
         if until.stop.is_cancelled() {
             continue;
         }
-        failed = settle(stages, counters, failed, &until.stop).await;
+        failed = settle(stages, counters, failed, &until.stop).await?;
     }
     Ok(())
 }
@@ -217,7 +224,9 @@ async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueE
 }
 
 /// Runs a batch through the lifecycle (deleting what was stored), counts what it did and gives
-/// back the messages whose store write failed.
+/// back the messages whose store write failed; or, when the queue or the store failed in a way
+/// trying again cannot fix, the error that stops the consumer (the batch comes back after its
+/// visibility timeout, to a consumer started once the cause is fixed).
 ///
 /// The lifecycle e-mails before it deletes: a consumer that dies before the delete leaves the
 /// batch queued, so it is stored (overwritten) and e-mailed again. Deleting first would lose the
@@ -231,13 +240,14 @@ async fn settle(
     counters: &Counters,
     batch: Vec<Received>,
     stop: &CancellationToken,
-) -> Vec<Received> {
+) -> Result<Vec<Received>, ConsumeError> {
     let Settled {
         stored,
         poison,
         failed,
         unmailed,
         emailed,
+        halt,
     } = handle_batch(stages, batch, Acknowledge::Delete, stop).await;
     match emailed {
         Emailed::Sent => Counters::add(&counters.emails, 1),
@@ -247,7 +257,13 @@ async fn settle(
     }
     Counters::add(&counters.stored, stored as u64);
     Counters::add(&counters.poison, poison.len() as u64);
-    failed
+    match halt {
+        Some(halt) => {
+            Counters::add(&counters.store_failures, failed.len() as u64);
+            Err(ConsumeError::Halted(halt))
+        }
+        None => Ok(failed),
+    }
 }
 
 /// Waits `duration`, or less when asked to stop.
@@ -266,6 +282,8 @@ mod tests {
 
     use super::*;
     use crate::logging::tests::Captured;
+    use crate::notify::outbox::Outbox;
+    use crate::queue::local::LocalQueue;
     use crate::queue::{Queue, QueueCounts};
     use crate::redact::{Redactor, register};
     use crate::runtime::testing::{MAX_RECEIVE_COUNT, at_email, local_queue, outbox_files, stages};
@@ -305,6 +323,71 @@ mod tests {
         assert_eq!(
             Counters::get(&counters.poison),
             2 * u64::from(MAX_RECEIVE_COUNT)
+        );
+    }
+
+    /// XORs 1 900 bytes in the middle of page `page` of the database at `path`.
+    fn damage_page(path: &std::path::Path, page: usize) {
+        let mut bytes = std::fs::read(path).unwrap();
+        let start = (page - 1) * 4096 + 1000;
+        for byte in &mut bytes[start..start + 1900] {
+            *byte ^= 0x5a;
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// Regression (issue 16): with a page of queue rows damaged, deleting stored messages
+    /// failed ("database disk image is malformed"), the consumer logged it and went on, and the
+    /// same records were stored and e-mailed again and again (30 000 `.eml` files in 60 s). The
+    /// damage here shows only while the consumer runs (the start-up check is bypassed): it must
+    /// stop, with at most one e-mail per batch it handled.
+    #[tokio::test]
+    async fn a_queue_that_cannot_record_progress_stops_the_consumer_instead_of_a_mail_storm() {
+        const QUOTES: usize = 300;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lifecycle.db");
+        drop(stages(dir.path(), local_queue(dir.path()), QUOTES, 0).await);
+        let pages = {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+            c.query_row("PRAGMA page_count", [], |row| row.get::<_, u32>(0))
+                .unwrap()
+        };
+        damage_page(&path, pages as usize * 2 / 3);
+        let check = crate::sqlite::quick_check(&crate::sqlite::open(&path).unwrap());
+        assert!(!matches!(check, Ok(None)), "the damage hit no queue row");
+        let queue = Arc::new(LocalQueue::open_unchecked(
+            &path,
+            "lifecycle",
+            Duration::from_secs(3),
+        ));
+        let (mut stages, _) = stages(dir.path(), queue, 0, 0).await;
+        stages.notifier = Some(Arc::new(Outbox::new(
+            &dir.path().join("outbox"),
+            "lifecycle",
+        )));
+        let counters = Counters::default();
+
+        let consumed = tokio::time::timeout(
+            Duration::from_secs(20),
+            consume(&stages, &counters, &drain()),
+        )
+        .await
+        .expect("the consumer stops within 20 s");
+
+        let Err(ConsumeError::Halted(halt)) = consumed else {
+            panic!("not halted: {consumed:?}");
+        };
+        let message = halt.to_string();
+        assert!(
+            message.contains(&format!("the state file {} is damaged", path.display())),
+            "{message}"
+        );
+        assert!(message.contains(".recover"), "{message}");
+        let emails = outbox_files(dir.path());
+        assert!(
+            emails <= QUOTES / 10 && emails as u64 == Counters::get(&counters.emails),
+            "{emails} e-mails for {QUOTES} quotes in batches of 10"
         );
     }
 
@@ -368,7 +451,9 @@ mod tests {
         let _log = tracing::subscriber::set_default(captured.subscriber());
 
         let batch = stages.queue.receive(10, Duration::ZERO).await.unwrap();
-        let failed = settle(&stages, &counters, batch.clone(), &CancellationToken::new()).await;
+        let failed = settle(&stages, &counters, batch.clone(), &CancellationToken::new())
+            .await
+            .unwrap();
         assert!(failed.is_empty());
         let gave_up = retry_failed(&stages, &counters, &drain(), batch).await;
         assert!(matches!(gave_up, Err(ConsumeError::Store { records: 2 })));

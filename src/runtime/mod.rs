@@ -45,12 +45,25 @@ pub struct Stages {
 /// Why the consumer's stages cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StagesError {
-    /// The store cannot be opened.
+    /// The store cannot be opened (the message quotes the cause, so it is not a `source` too:
+    /// error chains would print it twice).
     #[error("cannot open the store: {0}")]
-    Store(#[from] StoreError),
-    /// The e-mail sender cannot be set up.
+    Store(StoreError),
+    /// The e-mail sender cannot be set up (the cause is quoted, not a `source`, as for `Store`).
     #[error("cannot set up e-mail: {0}")]
-    Notifier(#[from] NotifyError),
+    Notifier(NotifyError),
+}
+
+impl From<StoreError> for StagesError {
+    fn from(error: StoreError) -> StagesError {
+        StagesError::Store(error)
+    }
+}
+
+impl From<NotifyError> for StagesError {
+    fn from(error: NotifyError) -> StagesError {
+        StagesError::Notifier(error)
+    }
 }
 
 impl Stages {

@@ -1,6 +1,8 @@
 //! The poller side: poll on the pipeline's schedule and send every record to the queue in
-//! batches of at most ten. A failing poll or send is logged and the loop goes on. Log lines are
-//! not redacted here: the log writer hides every registered secret (`crate::logging`).
+//! batches of at most ten. A failing poll or send is logged and the loop goes on, except when the
+//! queue fails in a way trying again cannot fix (a damaged state file, a full disk): then the
+//! poller stops with that error. A stop request ends the sending and its retries at once. Log
+//! lines are not redacted here: the log writer hides every registered secret (`crate::logging`).
 
 use std::time::Duration;
 
@@ -12,8 +14,16 @@ use crate::queue::{MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError};
 use crate::retry;
 use crate::source::Poller;
 
-/// Polls once and queues every record.
-pub async fn poll_and_queue(poller: &Poller, queue: &dyn Queue, counters: &Counters) {
+/// Polls once and queues every record. A send that fails is retried (not once `stop` is
+/// cancelled), then its records count as not queued. Records left when `stop` is cancelled count
+/// as not queued too (the next poll fetches them again). An error trying again cannot fix ends
+/// the sending: the rest count as not queued and the error is returned.
+pub async fn poll_and_queue(
+    poller: &Poller,
+    queue: &dyn Queue,
+    counters: &Counters,
+    stop: &CancellationToken,
+) -> Result<(), QueueError> {
     let report = poller.poll_once().await;
     Counters::add(&counters.requests, report.requests);
     Counters::add(&counters.failed_feeds, report.failed_feeds);
@@ -34,17 +44,19 @@ pub async fn poll_and_queue(poller: &Poller, queue: &dyn Queue, counters: &Count
         }
         bodies.push(body);
     }
+    let mut permanent: Option<QueueError> = None;
+    let mut left = 0;
     for chunk in bodies.chunks(MAX_BATCH) {
-        let send = || queue.send_batch(chunk);
-        let sent = send
-            .retry(retry::queue_send())
-            .when(|error| !matches!(error, QueueError::TooLarge { .. }))
-            .notify(|error, wait| {
-                tracing::warn!(%error, retry_in = ?wait, "cannot queue records; retrying");
-            })
-            .await;
-        match sent {
+        if permanent.is_some() || stop.is_cancelled() {
+            left += chunk.len();
+            continue;
+        }
+        match send(queue, chunk, stop).await {
             Ok(()) => Counters::add(&counters.queued, chunk.len() as u64),
+            Err(error) if !error.is_transient() => {
+                left += chunk.len();
+                permanent = Some(error);
+            }
             Err(error) => {
                 tracing::error!(
                     records = chunk.len(),
@@ -55,34 +67,72 @@ pub async fn poll_and_queue(poller: &Poller, queue: &dyn Queue, counters: &Count
             }
         }
     }
+    if left > 0 {
+        Counters::add(&counters.not_queued, left as u64);
+        if permanent.is_none() {
+            tracing::warn!(
+                records = left,
+                "stopping: records not queued; they are fetched again by the next poll"
+            );
+        }
+    }
     tracing::info!(
         records = report.messages.len(),
         requests = report.requests,
         failed_feeds = report.failed_feeds,
         "poll done"
     );
+    permanent.map_or(Ok(()), Err)
+}
+
+/// Sends one batch, retrying what may pass on a second try, for as long as `stop` is not
+/// cancelled: a stop request cuts a retry pause short, and no retry follows the next failure.
+async fn send(
+    queue: &dyn Queue,
+    chunk: &[String],
+    stop: &CancellationToken,
+) -> Result<(), QueueError> {
+    let stopped = stop.clone();
+    let pause = move |wait: Duration| {
+        let stopped = stopped.clone();
+        async move {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stopped.cancelled() => {}
+            }
+        }
+    };
+    let send = || queue.send_batch(chunk);
+    send.retry(retry::queue_send())
+        .sleep(pause)
+        .when(|error| error.is_transient() && !stop.is_cancelled())
+        .notify(|error, wait| {
+            tracing::warn!(%error, retry_in = ?wait, "cannot queue records; retrying");
+        })
+        .await
 }
 
 /// Polls at every firing of the pipeline's schedule (UTC) until `stop` is cancelled. A poll that
-/// overruns the next firing skips it rather than polling twice in a row.
+/// overruns the next firing skips it rather than polling twice in a row. Returns the queue's
+/// error when it is one trying again cannot fix.
 pub async fn poll_on_schedule(
     poller: &Poller,
     queue: &dyn Queue,
     counters: &Counters,
     stop: &CancellationToken,
-) {
+) -> Result<(), QueueError> {
     loop {
         let now = chrono::Utc::now();
         let Some(next) = poller.next_fire(now) else {
             tracing::warn!("the schedule never fires again; polling stops");
-            return;
+            return Ok(());
         };
         let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
         tracing::info!(next = %next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "next poll");
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => return Ok(()),
         }
-        poll_and_queue(poller, queue, counters).await;
+        poll_and_queue(poller, queue, counters, stop).await?;
     }
 }

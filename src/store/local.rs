@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{Item, Store, StoreError};
 use crate::sqlite::{self, Shared};
+use crate::sqlite_error::SqliteError;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -29,25 +30,42 @@ pub struct LocalStore {
     path: PathBuf,
     table: String,
     inserted_at: String,
+    /// False for a read-only database nothing was stored in yet: it holds no item.
+    has_table: bool,
 }
 
 impl LocalStore {
     /// Opens (creating when missing) the table `table` in the database at `path`;
     /// `inserted_at` names the attribute holding each item's insert time.
     pub fn open(path: &Path, table: &str, inserted_at: &str) -> Result<LocalStore, StoreError> {
-        let connection = sqlite::open(path).map_err(|source| sqlite_error(path, source))?;
-        LocalStore::with_connection(connection, path, table, inserted_at)
+        let error = |source| sqlite_error(path, &source);
+        let connection = sqlite::open(path).map_err(error)?;
+        sqlite::create_schema(&connection, SCHEMA).map_err(error)?;
+        Ok(LocalStore::with_connection(
+            connection,
+            path,
+            table,
+            inserted_at,
+            true,
+        ))
     }
 
-    /// Opens the table in an existing database (for reading it: `show`).
+    /// Opens the table in an existing database read-only (for reading it: `show`).
     pub fn open_existing(
         path: &Path,
         table: &str,
         inserted_at: &str,
     ) -> Result<LocalStore, StoreError> {
-        let connection =
-            sqlite::open_existing(path).map_err(|source| sqlite_error(path, source))?;
-        LocalStore::with_connection(connection, path, table, inserted_at)
+        let error = |source| sqlite_error(path, &source);
+        let connection = sqlite::open_read_only(path).map_err(error)?;
+        let has_table = sqlite::tables_exist(&connection, &["items"]).map_err(error)?;
+        Ok(LocalStore::with_connection(
+            connection,
+            path,
+            table,
+            inserted_at,
+            has_table,
+        ))
     }
 
     fn with_connection(
@@ -55,14 +73,15 @@ impl LocalStore {
         path: &Path,
         table: &str,
         inserted_at: &str,
-    ) -> Result<LocalStore, StoreError> {
-        sqlite::create_schema(&connection, SCHEMA).map_err(|source| sqlite_error(path, source))?;
-        Ok(LocalStore {
+        has_table: bool,
+    ) -> LocalStore {
+        LocalStore {
             connection: Arc::new(Mutex::new(connection)),
             path: path.to_owned(),
             table: table.to_owned(),
             inserted_at: inserted_at.to_owned(),
-        })
+            has_table,
+        }
     }
 
     async fn run<T: Send + 'static>(
@@ -71,17 +90,14 @@ impl LocalStore {
     ) -> Result<T, StoreError> {
         match sqlite::with_connection(&self.connection, work).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(sqlite_error(&self.path, source)),
+            Ok(Err(source)) => Err(sqlite_error(&self.path, &source)),
             Err(task) => Err(StoreError::Task(task.to_string())),
         }
     }
 }
 
-fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
-    StoreError::Sqlite {
-        path: path.display().to_string(),
-        source,
-    }
+fn sqlite_error(path: &Path, source: &rusqlite::Error) -> StoreError {
+    StoreError::Sqlite(SqliteError::new(path, source))
 }
 
 #[async_trait]
@@ -127,6 +143,9 @@ impl Store for LocalStore {
     }
 
     async fn recent(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
+        if !self.has_table {
+            return Ok(Vec::new());
+        }
         let table = self.table.clone();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run(move |c| {
@@ -150,6 +169,9 @@ impl Store for LocalStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
+        if !self.has_table {
+            return Ok(0);
+        }
         let table = self.table.clone();
         self.run(move |c| {
             c.query_row(

@@ -9,24 +9,30 @@ use async_trait::async_trait;
 
 pub use item::Item;
 
+use crate::sqlite_error::SqliteError;
+
 /// Why a store operation failed. The records stay in the queue and are delivered again.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The embedded database failed.
-    #[error("local store {path}: {source}")]
-    Sqlite {
-        /// The database file.
-        path: String,
-        /// What SQLite said.
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// The embedded database failed (the error names the file and says what happened, once).
+    #[error("local store: {0}")]
+    Sqlite(SqliteError),
     /// A blocking task was cancelled or panicked.
     #[error("local store task failed: {0}")]
     Task(String),
     /// DynamoDB refused or could not be reached; the message names the table and the cause.
     #[error("{0}")]
     Aws(String),
+}
+
+impl StoreError {
+    /// Whether trying again can help: not for a damaged state file or a full disk.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlite(error) => error.is_transient(),
+            StoreError::Task(_) | StoreError::Aws(_) => true,
+        }
+    }
 }
 
 /// Writes items and reads them back.

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received, check_message_sizes};
 use crate::sqlite::{self, Shared, now_millis};
+use crate::sqlite_error::SqliteError;
 
 /// How often a waiting receive looks at the file for messages sent by another process (messages
 /// sent by this process wake it at once).
@@ -42,32 +43,60 @@ pub struct LocalQueue {
     name: String,
     visibility_timeout: Duration,
     max_receive_count: u32,
+    /// False for a read-only database the queue never wrote to: it holds no message.
+    has_tables: bool,
     sent: Arc<Notify>,
 }
 
 impl LocalQueue {
-    /// Opens (creating when missing) the queue `name` in the database at `path`.
+    /// Opens (creating when missing) the queue `name` in the database at `path`, after checking
+    /// the file's structure (`PRAGMA quick_check`): every command that writes opens the queue
+    /// first, so a damaged file stops it here, with how to recover, before anything is stored
+    /// or e-mailed.
     pub fn open(
         path: &Path,
         name: &str,
         visibility_timeout: Duration,
         max_receive_count: u32,
     ) -> Result<LocalQueue, QueueError> {
-        let connection = sqlite::open(path).map_err(|source| sqlite_error(path, source))?;
-        LocalQueue::with_connection(
+        let error = |source| sqlite_error(path, &source);
+        let connection = sqlite::open(path).map_err(error)?;
+        if let Some(problem) = sqlite::quick_check(&connection).map_err(error)? {
+            return Err(QueueError::Sqlite(SqliteError::damaged(path, &problem)));
+        }
+        sqlite::create_schema(&connection, sql::SCHEMA).map_err(error)?;
+        Ok(LocalQueue::with_connection(
             connection,
             path,
             name,
             visibility_timeout,
             max_receive_count,
-        )
+            true,
+        ))
     }
 
-    /// Opens the queue `name` in an existing database (for reading it: `show --dead`).
+    /// Opens the queue without the start-up check, so a test can see what the consumer does
+    /// when damage shows only while it runs.
+    #[cfg(test)]
+    pub(crate) fn open_unchecked(path: &Path, name: &str, visibility: Duration) -> LocalQueue {
+        let connection = sqlite::open(path).expect("open");
+        LocalQueue::with_connection(connection, path, name, visibility, 2, true)
+    }
+
+    /// Opens the queue `name` in an existing database read-only (for reading it: `show --dead`).
     pub fn open_existing(path: &Path, name: &str) -> Result<LocalQueue, QueueError> {
-        let connection =
-            sqlite::open_existing(path).map_err(|source| sqlite_error(path, source))?;
-        LocalQueue::with_connection(connection, path, name, Duration::ZERO, 1)
+        let error = |source| sqlite_error(path, &source);
+        let connection = sqlite::open_read_only(path).map_err(error)?;
+        let has_tables = sqlite::tables_exist(&connection, &["queue_messages", "dead_letters"])
+            .map_err(error)?;
+        Ok(LocalQueue::with_connection(
+            connection,
+            path,
+            name,
+            Duration::ZERO,
+            1,
+            has_tables,
+        ))
     }
 
     fn with_connection(
@@ -76,21 +105,24 @@ impl LocalQueue {
         name: &str,
         visibility_timeout: Duration,
         max_receive_count: u32,
-    ) -> Result<LocalQueue, QueueError> {
-        sqlite::create_schema(&connection, sql::SCHEMA)
-            .map_err(|source| sqlite_error(path, source))?;
-        Ok(LocalQueue {
+        has_tables: bool,
+    ) -> LocalQueue {
+        LocalQueue {
             connection: Arc::new(Mutex::new(connection)),
             path: path.to_owned(),
             name: name.to_owned(),
             visibility_timeout,
             max_receive_count: max_receive_count.max(1),
+            has_tables,
             sent: Arc::new(Notify::new()),
-        })
+        }
     }
 
     /// The messages in the dead-letter table, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        if !self.has_tables {
+            return Ok(Vec::new());
+        }
         let queue = self.name.clone();
         self.run(move |c| sql::dead_letters(c, &queue)).await
     }
@@ -101,7 +133,7 @@ impl LocalQueue {
     ) -> Result<T, QueueError> {
         match sqlite::with_connection(&self.connection, work).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(sqlite_error(&self.path, source)),
+            Ok(Err(source)) => Err(sqlite_error(&self.path, &source)),
             Err(task) => Err(QueueError::Task(task.to_string())),
         }
     }
@@ -121,11 +153,8 @@ impl LocalQueue {
     }
 }
 
-fn sqlite_error(path: &Path, source: rusqlite::Error) -> QueueError {
-    QueueError::Sqlite {
-        path: path.display().to_string(),
-        source,
-    }
+fn sqlite_error(path: &Path, source: &rusqlite::Error) -> QueueError {
+    QueueError::Sqlite(SqliteError::new(path, source))
 }
 
 /// A delivery's handle: the message id and which delivery it is, so a handle from an earlier

@@ -190,7 +190,13 @@ impl Handler {
     /// Polls once and queues every record.
     pub async fn poll(&self) -> Result<PollCounts, HandlerError> {
         let counters = Counters::default();
-        poll_and_queue(&self.poller, self.stages.queue.as_ref(), &counters).await;
+        // An invocation ends by its timeout, not by a stop request. A queue error trying again
+        // cannot fix leaves the rest not queued, which fails the invocation below.
+        let never = tokio_util::sync::CancellationToken::new();
+        let queue = self.stages.queue.as_ref();
+        if let Err(error) = poll_and_queue(&self.poller, queue, &counters, &never).await {
+            tracing::error!(%error, "the queue cannot take records");
+        }
         let get = Counters::get;
         let counts = PollCounts {
             pipeline: self.pipeline_name().to_owned(),

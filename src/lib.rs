@@ -3,8 +3,23 @@
 //!
 //! The library holds everything the binary does; `main.rs` is glue: the Lambda mode or the command
 //! line, which `cli` parses, `settings` resolves into each command's options, `commands` runs and
-//! `exit` maps to an exit status. Below the edge: the pipeline format (`config`), the stages
-//! (`source`, `queue`, `process`, `store`, `notify`) and the `runtime` that drives them.
+//! `exit` maps to an exit status (0 ok, 1 invalid pipeline, 2 usage, 3 runtime failure).
+//!
+//! - The pipeline format: `config` (model, file reading, YAML loading with positions, the
+//!   config-level checks). `compile` is the one path from a file to the running thing: the config
+//!   checks, then each stage's own constructor, whose errors are `validate`'s diagnostics and whose
+//!   result is what the runtime runs (one rule, one place).
+//! - The stages: `source` (poll), `queue`, `process`, `store`, `notify`; each backend stage is a
+//!   small trait with an embedded (SQLite, outbox) and an AWS implementation, provisioning beside
+//!   its AWS backend.
+//! - `runtime` drives them: the backend choice in one place, the one batch lifecycle
+//!   (`runtime::batch`: store, e-mail, acknowledge) shared by the consumer and the Lambda handler,
+//!   the poll loop, shutdown; `runtime::lambda` is the Lambda mode. `deploy` writes the
+//!   CloudFormation template.
+//! - Leaves that import nothing of the runtime: `naming` (resource names, key schema), `retry`
+//!   (retry policies), `resources` (what a pipeline needs on AWS), `aws`, `sqlite`,
+//!   `sqlite_error`, `redact`, `logging`, `diag`, `visible`, `message`. `tests/it/imports.rs`
+//!   keeps these directions.
 
 #![warn(missing_docs)]
 

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::Stages;
 use super::batch::{Acknowledge, Emailed, Halt, Settled, handle_batch};
 use super::counters::Counters;
-use crate::queue::{QueueError, Received};
+use crate::queue::{MAX_BATCH, QueueError, Received};
 
 /// How long one receive waits for a first message (SQS long polling's maximum).
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -190,7 +190,7 @@ async fn hold(stages: &Stages, messages: &[Received], by: Duration) {
 /// draining) nothing more is waiting. A stop request ends the gathering, keeping what is in hand;
 /// so does a queue error (returned beside the batch, which is still processed).
 async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueError>) {
-    let batch_size = usize::try_from(*stages.pipeline.queue.batch_size).unwrap_or(10);
+    let batch_size = usize::try_from(*stages.pipeline.queue.batch_size).unwrap_or(MAX_BATCH);
     let window = stages.pipeline.queue.batch_window.value.0;
     let mut batch: Vec<Received> = Vec::with_capacity(batch_size);
     let mut window_ends: Option<Instant> = None;

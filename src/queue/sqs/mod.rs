@@ -186,7 +186,7 @@ impl Queue for SqsQueue {
         _stop: &CancellationToken,
     ) -> Result<Vec<Received>, QueueError> {
         let url = self.url().await?;
-        let max = i32::try_from(max.clamp(1, MAX_BATCH)).unwrap_or(10);
+        let max = i32::try_from(max.clamp(1, MAX_BATCH)).unwrap_or(MAX_BATCH as i32);
         let wait = i32::try_from(wait.min(MAX_WAIT).as_secs()).unwrap_or(20);
         let mut request = self
             .aws

@@ -23,16 +23,18 @@ pub(crate) enum BodyError {
         what: &'static str,
         /// The `Content-Type` header.
         content_type: Option<String>,
-        /// The start of the body, or why it does not parse when it looks like JSON.
+        /// For a response, the start of the body, or why it does not parse when it looks like
+        /// JSON; for a file, only why it does not parse (its content is never shown: a file may
+        /// hold anything, credentials included).
         preview: String,
     },
     /// A `source.errors` JSONPath matched.
-    #[error("the body is an error (`{path}` matched): {value}")]
+    #[error("the body is an error (`{path}` matched){}", value.as_ref().map(|v| format!(": {v}")).unwrap_or_default())]
     ErrorBody {
         /// The JSONPath that matched.
         path: String,
-        /// What it matched, shortened.
-        value: String,
+        /// What it matched, shortened; `None` for a file, whose content is never shown.
+        value: Option<String>,
     },
     /// A JSONPath could not be evaluated on this body.
     #[error("`{path}` cannot be evaluated on this body: {reason}")]
@@ -88,7 +90,10 @@ impl Extractor {
             {
                 return Err(BodyError::ErrorBody {
                     path: path.clone(),
-                    value: shorten(&value_text(value), PREVIEW_CHARS * 2),
+                    value: fetched
+                        .status
+                        .is_some()
+                        .then(|| shorten(&value_text(value), PREVIEW_CHARS * 2)),
                 });
             }
         }
@@ -115,12 +120,19 @@ fn parse(fetched: &Fetched) -> Result<Value, BodyError> {
     serde_json::from_slice(bytes).map_err(|err| {
         let text = String::from_utf8_lossy(bytes);
         let looks_like_json = text.trim_start().starts_with(['{', '[']);
+        if fetched.status.is_none() {
+            return BodyError::NotJson {
+                what: "file",
+                content_type: None,
+                preview: if text.trim().is_empty() {
+                    "the file is empty".to_owned()
+                } else {
+                    format!("{err} ({} bytes; the content is not shown)", bytes.len())
+                },
+            };
+        }
         BodyError::NotJson {
-            what: if fetched.status.is_some() {
-                "response"
-            } else {
-                "file"
-            },
+            what: "response",
             content_type: fetched.content_type.clone(),
             preview: if text.trim().is_empty() {
                 "the body is empty".to_owned()
@@ -206,6 +218,23 @@ mod tests {
         );
         let err = parse(&fetched("{\"a\":", Some("application/json"))).unwrap_err();
         assert!(err.to_string().contains("EOF while parsing"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_json_is_not_quoted() {
+        let mut file = fetched("root:*:20228:0:99999:7::: password=hunter2", None);
+        file.status = None;
+        let err = parse(&file).unwrap_err().to_string();
+        assert!(!err.contains("root") && !err.contains("hunter2"), "{err}");
+        assert!(err.starts_with("file is not JSON: expected value"), "{err}");
+        file.body = br#"{"password": "hunter2", "#.to_vec();
+        let err = parse(&file).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        let path = |p: &str| Located::unlocated(p.to_owned());
+        let extractor = Extractor::new(&path("$[*]"), &[path("$.error")]).unwrap();
+        file.body = br#"{"error": "token hunter2 expired"}"#.to_vec();
+        let err = extractor.records(&file).unwrap_err().to_string();
+        assert_eq!(err, "the body is an error (`$.error` matched)");
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod retry;
 mod schedule;
 mod template;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -138,11 +138,13 @@ pub struct Poller {
     retry: RetryPolicy,
     max_body_bytes: usize,
     ratelimit: RateLimitHeaders,
+    /// The pipeline file's directory: `file:` URLs read only inside it.
+    base_dir: PathBuf,
 }
 
 impl Poller {
-    /// Builds the poller of the pipeline named `pipeline` from its compiled source; relative
-    /// `file:` URLs resolve against `base_dir` (the pipeline file's directory). The values of
+    /// Builds the poller of the pipeline named `pipeline` from its compiled source; `file:` URLs
+    /// resolve against `base_dir` (the pipeline file's directory) and read only inside it. The values of
     /// credential-like headers and query parameters (`X-Api-Key`, `apikey=`) are added to
     /// `redactor`, which hides them in the returned error, and registered with the process
     /// ([`crate::redact::register`]), which hides them in every log line.
@@ -176,17 +178,9 @@ impl Poller {
                         .into_owned(),
                 )
             })?;
-        let feeds = requests
-            .feeds
-            .into_iter()
-            .map(|feed| FeedRequest {
-                target: feed.target.resolve(base_dir),
-                ..feed
-            })
-            .collect();
         Ok(Poller {
             pipeline: pipeline.to_owned(),
-            feeds,
+            feeds: requests.feeds,
             extractor,
             schedule,
             client,
@@ -194,6 +188,7 @@ impl Poller {
             retry: RetryPolicy::default(),
             max_body_bytes,
             ratelimit,
+            base_dir: base_dir.to_owned(),
         })
     }
 
@@ -302,7 +297,7 @@ impl Poller {
             }
             Target::File(path) => {
                 requests.fetch_add(1, Ordering::Relaxed);
-                fetch::file(path, self.max_body_bytes).await
+                fetch::file(&self.base_dir, path, self.max_body_bytes, self.timeout).await
             }
         }
     }

@@ -16,7 +16,9 @@ use crate::config::validate::is_secret_name;
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// URL to GET, such as `https://api.example.com/quotes?symbol={{symbol}}`. With `feeds`,
-    /// `{{key}}` placeholders are filled from each feed.
+    /// `{{key}}` placeholders are filled from each feed. `file:responses/quotes.json` reads a
+    /// recorded response instead: relative to the pipeline file, in its folder or below (an
+    /// absolute path or a `..` that climbs out is refused).
     pub url: Located<String>,
     /// Request headers. Put secrets in the environment: `X-Api-Key: ${API_KEY}`.
     #[serde(default)]
@@ -26,7 +28,7 @@ pub struct Source {
     /// such as `Mon-Fri`. Default: every minute.
     #[serde(default = "default_schedule")]
     pub schedule: Located<String>,
-    /// How long one request may take before it is retried.
+    /// How long one request (or `file:` read) may take before it is retried.
     #[serde(default = "default_timeout")]
     pub timeout: Located<Duration>,
     /// The largest response body read (such as `10MiB`): a bigger one fails the feed, with a

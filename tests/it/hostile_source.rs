@@ -1,0 +1,159 @@
+//! The source and its records under hostile input (issue 16, items 4, 5, 6 and 10), against the
+//! real binary: `file:` URLs that try to leave the pipeline's folder or never end, environment
+//! values that would rewrite the URL, `errors` matches that are not errors, and a record too
+//! large to queue.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::support::{Output, assert_contains, stockrun};
+use crate::workspace::{Workspace, pipeline};
+
+/// What a secret file holds: none of it may reach a log line or an error.
+const SECRET_FILE: &str = "root:*:20228:0:99999:7:::\ntop-secret-NOTJSON-3141 password=hunter2\n";
+
+/// Fails when `text` shows any part of [`SECRET_FILE`].
+#[track_caller]
+fn assert_no_file_bytes(text: &str) {
+    for part in ["root:*", "top-secret", "hunter2", "NOTJSON"] {
+        assert!(
+            !text.contains(part),
+            "the file's content leaked ({part}):\n{text}"
+        );
+    }
+}
+
+/// Waits for `child` at most `limit`; kills it (and fails) when it is still running then.
+fn finish_within(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > limit {
+            child.kill().expect("kill");
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "still running after {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn validate_refuses_file_urls_outside_the_pipeline_folder() {
+    for (url, message) in [
+        (
+            "file:../../../../etc/shadow",
+            "climbs out of the pipeline file's folder",
+        ),
+        (
+            "file:..%2F..%2Fetc%2Fshadow",
+            "climbs out of the pipeline file's folder",
+        ),
+        (
+            "file:responses/../../x.json",
+            "climbs out of the pipeline file's folder",
+        ),
+        ("file:///etc/shadow", "names an absolute path"),
+        ("file:/proc/self/environ", "names an absolute path"),
+        ("file:%2Fetc%2Fshadow", "names an absolute path"),
+    ] {
+        let ws = Workspace::new(&pipeline(url, "outside"));
+        let file = ws.file();
+        let out = stockrun(&["validate", file.to_str().unwrap()], &[]);
+        assert_eq!(out.code, 1, "{url}:\n{}\n{}", out.stdout, out.stderr);
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert_contains(&all, "pipeline.yaml:3:8: error");
+        assert_contains(&all, message);
+        assert_contains(&all, "copy the recorded response next to the pipeline file");
+        // `run` refuses it the same way, before reading anything.
+        let out = ws.run(&["run", "--once"]);
+        assert_eq!(out.code, 1, "{url}:\n{}\n{}", out.stdout, out.stderr);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_out_of_the_folder_is_refused_when_read() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("shadow");
+    std::fs::write(&secret, SECRET_FILE).unwrap();
+    let ws = Workspace::new(&pipeline("file:responses/quotes.json", "link"));
+    std::fs::create_dir(ws.dir().join("responses")).unwrap();
+    std::os::unix::fs::symlink(&secret, ws.dir().join("responses/quotes.json")).unwrap();
+    // A link to a folder outside is refused the same way.
+    std::os::unix::fs::symlink(outside.path(), ws.dir().join("elsewhere")).unwrap();
+    for url in ["file:responses/quotes.json", "file:elsewhere/shadow"] {
+        std::fs::write(ws.file(), pipeline(url, "link")).unwrap();
+        let out = ws.run(&["run", "--once"]);
+        assert_eq!(out.code, 3, "{url}:\n{}\n{}", out.stdout, out.stderr);
+        assert_contains(&out.stderr, "leads outside the pipeline file's folder");
+        assert_no_file_bytes(&out.stdout);
+        assert_no_file_bytes(&out.stderr);
+    }
+}
+
+#[test]
+fn a_file_that_is_not_json_is_never_quoted() {
+    let ws = Workspace::new(&pipeline("file:secret.txt", "notjson"));
+    std::fs::write(ws.dir().join("secret.txt"), SECRET_FILE).unwrap();
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(
+        &out.stderr,
+        "file is not JSON: expected value at line 1 column 1",
+    );
+    assert_contains(&out.stderr, "the content is not shown");
+    assert_no_file_bytes(&out.stderr);
+    // Trace logs show nothing of it either.
+    let out = finish_within(
+        {
+            let mut command = ws.command(&["run", "--once"]);
+            command
+                .env("STOCKRUN_LOG", "trace")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            command.spawn().unwrap()
+        },
+        Duration::from_secs(30),
+    );
+    assert_no_file_bytes(&out.stderr);
+}
+
+/// A FIFO never ends (and opening it blocks until a writer comes): before, `run --once` waited
+/// for it forever, past `source.timeout` and the first SIGTERM.
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_instead_of_read_forever() {
+    let ws = Workspace::new(&pipeline("file:responses/fifo.json", "fifo"));
+    std::fs::create_dir(ws.dir().join("responses")).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(ws.dir().join("responses/fifo.json"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+    let started = Instant::now();
+    let out = finish_within(
+        ws.command(&["run", "--once"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(&out.stderr, "it is not a regular file");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // A device behind a link inside the folder is refused too (first as outside the folder).
+    std::os::unix::fs::symlink("/dev/zero", ws.dir().join("responses/zero.json")).unwrap();
+    std::fs::write(ws.file(), pipeline("file:responses/zero.json", "fifo")).unwrap();
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(&out.stderr, "leads outside the pipeline file's folder");
+}

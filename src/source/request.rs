@@ -14,11 +14,12 @@ use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-use super::template::{Templates, percent_decode};
+use super::template::Templates;
 use crate::config::Located;
 use crate::config::model::{Feed, Source};
 use crate::config::validate::is_secret_name;
 use crate::diag::Diagnostic;
+use crate::percent::percent_decode;
 
 /// One feed's request.
 #[derive(Clone)]

@@ -6,8 +6,11 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
 use crate::support::{Output, assert_contains, stockrun};
-use crate::workspace::{Workspace, pipeline};
+use crate::workspace::{Workspace, demo_body, pipeline};
 
 /// What a secret file holds: none of it may reach a log line or an error.
 const SECRET_FILE: &str = "root:*:20228:0:99999:7:::\ntop-secret-NOTJSON-3141 password=hunter2\n";
@@ -156,4 +159,66 @@ fn a_fifo_is_refused_instead_of_read_forever() {
     let out = ws.run(&["run", "--once"]);
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     assert_contains(&out.stderr, "leads outside the pipeline file's folder");
+}
+
+/// A key with the characters that split (`&`), cut (`#`) or change (`+` reads as a space) a URL.
+const HOSTILE_KEY: &str = "abc123+x&n=5#frag";
+
+/// `${VAR}` in the URL's query and path arrives exactly as set, and neither form of it shows in
+/// the logs. Before, the server saw `?apikey=abc123+x&n=5` (and `n=5` as a parameter of its own).
+#[tokio::test(flavor = "multi_thread")]
+async fn environment_values_in_the_url_arrive_exactly() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(demo_body(), "application/json"))
+        .mount(&server)
+        .await;
+    let url = format!(
+        "{}/v1/${{RAPIDAPI_KEY}}/price?apikey=${{RAPIDAPI_KEY}}&symbol=X",
+        server.uri()
+    );
+    let ws = Workspace::new(&pipeline(&url, "encoded"))
+        .with_env(vec![("RAPIDAPI_KEY", HOSTILE_KEY.to_owned())]);
+    let mut command = ws.command(&["run", "--once"]);
+    command
+        .env("STOCKRUN_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = finish_within(command.spawn().unwrap(), Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    let requests = server.received_requests().await.expect("recorded");
+    assert_eq!(requests.len(), 1);
+    let url = &requests[0].url;
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query,
+        [
+            ("apikey".to_owned(), HOSTILE_KEY.to_owned()),
+            ("symbol".to_owned(), "X".to_owned())
+        ]
+    );
+    assert_eq!(url.fragment(), None);
+    let segments: Vec<&str> = url.path_segments().expect("a path").collect();
+    assert_eq!(segments, ["v1", "abc123%2Bx%26n%3D5%23frag", "price"]);
+
+    // The debug log shows the URL requested, with the key hidden in both forms.
+    assert_contains(&out.stderr, "requesting");
+    for text in [&out.stdout, &out.stderr] {
+        assert!(!text.contains(HOSTILE_KEY), "{text}");
+        assert!(!text.contains("abc123%2Bx%26n%3D5%23frag"), "{text}");
+        assert!(!text.contains("abc123"), "{text}");
+    }
+}
+
+/// A value in the host is inserted as written; one that would move the request (a `/`, `@`,
+/// `#`…) is a `validate` error naming the variable, not its value.
+#[test]
+fn a_host_value_that_would_move_the_request_is_refused() {
+    let ws = Workspace::new(&pipeline("https://${RAPIDAPI_KEY}/price", "host"))
+        .with_env(vec![("RAPIDAPI_KEY", "evil.example#".to_owned())]);
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(&out.stderr, "`${RAPIDAPI_KEY}` is in the URL's host");
+    assert!(!out.stderr.contains("evil.example"), "{}", out.stderr);
 }

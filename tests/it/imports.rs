@@ -15,7 +15,8 @@ const BELOW_THE_RUNTIME: [&str; 7] = [
 ];
 
 /// Leaf files (`src/<name>.rs`), which import nothing of the runtime either.
-const LEAVES: [&str; 9] = [
+const LEAVES: [&str; 10] = [
+    "percent",
     "naming",
     "retry",
     "resources",

@@ -16,7 +16,9 @@ use crate::config::validate::is_secret_name;
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// URL to GET, such as `https://api.example.com/quotes?symbol={{symbol}}`. With `feeds`,
-    /// `{{key}}` placeholders are filled from each feed. `file:responses/quotes.json` reads a
+    /// `{{key}}` placeholders are filled from each feed, and `${VAR}` values in the path, query
+    /// and fragment are percent-encoded like them (a value that starts the URL or sits in the
+    /// host is inserted as written). `file:responses/quotes.json` reads a
     /// recorded response instead: relative to the pipeline file, in its folder or below (an
     /// absolute path or a `..` that climbs out is refused).
     pub url: Located<String>,

@@ -1,5 +1,5 @@
 //! From a response body to records: parse it as JSON, reject it when a `source.errors` JSONPath
-//! matches (APIs that report errors with HTTP 200), then take each `source.records` match as one
+//! matches a value that is not null, false or empty (APIs that report errors with HTTP 200), then take each `source.records` match as one
 //! record. The JSONPaths are compiled once, which is where `validate` checks them too.
 
 use jsonpath_rust::parser::model::JpQuery;
@@ -86,7 +86,7 @@ impl Extractor {
         for (path, query) in &self.errors {
             if let Some(value) = matches(path, query, &body)?
                 .into_iter()
-                .find(|v| !v.is_null())
+                .find(|v| is_error(v))
             {
                 return Err(BodyError::ErrorBody {
                     path: path.clone(),
@@ -99,6 +99,19 @@ impl Extractor {
         }
         let (path, query) = &self.records;
         Ok(matches(path, query, &body)?.into_iter().cloned().collect())
+    }
+}
+
+/// Whether a value an `errors` JSONPath matched marks the body as an error: anything but `null`,
+/// `false`, `""`, `[]` and `{}`, which APIs send on success (`{"error": false, …}`). A rule that
+/// needs more (a `status` of `error`) says so with a filter: `$[?@.status == 'error']`.
+fn is_error(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Bool(true) | Value::Number(_) => true,
     }
 }
 
@@ -245,6 +258,43 @@ mod tests {
             .records(&fetched(r#"{"message": null}"#, None))
             .unwrap();
         assert_eq!(records, vec![Value::Null]);
+    }
+
+    #[test]
+    fn empty_and_false_error_matches_do_not_count() {
+        let path = |p: &str| Located::unlocated(p.to_owned());
+        let extractor = Extractor::new(&path("$.data[*]"), &[path("$.error")]).unwrap();
+        for error in ["null", "false", r#""""#, "[]", "{}"] {
+            let body = format!(r#"{{"error": {error}, "data": [{{"symbol": "A"}}]}}"#);
+            let records = extractor.records(&fetched(&body, None));
+            assert_eq!(records.unwrap().len(), 1, "{error}");
+        }
+        for error in [
+            "true",
+            r#""Invalid key""#,
+            "0",
+            r#"["x"]"#,
+            r#"{"code": 1}"#,
+        ] {
+            let body = format!(r#"{{"error": {error}, "data": []}}"#);
+            let err = extractor.records(&fetched(&body, None)).unwrap_err();
+            assert!(matches!(err, BodyError::ErrorBody { .. }), "{error}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_filter_matches_only_what_it_tests() {
+        let path = |p: &str| Located::unlocated(p.to_owned());
+        let extractor =
+            Extractor::new(&path("$.result"), &[path("$[?@.status == 'error']")]).unwrap();
+        let ok = r#"{"result": {"status": "ok", "price": 1}}"#;
+        assert_eq!(extractor.records(&fetched(ok, None)).unwrap().len(), 1);
+        let failed = r#"{"result": {"status": "error", "reason": "closed"}}"#;
+        let err = extractor.records(&fetched(failed, None)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"the body is an error (`$[?@.status == 'error']` matched): {"status":"error","reason":"closed"}"#
+        );
     }
 
     #[test]

@@ -222,3 +222,44 @@ fn a_host_value_that_would_move_the_request_is_refused() {
     assert_contains(&out.stderr, "`${RAPIDAPI_KEY}` is in the URL's host");
     assert!(!out.stderr.contains("evil.example"), "{}", out.stderr);
 }
+
+/// `errors: [$.error]` on an API that sends `"error": false` (or empty) on success: before, every
+/// one of these bodies failed the feed; only `null` was let through.
+#[tokio::test(flavor = "multi_thread")]
+async fn false_or_empty_error_matches_are_not_errors() {
+    let quotes = crate::workspace::quotes(3, 0);
+    let run = |errors: &'static str, body: String| async move {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+            .mount(&server)
+            .await;
+        let yaml = pipeline(&format!("{}/price", server.uri()), "errors")
+            .replace("records: $[*]", "records: $.data[*]")
+            .replace("errors: [$.message]", errors);
+        Workspace::new(&yaml).run(&["run", "--once"])
+    };
+    for error in ["false", "null", r#""""#, "[]", "{}"] {
+        let body = format!(r#"{{"error": {error}, "data": {quotes}}}"#);
+        let out = run("errors: [$.error]", body).await;
+        assert_eq!(out.code, 0, "{error}:\n{}\n{}", out.stdout, out.stderr);
+        assert_contains(&out.stdout, "fetched 3 records (1 request)");
+    }
+    let body = r#"{"error": "Invalid API key", "data": []}"#.to_owned();
+    let out = run("errors: [$.error]", body).await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(
+        &out.stderr,
+        "the body is an error (`$.error` matched): Invalid API key",
+    );
+
+    // A stricter rule: a filter that matches only a `status` of `error`.
+    let strict = "errors: [\"$[?@.status == 'error']\"]";
+    let body = format!(r#"{{"meta": {{"status": "ok"}}, "data": {quotes}}}"#);
+    let out = run(strict, body).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let body = r#"{"meta": {"status": "error"}, "data": []}"#.to_owned();
+    let out = run(strict, body).await;
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(&out.stderr, "matched): {\"status\":\"error\"}");
+}

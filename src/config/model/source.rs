@@ -43,8 +43,10 @@ pub struct Source {
     #[serde(default = "default_records")]
     pub records: Located<String>,
     /// JSONPaths that mark a response body as an error even on HTTP 200 (for APIs that report
-    /// errors in the body, such as `$.message` or `$.error`): when any matches, the body is logged
-    /// as an error, not queued.
+    /// errors in the body, such as `$.message` or `$.error`): when any matches a value that is not
+    /// `null`, `false`, `""`, `[]` or `{}`, the body is logged as an error, not queued (so
+    /// `$.error` lets `{"error": false, …}` through). For something stricter, use a filter:
+    /// `$[?@.status == 'error']` matches only an element or member whose `status` is `error`.
     #[serde(default)]
     pub errors: Vec<Located<String>>,
     /// The API plan's request allowance; `validate` warns when `schedule` × feeds exceeds it.

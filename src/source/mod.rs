@@ -52,6 +52,9 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub struct PollReport {
     /// One message per record, across every feed.
     pub messages: Vec<Message>,
+    /// For each message (same order), its record's index among the records `source.records`
+    /// selected from its response: with the feed, where to find a record that cannot be queued.
+    pub positions: Vec<usize>,
     /// Requests made (retries included).
     pub requests: u64,
     /// Feeds whose request failed after retries, or whose body was an error.
@@ -221,7 +224,10 @@ impl Poller {
                 span.record("feed", feed.label.as_str());
             }
             match self.poll_feed(feed, &requests).instrument(span).await {
-                Some(messages) => report.messages.extend(messages),
+                Some(messages) => {
+                    report.positions.extend(0..messages.len());
+                    report.messages.extend(messages);
+                }
                 None => report.failed_feeds += 1,
             }
         }

@@ -263,3 +263,47 @@ async fn false_or_empty_error_matches_are_not_errors() {
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
     assert_contains(&out.stderr, "matched): {\"status\":\"error\"}");
 }
+
+/// A record whose message would be over the queue's 256 KiB limit: before, the log said only its
+/// size and the feed. Now it says where it is (feed, index in the response) and what it is (its
+/// first scalar members, short, secrets hidden, control characters escaped).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_over_the_queue_limit_is_logged_with_its_identity() {
+    let mut records: Vec<serde_json::Value> =
+        serde_json::from_str(&crate::workspace::quotes(3, 0)).unwrap();
+    records[1] = serde_json::json!({
+        "token": crate::workspace::API_KEY,
+        "symbol": "HUGE\u{1b}]0;pwned\u{7}",
+        "detail": {"nested": "not shown"},
+        "lastPrice": 12.5,
+        "note": "x".repeat(300 * 1024),
+    });
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(serde_json::to_string(&records).unwrap(), "application/json"),
+        )
+        .mount(&server)
+        .await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "huge"));
+    let out = ws.run(&["run", "--once"]);
+    assert_contains(
+        &out.stdout,
+        "fetched 3 records (1 request), queued 2 (1 refused: over 256 KiB)",
+    );
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("record not queued"))
+        .unwrap_or_else(|| panic!("no log line:\n{}", out.stderr));
+    assert_contains(line, "index=1");
+    assert_contains(line, "token=\"${RAPIDAPI_KEY}\"");
+    assert_contains(line, "symbol=\"HUGE\\x1b]0;pwned\\x07\"");
+    assert_contains(line, "lastPrice=12.5");
+    assert!(
+        !line.contains("nested") && !line.contains("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+        "{line}"
+    );
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr);
+}

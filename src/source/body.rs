@@ -1,8 +1,9 @@
 //! From a response body to records: parse it as JSON, reject it when a `source.errors` JSONPath
-//! matches a value that is not null, false or empty (APIs that report errors with HTTP 200), then take each `source.records` match as one
+//! matches a value that is not null, false or empty, or matches at all through a filter (APIs
+//! that report errors with HTTP 200), then take each `source.records` match as one
 //! record. The JSONPaths are compiled once, which is where `validate` checks them too.
 
-use jsonpath_rust::parser::model::JpQuery;
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use jsonpath_rust::query::js_path_process;
 use serde_json::Value;
 
@@ -50,7 +51,9 @@ pub(crate) enum BodyError {
 #[derive(Clone)]
 pub(crate) struct Extractor {
     records: (String, JpQuery),
-    errors: Vec<(String, JpQuery)>,
+    /// Each rule, compiled, and whether it has a filter (`[?…]`): a filter is the rule's own
+    /// test, so every value it matches counts.
+    errors: Vec<(String, JpQuery, bool)>,
 }
 
 impl Extractor {
@@ -74,7 +77,14 @@ impl Extractor {
         match records {
             Ok(records) if problems.is_empty() => Ok(Extractor {
                 records,
-                errors: errors.into_iter().flatten().collect(),
+                errors: errors
+                    .into_iter()
+                    .flatten()
+                    .map(|(path, query)| {
+                        let filtered = has_filter(&query);
+                        (path, query, filtered)
+                    })
+                    .collect(),
             }),
             _ => Err(problems),
         }
@@ -83,10 +93,10 @@ impl Extractor {
     /// The records in a response body, or why it holds none. Zero matches is not an error.
     pub(crate) fn records(&self, fetched: &Fetched) -> Result<Vec<Value>, BodyError> {
         let body = parse(fetched)?;
-        for (path, query) in &self.errors {
+        for (path, query, filtered) in &self.errors {
             if let Some(value) = matches(path, query, &body)?
                 .into_iter()
-                .find(|v| is_error(v))
+                .find(|v| *filtered || is_error(v))
             {
                 return Err(BodyError::ErrorBody {
                     path: path.clone(),
@@ -102,9 +112,24 @@ impl Extractor {
     }
 }
 
-/// Whether a value an `errors` JSONPath matched marks the body as an error: anything but `null`,
-/// `false`, `""`, `[]` and `{}`, which APIs send on success (`{"error": false, …}`). A rule that
-/// needs more (a `status` of `error`) says so with a filter: `$[?@.status == 'error']`.
+/// Whether a JSONPath selects with a filter (`$[?@.status == 'error']`, `$..[?…]`).
+fn has_filter(query: &JpQuery) -> bool {
+    fn selects_by_filter(segment: &Segment) -> bool {
+        match segment {
+            Segment::Descendant(inner) => selects_by_filter(inner),
+            Segment::Selector(selector) => matches!(selector, Selector::Filter(_)),
+            Segment::Selectors(selectors) => {
+                selectors.iter().any(|s| matches!(s, Selector::Filter(_)))
+            }
+        }
+    }
+    query.segments.iter().any(selects_by_filter)
+}
+
+/// Whether a value an `errors` JSONPath without a filter matched marks the body as an error:
+/// anything but `null`, `false`, `""`, `[]` and `{}`, which APIs send on success
+/// (`{"error": false, …}`). A rule that needs something else says so with a filter
+/// (`$[?@.status == 'error']`), whose every match counts.
 fn is_error(value: &Value) -> bool {
     match value {
         Value::Null | Value::Bool(false) => false,
@@ -289,6 +314,13 @@ mod tests {
             Extractor::new(&path("$.result"), &[path("$[?@.status == 'error']")]).unwrap();
         let ok = r#"{"result": {"status": "ok", "price": 1}}"#;
         assert_eq!(extractor.records(&fetched(ok, None)).unwrap().len(), 1);
+        // A filter's match counts even when it is empty: the filter is the test.
+        let extractor_empty =
+            Extractor::new(&path("$.result"), &[path("$[?!@['01. symbol']]")]).unwrap();
+        let err = extractor_empty
+            .records(&fetched(r#"{"result": {}}"#, None))
+            .unwrap_err();
+        assert!(matches!(err, BodyError::ErrorBody { .. }), "{err}");
         let failed = r#"{"result": {"status": "error", "reason": "closed"}}"#;
         let err = extractor.records(&fetched(failed, None)).unwrap_err();
         assert_eq!(

@@ -45,7 +45,8 @@ pub struct Source {
     /// JSONPaths that mark a response body as an error even on HTTP 200 (for APIs that report
     /// errors in the body, such as `$.message` or `$.error`): when any matches a value that is not
     /// `null`, `false`, `""`, `[]` or `{}`, the body is logged as an error, not queued (so
-    /// `$.error` lets `{"error": false, …}` through). For something stricter, use a filter:
+    /// `$.error` lets `{"error": false, …}` through). A JSONPath with a filter (`[?…]`) is its own
+    /// test and every match counts, so for something stricter write a filter:
     /// `$[?@.status == 'error']` matches only an element or member whose `status` is `error`.
     #[serde(default)]
     pub errors: Vec<Located<String>>,

@@ -35,6 +35,7 @@ pub mod logging;
 pub mod message;
 pub mod naming;
 pub mod notify;
+mod percent;
 pub mod process;
 pub mod queue;
 pub mod redact;

@@ -4,6 +4,15 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::redact::redact_registered;
+use crate::visible;
+
+/// How many of a record's scalar members [`Message::identity`] shows.
+const IDENTITY_MEMBERS: usize = 3;
+
+/// How many characters of each value [`Message::identity`] shows.
+const IDENTITY_VALUE_CHARS: usize = 32;
+
 /// One record as the poller fetched it, before any field is picked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
@@ -22,5 +31,87 @@ impl Message {
     /// The JSON text sent to the queue.
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).expect("a JSON value always serialises")
+    }
+
+    /// Enough of the record to find it in the response when it cannot travel (a record over
+    /// the queue's size limit): its first few scalar members by name, `symbol="AAPL" price=1.5`,
+    /// each value redacted (registered secrets), then cut short and with control characters
+    /// escaped. A record that is not a map shows its type.
+    pub fn identity(&self) -> String {
+        let Value::Object(members) = &self.record else {
+            return format!("(a JSON {})", kind(&self.record));
+        };
+        let shown: Vec<String> = members
+            .iter()
+            .filter(|(_, value)| !value.is_object() && !value.is_array())
+            .take(IDENTITY_MEMBERS)
+            .map(|(name, value)| {
+                let value = match value {
+                    Value::String(text) => format!("\"{text}\""),
+                    other => other.to_string(),
+                };
+                let value = redact_registered(&value);
+                let cut = match value.char_indices().nth(IDENTITY_VALUE_CHARS) {
+                    Some((end, _)) => format!("{}…", &value[..end]),
+                    None => value.into_owned(),
+                };
+                format!("{}={}", visible::one_line(name), visible::one_line(&cut))
+            })
+            .collect();
+        if shown.is_empty() {
+            format!(
+                "(a map of {} members, none of them a scalar)",
+                members.len()
+            )
+        } else {
+            shown.join(" ")
+        }
+    }
+}
+
+/// `string`, `number`, … for a record that is not a map.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "map",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn message(record: Value) -> Message {
+        Message {
+            pipeline: "p".to_owned(),
+            feed: Map::new(),
+            fetched_at: "2024-01-01T00:00:00.000Z".to_owned(),
+            record,
+        }
+    }
+
+    #[test]
+    fn identity_shows_the_first_scalars_short_and_escaped() {
+        let record = json!({
+            "symbol": "HUGE\u{1b}]0;x\u{7}",
+            "nested": {"a": 1},
+            "price": 1.5,
+            "note": "x".repeat(1000),
+            "fourth": true,
+        });
+        let identity = message(record).identity();
+        assert!(
+            identity.starts_with(r#"symbol="HUGE\x1b]0;x\x07" price=1.5 note="xxx"#),
+            "{identity}"
+        );
+        assert!(identity.ends_with('…'), "{identity}");
+        assert!(!identity.contains("fourth") && !identity.contains('\u{1b}'));
+        assert_eq!(message(json!([1, 2])).identity(), "(a JSON array)");
     }
 }

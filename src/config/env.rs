@@ -8,6 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::located::Position;
+use crate::percent::percent_encode;
 
 /// A `${NAME...}` reference in the pipeline text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,19 +80,145 @@ impl Environment {
         (properties, unset)
     }
 
-    /// The values substituted from this environment into `references`, with the reference that
-    /// brought each one (`${NAME}`): values must never be shown, the reference may be.
+    /// The values substituted from this environment into `references` (each also as a URL
+    /// carries it, percent-encoded), with the reference that brought each one (`${NAME}`):
+    /// values must never be shown, the reference may be.
     pub fn secrets_in(&self, references: &[EnvReference]) -> Vec<(String, String)> {
         let names: BTreeSet<&str> = references.iter().map(|r| r.name.as_str()).collect();
         let mut secrets: Vec<(String, String)> = names
             .into_iter()
             .filter_map(|name| Some((self.get(name)?, name)))
             .filter(|(value, _)| value.chars().count() >= MIN_SECRET_LEN)
-            .map(|(value, name)| (value.to_owned(), format!("${{{name}}}")))
+            .flat_map(|(value, name)| {
+                // The form a URL carries it in (see [`Environment::encode_in_url`]) too.
+                let encoded = percent_encode(value);
+                let reference = format!("${{{name}}}");
+                let encoded = (encoded != value).then(|| (encoded, reference.clone()));
+                std::iter::once((value.to_owned(), reference)).chain(encoded)
+            })
             .collect();
         // Longest first, so a value that contains another is replaced whole.
         secrets.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
         secrets
+    }
+    /// `source.url` with every environment value in its path, query or fragment
+    /// percent-encoded, as a `{{key}}` from a feed is: `?apikey=${KEY}` with `KEY=a+b&n=5#x`
+    /// sends `apikey=a%2Bb%26n%3D5%23x`, so a value can neither add a parameter nor cut the URL.
+    /// `raw` is the URL as written in the file, `substituted` what the parser made of it.
+    ///
+    /// A value that starts the URL (`${API_BASE}/quotes`) is the address itself and is inserted
+    /// as written; so is a value inside the host (`https://${HOST}/…`), which must then hold no
+    /// `/`, `?`, `#`, `@`, `\`, space or control character: the error names the variable (never
+    /// its value). Fallback and alternate texts (`${KEY:-demo}`) are written in the file and
+    /// inserted as written. `Ok(None)` when nothing changes, including forms this does not
+    /// reproduce exactly (nested references): the parser's value is then kept.
+    pub fn encode_in_url(&self, raw: &str, substituted: &str) -> Result<Option<String>, String> {
+        let mut plain = String::with_capacity(raw.len());
+        let mut encoded = String::with_capacity(raw.len());
+        let mut rest = raw;
+        while let Some(at) = rest.find('$') {
+            plain.push_str(&rest[..at]);
+            encoded.push_str(&rest[..at]);
+            rest = &rest[at..];
+            if let Some(after) = rest.strip_prefix("$$") {
+                plain.push('$');
+                encoded.push('$');
+                rest = after;
+                continue;
+            }
+            let Some(body_and_rest) = rest.strip_prefix("${") else {
+                plain.push('$');
+                encoded.push('$');
+                rest = &rest[1..];
+                continue;
+            };
+            let Some(close) = body_and_rest.find('}') else {
+                return Ok(None);
+            };
+            let body = &body_and_rest[..close];
+            rest = &body_and_rest[close + 1..];
+            let Some(reference) = parse_reference(body) else {
+                return Ok(None);
+            };
+            let operator_text = &body[reference.name.len()..];
+            if operator_text.contains(['$', '{']) {
+                return Ok(None);
+            }
+            let value = self.get(&reference.name);
+            let set_non_empty = value.filter(|v| !v.is_empty());
+            // (text, whether it is the environment's value)
+            let (text, from_env) = match operator_text {
+                "" => match value {
+                    Some(v) => (v.to_owned(), true),
+                    None => (format!("${{{}}}", reference.name), false), // the unset stand-in
+                },
+                op => match (op.get(..2), op.get(..1)) {
+                    (Some(":-"), _) => match set_non_empty {
+                        Some(v) => (v.to_owned(), true),
+                        None => (op[2..].to_owned(), false),
+                    },
+                    (Some(":+"), _) => match set_non_empty {
+                        Some(_) => (op[2..].to_owned(), false),
+                        None => (String::new(), false),
+                    },
+                    (_, Some("-")) => match value {
+                        Some(v) => (v.to_owned(), true),
+                        None => (op[1..].to_owned(), false),
+                    },
+                    (_, Some("+")) => match value {
+                        Some(_) => (op[1..].to_owned(), false),
+                        None => (String::new(), false),
+                    },
+                    _ => return Ok(None),
+                },
+            };
+            if from_env {
+                match url_part(&plain) {
+                    UrlPart::Start => encoded.push_str(&text),
+                    UrlPart::Host => {
+                        if text.contains(|c: char| {
+                            matches!(c, '/' | '?' | '#' | '@' | '\\')
+                                || c.is_whitespace()
+                                || c.is_control()
+                        }) {
+                            return Err(reference.name);
+                        }
+                        encoded.push_str(&text);
+                    }
+                    UrlPart::Rest => encoded.push_str(&percent_encode(&text)),
+                }
+            } else {
+                encoded.push_str(&text);
+            }
+            plain.push_str(&text);
+        }
+        plain.push_str(rest);
+        encoded.push_str(rest);
+        Ok((plain == substituted && encoded != plain).then_some(encoded))
+    }
+}
+
+/// Where in a URL text that follows `before` lands.
+enum UrlPart {
+    /// At the start, or still in the scheme: the value is (the start of) the address.
+    Start,
+    /// After `scheme://`, before the path: the host, a port, user info.
+    Host,
+    /// The path, query or fragment (or the path of a URL without `//`, such as `file:`).
+    Rest,
+}
+
+fn url_part(before: &str) -> UrlPart {
+    if let Some(at) = before.find("://") {
+        if before[at + 3..].contains(['/', '?', '#']) {
+            UrlPart::Rest
+        } else {
+            UrlPart::Host
+        }
+    } else if before.contains([':', '/', '?', '#']) {
+        UrlPart::Rest
+    } else {
+        UrlPart::Start
     }
 }
 
@@ -279,5 +406,68 @@ mod tests {
             env.secrets_in(&refs),
             [("secret-value".to_owned(), "${SET}".to_owned())]
         );
+    }
+
+    #[test]
+    fn url_values_are_encoded_in_the_path_and_query_only() {
+        let env = Environment::from_pairs([
+            ("KEY", "abc123+x&n=5#frag"),
+            ("BASE", "https://api.example.com/v2"),
+            ("HOST", "api.example.com:8443"),
+            ("EMPTY", ""),
+        ]);
+        // What the parser substitutes: each value as written.
+        let check = |raw: &str| {
+            let substituted = raw
+                .replace("${KEY}", "abc123+x&n=5#frag")
+                .replace("${BASE}", "https://api.example.com/v2")
+                .replace("${HOST}", "api.example.com:8443")
+                .replace("${EMPTY:-demo}", "demo")
+                .replace("${KEY:-demo}", "abc123+x&n=5#frag")
+                .replace("${UNSET-a&b}", "a&b")
+                .replace("${KEY:+on}", "on");
+            env.encode_in_url(raw, &substituted)
+        };
+        let encoded = "abc123%2Bx%26n%3D5%23frag";
+        assert_eq!(
+            check("https://h/q?apikey=${KEY}&s=1").unwrap().unwrap(),
+            format!("https://h/q?apikey={encoded}&s=1")
+        );
+        assert_eq!(
+            check("https://h/v1/${KEY}/x#${KEY}").unwrap().unwrap(),
+            format!("https://h/v1/{encoded}/x#{encoded}")
+        );
+        assert_eq!(
+            check("${BASE}/q?k=${KEY:-demo}").unwrap().unwrap(),
+            format!("https://api.example.com/v2/q?k={encoded}")
+        );
+        // Values at the start or in the host, fallbacks and stand-ins: as written.
+        for unchanged in [
+            "${BASE}/quotes",
+            "https://${HOST}/quotes",
+            "https://h/q?k=${EMPTY:-demo}&a=${UNSET-a&b}&b=${KEY:+on}",
+            "https://h/q?k=${UNSET}",
+        ] {
+            assert_eq!(check(unchanged), Ok(None), "{unchanged}");
+        }
+        assert_eq!(
+            env.encode_in_url(
+                "https://h/$${KEY}?k=${KEY}",
+                "https://h/${KEY}?k=abc123+x&n=5#frag"
+            ),
+            Ok(Some(format!("https://h/${{KEY}}?k={encoded}")))
+        );
+        // A host value that would move the request elsewhere is an error naming the variable.
+        assert_eq!(check("https://${KEY}/q"), Err("KEY".to_owned()));
+        // A text the parser did not substitute this way is left alone.
+        assert_eq!(env.encode_in_url("https://h/?k=${KEY}", "other"), Ok(None));
+    }
+
+    #[test]
+    fn encoded_values_are_secrets_too() {
+        let env = Environment::from_pairs([("KEY", "abc123+x&n=5#frag")]);
+        let secrets = env.secrets_in(&find_references("a: ${KEY}\n"));
+        let values: Vec<&str> = secrets.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(values, ["abc123%2Bx%26n%3D5%23frag", "abc123+x&n=5#frag"]);
     }
 }

@@ -135,13 +135,16 @@ pub fn parse<'a>(bytes: &'a [u8], env: &Environment, unset: UnsetVariables) -> P
     let parsed = explained(&options, |options| {
         serde_saphyr::from_str_with_options::<Pipeline>(text, options)
     });
-    let (parsed_whole, sections) = match parsed {
+    let (parsed_whole, mut sections) = match parsed {
         Ok(pipeline) => (true, Sections::from(pipeline)),
         Err(err) => {
             diagnostics.push(diagnostic_from_yaml(&err, text));
             (false, parse_sections(text, &options, &mut diagnostics))
         }
     };
+    if let Some(source) = &mut sections.source {
+        diagnostics.extend(encode_url_values(&mut source.url, text, env));
+    }
     diagnostics.extend(validate::check(&sections, text));
     Parsed {
         sections,
@@ -331,6 +334,39 @@ fn not_utf8(bytes: &[u8], valid_up_to: usize) -> Diagnostic {
         ),
     )
     .help("save the file as UTF-8")
+}
+
+/// Percent-encodes the environment values in `url`'s path, query and fragment
+/// ([`Environment::encode_in_url`]), from the URL as written at its position in `text`. The
+/// problem is a value in the host that would change where the request goes.
+fn encode_url_values(
+    url: &mut Located<String>,
+    text: &str,
+    env: &Environment,
+) -> Option<Diagnostic> {
+    let (Some(offset), Some(len)) = (url.position.offset, url.position.len) else {
+        return None;
+    };
+    let raw = text.get(offset..offset + len)?;
+    match env.encode_in_url(raw, &url.value) {
+        Ok(Some(encoded)) => {
+            url.value = encoded;
+            None
+        }
+        Ok(None) => None,
+        Err(name) => Some(
+            Diagnostic::error(
+                url.position,
+                format!(
+                    "`${{{name}}}` is in the URL's host, and its value holds `/`, `?`, `#`, `@`, `\\`, a space or a control character"
+                ),
+            )
+            .at("source.url")
+            .help(format!(
+                "a value in the host is inserted as written, so it must be only a host name (and `:port`); to take a whole base URL from the environment, start the URL with it: `url: ${{{name}}}/quotes`"
+            )),
+        ),
+    }
 }
 
 fn unset_variable(position: Position, name: &str, unset: UnsetVariables) -> Diagnostic {

@@ -29,12 +29,15 @@ pub async fn poll_and_queue(
     Counters::add(&counters.failed_feeds, report.failed_feeds);
     Counters::add(&counters.fetched, report.messages.len() as u64);
     let mut bodies: Vec<String> = Vec::with_capacity(report.messages.len());
-    for message in &report.messages {
+    for (i, message) in report.messages.iter().enumerate() {
         let body = message.to_body();
         if body.len() > MAX_MESSAGE_BYTES {
-            // It could never be sent: say which and why, and queue the others.
+            // It could never be sent: say which and why, and queue the others. Not dead-lettered
+            // (RELIABILITY.md, "Hostile conditions"): the log says where to find it.
             tracing::error!(
                 feed = %serde_json::Value::Object(message.feed.clone()),
+                index = report.positions.get(i),
+                record = %message.identity(),
                 bytes = body.len(),
                 limit = MAX_MESSAGE_BYTES,
                 "record not queued: as a message it is over the queue's 256 KiB limit; point `source.records` at smaller records"

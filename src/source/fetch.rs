@@ -174,16 +174,25 @@ pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
-/// Reads a `file:` URL's file, up to `limit` bytes.
-pub(crate) async fn file(path: &Path, limit: usize) -> Result<Fetched, FetchError> {
-    let owned = path.to_owned();
-    let read = tokio::task::spawn_blocking(move || read_file(&owned, limit)).await;
-    let body = read.unwrap_or_else(|err| {
-        Err(FetchError::File {
-            path: path.to_owned(),
-            message: format!("the read did not finish: {err}"),
-        })
-    })?;
+/// Reads the file a `file:` URL names (`relative`, already checked to stay inside `base_dir`),
+/// up to `limit` bytes and within `timeout`. Symbolic links and `..` are resolved first, and a
+/// path that then leads outside `base_dir` is refused, as is anything but a regular file (a FIFO
+/// or a device could block forever or never end). The read runs on a thread of its own, so a
+/// file that never answers (a stalled network mount) costs that thread, not the process: it
+/// neither holds the poll past `timeout` nor keeps the process from exiting.
+pub(crate) async fn file(
+    base_dir: &Path,
+    relative: &Path,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Fetched, FetchError> {
+    let path = base_dir.join(relative);
+    let (base, target) = (base_dir.to_owned(), path.clone());
+    let body = match on_own_thread(timeout, move || read_file(&base, &target, limit)).await {
+        Ok(read) => read?,
+        Err(Stalled::Timeout) => return Err(FetchError::Timeout(timeout)),
+        Err(Stalled::Failed(message)) => return Err(FetchError::File { path, message }),
+    };
     Ok(Fetched {
         status: None,
         content_type: None,
@@ -191,16 +200,74 @@ pub(crate) async fn file(path: &Path, limit: usize) -> Result<Fetched, FetchErro
     })
 }
 
-fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, FetchError> {
-    let failed = |err: std::io::Error| FetchError::File {
+/// Why [`on_own_thread`] has no result.
+#[derive(Debug)]
+enum Stalled {
+    /// The work did not finish within the timeout (it goes on, unobserved).
+    Timeout,
+    /// The thread could not start, or ended without a result.
+    Failed(String),
+}
+
+/// Runs blocking `work` on a thread of its own and waits for it at most `timeout`. Unlike
+/// `spawn_blocking`, a thread that never returns does not keep the runtime (and so the process)
+/// from shutting down.
+async fn on_own_thread<T: Send + 'static>(
+    timeout: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Stalled> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("file-source".to_owned())
+        .spawn(move || {
+            // The receiver is gone when the work took too long: nobody waits for the result.
+            let _ = sender.send(work());
+        })
+        .map_err(|err| Stalled::Failed(format!("cannot start the read: {err}")))?;
+    match tokio::time::timeout(timeout, receiver).await {
+        Err(_) => Err(Stalled::Timeout),
+        Ok(Err(_)) => Err(Stalled::Failed("the read stopped unexpectedly".to_owned())),
+        Ok(Ok(result)) => Ok(result),
+    }
+}
+
+/// Resolves `path`, checks it is a regular file inside `base_dir`, and reads it up to `limit`.
+/// Errors name the path as written, never the file's content.
+fn read_file(base_dir: &Path, path: &Path, limit: usize) -> Result<Vec<u8>, FetchError> {
+    let failed = |message: String| FetchError::File {
         path: path.to_owned(),
-        message: err.to_string(),
+        message,
     };
-    let file = std::fs::File::open(path).map_err(failed)?;
+    let io = |err: std::io::Error| failed(err.to_string());
+    let root = std::fs::canonicalize(base_dir).map_err(|err| {
+        failed(format!(
+            "the pipeline file's folder cannot be resolved: {err}"
+        ))
+    })?;
+    let real = std::fs::canonicalize(path).map_err(io)?;
+    if !real.starts_with(&root) {
+        return Err(failed(format!(
+            "it leads outside the pipeline file's folder {} (through a symbolic link); `file:` reads only files in that folder and below: copy the file there",
+            root.display()
+        )));
+    }
+    let regular = |metadata: &std::fs::Metadata| {
+        if metadata.is_file() {
+            Ok(())
+        } else {
+            Err(failed(
+                "it is not a regular file (a directory, a FIFO, a socket or a device); `file:` reads only recorded responses saved as files".to_owned(),
+            ))
+        }
+    };
+    regular(&std::fs::metadata(&real).map_err(io)?)?;
+    let file = std::fs::File::open(&real).map_err(io)?;
+    // Checked again on what was opened, in case the path changed in between.
+    regular(&file.metadata().map_err(io)?)?;
     let mut body = Vec::new();
     file.take(limit as u64 + 1)
         .read_to_end(&mut body)
-        .map_err(failed)?;
+        .map_err(io)?;
     if body.len() > limit {
         return Err(FetchError::TooLarge {
             limit,
@@ -290,6 +357,38 @@ pub(crate) fn size(bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stalled_read_ends_at_the_timeout() {
+        let started = std::time::Instant::now();
+        let stalled = on_own_thread(Duration::from_millis(100), || {
+            std::thread::sleep(Duration::from_secs(30));
+        })
+        .await;
+        assert!(matches!(stalled, Err(Stalled::Timeout)), "{stalled:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            on_own_thread(Duration::from_secs(5), || 7).await.unwrap(),
+            7
+        );
+    }
+
+    #[tokio::test]
+    async fn files_are_read_only_inside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("inside");
+        std::fs::create_dir(&inside).unwrap();
+        std::fs::write(inside.join("a.json"), "[1]").unwrap();
+        std::fs::write(dir.path().join("secret"), "hunter2").unwrap();
+        let read = |path: &'static str| file(&inside, Path::new(path), 100, Duration::from_secs(5));
+        assert_eq!(read("a.json").await.unwrap().body, b"[1]");
+        std::os::unix::fs::symlink(dir.path().join("secret"), inside.join("link")).unwrap();
+        let err = read("link").await.unwrap_err().to_string();
+        assert!(err.contains("leads outside"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = read(".").await.unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
 
     #[test]
     fn sizes_read_naturally() {

@@ -22,7 +22,7 @@ mod retry;
 mod schedule;
 mod template;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,9 @@ pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub struct PollReport {
     /// One message per record, across every feed.
     pub messages: Vec<Message>,
+    /// For each message (same order), its record's index among the records `source.records`
+    /// selected from its response: with the feed, where to find a record that cannot be queued.
+    pub positions: Vec<usize>,
     /// Requests made (retries included).
     pub requests: u64,
     /// Feeds whose request failed after retries, or whose body was an error.
@@ -138,11 +141,13 @@ pub struct Poller {
     retry: RetryPolicy,
     max_body_bytes: usize,
     ratelimit: RateLimitHeaders,
+    /// The pipeline file's directory: `file:` URLs read only inside it.
+    base_dir: PathBuf,
 }
 
 impl Poller {
-    /// Builds the poller of the pipeline named `pipeline` from its compiled source; relative
-    /// `file:` URLs resolve against `base_dir` (the pipeline file's directory). The values of
+    /// Builds the poller of the pipeline named `pipeline` from its compiled source; `file:` URLs
+    /// resolve against `base_dir` (the pipeline file's directory) and read only inside it. The values of
     /// credential-like headers and query parameters (`X-Api-Key`, `apikey=`) are added to
     /// `redactor`, which hides them in the returned error, and registered with the process
     /// ([`crate::redact::register`]), which hides them in every log line.
@@ -176,17 +181,9 @@ impl Poller {
                         .into_owned(),
                 )
             })?;
-        let feeds = requests
-            .feeds
-            .into_iter()
-            .map(|feed| FeedRequest {
-                target: feed.target.resolve(base_dir),
-                ..feed
-            })
-            .collect();
         Ok(Poller {
             pipeline: pipeline.to_owned(),
-            feeds,
+            feeds: requests.feeds,
             extractor,
             schedule,
             client,
@@ -194,6 +191,7 @@ impl Poller {
             retry: RetryPolicy::default(),
             max_body_bytes,
             ratelimit,
+            base_dir: base_dir.to_owned(),
         })
     }
 
@@ -226,7 +224,10 @@ impl Poller {
                 span.record("feed", feed.label.as_str());
             }
             match self.poll_feed(feed, &requests).instrument(span).await {
-                Some(messages) => report.messages.extend(messages),
+                Some(messages) => {
+                    report.positions.extend(0..messages.len());
+                    report.messages.extend(messages);
+                }
                 None => report.failed_feeds += 1,
             }
         }
@@ -302,7 +303,7 @@ impl Poller {
             }
             Target::File(path) => {
                 requests.fetch_add(1, Ordering::Relaxed);
-                fetch::file(path, self.max_body_bytes).await
+                fetch::file(&self.base_dir, path, self.max_body_bytes, self.timeout).await
             }
         }
     }

@@ -2,21 +2,24 @@
 //! while a pipeline runs, so the URL and headers are rendered, parsed and checked up front (this
 //! is where `validate` checks them too), and a poll only sends them.
 //!
-//! A URL is `http(s)://…`, or `file:` for offline demos and replays: `file:responses/x.json`
-//! (relative to the pipeline file's directory) or `file:///abs/x.json`. `file://x.json` is an
-//! error: after `//` comes a host, not a path.
+//! A URL is `http(s)://…`, or `file:` for offline demos and replays: `file:responses/x.json`,
+//! relative to the pipeline file's directory and confined to it. An absolute path
+//! (`file:///etc/x`, `file:/etc/x`) or one that climbs out with `..` (`%2F` decoded first) is an
+//! error here, so `validate` reports it; symbolic links are resolved when the file is read
+//! (`fetch::file`). `file://x.json` is an error too: after `//` comes a host, not a path.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
-use super::template::{Templates, percent_decode};
+use super::template::Templates;
 use crate::config::Located;
 use crate::config::model::{Feed, Source};
 use crate::config::validate::is_secret_name;
 use crate::diag::Diagnostic;
+use crate::percent::percent_decode;
 
 /// One feed's request.
 #[derive(Clone)]
@@ -40,19 +43,9 @@ pub(crate) enum Target {
         /// `source.headers`, placeholders filled.
         headers: HeaderMap,
     },
-    /// A file read (a `file:` URL); a relative path is relative to the pipeline file's
-    /// directory ([`Target::resolve`]).
+    /// A file read (a `file:` URL): a relative path that stays inside the pipeline file's
+    /// directory, against which the poller resolves it.
     File(PathBuf),
-}
-
-impl Target {
-    /// The target with a relative file path resolved against `base_dir`.
-    pub(crate) fn resolve(self, base_dir: &Path) -> Target {
-        match self {
-            Target::File(path) if path.is_relative() => Target::File(base_dir.join(path)),
-            other => other,
-        }
-    }
 }
 
 /// Every feed's request, and the credentials they carry.
@@ -174,23 +167,23 @@ fn label(feed: &Map<String, Value>) -> String {
         .join(",")
 }
 
-/// The path a `file:` URL names, as written (relative paths are resolved later), or `None` for
-/// any other URL.
+/// The path a `file:` URL names, relative to the pipeline file's directory, or `None` for any
+/// other URL. A path that is absolute or climbs out of that directory is refused: a pipeline
+/// file must not make the poller read (and log) files such as `/proc/self/environ`.
 pub(crate) fn file_path(url: &str) -> Result<Option<PathBuf>, UrlProblem> {
     let Some(scheme) = url.get(..5).filter(|s| s.eq_ignore_ascii_case("file:")) else {
         return Ok(None);
     };
     let rest = &url[scheme.len()..];
-    if let Some(after) = rest.strip_prefix("//") {
-        if !after.starts_with('/') {
-            return Err(UrlProblem::new(
-                "`file://` is followed by a host, not a path",
-                format!(
-                    "write `file:{after}` for a path relative to the pipeline file, or `file:///{after}` for an absolute path"
-                ),
-            ));
-        }
-        return Ok(Some(PathBuf::from(percent_decode(after))));
+    if let Some(after) = rest.strip_prefix("//")
+        && !after.starts_with('/')
+    {
+        return Err(UrlProblem::new(
+            "`file://` is followed by a host, not a path",
+            format!(
+                "write `file:{after}` for a path relative to the pipeline file (`file:` reads only files in its folder and below)"
+            ),
+        ));
     }
     let path = PathBuf::from(percent_decode(rest));
     if path.as_os_str().is_empty() {
@@ -199,7 +192,42 @@ pub(crate) fn file_path(url: &str) -> Result<Option<PathBuf>, UrlProblem> {
             "write the path after `file:`, such as `file:responses/quotes.json`",
         ));
     }
+    confined(&path)?;
     Ok(Some(path))
+}
+
+/// Why a `file:` URL may read only inside the pipeline file's folder, and what to do instead.
+const CONFINED_HELP: &str = "`file:` reads only files in the pipeline file's folder and below, so that a pipeline cannot make stockrun read (and log) files such as credentials: copy the recorded response next to the pipeline file and write `file:responses/quotes.json`";
+
+/// Refuses a path that is absolute or whose `..` climbs above where it starts.
+fn confined(path: &Path) -> Result<(), UrlProblem> {
+    let mut depth = 0usize;
+    for component in path.components() {
+        match component {
+            Component::Prefix(_) | Component::RootDir => {
+                return Err(UrlProblem::new(
+                    format!(
+                        "`file:` names an absolute path (`{}`), outside the pipeline file's folder",
+                        path.display()
+                    ),
+                    CONFINED_HELP,
+                ));
+            }
+            Component::ParentDir if depth == 0 => {
+                return Err(UrlProblem::new(
+                    format!(
+                        "`file:` climbs out of the pipeline file's folder (`{}`)",
+                        path.display()
+                    ),
+                    CONFINED_HELP,
+                ));
+            }
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+        }
+    }
+    Ok(())
 }
 
 /// Parses an `http(s)` URL.
@@ -271,25 +299,43 @@ mod tests {
     use crate::redact::Redactor;
 
     #[test]
-    fn file_urls_keep_their_path_until_resolved() {
-        let base = Path::new("/pipelines");
+    fn file_urls_keep_their_relative_path() {
         let path = |url: &str| file_path(url).unwrap();
         assert_eq!(
-            path("file:responses/a%20b.json").map(|p| Target::File(p).resolve(base)),
-            Some(Target::File(PathBuf::from("/pipelines/responses/a b.json")))
+            path("file:responses/a%20b.json"),
+            Some(PathBuf::from("responses/a b.json"))
         );
         assert_eq!(
-            path("FILE:///data/x.json"),
-            Some(PathBuf::from("/data/x.json"))
-        );
-        assert_eq!(
-            path("file:/data/x.json"),
-            Some(PathBuf::from("/data/x.json"))
+            path("FILE:responses/../x.json"),
+            Some(PathBuf::from("responses/../x.json"))
         );
         assert_eq!(path("https://h/x"), None);
         let err = file_path("file://responses/x.json").unwrap_err();
         assert!(err.help.contains("`file:responses/x.json`"), "{err:?}");
         assert!(file_path("file:").is_err());
+    }
+
+    #[test]
+    fn file_urls_cannot_leave_the_pipeline_folder() {
+        for url in [
+            "file:///etc/shadow",
+            "file:/etc/shadow",
+            "FILE:///proc/self/environ",
+            "file:%2Fetc%2Fshadow",
+        ] {
+            let err = file_path(url).unwrap_err();
+            assert!(err.message.contains("absolute path"), "{url}: {err:?}");
+            assert!(err.help.contains("copy the recorded response"), "{err:?}");
+        }
+        for url in [
+            "file:../../../../etc/shadow",
+            "file:..%2F..%2Fetc%2Fshadow",
+            "file:responses/../../x.json",
+            "file:./..",
+        ] {
+            let err = file_path(url).unwrap_err();
+            assert!(err.message.contains("climbs out"), "{url}: {err:?}");
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@ const BELOW_THE_RUNTIME: [&str; 7] = [
 ];
 
 /// Leaf files (`src/<name>.rs`), which import nothing of the runtime either.
-const LEAVES: [&str; 12] = [
+const LEAVES: [&str; 13] = [
+    "percent",
     "naming",
     "retry",
     "resources",

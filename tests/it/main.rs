@@ -9,6 +9,7 @@ mod contract;
 mod deploy;
 mod escapes;
 mod fixtures;
+mod hostile_source;
 mod hostile_state;
 mod imports;
 mod lambda;

@@ -531,13 +531,14 @@ async fn file_urls_resolve_against_the_base_directory_and_fill_templates() {
     assert_eq!(report.messages.len(), 1);
     assert_eq!(report.messages[0].record["01. symbol"], json!("MSFT"));
 
-    let absolute = format!(
-        "  url: file://{}\n  records: $[*]",
-        root()
-            .join("examples/responses/latest-stock-price.json")
-            .display()
-    );
-    let report = poller_in(&absolute, "", &[], dir.path()).poll_once().await;
+    // `..` that stays inside the folder is fine.
+    std::fs::write(
+        dir.path().join("latest.json"),
+        recorded("latest-stock-price.json"),
+    )
+    .unwrap();
+    let inside = "  url: file:responses/../latest.json\n  records: $[*]";
+    let report = poller_in(inside, "", &[], dir.path()).poll_once().await;
     assert_eq!(report.messages.len(), 5);
 }
 
@@ -685,7 +686,7 @@ fn next_fire_follows_the_schedule_in_utc() {
 }
 
 #[test]
-fn validate_accepts_file_urls_but_not_file_with_a_host() {
+fn validate_accepts_file_urls_inside_the_folder_but_not_file_with_a_host() {
     let env = Environment::default();
     let check = |url: &str| {
         let yaml = pipeline_yaml(&format!("  url: {url}"), "");
@@ -693,13 +694,21 @@ fn validate_accepts_file_urls_but_not_file_with_a_host() {
     };
     for ok in [
         "file:examples/responses/latest-stock-price.json",
-        "file:///tmp/quotes.json",
+        "file:responses/../quotes.json",
     ] {
         let checked = check(ok);
         assert!(
             checked.compiled.is_some(),
             "{ok}: {:#?}",
             checked.diagnostics
+        );
+    }
+    for outside in ["file:///tmp/quotes.json", "file:../quotes.json"] {
+        let checked = check(outside);
+        assert!(checked.compiled.is_none(), "{outside}");
+        assert_contains(
+            &checked.diagnostics[0].message,
+            "the pipeline file's folder",
         );
     }
     let checked = check("file://examples/responses/x.json");

@@ -84,6 +84,11 @@ impl Workspace {
         self
     }
 
+    /// The directory holding the pipeline file (and the state directory).
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub(crate) fn file(&self) -> PathBuf {
         self.dir.path().join("pipeline.yaml")
     }

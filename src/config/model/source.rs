@@ -16,7 +16,11 @@ use crate::config::validate::is_secret_name;
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// URL to GET, such as `https://api.example.com/quotes?symbol={{symbol}}`. With `feeds`,
-    /// `{{key}}` placeholders are filled from each feed.
+    /// `{{key}}` placeholders are filled from each feed, and `${VAR}` values in the path, query
+    /// and fragment are percent-encoded like them (a value that starts the URL or sits in the
+    /// host is inserted as written). `file:responses/quotes.json` reads a
+    /// recorded response instead: relative to the pipeline file, in its folder or below (an
+    /// absolute path or a `..` that climbs out is refused).
     pub url: Located<String>,
     /// Request headers. Put secrets in the environment: `X-Api-Key: ${API_KEY}`.
     #[serde(default)]
@@ -26,7 +30,7 @@ pub struct Source {
     /// such as `Mon-Fri`. Default: every minute.
     #[serde(default = "default_schedule")]
     pub schedule: Located<String>,
-    /// How long one request may take before it is retried.
+    /// How long one request (or `file:` read) may take before it is retried.
     #[serde(default = "default_timeout")]
     pub timeout: Located<Duration>,
     /// The largest response body read (such as `10MiB`): a bigger one fails the feed, with a
@@ -39,8 +43,11 @@ pub struct Source {
     #[serde(default = "default_records")]
     pub records: Located<String>,
     /// JSONPaths that mark a response body as an error even on HTTP 200 (for APIs that report
-    /// errors in the body, such as `$.message` or `$.error`): when any matches, the body is logged
-    /// as an error, not queued.
+    /// errors in the body, such as `$.message` or `$.error`): when any matches a value that is not
+    /// `null`, `false`, `""`, `[]` or `{}`, the body is logged as an error, not queued (so
+    /// `$.error` lets `{"error": false, …}` through). A JSONPath with a filter (`[?…]`) is its own
+    /// test and every match counts, so for something stricter write a filter:
+    /// `$[?@.status == 'error']` matches only an element or member whose `status` is `error`.
     #[serde(default)]
     pub errors: Vec<Located<String>>,
     /// The API plan's request allowance; `validate` warns when `schedule` × feeds exceeds it.

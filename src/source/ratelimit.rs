@@ -68,20 +68,9 @@ impl RateLimitHeaders {
     }
 }
 
-/// `name` as an HTTP header name, or an error located at it (`path` is its place in the pipeline,
-/// such as `source.ratelimit_headers.remaining`).
+/// `name` as an HTTP header name, or an error located at it: the source's one header-name rule.
 fn header_name(name: &Located<String>, path: &str) -> Result<HeaderName, Diagnostic> {
-    HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        Diagnostic::error(
-            name.position,
-            format!("`{}` is not a valid HTTP header name", name.as_str()),
-        )
-        .at(path)
-        .help(
-            "a header name is letters, digits and `-` (no spaces, `:` or quotes), such as \
-             `X-RateLimit-Remaining`",
-        )
-    })
+    super::request::header_name(name, name.position, path)
 }
 
 /// Whether `remaining` is at most 10% of `limit`, or at most 10 when the limit is unknown.

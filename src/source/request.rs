@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::template::Templates;
 use crate::config::Located;
+use crate::config::located::Position;
 use crate::config::model::{Feed, Source};
 use crate::config::validate::is_secret_name;
 use crate::diag::Diagnostic;
@@ -256,11 +257,7 @@ fn header(
     secrets: &mut Vec<String>,
 ) -> Result<(HeaderName, HeaderValue), Diagnostic> {
     let path = format!("source.headers.{name}");
-    let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-        Diagnostic::error(template.position, format!("`{name}` is not a header name"))
-            .at(&path)
-            .help("a header name is letters, digits and `-`, such as `X-Api-Key`")
-    })?;
+    let header_name = header_name(name, template.position, &path)?;
     let mut header_value = HeaderValue::from_str(value).map_err(|_| {
         // The value is not shown: it may be a key.
         Diagnostic::error(
@@ -276,6 +273,26 @@ fn header(
         }
     }
     Ok((header_name, header_value))
+}
+
+/// `name` as an HTTP header name, or an error at `position` (`path` is its place in the pipeline,
+/// such as `source.headers.X-Api-Key`): the one rule for every header name a pipeline gives.
+pub(super) fn header_name(
+    name: &str,
+    position: Position,
+    path: &str,
+) -> Result<HeaderName, Diagnostic> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        Diagnostic::error(
+            position,
+            format!("`{name}` is not a valid HTTP header name"),
+        )
+        .at(path)
+        .help(
+            "a header name is letters, digits and `-` (no spaces, `:` or quotes), such as \
+                 `X-Api-Key`",
+        )
+    })
 }
 
 /// Registers the values of credential-like query parameters (`?apikey=…`), as written in the

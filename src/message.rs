@@ -39,7 +39,7 @@ impl Message {
     /// escaped. A record that is not a map shows its type.
     pub fn identity(&self) -> String {
         let Value::Object(members) = &self.record else {
-            return format!("(a JSON {})", kind(&self.record));
+            return format!("(a JSON {})", json_kind(&self.record));
         };
         let shown: Vec<String> = members
             .iter()
@@ -69,15 +69,16 @@ impl Message {
     }
 }
 
-/// `string`, `number`, … for a record that is not a map.
-fn kind(value: &Value) -> &'static str {
+/// The JSON type of a value in words (`string`, `number`, `object`, …), for messages that must
+/// not show the value itself.
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
         Value::Number(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",
-        Value::Object(_) => "map",
+        Value::Object(_) => "object",
     }
 }
 

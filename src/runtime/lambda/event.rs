@@ -114,18 +114,7 @@ fn describe(event: &Value) -> String {
             let keys: Vec<&str> = object.keys().take(5).map(String::as_str).collect();
             format!("an object with keys {}", keys.join(", "))
         }
-        None => format!("a JSON {}", kind_of(event)),
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        None => format!("a JSON {}", crate::message::json_kind(event)),
     }
 }
 

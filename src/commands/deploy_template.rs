@@ -71,6 +71,7 @@ pub fn run(
     let source = Source {
         pipeline: &loaded.pipeline,
         text: &text,
+        schedule: &loaded.schedule,
     };
     let template = match deploy::template(source, &settings) {
         Ok(template) => template,

@@ -11,6 +11,7 @@ use crate::config::Pipeline;
 use crate::config::env::{EnvReference, find_references};
 use crate::config::located::Position;
 use crate::resources::{Resources, ResourcesError, Sender, lambda_visibility};
+use crate::source::Schedule;
 
 /// The pipeline a template is made from.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +20,8 @@ pub struct Source<'a> {
     pub pipeline: &'a Pipeline,
     /// The pipeline file's text (for its `${VAR}` references).
     pub text: &'a str,
+    /// `source.schedule`, as the pipeline was compiled with it (`compile::Loaded::schedule`).
+    pub schedule: &'a Schedule,
 }
 
 /// Variables Lambda sets itself and refuses in a function's configuration.
@@ -86,10 +89,9 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
             name,
         },
     })?;
-    let schedule_text = &pipeline.source.schedule;
-    let schedule = to_eventbridge(schedule_text).map_err(|source| DeployError::Schedule {
-        position: schedule_text.position,
-        source,
+    let schedule = to_eventbridge(source.schedule).map_err(|error| DeployError::Schedule {
+        position: pipeline.source.schedule.position,
+        source: error,
     })?;
     let timeout = options.function_timeout;
     if timeout.subsec_nanos() != 0 || timeout.as_secs() == 0 || timeout > MAX_FUNCTION_TIMEOUT {

@@ -88,17 +88,6 @@ impl Sender {
     }
 }
 
-/// Why a pipeline's queue cannot be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ResourcesError {
-    /// A FIFO queue name: the poller sends without message groups.
-    #[error("queue `{name}` is a FIFO queue: stockrun sends to standard queues only")]
-    Fifo {
-        /// The queue's name.
-        name: String,
-    },
-}
-
 /// `notify.from` is not an e-mail address (only for a pipeline whose `from` comes from an unset
 /// variable: `validate` rejects the others).
 #[derive(Debug, thiserror::Error)]
@@ -121,16 +110,10 @@ pub enum Provisioned {
 
 impl Resources {
     /// The resources of `pipeline`, its queue hiding a received message for
-    /// `visibility_timeout`.
-    pub fn new(
-        pipeline: &Pipeline,
-        visibility_timeout: Duration,
-    ) -> Result<Resources, ResourcesError> {
+    /// `visibility_timeout`. The queue is a standard one: `validate` refuses a FIFO queue name.
+    pub fn new(pipeline: &Pipeline, visibility_timeout: Duration) -> Resources {
         let name = naming::queue_name(pipeline);
-        if name.ends_with(".fifo") {
-            return Err(ResourcesError::Fifo { name });
-        }
-        Ok(Resources {
+        Resources {
             queue: QueueResource {
                 dead_letter: naming::dead_letter_queue_name(&name),
                 name,
@@ -142,7 +125,7 @@ impl Resources {
                 key: naming::table_key(pipeline),
             },
             from: pipeline.notify.as_ref().map(|n| n.from.value.clone()),
-        })
+        }
     }
 
     /// The identity e-mails are sent from, when the pipeline sends any.
@@ -178,8 +161,7 @@ mod tests {
 
     #[test]
     fn a_pipeline_needs_a_queue_with_a_dead_letter_queue_and_a_table() {
-        let resources = Resources::new(&pipeline("quotes", ""), Duration::from_secs(50))
-            .expect("a standard queue");
+        let resources = Resources::new(&pipeline("quotes", ""), Duration::from_secs(50));
         assert_eq!(
             resources.queue,
             QueueResource {
@@ -195,21 +177,10 @@ mod tests {
     }
 
     #[test]
-    fn a_fifo_queue_is_refused() {
-        let error = Resources::new(&pipeline("quotes.fifo", ""), Duration::from_secs(50))
-            .expect_err("FIFO");
-        assert_eq!(
-            error.to_string(),
-            "queue `quotes.fifo` is a FIFO queue: stockrun sends to standard queues only"
-        );
-    }
-
-    #[test]
     fn the_sender_is_the_address_of_notify_from() {
         let notify = "notify:\n  from: Quotes <bot@example.com>\n  to: [me@example.com]\n  \
                       subject: s\n  text: t\n";
-        let resources =
-            Resources::new(&pipeline("quotes", notify), Duration::from_secs(50)).expect("ok");
+        let resources = Resources::new(&pipeline("quotes", notify), Duration::from_secs(50));
         let sender = resources.sender().expect("notify").expect("an address");
         assert_eq!(
             sender,

@@ -111,7 +111,6 @@ fn status_of(error: &DeployError) -> ExitStatus {
         DeployError::Schedule { .. }
         | DeployError::FromVariable { .. }
         | DeployError::QueueUrl { .. }
-        | DeployError::Fifo { .. }
         | DeployError::Sender { .. }
         | DeployError::ParameterClash { .. } => ExitStatus::Invalid,
         DeployError::FunctionName { .. }

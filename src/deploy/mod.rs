@@ -100,14 +100,6 @@ pub enum DeployError {
         /// Where the URL is written.
         position: Position,
     },
-    /// A FIFO queue name.
-    #[error("queue `{name}` is a FIFO queue: stockrun sends to standard queues only")]
-    Fifo {
-        /// The queue's name.
-        name: String,
-        /// Where it is written (or the pipeline name's position).
-        position: Position,
-    },
     /// `notify.from` is not an e-mail address.
     #[error("`notify.from` `{from}` is not an e-mail address: {reason}")]
     Sender {
@@ -168,7 +160,6 @@ impl DeployError {
             DeployError::Schedule { position, .. } => Some((*position, "source.schedule")),
             DeployError::FromVariable { position, path, .. } => Some((*position, path)),
             DeployError::QueueUrl { position } => Some((*position, "queue.url")),
-            DeployError::Fifo { position, .. } => Some((*position, "queue.name")),
             DeployError::Sender { position, .. } => Some((*position, "notify.from")),
             _ => None,
         }
@@ -184,7 +175,6 @@ impl DeployError {
             DeployError::QueueUrl { .. } => {
                 "write `queue.name` instead (the name of the queue the template creates)".to_owned()
             }
-            DeployError::Fifo { .. } => "use a name that does not end in `.fifo`".to_owned(),
             DeployError::FunctionName { .. } => {
                 "pass a shorter --function-name (the default is `stockrun-<pipeline name>`)"
                     .to_owned()

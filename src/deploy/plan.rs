@@ -10,7 +10,7 @@ use super::{CODE_PARAMETERS, DeployError, MAX_FUNCTION_TIMEOUT, MAX_VISIBILITY, 
 use crate::config::Pipeline;
 use crate::config::env::{EnvReference, find_references};
 use crate::config::located::Position;
-use crate::resources::{Resources, ResourcesError, Sender, lambda_visibility};
+use crate::resources::{Resources, Sender, lambda_visibility};
 use crate::source::Schedule;
 
 /// The pipeline a template is made from.
@@ -79,16 +79,7 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
     let window = pipeline.queue.batch_window.value.0;
     let batch_window = window.as_secs() + u64::from(window.subsec_nanos() > 0);
     let visibility = lambda_visibility(options.function_timeout, Duration::from_secs(batch_window));
-    let resources = Resources::new(pipeline, visibility).map_err(|error| match error {
-        ResourcesError::Fifo { name } => DeployError::Fifo {
-            position: pipeline
-                .queue
-                .name
-                .as_ref()
-                .map_or(pipeline.name.position, |n| n.position),
-            name,
-        },
-    })?;
+    let resources = Resources::new(pipeline, visibility);
     let schedule = to_eventbridge(source.schedule).map_err(|error| DeployError::Schedule {
         position: pipeline.source.schedule.position,
         source: error,

@@ -44,9 +44,6 @@ pub const SCHEDULE_PERMISSION: &str = "SchedulePermission";
 /// Parameters the template always has.
 pub const CODE_PARAMETERS: [&str; 2] = ["CodeBucket", "CodeKey"];
 
-/// The longest an SQS visibility timeout can be (12 hours).
-const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
-
 /// The longest a Lambda function can run (15 minutes).
 const MAX_FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -127,7 +124,8 @@ pub enum DeployError {
     },
     /// The queue would need a visibility timeout beyond SQS's 12 hours.
     #[error(
-        "the queue's visibility timeout would be {seconds}s (6 × the function timeout + the batch window), more than SQS allows (43200s)"
+        "the queue's visibility timeout would be {seconds}s (6 × the function timeout + the batch window), more than SQS allows ({max}s)",
+        max = crate::queue::MAX_VISIBILITY.as_secs()
     )]
     VisibilityTooLong {
         /// The visibility timeout needed.

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use super::cron::to_eventbridge;
 use super::parameters::{Variable, variables};
-use super::{CODE_PARAMETERS, DeployError, MAX_FUNCTION_TIMEOUT, MAX_VISIBILITY, Options};
+use super::{CODE_PARAMETERS, DeployError, MAX_FUNCTION_TIMEOUT, Options};
 use crate::config::Pipeline;
 use crate::config::env::{EnvReference, find_references};
 use crate::config::located::Position;
+use crate::queue::MAX_VISIBILITY;
 use crate::resources::{Resources, Sender, lambda_visibility};
 use crate::source::Schedule;
 

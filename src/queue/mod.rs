@@ -16,6 +16,14 @@ use crate::sqlite_error::SqliteError;
 /// also the largest `queue.batch_size`).
 pub const MAX_BATCH: usize = crate::config::model::MAX_BATCH_SIZE as usize;
 
+/// The longest one receive waits for a first message: SQS long polling's maximum
+/// (ReceiveMessage `WaitTimeSeconds`), and the consumer's long poll on either queue.
+pub const MAX_WAIT: Duration = Duration::from_secs(20);
+
+/// The longest a received message can stay hidden: SQS's largest visibility timeout (12 hours).
+/// A longer one is cut to it on receive and extend; a template that would need more is refused.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
 /// A message handed to a consumer, invisible to others until deleted or its visibility ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {

@@ -20,10 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::Stages;
 use super::batch::{Acknowledge, Emailed, Halt, Settled, handle_batch};
 use super::counters::Counters;
-use crate::queue::{MAX_BATCH, QueueError, Received};
-
-/// How long one receive waits for a first message (SQS long polling's maximum).
-const LONG_POLL: Duration = Duration::from_secs(20);
+use crate::queue::{MAX_BATCH, MAX_WAIT, QueueError, Received};
 
 /// While draining, how long to wait for messages another consumer holds (or that a stopped run
 /// left in flight) before looking again.
@@ -197,7 +194,8 @@ async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueE
     while batch.len() < batch_size && !until.stop.is_cancelled() {
         let wait = match (until.drained, window_ends) {
             (true, _) => Duration::ZERO,
-            (false, None) => LONG_POLL,
+            // A long poll, as long as SQS allows one.
+            (false, None) => MAX_WAIT,
             (false, Some(end)) => end.saturating_duration_since(Instant::now()),
         };
         let wanted = batch_size - batch.len();

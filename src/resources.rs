@@ -9,9 +9,13 @@ use std::time::Duration;
 use crate::config::Pipeline;
 use crate::naming::{self, KeyAttribute};
 
-/// The shortest visibility timeout a queue made for `stockrun run` / `consume` gets: short ones
-/// hand a message out again while it is still being processed.
-const MIN_DEVELOPMENT_VISIBILITY: Duration = Duration::from_secs(30);
+/// The time a received message needs beyond the batch window before it may be handed out again:
+/// processing, the store write and the delete. It is what the default visibility timeout adds to
+/// the window ([`default_visibility`]), the shortest visibility a queue made for `stockrun run` /
+/// `consume` gets ([`development_visibility`]: short ones hand a message out again while it is
+/// still being processed), and how much longer than a retry pause the consumer hides a held
+/// batch.
+pub const PROCESSING_ALLOWANCE: Duration = Duration::from_secs(30);
 
 /// How many times the function timeout AWS asks an SQS trigger's queue to hide a message.
 const LAMBDA_TIMEOUTS_PER_VISIBILITY: u32 = 6;
@@ -134,10 +138,16 @@ impl Resources {
     }
 }
 
+/// How long a message received by `stockrun run` / `consume` stays hidden when no
+/// `--visibility-timeout` is given: the batch window, then [`PROCESSING_ALLOWANCE`].
+pub fn default_visibility(pipeline: &Pipeline) -> Duration {
+    pipeline.queue.batch_window.value.0 + PROCESSING_ALLOWANCE
+}
+
 /// The visibility timeout of a queue read by `stockrun run` / `consume`: `visibility` (the
-/// consumer's, longer than the batch window) but at least 30 s.
+/// consumer's, longer than the batch window) but at least [`PROCESSING_ALLOWANCE`].
 pub fn development_visibility(visibility: Duration) -> Duration {
-    visibility.max(MIN_DEVELOPMENT_VISIBILITY)
+    visibility.max(PROCESSING_ALLOWANCE)
 }
 
 /// The visibility timeout of a queue that triggers a Lambda function: six times the function's
@@ -194,6 +204,12 @@ mod tests {
 
     #[test]
     fn visibility_timeouts_follow_who_reads_the_queue() {
+        let quotes = pipeline("quotes", "");
+        assert_eq!(
+            default_visibility(&quotes),
+            quotes.queue.batch_window.value.0 + Duration::from_secs(30),
+            "the batch window, then the allowance"
+        );
         assert_eq!(
             development_visibility(Duration::from_secs(5)),
             Duration::from_secs(30)

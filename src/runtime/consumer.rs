@@ -21,6 +21,7 @@ use super::Stages;
 use super::batch::{Acknowledge, Emailed, Halt, Settled, handle_batch};
 use super::counters::Counters;
 use crate::queue::{MAX_BATCH, MAX_WAIT, QueueError, Received};
+use crate::resources::PROCESSING_ALLOWANCE;
 
 /// While draining, how long to wait for messages another consumer holds (or that a stopped run
 /// left in flight) before looking again.
@@ -31,10 +32,6 @@ const DRAIN_QUEUE_ERRORS: u32 = 5;
 
 /// The longest pause between retries of a batch whose store write failed.
 const MAX_STORE_PAUSE: Duration = Duration::from_secs(60);
-
-/// How much longer than a retry pause a held batch stays hidden: time for the store write after
-/// the pause and the delete after that (the same margin as the default visibility timeout).
-const HOLD_ALLOWANCE: Duration = Duration::from_secs(30);
 
 /// When the consumer stops.
 #[derive(Clone, Debug)]
@@ -164,7 +161,8 @@ async fn retry_failed(
         attempt += 1;
         let wait = Duration::from_secs(1_u64 << attempt.min(6)).min(MAX_STORE_PAUSE);
         tracing::warn!(records = failed.len(), retry_in = ?wait, "store failing: holding the batch and retrying");
-        hold(stages, &failed, wait + HOLD_ALLOWANCE).await;
+        // Hidden past the pause for the store write and the delete after it.
+        hold(stages, &failed, wait + PROCESSING_ALLOWANCE).await;
         pause(until, wait).await;
         if until.stop.is_cancelled() {
             continue;

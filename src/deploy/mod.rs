@@ -54,7 +54,7 @@ pub struct Options {
     pub function_timeout: Duration,
     /// The function's memory in MB (128 to 10240).
     pub memory_size: u32,
-    /// The pipeline file's path inside the function's zip (the `PIPELINE` variable).
+    /// The pipeline file's path inside the function's zip (the `PIPELINE` variable, `naming::PIPELINE_VARIABLE`).
     pub pipeline_path: String,
     /// The function's name; default `stockrun-<pipeline name>`.
     pub function_name: Option<String>,

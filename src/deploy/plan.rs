@@ -10,6 +10,7 @@ use super::{CODE_PARAMETERS, DeployError, MAX_FUNCTION_TIMEOUT, Options};
 use crate::config::Pipeline;
 use crate::config::env::{EnvReference, find_references};
 use crate::config::located::Position;
+use crate::naming::PIPELINE_VARIABLE;
 use crate::queue::MAX_VISIBILITY;
 use crate::resources::{Resources, Sender, lambda_visibility};
 use crate::source::Schedule;
@@ -191,10 +192,12 @@ fn checked_variables(all: Vec<Variable>) -> Result<Vec<Variable>, DeployError> {
         if LAMBDA_RESERVED.contains(&variable.name.as_str()) {
             continue;
         }
-        if variable.name == "PIPELINE" {
+        if variable.name == PIPELINE_VARIABLE {
             return Err(DeployError::ParameterClash {
-                parameter: "PIPELINE".to_owned(),
-                first: "PIPELINE (the function's pipeline file, set by the template)".to_owned(),
+                parameter: PIPELINE_VARIABLE.to_owned(),
+                first: format!(
+                    "{PIPELINE_VARIABLE} (the function's pipeline file, set by the template)"
+                ),
                 second: variable.name,
             });
         }

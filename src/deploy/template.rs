@@ -16,7 +16,7 @@ use super::{
     SCHEDULE, SCHEDULE_PERMISSION, TABLE, TRIGGER,
 };
 use crate::config::Pipeline;
-use crate::naming::KEY_ATTRIBUTE_TYPE;
+use crate::naming::{KEY_ATTRIBUTE_TYPE, PIPELINE_VARIABLE};
 use crate::resources::{QueueResource, TableResource};
 
 /// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look
@@ -237,7 +237,7 @@ fn log_group(plan: &Plan, options: &Options) -> Resource {
 fn function(name: &str, plan: &Plan, options: &Options) -> Resource {
     let mut variables = IndexMap::new();
     variables.insert(
-        "PIPELINE".to_owned(),
+        PIPELINE_VARIABLE.to_owned(),
         Str::Literal(options.pipeline_path.clone()),
     );
     for variable in &plan.variables {

@@ -1,5 +1,6 @@
 //! What a pipeline needs on AWS, described once: the queue and its dead-letter queue (names,
-//! redrive after `max_receive_count`, visibility timeout), the table (name, key schema) and the
+//! redrive after `max_receive_count`, visibility timeout, retention), the table (name, key
+//! schema, billing mode) and the
 //! e-mail sender's identity. `stockrun init` provisions from it (through each backend's
 //! `provision` module) and `deploy/` writes the CloudFormation resources from it, so the two
 //! cannot disagree on a name or a key. A leaf: it knows the pipeline model and [`naming`].
@@ -16,6 +17,17 @@ use crate::naming::{self, KeyAttribute};
 /// still being processed), and how much longer than a retry pause the consumer hides a held
 /// batch.
 pub const PROCESSING_ALLOWANCE: Duration = Duration::from_secs(30);
+
+/// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look
+/// (longer than the queue's: a message keeps its first enqueue time when it is dead-lettered).
+const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(14 * 86_400);
+
+/// How long the queue keeps a message: SQS's default of 4 days, written out.
+const QUEUE_RETENTION: Duration = Duration::from_secs(4 * 86_400);
+
+/// How the table is billed: on demand (DynamoDB's and CloudFormation's name), so an idle
+/// pipeline costs nothing and a burst needs no capacity planning.
+const TABLE_BILLING_MODE: &str = "PAY_PER_REQUEST";
 
 /// How many times the function timeout AWS asks an SQS trigger's queue to hide a message.
 const LAMBDA_TIMEOUTS_PER_VISIBILITY: u32 = 6;
@@ -44,6 +56,10 @@ pub struct QueueResource {
     /// How long a received message stays hidden ([`development_visibility`] or
     /// [`lambda_visibility`]).
     pub visibility_timeout: Duration,
+    /// How long the queue keeps a message (`MessageRetentionPeriod`): 4 days.
+    pub retention: Duration,
+    /// How long the dead-letter queue keeps a message: 14 days, SQS's most.
+    pub dead_letter_retention: Duration,
 }
 
 /// The pipeline's table: on-demand billing, keyed by string attributes
@@ -54,6 +70,8 @@ pub struct TableResource {
     pub name: String,
     /// The key schema, partition key first ([`naming::table_key`]).
     pub key: Vec<KeyAttribute>,
+    /// The billing mode as DynamoDB and CloudFormation name it: `PAY_PER_REQUEST`.
+    pub billing_mode: &'static str,
 }
 
 impl TableResource {
@@ -123,10 +141,13 @@ impl Resources {
                 name,
                 max_receive_count: *pipeline.queue.max_receive_count,
                 visibility_timeout,
+                retention: QUEUE_RETENTION,
+                dead_letter_retention: DEAD_LETTER_RETENTION,
             },
             table: TableResource {
                 name: pipeline.store.table.value.clone(),
                 key: naming::table_key(pipeline),
+                billing_mode: TABLE_BILLING_MODE,
             },
             from: pipeline.notify.as_ref().map(|n| n.from.value.clone()),
         }
@@ -179,8 +200,11 @@ mod tests {
                 dead_letter: "quotes-dlq".to_owned(),
                 max_receive_count: 4,
                 visibility_timeout: Duration::from_secs(50),
+                retention: Duration::from_secs(4 * 86_400),
+                dead_letter_retention: Duration::from_secs(14 * 86_400),
             }
         );
+        assert_eq!(resources.table.billing_mode, "PAY_PER_REQUEST");
         assert_eq!(resources.table.name, "quotes");
         assert_eq!(resources.table.describe_key(), "symbol HASH");
         assert!(resources.sender().is_none(), "no notify section");

@@ -22,6 +22,7 @@ use super::batch::{Acknowledge, Emailed, Halt, Settled, handle_batch};
 use super::counters::Counters;
 use crate::queue::{MAX_BATCH, MAX_WAIT, QueueError, Received};
 use crate::resources::PROCESSING_ALLOWANCE;
+use crate::retry::{QUEUE_ERROR_PAUSE, store_hold_pause};
 
 /// While draining, how long to wait for messages another consumer holds (or that a stopped run
 /// left in flight) before looking again.
@@ -29,9 +30,6 @@ const DRAIN_RECHECK: Duration = Duration::from_millis(500);
 
 /// Queue errors in a row after which a drain gives up (a long-running consumer never does).
 const DRAIN_QUEUE_ERRORS: u32 = 5;
-
-/// The longest pause between retries of a batch whose store write failed.
-const MAX_STORE_PAUSE: Duration = Duration::from_secs(60);
 
 /// When the consumer stops.
 #[derive(Clone, Debug)]
@@ -79,7 +77,11 @@ pub async fn consume(
         if until.drained && *errors >= DRAIN_QUEUE_ERRORS {
             return Err(ConsumeError::Queue(error));
         }
-        tracing::error!(%error, "queue error; retrying in 5 s");
+        tracing::error!(
+            %error,
+            "queue error; retrying in {} s",
+            QUEUE_ERROR_PAUSE.as_secs()
+        );
         Ok(())
     };
     while !until.stop.is_cancelled() {
@@ -89,7 +91,7 @@ pub async fn consume(
             Some(error) => note_queue_error(&mut queue_errors, error)?,
         }
         if queue_errors > 0 && batch.is_empty() {
-            pause(until, Duration::from_secs(5)).await;
+            pause(until, QUEUE_ERROR_PAUSE).await;
             continue;
         }
         if batch.is_empty() {
@@ -100,7 +102,7 @@ pub async fn consume(
                 Ok(counts) => counts,
                 Err(error) => {
                     note_queue_error(&mut queue_errors, error)?;
-                    pause(until, Duration::from_secs(5)).await;
+                    pause(until, QUEUE_ERROR_PAUSE).await;
                     continue;
                 }
             };
@@ -159,7 +161,7 @@ async fn retry_failed(
             };
         }
         attempt += 1;
-        let wait = Duration::from_secs(1_u64 << attempt.min(6)).min(MAX_STORE_PAUSE);
+        let wait = store_hold_pause(attempt);
         tracing::warn!(records = failed.len(), retry_in = ?wait, "store failing: holding the batch and retrying");
         // Hidden past the pause for the store write and the delete after it.
         hold(stages, &failed, wait + PROCESSING_ALLOWANCE).await;

@@ -34,9 +34,6 @@ use crate::aws::{Aws, sdk_error_message};
 use crate::config::Pipeline;
 use crate::naming::queue_name;
 
-/// The largest message SQS takes, and the largest total payload of one SendMessageBatch.
-pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
-
 /// The queue `queue.name` (or `queue.url`) of a pipeline, in SQS.
 pub struct SqsQueue {
     aws: Arc<Aws>,

@@ -19,7 +19,7 @@ use crate::diag::Diagnostic;
 use crate::notify::render::Templates;
 use crate::process::Processor;
 use crate::redact::Redactor;
-use crate::source::{self, CompiledSource, Poller, SourceError};
+use crate::source::{self, CompiledSource, Poller, Schedule, SourceError};
 
 /// The outcome of checking one pipeline file.
 #[derive(Debug)]
@@ -42,6 +42,9 @@ pub struct Compiled {
     /// an unset `${VAR}` that keeps it from parsing (never for a command that polls: an unset
     /// variable is an error there).
     pub source: Option<CompiledSource>,
+    /// `source.schedule`, parsed apart from the URL so that an unset variable there does not
+    /// keep it from `deploy-template`.
+    pub schedule: Schedule,
 }
 
 /// Only the pipeline's name: the parts hold header values and URLs, which may be secrets.
@@ -58,8 +61,8 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
     let parsed = load::parse(bytes, env, unset);
     let (parts, found) = build(&parsed.sections);
     let checked = parsed.finish(found);
-    let compiled = match (checked.pipeline, parts.processor) {
-        (Some(pipeline), Some(processor))
+    let compiled = match (checked.pipeline, parts.processor, parts.schedule) {
+        (Some(pipeline), Some(processor), Some(schedule))
             if parts.templates.is_some() == pipeline.notify.is_some() =>
         {
             Some(Compiled {
@@ -67,6 +70,7 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
                 processor,
                 templates: parts.templates,
                 source: parts.source,
+                schedule,
             })
         }
         _ => None,
@@ -82,6 +86,7 @@ struct Parts {
     processor: Option<Processor>,
     templates: Option<Templates>,
     source: Option<CompiledSource>,
+    schedule: Option<Schedule>,
 }
 
 /// Runs each stage's constructor on the sections it needs, collecting what they report.
@@ -89,9 +94,17 @@ fn build(sections: &Sections) -> (Parts, Vec<Diagnostic>) {
     let mut found = Vec::new();
     let name = sections.name.as_ref().map_or("", |name| name.as_str());
     let feeds = sections.feeds.as_deref();
+    // The schedule on its own: an unset variable in the URL must not keep it from deploy.
+    let schedule = sections.source.as_ref().and_then(|source| {
+        Schedule::new(&source.schedule)
+            .map_err(|problem| found.push(problem))
+            .ok()
+    });
     let source = sections.source.as_ref().and_then(|source| {
-        found.extend(source::warnings(source, feeds));
-        CompiledSource::new(source, feeds)
+        if let Some(schedule) = &schedule {
+            found.extend(source::warnings(source, schedule, feeds));
+        }
+        CompiledSource::new(source, schedule.clone(), feeds)
             .map_err(|problems| found.extend(problems))
             .ok()
     });
@@ -119,6 +132,7 @@ fn build(sections: &Sections) -> (Parts, Vec<Diagnostic>) {
         processor,
         templates,
         source,
+        schedule,
     };
     (parts, found)
 }
@@ -133,6 +147,8 @@ pub struct Loaded {
     pub templates: Option<Templates>,
     /// The compiled source (see [`Compiled::source`]); [`Loaded::poller`] builds on it.
     source: Option<CompiledSource>,
+    /// `source.schedule`, parsed once (see [`Compiled::schedule`]).
+    pub schedule: Schedule,
     /// The file it came from.
     pub file: PathBuf,
     /// The file's directory: relative `file:` source URLs resolve against it.
@@ -182,6 +198,7 @@ pub fn load(file: &Path, env: &Environment, unset: UnsetVariables) -> Result<Loa
         processor: compiled.processor,
         templates: compiled.templates,
         source: compiled.source,
+        schedule: compiled.schedule,
         file: file.to_owned(),
         base_dir: file::base_dir(file),
         redactor,

@@ -1,11 +1,16 @@
 //! Names the stages, `init` and the deploy template agree on: the queue, its dead-letter queue,
-//! the embedded database file and the table's key. A leaf: it knows the pipeline model and
-//! nothing that runs it, so backends, `deploy/` and the runtime can all ask it.
+//! the embedded database file, the table's key and the Lambda function's pipeline variable. A
+//! leaf: it knows the pipeline model and nothing that runs it, so backends, `deploy/` and the
+//! runtime can all ask it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::config::Pipeline;
+
+/// The environment variable that names the pipeline file of a Lambda function: the template
+/// sets it, the function reads it.
+pub const PIPELINE_VARIABLE: &str = "PIPELINE";
 
 /// What the dead-letter queue's name adds to the queue's: `quotes` → `quotes-dlq`.
 const DEAD_LETTER_SUFFIX: &str = "-dlq";

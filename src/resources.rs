@@ -1,5 +1,6 @@
 //! What a pipeline needs on AWS, described once: the queue and its dead-letter queue (names,
-//! redrive after `max_receive_count`, visibility timeout), the table (name, key schema) and the
+//! redrive after `max_receive_count`, visibility timeout, retention), the table (name, key
+//! schema, billing mode) and the
 //! e-mail sender's identity. `stockrun init` provisions from it (through each backend's
 //! `provision` module) and `deploy/` writes the CloudFormation resources from it, so the two
 //! cannot disagree on a name or a key. A leaf: it knows the pipeline model and [`naming`].
@@ -9,9 +10,24 @@ use std::time::Duration;
 use crate::config::Pipeline;
 use crate::naming::{self, KeyAttribute};
 
-/// The shortest visibility timeout a queue made for `stockrun run` / `consume` gets: short ones
-/// hand a message out again while it is still being processed.
-const MIN_DEVELOPMENT_VISIBILITY: Duration = Duration::from_secs(30);
+/// The time a received message needs beyond the batch window before it may be handed out again:
+/// processing, the store write and the delete. It is what the default visibility timeout adds to
+/// the window ([`default_visibility`]), the shortest visibility a queue made for `stockrun run` /
+/// `consume` gets ([`development_visibility`]: short ones hand a message out again while it is
+/// still being processed), and how much longer than a retry pause the consumer hides a held
+/// batch.
+pub const PROCESSING_ALLOWANCE: Duration = Duration::from_secs(30);
+
+/// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look
+/// (longer than the queue's: a message keeps its first enqueue time when it is dead-lettered).
+const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(14 * 86_400);
+
+/// How long the queue keeps a message: SQS's default of 4 days, written out.
+const QUEUE_RETENTION: Duration = Duration::from_secs(4 * 86_400);
+
+/// How the table is billed: on demand (DynamoDB's and CloudFormation's name), so an idle
+/// pipeline costs nothing and a burst needs no capacity planning.
+const TABLE_BILLING_MODE: &str = "PAY_PER_REQUEST";
 
 /// How many times the function timeout AWS asks an SQS trigger's queue to hide a message.
 const LAMBDA_TIMEOUTS_PER_VISIBILITY: u32 = 6;
@@ -40,6 +56,10 @@ pub struct QueueResource {
     /// How long a received message stays hidden ([`development_visibility`] or
     /// [`lambda_visibility`]).
     pub visibility_timeout: Duration,
+    /// How long the queue keeps a message (`MessageRetentionPeriod`): 4 days.
+    pub retention: Duration,
+    /// How long the dead-letter queue keeps a message: 14 days, SQS's most.
+    pub dead_letter_retention: Duration,
 }
 
 /// The pipeline's table: on-demand billing, keyed by string attributes
@@ -50,6 +70,8 @@ pub struct TableResource {
     pub name: String,
     /// The key schema, partition key first ([`naming::table_key`]).
     pub key: Vec<KeyAttribute>,
+    /// The billing mode as DynamoDB and CloudFormation name it: `PAY_PER_REQUEST`.
+    pub billing_mode: &'static str,
 }
 
 impl TableResource {
@@ -88,17 +110,6 @@ impl Sender {
     }
 }
 
-/// Why a pipeline's queue cannot be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ResourcesError {
-    /// A FIFO queue name: the poller sends without message groups.
-    #[error("queue `{name}` is a FIFO queue: stockrun sends to standard queues only")]
-    Fifo {
-        /// The queue's name.
-        name: String,
-    },
-}
-
 /// `notify.from` is not an e-mail address (only for a pipeline whose `from` comes from an unset
 /// variable: `validate` rejects the others).
 #[derive(Debug, thiserror::Error)]
@@ -121,28 +132,25 @@ pub enum Provisioned {
 
 impl Resources {
     /// The resources of `pipeline`, its queue hiding a received message for
-    /// `visibility_timeout`.
-    pub fn new(
-        pipeline: &Pipeline,
-        visibility_timeout: Duration,
-    ) -> Result<Resources, ResourcesError> {
+    /// `visibility_timeout`. The queue is a standard one: `validate` refuses a FIFO queue name.
+    pub fn new(pipeline: &Pipeline, visibility_timeout: Duration) -> Resources {
         let name = naming::queue_name(pipeline);
-        if name.ends_with(".fifo") {
-            return Err(ResourcesError::Fifo { name });
-        }
-        Ok(Resources {
+        Resources {
             queue: QueueResource {
                 dead_letter: naming::dead_letter_queue_name(&name),
                 name,
                 max_receive_count: *pipeline.queue.max_receive_count,
                 visibility_timeout,
+                retention: QUEUE_RETENTION,
+                dead_letter_retention: DEAD_LETTER_RETENTION,
             },
             table: TableResource {
                 name: pipeline.store.table.value.clone(),
                 key: naming::table_key(pipeline),
+                billing_mode: TABLE_BILLING_MODE,
             },
             from: pipeline.notify.as_ref().map(|n| n.from.value.clone()),
-        })
+        }
     }
 
     /// The identity e-mails are sent from, when the pipeline sends any.
@@ -151,10 +159,16 @@ impl Resources {
     }
 }
 
+/// How long a message received by `stockrun run` / `consume` stays hidden when no
+/// `--visibility-timeout` is given: the batch window, then [`PROCESSING_ALLOWANCE`].
+pub fn default_visibility(pipeline: &Pipeline) -> Duration {
+    pipeline.queue.batch_window.value.0 + PROCESSING_ALLOWANCE
+}
+
 /// The visibility timeout of a queue read by `stockrun run` / `consume`: `visibility` (the
-/// consumer's, longer than the batch window) but at least 30 s.
+/// consumer's, longer than the batch window) but at least [`PROCESSING_ALLOWANCE`].
 pub fn development_visibility(visibility: Duration) -> Duration {
-    visibility.max(MIN_DEVELOPMENT_VISIBILITY)
+    visibility.max(PROCESSING_ALLOWANCE)
 }
 
 /// The visibility timeout of a queue that triggers a Lambda function: six times the function's
@@ -178,8 +192,7 @@ mod tests {
 
     #[test]
     fn a_pipeline_needs_a_queue_with_a_dead_letter_queue_and_a_table() {
-        let resources = Resources::new(&pipeline("quotes", ""), Duration::from_secs(50))
-            .expect("a standard queue");
+        let resources = Resources::new(&pipeline("quotes", ""), Duration::from_secs(50));
         assert_eq!(
             resources.queue,
             QueueResource {
@@ -187,29 +200,21 @@ mod tests {
                 dead_letter: "quotes-dlq".to_owned(),
                 max_receive_count: 4,
                 visibility_timeout: Duration::from_secs(50),
+                retention: Duration::from_secs(4 * 86_400),
+                dead_letter_retention: Duration::from_secs(14 * 86_400),
             }
         );
+        assert_eq!(resources.table.billing_mode, "PAY_PER_REQUEST");
         assert_eq!(resources.table.name, "quotes");
         assert_eq!(resources.table.describe_key(), "symbol HASH");
         assert!(resources.sender().is_none(), "no notify section");
     }
 
     #[test]
-    fn a_fifo_queue_is_refused() {
-        let error = Resources::new(&pipeline("quotes.fifo", ""), Duration::from_secs(50))
-            .expect_err("FIFO");
-        assert_eq!(
-            error.to_string(),
-            "queue `quotes.fifo` is a FIFO queue: stockrun sends to standard queues only"
-        );
-    }
-
-    #[test]
     fn the_sender_is_the_address_of_notify_from() {
         let notify = "notify:\n  from: Quotes <bot@example.com>\n  to: [me@example.com]\n  \
                       subject: s\n  text: t\n";
-        let resources =
-            Resources::new(&pipeline("quotes", notify), Duration::from_secs(50)).expect("ok");
+        let resources = Resources::new(&pipeline("quotes", notify), Duration::from_secs(50));
         let sender = resources.sender().expect("notify").expect("an address");
         assert_eq!(
             sender,
@@ -223,6 +228,12 @@ mod tests {
 
     #[test]
     fn visibility_timeouts_follow_who_reads_the_queue() {
+        let quotes = pipeline("quotes", "");
+        assert_eq!(
+            default_visibility(&quotes),
+            quotes.queue.batch_window.value.0 + Duration::from_secs(30),
+            "the batch window, then the allowance"
+        );
         assert_eq!(
             development_visibility(Duration::from_secs(5)),
             Duration::from_secs(30)

@@ -1,8 +1,10 @@
 //! How stockrun retries what fails for a moment: one jittered exponential [`backoff`], and every
-//! named policy built on it, each saying what it retries and why those numbers. A leaf: the
-//! backends and the runtime both take their policies from here, so a backend never reaches into
-//! the runtime for one. (The source's HTTP retries, which also honour `Retry-After`, are
-//! `source::retry`, configured per pipeline.)
+//! named policy, each saying what it retries and why those numbers. A leaf: the backends, the
+//! source and the runtime all take their numbers from here, so a backend never reaches into the
+//! runtime for one. The source's HTTP retries ([`HTTP_REQUEST`]) also honour `Retry-After`,
+//! which `source::retry` reads; the consumer's pauses ([`store_hold_pause`],
+//! [`QUEUE_ERROR_PAUSE`]) are plain waits between rounds of its loop. None of these numbers is
+//! configured per pipeline.
 //!
 //! Delays start at `min` and double, never more than `max` apart; jitter adds up to as much
 //! again to each, so consumers that failed together do not retry together.
@@ -59,6 +61,47 @@ pub(crate) fn queue_send() -> ExponentialBuilder {
     backoff(Duration::from_millis(200), Duration::from_secs(10), 5)
 }
 
+/// The numbers of the source's HTTP retries (`source::RetryPolicy`'s defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HttpRetry {
+    /// The first backoff delay, before jitter; each next one doubles.
+    pub(crate) min_delay: Duration,
+    /// The longest backoff delay, before jitter.
+    pub(crate) max_delay: Duration,
+    /// Attempts after the first.
+    pub(crate) retries: usize,
+    /// The longest `Retry-After` honoured; a server asking for more skips the feed this poll.
+    pub(crate) max_retry_after: Duration,
+}
+
+/// A request to the API that failed for a moment (a timeout, a connection error, a 5xx, a 429):
+/// 3 retries after about 0.5–1 s, 1–2 s and 2–4 s (the 8 s cap is never reached), and a
+/// server's `Retry-After` honoured up to 60 s. Polls are minutes apart and every attempt spends
+/// quota, so a feed that still fails is skipped until the next poll rather than hammered.
+pub(crate) const HTTP_REQUEST: HttpRetry = HttpRetry {
+    min_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(8),
+    retries: 3,
+    max_retry_after: Duration::from_secs(60),
+};
+
+/// The longest pause between two tries of a batch the consumer holds because the store failed.
+const MAX_STORE_HOLD_PAUSE: Duration = Duration::from_secs(60);
+
+/// The pause before the `attempt`-th (from 1) retry of a batch the consumer holds because its
+/// store write failed even after [`store_write`]'s retries: 2 s doubling (2, 4, 8, 16, 32 s),
+/// then 60 s for as long as the store stays down. The store is down for longer than a blip
+/// then; the batch stays hidden meanwhile, so waiting longer costs nothing but latency, and
+/// a store that comes back is tried within a minute. No jitter: one consumer holds one batch.
+pub(crate) fn store_hold_pause(attempt: u32) -> Duration {
+    Duration::from_secs(1_u64 << attempt.min(6)).min(MAX_STORE_HOLD_PAUSE)
+}
+
+/// How long the consumer waits after a transient queue error (a receive or a count that failed)
+/// before it tries again: 5 s, long enough not to flood the log or the queue service, short
+/// enough that a blip goes unnoticed.
+pub(crate) const QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(5);
+
 #[cfg(test)]
 mod tests {
     use backon::BackoffBuilder;
@@ -91,5 +134,8 @@ mod tests {
         assert_within(store_write(), &[200, 400, 800]);
         assert_within(email(), &[200, 400, 800]);
         assert_within(queue_send(), &[200, 400, 800, 1600, 3200]);
+        let pauses: Vec<u64> = (1..=8).map(|n| store_hold_pause(n).as_secs()).collect();
+        assert_eq!(pauses, [2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(QUEUE_ERROR_PAUSE, Duration::from_secs(5));
     }
 }

@@ -71,6 +71,7 @@ pub fn run(
     let source = Source {
         pipeline: &loaded.pipeline,
         text: &text,
+        schedule: &loaded.schedule,
     };
     let template = match deploy::template(source, &settings) {
         Ok(template) => template,
@@ -110,7 +111,6 @@ fn status_of(error: &DeployError) -> ExitStatus {
         DeployError::Schedule { .. }
         | DeployError::FromVariable { .. }
         | DeployError::QueueUrl { .. }
-        | DeployError::Fifo { .. }
         | DeployError::Sender { .. }
         | DeployError::ParameterClash { .. } => ExitStatus::Invalid,
         DeployError::FunctionName { .. }

@@ -9,8 +9,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::anyhow;
-
 use crate::aws::Aws;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
@@ -52,8 +50,7 @@ pub async fn run(
     }
     let aws = &options.backend.aws;
     let visibility = development_visibility(options.backend.visibility_timeout(pipeline)?);
-    let resources = Resources::new(pipeline, visibility)
-        .map_err(|error| anyhow!("{error} (rename it in the pipeline)"))?;
+    let resources = Resources::new(pipeline, visibility);
     init_queues(aws, &resources.queue, out).await?;
     let table_ok = init_table(aws, &resources.table, out).await?;
     match (resources.sender(), &options.backend.smtp) {

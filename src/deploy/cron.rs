@@ -11,22 +11,15 @@
 //! a minute (the seconds field must hold one value; EventBridge has no seconds and fires once in
 //! the minute), and a day-of-month *and* a day-of-week restriction (the crate fires on days that
 //! match both; EventBridge needs one of them to be `?`).
+//!
+//! The expression arrives parsed ([`Schedule`], built once when the pipeline is compiled): every
+//! rule about what a valid expression is lives in `source::schedule`, none here.
 
-use std::str::FromStr;
-
-use cron::TimeUnitSpec;
+use crate::source::Schedule;
 
 /// Why a schedule has no EventBridge equivalent.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CronError {
-    /// The expression is not valid cron (validate reports this first).
-    #[error("`{expression}` is not a valid cron schedule: {reason}")]
-    Invalid {
-        /// The schedule as written.
-        expression: String,
-        /// The parser's message.
-        reason: String,
-    },
     /// More than one firing a minute.
     #[error(
         "the schedule `{expression}` fires more than once a minute (seconds field `{seconds}`); EventBridge schedules fire at most once a minute"
@@ -63,7 +56,7 @@ impl CronError {
     /// What to write instead.
     pub fn help(&self) -> String {
         match self {
-            CronError::Invalid { .. } | CronError::Unsupported { .. } => {
+            CronError::Unsupported { .. } => {
                 "write `sec min hour day-of-month month day-of-week [year]`, such as `0 */5 * * * *`"
                     .to_owned()
             }
@@ -119,12 +112,9 @@ const MONTHS: Unit = Unit::named(&[
 const DAYS_OF_WEEK: Unit = Unit::named(&["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]);
 const YEARS: Unit = Unit::numbers(1970, 2100);
 
-/// Translates `expression` to the six EventBridge fields (without the `cron(...)` around them).
-pub fn to_eventbridge(expression: &str) -> Result<String, CronError> {
-    let schedule = cron::Schedule::from_str(expression).map_err(|err| CronError::Invalid {
-        expression: expression.to_owned(),
-        reason: err.to_string().replace('\n', " "),
-    })?;
+/// Translates `schedule` to the six EventBridge fields (without the `cron(...)` around them).
+pub fn to_eventbridge(schedule: &Schedule) -> Result<String, CronError> {
+    let expression = schedule.expression();
     let longhand = match expression.trim() {
         "@yearly" => "0 0 0 1 1 *",
         "@monthly" => "0 0 0 1 * *",
@@ -138,31 +128,34 @@ pub fn to_eventbridge(expression: &str) -> Result<String, CronError> {
         expression: expression.to_owned(),
         reason: reason.to_owned(),
     };
-    if !(6..=7).contains(&fields.len()) {
-        return Err(unsupported("write 6 or 7 fields separated by spaces"));
-    }
-    if schedule.seconds().count() != 1 {
+    let text = |index: usize| {
+        fields
+            .get(index)
+            .copied()
+            .ok_or_else(|| unsupported("fields not separated by spaces"))
+    };
+    if schedule.seconds_per_minute() != 1 {
         return Err(CronError::SubMinute {
             expression: expression.to_owned(),
-            seconds: fields[0].to_owned(),
+            seconds: text(0)?.to_owned(),
         });
     }
     let field = |index: usize, unit: &Unit| {
-        translate_field(fields[index], unit)
-            .ok_or_else(|| unsupported(&format!("field `{}`", fields[index])))
+        let written = text(index)?;
+        translate_field(written, unit).ok_or_else(|| unsupported(&format!("field `{written}`")))
     };
     let (day_of_month, day_of_week) = match (
-        schedule.days_of_month().is_all(),
-        schedule.days_of_week().is_all(),
+        schedule.restricts_day_of_month(),
+        schedule.restricts_day_of_week(),
     ) {
-        (true, true) => ("*".to_owned(), "?".to_owned()),
-        (true, false) => ("?".to_owned(), field(5, &DAYS_OF_WEEK)?),
-        (false, true) => (field(3, &DAYS_OF_MONTH)?, "?".to_owned()),
-        (false, false) => {
+        (false, false) => ("*".to_owned(), "?".to_owned()),
+        (false, true) => ("?".to_owned(), field(5, &DAYS_OF_WEEK)?),
+        (true, false) => (field(3, &DAYS_OF_MONTH)?, "?".to_owned()),
+        (true, true) => {
             return Err(CronError::BothDays {
                 expression: expression.to_owned(),
-                day_of_month: fields[3].to_owned(),
-                day_of_week: fields[5].to_owned(),
+                day_of_month: text(3)?.to_owned(),
+                day_of_week: text(5)?.to_owned(),
             });
         }
     };

@@ -44,9 +44,6 @@ pub const SCHEDULE_PERMISSION: &str = "SchedulePermission";
 /// Parameters the template always has.
 pub const CODE_PARAMETERS: [&str; 2] = ["CodeBucket", "CodeKey"];
 
-/// The longest an SQS visibility timeout can be (12 hours).
-const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
-
 /// The longest a Lambda function can run (15 minutes).
 const MAX_FUNCTION_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -57,7 +54,7 @@ pub struct Options {
     pub function_timeout: Duration,
     /// The function's memory in MB (128 to 10240).
     pub memory_size: u32,
-    /// The pipeline file's path inside the function's zip (the `PIPELINE` variable).
+    /// The pipeline file's path inside the function's zip (the `PIPELINE` variable, `naming::PIPELINE_VARIABLE`).
     pub pipeline_path: String,
     /// The function's name; default `stockrun-<pipeline name>`.
     pub function_name: Option<String>,
@@ -100,14 +97,6 @@ pub enum DeployError {
         /// Where the URL is written.
         position: Position,
     },
-    /// A FIFO queue name.
-    #[error("queue `{name}` is a FIFO queue: stockrun sends to standard queues only")]
-    Fifo {
-        /// The queue's name.
-        name: String,
-        /// Where it is written (or the pipeline name's position).
-        position: Position,
-    },
     /// `notify.from` is not an e-mail address.
     #[error("`notify.from` `{from}` is not an e-mail address: {reason}")]
     Sender {
@@ -135,7 +124,8 @@ pub enum DeployError {
     },
     /// The queue would need a visibility timeout beyond SQS's 12 hours.
     #[error(
-        "the queue's visibility timeout would be {seconds}s (6 × the function timeout + the batch window), more than SQS allows (43200s)"
+        "the queue's visibility timeout would be {seconds}s (6 × the function timeout + the batch window), more than SQS allows ({max}s)",
+        max = crate::queue::MAX_VISIBILITY.as_secs()
     )]
     VisibilityTooLong {
         /// The visibility timeout needed.
@@ -168,7 +158,6 @@ impl DeployError {
             DeployError::Schedule { position, .. } => Some((*position, "source.schedule")),
             DeployError::FromVariable { position, path, .. } => Some((*position, path)),
             DeployError::QueueUrl { position } => Some((*position, "queue.url")),
-            DeployError::Fifo { position, .. } => Some((*position, "queue.name")),
             DeployError::Sender { position, .. } => Some((*position, "notify.from")),
             _ => None,
         }
@@ -184,7 +173,6 @@ impl DeployError {
             DeployError::QueueUrl { .. } => {
                 "write `queue.name` instead (the name of the queue the template creates)".to_owned()
             }
-            DeployError::Fifo { .. } => "use a name that does not end in `.fifo`".to_owned(),
             DeployError::FunctionName { .. } => {
                 "pass a shorter --function-name (the default is `stockrun-<pipeline name>`)"
                     .to_owned()

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use super::cron::to_eventbridge;
 use super::parameters::{Variable, variables};
-use super::{CODE_PARAMETERS, DeployError, MAX_FUNCTION_TIMEOUT, MAX_VISIBILITY, Options};
+use super::{CODE_PARAMETERS, DeployError, MAX_FUNCTION_TIMEOUT, Options};
 use crate::config::Pipeline;
 use crate::config::env::{EnvReference, find_references};
 use crate::config::located::Position;
-use crate::resources::{Resources, ResourcesError, Sender, lambda_visibility};
+use crate::naming::PIPELINE_VARIABLE;
+use crate::queue::MAX_VISIBILITY;
+use crate::resources::{Resources, Sender, lambda_visibility};
+use crate::source::Schedule;
 
 /// The pipeline a template is made from.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +22,8 @@ pub struct Source<'a> {
     pub pipeline: &'a Pipeline,
     /// The pipeline file's text (for its `${VAR}` references).
     pub text: &'a str,
+    /// `source.schedule`, as the pipeline was compiled with it (`compile::Loaded::schedule`).
+    pub schedule: &'a Schedule,
 }
 
 /// Variables Lambda sets itself and refuses in a function's configuration.
@@ -76,20 +81,10 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
     let window = pipeline.queue.batch_window.value.0;
     let batch_window = window.as_secs() + u64::from(window.subsec_nanos() > 0);
     let visibility = lambda_visibility(options.function_timeout, Duration::from_secs(batch_window));
-    let resources = Resources::new(pipeline, visibility).map_err(|error| match error {
-        ResourcesError::Fifo { name } => DeployError::Fifo {
-            position: pipeline
-                .queue
-                .name
-                .as_ref()
-                .map_or(pipeline.name.position, |n| n.position),
-            name,
-        },
-    })?;
-    let schedule_text = &pipeline.source.schedule;
-    let schedule = to_eventbridge(schedule_text).map_err(|source| DeployError::Schedule {
-        position: schedule_text.position,
-        source,
+    let resources = Resources::new(pipeline, visibility);
+    let schedule = to_eventbridge(source.schedule).map_err(|error| DeployError::Schedule {
+        position: pipeline.source.schedule.position,
+        source: error,
     })?;
     let timeout = options.function_timeout;
     if timeout.subsec_nanos() != 0 || timeout.as_secs() == 0 || timeout > MAX_FUNCTION_TIMEOUT {
@@ -197,10 +192,12 @@ fn checked_variables(all: Vec<Variable>) -> Result<Vec<Variable>, DeployError> {
         if LAMBDA_RESERVED.contains(&variable.name.as_str()) {
             continue;
         }
-        if variable.name == "PIPELINE" {
+        if variable.name == PIPELINE_VARIABLE {
             return Err(DeployError::ParameterClash {
-                parameter: "PIPELINE".to_owned(),
-                first: "PIPELINE (the function's pipeline file, set by the template)".to_owned(),
+                parameter: PIPELINE_VARIABLE.to_owned(),
+                first: format!(
+                    "{PIPELINE_VARIABLE} (the function's pipeline file, set by the template)"
+                ),
                 second: variable.name,
             });
         }

@@ -16,15 +16,8 @@ use super::{
     SCHEDULE, SCHEDULE_PERMISSION, TABLE, TRIGGER,
 };
 use crate::config::Pipeline;
-use crate::naming::KEY_ATTRIBUTE_TYPE;
+use crate::naming::{KEY_ATTRIBUTE_TYPE, PIPELINE_VARIABLE};
 use crate::resources::{QueueResource, TableResource};
-
-/// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look
-/// (longer than the queue's: a message keeps its first enqueue time when it is dead-lettered).
-const DEAD_LETTER_RETENTION: u64 = 14 * 86_400;
-
-/// How long the queue keeps a message: SQS's default of 4 days, written out.
-const QUEUE_RETENTION: u64 = 4 * 86_400;
 
 /// The template for `source.pipeline`.
 pub fn template(source: Source<'_>, options: &Options) -> Result<Template, DeployError> {
@@ -172,7 +165,7 @@ fn dead_letter_queue(queue: &QueueResource) -> Resource {
         Properties::Queue(Queue {
             queue_name: queue.dead_letter.clone(),
             visibility_timeout: None,
-            message_retention_period: Some(DEAD_LETTER_RETENTION),
+            message_retention_period: Some(queue.dead_letter_retention.as_secs()),
             redrive_policy: None,
         }),
     )
@@ -184,7 +177,7 @@ fn queue(queue: &QueueResource) -> Resource {
         Properties::Queue(Queue {
             queue_name: queue.name.clone(),
             visibility_timeout: Some(queue.visibility_timeout.as_secs()),
-            message_retention_period: Some(QUEUE_RETENTION),
+            message_retention_period: Some(queue.retention.as_secs()),
             redrive_policy: Some(RedrivePolicy {
                 dead_letter_target_arn: Str::attribute(DEAD_LETTER_QUEUE, "Arn"),
                 max_receive_count: queue.max_receive_count,
@@ -202,7 +195,7 @@ fn table(table: &TableResource) -> Resource {
             "AWS::DynamoDB::Table",
             Properties::Table(Table {
                 table_name: table.name.clone(),
-                billing_mode: "PAY_PER_REQUEST",
+                billing_mode: table.billing_mode,
                 attribute_definitions: table
                     .key
                     .iter()
@@ -237,7 +230,7 @@ fn log_group(plan: &Plan, options: &Options) -> Resource {
 fn function(name: &str, plan: &Plan, options: &Options) -> Resource {
     let mut variables = IndexMap::new();
     variables.insert(
-        "PIPELINE".to_owned(),
+        PIPELINE_VARIABLE.to_owned(),
         Str::Literal(options.pipeline_path.clone()),
     );
     for variable in &plan.variables {

@@ -195,18 +195,6 @@ impl TimestampFormat {
     }
 }
 
-/// Reads `text` with the strftime `format`, as the processor does for a field with `format`.
-pub fn parse_with_format(
-    text: &str,
-    format: &str,
-    zone: Tz,
-    ambiguous: Ambiguous,
-) -> Result<DateTime<Utc>, String> {
-    let format = TimestampFormat::new(format)
-        .map_err(|problem| format!("unusable timestamp format `{format}`: {problem}"))?;
-    format.parse(text, zone, ambiguous)
-}
-
 /// A timestamp without a `format`: RFC 3339 text (any offset); `YYYY-MM-DD HH:MM:SS` (or with a
 /// `T`, optional fraction) as local time in `zone` (UTC unless the field sets `timezone`; a
 /// repeated local time resolved by `ambiguous`) and `YYYY-MM-DD` as the start of that day there;

@@ -16,6 +16,14 @@ use crate::sqlite_error::SqliteError;
 /// also the largest `queue.batch_size`).
 pub const MAX_BATCH: usize = crate::config::model::MAX_BATCH_SIZE as usize;
 
+/// The longest one receive waits for a first message: SQS long polling's maximum
+/// (ReceiveMessage `WaitTimeSeconds`), and the consumer's long poll on either queue.
+pub const MAX_WAIT: Duration = Duration::from_secs(20);
+
+/// The longest a received message can stay hidden: SQS's largest visibility timeout (12 hours).
+/// A longer one is cut to it on receive and extend; a template that would need more is refused.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+
 /// A message handed to a consumer, invisible to others until deleted or its visibility ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
@@ -61,7 +69,8 @@ pub enum QueueError {
     Aws(String),
     /// A message is over the queue's size limit; it can never be sent.
     #[error(
-        "a message of {bytes} bytes is over the queue limit of {limit} bytes (256 KiB, SQS's limit)"
+        "a message of {bytes} bytes is over the queue limit of {limit} bytes ({kib} KiB, SQS's limit)",
+        kib = MAX_MESSAGE_KIB
     )]
     TooLarge {
         /// The message's size.
@@ -85,8 +94,12 @@ impl QueueError {
 }
 
 /// The largest message body a queue takes: SQS's limit (256 KiB), enforced by the embedded
-/// queue too, so a pipeline that runs locally also runs on AWS.
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// queue too, so a pipeline that runs locally also runs on AWS. SQS takes no more in one
+/// SendMessageBatch either (the sum of its bodies), so the SQS queue splits sends by it.
+pub const MAX_MESSAGE_BYTES: usize = MAX_MESSAGE_KIB * 1024;
+
+/// [`MAX_MESSAGE_BYTES`] in KiB, as messages and counters write it.
+pub const MAX_MESSAGE_KIB: usize = 256;
 
 /// Refuses a batch holding a body over [`MAX_MESSAGE_BYTES`], before anything is sent.
 pub fn check_message_sizes(bodies: &[String]) -> Result<(), QueueError> {

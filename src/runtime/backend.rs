@@ -16,6 +16,7 @@ use crate::notify::{Notifier, NotifyError};
 use crate::queue::local::LocalQueue;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::{Queue, QueueError};
+use crate::resources::default_visibility;
 use crate::store::dynamodb::DynamoDbStore;
 use crate::store::local::LocalStore;
 use crate::store::{Store, StoreError};
@@ -90,9 +91,6 @@ pub enum BackendError {
     },
 }
 
-/// Slack on top of the batch window before a received message is handed out again.
-const PROCESSING_ALLOWANCE: Duration = Duration::from_secs(30);
-
 impl Backend {
     /// The queue between poller and consumer.
     pub fn queue(&self, pipeline: &Pipeline) -> Result<Arc<dyn Queue>, BackendError> {
@@ -114,7 +112,7 @@ impl Backend {
     }
 
     /// How long a received message stays hidden: `--visibility-timeout` (longer than the batch
-    /// window), else the batch window plus 30 s.
+    /// window), else [`default_visibility`] (the batch window plus the processing allowance).
     pub fn visibility_timeout(&self, pipeline: &Pipeline) -> Result<Duration, BackendError> {
         let window = pipeline.queue.batch_window.value.0;
         match self.visibility_timeout {
@@ -122,7 +120,7 @@ impl Backend {
                 Err(BackendError::VisibilityTooShort { visibility, window })
             }
             Some(visibility) => Ok(visibility),
-            None => Ok(window + PROCESSING_ALLOWANCE),
+            None => Ok(default_visibility(pipeline)),
         }
     }
 

@@ -20,10 +20,9 @@ use tokio_util::sync::CancellationToken;
 use super::Stages;
 use super::batch::{Acknowledge, Emailed, Halt, Settled, handle_batch};
 use super::counters::Counters;
-use crate::queue::{MAX_BATCH, QueueError, Received};
-
-/// How long one receive waits for a first message (SQS long polling's maximum).
-const LONG_POLL: Duration = Duration::from_secs(20);
+use crate::queue::{MAX_BATCH, MAX_WAIT, QueueError, Received};
+use crate::resources::PROCESSING_ALLOWANCE;
+use crate::retry::{QUEUE_ERROR_PAUSE, store_hold_pause};
 
 /// While draining, how long to wait for messages another consumer holds (or that a stopped run
 /// left in flight) before looking again.
@@ -31,13 +30,6 @@ const DRAIN_RECHECK: Duration = Duration::from_millis(500);
 
 /// Queue errors in a row after which a drain gives up (a long-running consumer never does).
 const DRAIN_QUEUE_ERRORS: u32 = 5;
-
-/// The longest pause between retries of a batch whose store write failed.
-const MAX_STORE_PAUSE: Duration = Duration::from_secs(60);
-
-/// How much longer than a retry pause a held batch stays hidden: time for the store write after
-/// the pause and the delete after that (the same margin as the default visibility timeout).
-const HOLD_ALLOWANCE: Duration = Duration::from_secs(30);
 
 /// When the consumer stops.
 #[derive(Clone, Debug)]
@@ -85,7 +77,11 @@ pub async fn consume(
         if until.drained && *errors >= DRAIN_QUEUE_ERRORS {
             return Err(ConsumeError::Queue(error));
         }
-        tracing::error!(%error, "queue error; retrying in 5 s");
+        tracing::error!(
+            %error,
+            "queue error; retrying in {} s",
+            QUEUE_ERROR_PAUSE.as_secs()
+        );
         Ok(())
     };
     while !until.stop.is_cancelled() {
@@ -95,7 +91,7 @@ pub async fn consume(
             Some(error) => note_queue_error(&mut queue_errors, error)?,
         }
         if queue_errors > 0 && batch.is_empty() {
-            pause(until, Duration::from_secs(5)).await;
+            pause(until, QUEUE_ERROR_PAUSE).await;
             continue;
         }
         if batch.is_empty() {
@@ -106,7 +102,7 @@ pub async fn consume(
                 Ok(counts) => counts,
                 Err(error) => {
                     note_queue_error(&mut queue_errors, error)?;
-                    pause(until, Duration::from_secs(5)).await;
+                    pause(until, QUEUE_ERROR_PAUSE).await;
                     continue;
                 }
             };
@@ -165,9 +161,10 @@ async fn retry_failed(
             };
         }
         attempt += 1;
-        let wait = Duration::from_secs(1_u64 << attempt.min(6)).min(MAX_STORE_PAUSE);
+        let wait = store_hold_pause(attempt);
         tracing::warn!(records = failed.len(), retry_in = ?wait, "store failing: holding the batch and retrying");
-        hold(stages, &failed, wait + HOLD_ALLOWANCE).await;
+        // Hidden past the pause for the store write and the delete after it.
+        hold(stages, &failed, wait + PROCESSING_ALLOWANCE).await;
         pause(until, wait).await;
         if until.stop.is_cancelled() {
             continue;
@@ -197,7 +194,8 @@ async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueE
     while batch.len() < batch_size && !until.stop.is_cancelled() {
         let wait = match (until.drained, window_ends) {
             (true, _) => Duration::ZERO,
-            (false, None) => LONG_POLL,
+            // A long poll, as long as SQS allows one.
+            (false, None) => MAX_WAIT,
             (false, Some(end)) => end.saturating_duration_since(Instant::now()),
         };
         let wanted = batch_size - batch.len();

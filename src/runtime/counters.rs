@@ -4,6 +4,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::queue::MAX_MESSAGE_KIB;
+
 /// Running totals; every field only grows.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -79,7 +81,11 @@ impl fmt::Display for Summary<'_> {
             write!(f, " ({} not queued)", get(&c.not_queued))?;
         }
         if get(&c.too_large) > 0 {
-            write!(f, " ({} refused: over 256 KiB)", get(&c.too_large))?;
+            write!(
+                f,
+                " ({} refused: over {MAX_MESSAGE_KIB} KiB)",
+                get(&c.too_large)
+            )?;
         }
         write!(f, ", stored {}", get(&c.stored))?;
         if get(&c.store_failures) > 0 {

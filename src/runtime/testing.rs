@@ -196,8 +196,12 @@ impl Notifier for Hanging {
 
 /// The poller of `pipeline`, with relative `file:` URLs under `dir`.
 pub(crate) fn poller(pipeline: &crate::config::Pipeline, dir: &Path) -> crate::source::Poller {
-    let source = crate::source::CompiledSource::new(&pipeline.source, Some(&pipeline.feeds))
-        .expect("the source compiles");
+    let source = crate::source::CompiledSource::new(
+        &pipeline.source,
+        crate::source::Schedule::new(&pipeline.source.schedule).ok(),
+        Some(&pipeline.feeds),
+    )
+    .expect("the source compiles");
     crate::source::Poller::new(
         &pipeline.name,
         source,

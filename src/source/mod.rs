@@ -10,8 +10,9 @@
 //! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
 //! - `schedule`: when to poll ([`Schedule`]); `quota`: whether that stays within the API's quota.
 //!
-//! Compiling the section ([`CompiledSource::new`]) is where its URL, cron expression and
-//! JSONPaths are checked, for `validate` and the poller alike.
+//! Compiling the section ([`CompiledSource::new`], with the [`Schedule`] parsed once before it)
+//! is where its URL, cron expression and JSONPaths are checked, for `validate`, the poller and
+//! `deploy-template` alike.
 
 mod body;
 mod fetch;
@@ -79,20 +80,21 @@ pub struct CompiledSource {
 }
 
 impl CompiledSource {
-    /// Compiles `source` for `feeds`; the error is every problem found (URL, headers, cron
-    /// schedule, JSONPaths, rate-limit header names). `feeds` is `None` when that section did not parse: the requests
-    /// cannot be built then (their templates need the feeds), the rest is still checked, and
-    /// the result is an error even when nothing else is wrong.
+    /// Compiles `source` for `feeds` with its parsed `schedule`; the error is every problem found
+    /// (URL, headers, JSONPaths, rate-limit header names). `feeds` is `None` when that section
+    /// did not parse, `schedule` when `source.schedule` did not ([`Schedule::new`] reports why):
+    /// the requests cannot be built without the feeds (their templates need them), the rest is
+    /// still checked, and the result is an error even when nothing else is wrong.
     pub fn new(
         source: &Source,
+        schedule: Option<Schedule>,
         feeds: Option<&[Located<Feed>]>,
     ) -> Result<CompiledSource, Vec<Diagnostic>> {
         let requests = feeds.map(|feeds| request::build(source, feeds));
-        let schedule = Schedule::new(&source.schedule);
         let extractor = Extractor::new(&source.records, &source.errors);
         let ratelimit = RateLimitHeaders::new(&source.ratelimit_headers);
         match (requests, schedule, extractor, ratelimit) {
-            (Some(Ok(requests)), Ok(schedule), Ok(extractor), Ok(ratelimit)) => {
+            (Some(Ok(requests)), Some(schedule), Ok(extractor), Ok(ratelimit)) => {
                 Ok(CompiledSource {
                     requests,
                     extractor,
@@ -102,9 +104,8 @@ impl CompiledSource {
                     max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
                 })
             }
-            (requests, schedule, extractor, ratelimit) => {
+            (requests, _, extractor, ratelimit) => {
                 let mut problems = requests.and_then(Result::err).unwrap_or_default();
-                problems.extend(schedule.err());
                 problems.extend(extractor.err().unwrap_or_default());
                 problems.extend(ratelimit.err().unwrap_or_default());
                 Err(problems)
@@ -113,19 +114,20 @@ impl CompiledSource {
     }
 }
 
-/// The warnings about a source that compiles or not: a numeric day-of-week, and a schedule that
-/// makes more requests than `source.quota` allows (`feeds` is `None` when that section did not
-/// parse: one request per poll is assumed).
-pub fn warnings(source: &Source, feeds: Option<&[Located<Feed>]>) -> Vec<Diagnostic> {
-    let Ok(schedule) = Schedule::new(&source.schedule) else {
-        return Vec::new(); // the error is reported where the source is compiled
-    };
+/// The warnings about a source whose `schedule` parsed, whether the rest compiles or not: a
+/// numeric day-of-week, and a schedule that makes more requests than `source.quota` allows
+/// (`feeds` is `None` when that section did not parse: one request per poll is assumed).
+pub fn warnings(
+    source: &Source,
+    schedule: &Schedule,
+    feeds: Option<&[Located<Feed>]>,
+) -> Vec<Diagnostic> {
     let mut found: Vec<Diagnostic> = schedule::numeric_weekday(&source.schedule)
         .into_iter()
         .collect();
     if let Some(quota) = &source.quota {
         let requests_per_poll = feeds.map_or(1, |f| f.len().max(1));
-        found.extend(quota::check(&schedule, quota, requests_per_poll));
+        found.extend(quota::check(schedule, quota, requests_per_poll));
     }
     found
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::HeaderValue;
 
 use super::fetch::FetchError;
+use crate::retry::{HTTP_REQUEST, HttpRetry};
 
 /// How failed requests are retried.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,14 +29,21 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 3 retries after about 0.5–1 s, 1–2 s and 2–4 s; `Retry-After` up to 60 s.
+    /// [`crate::retry::HTTP_REQUEST`]: 3 retries after about 0.5–1 s, 1–2 s and 2–4 s;
+    /// `Retry-After` up to 60 s.
     fn default() -> RetryPolicy {
+        let HttpRetry {
+            min_delay,
+            max_delay,
+            retries,
+            max_retry_after,
+        } = HTTP_REQUEST;
         RetryPolicy {
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(8),
+            min_delay,
+            max_delay,
             factor: 2.0,
-            max_retries: 3,
-            max_retry_after: Duration::from_secs(60),
+            max_retries: retries,
+            max_retry_after,
         }
     }
 }

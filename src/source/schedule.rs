@@ -1,10 +1,12 @@
 //! When to poll: `source.schedule`, a cron expression with a seconds field, in UTC. Every rule
-//! about the expression lives here: [`Schedule::new`] is what `validate` and the poller both
-//! build, and [`numeric_weekday`] is the one warning about it.
+//! about the expression lives here: [`Schedule::new`] is what `validate`, the poller and
+//! `deploy-template` (which translates it, `deploy::cron`) build, once per pipeline, and
+//! [`numeric_weekday`] is the one warning about it.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use cron::TimeUnitSpec;
 
 use crate::config::Located;
 use crate::diag::Diagnostic;
@@ -56,6 +58,26 @@ impl Schedule {
     /// (a year field in the past).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.0.after(&after).next()
+    }
+
+    /// The expression as written: what other dialects are translated from.
+    pub fn expression(&self) -> &str {
+        self.0.source()
+    }
+
+    /// How many distinct seconds of a minute the schedule fires at (1 for at most once a minute).
+    pub fn seconds_per_minute(&self) -> u32 {
+        self.0.seconds().count()
+    }
+
+    /// Whether the day-of-month field restricts the days (it is not `*` or `?`).
+    pub fn restricts_day_of_month(&self) -> bool {
+        !self.0.days_of_month().is_all()
+    }
+
+    /// Whether the day-of-week field restricts the days (it is not `*` or `?`).
+    pub fn restricts_day_of_week(&self) -> bool {
+        !self.0.days_of_week().is_all()
     }
 
     /// Every firing strictly after `after`, in order.

@@ -436,6 +436,27 @@ async fn init_creates_what_the_pipeline_needs_and_then_finds_it() {
         .attributes
         .expect("attributes");
     assert_eq!(attributes[&QueueAttributeName::VisibilityTimeout], "50");
+    // The retentions the deploy template writes: 4 days, and 14 for dead letters.
+    assert_eq!(
+        attributes[&QueueAttributeName::MessageRetentionPeriod],
+        "345600"
+    );
+    let dead_url = sqs
+        .get_queue_url()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .expect("dead-letter queue");
+    let dead = sqs
+        .get_queue_attributes()
+        .queue_url(dead_url.queue_url().expect("url"))
+        .attribute_names(QueueAttributeName::MessageRetentionPeriod)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .expect("attributes");
+    assert_eq!(dead[&QueueAttributeName::MessageRetentionPeriod], "1209600");
     let policy: Value =
         serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).expect("JSON");
     assert!(

@@ -11,7 +11,7 @@ use stockrun::config::env::Environment;
 use stockrun::config::load::{self, UnsetVariables};
 use stockrun::process::Processor;
 use stockrun::redact::Redactor;
-use stockrun::source::{CompiledSource, MAX_BODY_BYTES, Poller, RetryPolicy};
+use stockrun::source::{CompiledSource, MAX_BODY_BYTES, Poller, RetryPolicy, Schedule};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -43,8 +43,12 @@ fn pipeline(url: &str) -> Pipeline {
 }
 
 fn poller(pipeline: &Pipeline) -> Poller {
-    let source = CompiledSource::new(&pipeline.source, Some(&pipeline.feeds))
-        .unwrap_or_else(|found| panic!("the source compiles: {found:#?}"));
+    let source = CompiledSource::new(
+        &pipeline.source,
+        Schedule::new(&pipeline.source.schedule).ok(),
+        Some(&pipeline.feeds),
+    )
+    .unwrap_or_else(|found| panic!("the source compiles: {found:#?}"));
     Poller::new(&pipeline.name, source, &root(), Redactor::default())
         .expect("poller builds")
         .with_retry(RetryPolicy::new(Duration::from_millis(1), 1))

@@ -40,6 +40,11 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("duplicate-key", "7:3", "duplicate mapping key `records`"),
     ("empty", "1:1", "the file is empty"),
     ("empty-lists", "7:12", "`timeout` is 0"),
+    (
+        "fifo-queue",
+        "23:9",
+        "queue `quotes.fifo` is a FIFO queue: stockrun sends to standard queues only",
+    ),
     ("five-field-cron", "7:13", "has 5 fields"),
     (
         "inserted-at-collides",

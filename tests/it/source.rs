@@ -13,7 +13,7 @@ use stockrun::config::Pipeline;
 use stockrun::config::env::{Environment, find_references};
 use stockrun::config::load::{self, UnsetVariables};
 use stockrun::redact::Redactor;
-use stockrun::source::{CompiledSource, PollReport, Poller, RetryPolicy};
+use stockrun::source::{CompiledSource, PollReport, Poller, RetryPolicy, Schedule};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -44,7 +44,12 @@ fn load(yaml: &str, vars: &[(&str, &str)]) -> (Pipeline, Redactor) {
 /// The poller of `pipeline`, its source compiled as `validate` compiles it; the error is every
 /// diagnostic (message and help).
 fn build(pipeline: &Pipeline, base: &Path, redactor: Redactor) -> Result<Poller, String> {
-    let source = CompiledSource::new(&pipeline.source, Some(&pipeline.feeds)).map_err(|found| {
+    let source = CompiledSource::new(
+        &pipeline.source,
+        Schedule::new(&pipeline.source.schedule).ok(),
+        Some(&pipeline.feeds),
+    )
+    .map_err(|found| {
         found
             .iter()
             .map(|d| format!("{} ({})", d.message, d.help.as_deref().unwrap_or_default()))

@@ -26,7 +26,7 @@ pub fn check(sections: &Sections, text: &str) -> Vec<Diagnostic> {
     };
     let fields = sections.process.as_ref().map(|p| &*p.fields);
     if let Some(name) = &sections.name {
-        outputs::check_name(&mut ctx, name);
+        outputs::check_name(&mut ctx, name, sections.queue.as_ref());
     }
     if let Some(source) = &sections.source {
         source::check(&mut ctx, source, sections.feeds.as_deref());

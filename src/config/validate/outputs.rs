@@ -9,9 +9,17 @@ use crate::config::Located;
 use crate::config::model::{Field, MAX_BATCH_SIZE, Notify, Queue, Store};
 use crate::diag::Diagnostic;
 
-/// The pipeline name names a queue and a file: SQS's rules (letters, digits, `-`, `_`, ≤ 80).
-pub(super) fn check_name(ctx: &mut Ctx<'_>, name: &Located<String>) {
-    if !is_queue_name(name) {
+/// What ends the name of an SQS FIFO queue. stockrun sends without message groups, so it
+/// works with standard queues only: a FIFO queue is refused here, where it is written.
+const FIFO_SUFFIX: &str = ".fifo";
+
+/// The pipeline name names a file and, unless `queue.name` or `queue.url` is set, the queue:
+/// SQS's rules for a standard queue (letters, digits, `-`, `_`, ≤ 80).
+pub(super) fn check_name(ctx: &mut Ctx<'_>, name: &Located<String>, queue: Option<&Queue>) {
+    let names_queue = queue.is_none_or(|q| q.name.is_none() && q.url.is_none());
+    if names_queue && is_fifo_name(name) {
+        ctx.push(fifo_queue(name, name, "name"));
+    } else if !is_queue_name(name) && !is_fifo_name(name) {
         ctx.push(
             Diagnostic::error(
                 name.position,
@@ -26,12 +34,27 @@ pub(super) fn check_name(ctx: &mut Ctx<'_>, name: &Located<String>) {
     }
 }
 
+/// A standard SQS queue's name: 1 to 80 letters, digits, `-` and `_`.
 fn is_queue_name(name: &str) -> bool {
-    let base = name.strip_suffix(".fifo").unwrap_or(name);
     (1..=80).contains(&name.len())
-        && base
+        && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// A FIFO queue's name: a standard name followed by `.fifo`, 80 characters in all.
+fn is_fifo_name(name: &str) -> bool {
+    name.len() <= 80 && name.strip_suffix(FIFO_SUFFIX).is_some_and(is_queue_name)
+}
+
+/// The error for the FIFO queue `queue`, written at `value` (the key `path`).
+fn fifo_queue(value: &Located<String>, queue: &str, path: &str) -> Diagnostic {
+    Diagnostic::error(
+        value.position,
+        format!("queue `{queue}` is a FIFO queue: stockrun sends to standard queues only"),
+    )
+    .at(path)
+    .help(format!("use a name that does not end in `{FIFO_SUFFIX}`"))
 }
 
 /// `queue`: a name or a URL, and the SQS / Lambda limits on batching and redelivery.
@@ -45,29 +68,39 @@ pub(super) fn check_queue(ctx: &mut Ctx<'_>, queue: &Queue) {
     }
     if let Some(name) = &queue.name {
         ctx.check_not_interpolated(name, "queue.name");
-        if !is_queue_name(name) && !name.contains("${") {
+        if is_fifo_name(name) {
+            ctx.push(fifo_queue(name, name, "queue.name"));
+        } else if !is_queue_name(name) && !name.contains("${") {
             ctx.push(
                 Diagnostic::error(
                     name.position,
                     format!("`{}` is not a valid SQS queue name", name.as_str()),
                 )
                 .at("queue.name")
-                .help("use 1 to 80 letters, digits, `-` and `_` (and `.fifo` for a FIFO queue)"),
+                .help("use 1 to 80 letters, digits, `-` and `_`"),
             );
         }
     }
     if let Some(url) = &queue.url
         && !url.contains("${")
-        && url::Url::parse(url).is_err()
     {
-        ctx.push(
-            Diagnostic::error(
-                url.position,
-                format!("invalid queue URL `{}`", url.as_str()),
-            )
-            .at("queue.url")
-            .help("such as `https://sqs.eu-west-1.amazonaws.com/123456789012/stock-quotes`"),
-        );
+        match url::Url::parse(url) {
+            Err(_) => ctx.push(
+                Diagnostic::error(
+                    url.position,
+                    format!("invalid queue URL `{}`", url.as_str()),
+                )
+                .at("queue.url")
+                .help("such as `https://sqs.eu-west-1.amazonaws.com/123456789012/stock-quotes`"),
+            ),
+            Ok(parsed) => {
+                // The queue's name is the URL's last segment (`naming::queue_name`).
+                let last = parsed.path().trim_end_matches('/').rsplit('/').next();
+                if let Some(last) = last.filter(|last| is_fifo_name(last)) {
+                    ctx.push(fifo_queue(url, last, "queue.url"));
+                }
+            }
+        }
     }
     if !(1..=MAX_BATCH_SIZE).contains(&*queue.batch_size) {
         ctx.push(
@@ -264,5 +297,52 @@ fn check_address(ctx: &mut Ctx<'_>, address: &Located<String>, path: &str) {
             .at(path)
             .help("write `name@example.com` or `Name <name@example.com>`"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::env::Environment;
+    use crate::config::load::{UnsetVariables, check};
+
+    /// The errors of a pipeline named `name` with the `queue` section `queue`.
+    fn errors(name: &str, queue: &str) -> Vec<(String, String)> {
+        let text = format!(
+            "name: {name}\nsource:\n  url: https://api.example.com/q\n  records: $[*]\n\
+             process:\n  fields:\n    symbol: {{ path: $.symbol, required: true }}\n\
+             store:\n  table: quotes\n  key:\n    partition: {{ name: symbol, value: \"{{{{symbol}}}}\" }}\n\
+             {queue}"
+        );
+        let env = Environment::from_pairs(Vec::<(String, String)>::new());
+        check(text.as_bytes(), &env, UnsetVariables::Deny)
+            .diagnostics
+            .into_iter()
+            .map(|d| (d.path, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_fifo_queue_is_refused_where_it_is_written() {
+        let fifo = |queue: &str| {
+            format!("queue `{queue}` is a FIFO queue: stockrun sends to standard queues only")
+        };
+        assert_eq!(errors("quotes", ""), vec![]);
+        assert_eq!(
+            errors("quotes.fifo", ""),
+            vec![("name".to_owned(), fifo("quotes.fifo"))]
+        );
+        assert_eq!(
+            errors("quotes", "queue:\n  name: q.fifo\n"),
+            vec![("queue.name".to_owned(), fifo("q.fifo"))]
+        );
+        assert_eq!(
+            errors(
+                "quotes",
+                "queue:\n  url: https://sqs.eu-west-1.amazonaws.com/1/q.fifo\n"
+            ),
+            vec![("queue.url".to_owned(), fifo("q.fifo"))]
+        );
+        // The pipeline name names no queue when the queue has its own name.
+        assert_eq!(errors("quotes.fifo", "queue:\n  name: q\n"), vec![]);
     }
 }

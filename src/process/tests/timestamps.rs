@@ -5,8 +5,7 @@ use serde_json::{Value, json};
 
 use super::{ok, poison, processor, text_of};
 use crate::process::timestamp::{
-    Ambiguous, EpochUnit, FormatKind, FormatProblem, TimestampFormat, parse_unformatted,
-    parse_with_format, to_rfc3339,
+    Ambiguous, EpochUnit, FormatKind, FormatProblem, TimestampFormat, parse_unformatted, to_rfc3339,
 };
 
 fn formatted(text: &str, format: &str, zone: &str) -> Result<String, String> {
@@ -19,7 +18,12 @@ fn formatted_with(
     zone: &str,
     ambiguous: Ambiguous,
 ) -> Result<String, String> {
-    parse_with_format(text, format, zone.parse::<Tz>().unwrap(), ambiguous).map(to_rfc3339)
+    // As the processor reads a field with `format`: the format compiled once, then applied.
+    let compiled = TimestampFormat::new(format)
+        .map_err(|problem| format!("unusable timestamp format `{format}`: {problem}"))?;
+    compiled
+        .parse(text, zone.parse::<Tz>().unwrap(), ambiguous)
+        .map(to_rfc3339)
 }
 
 fn unformatted(value: Value) -> Result<String, String> {

@@ -26,19 +26,13 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use self::lookup::dead_letter_arn;
 use self::lookup::queue_url;
 use self::send::send_chunks;
-use super::{MAX_BATCH, Queue, QueueCounts, QueueError, Received, check_message_sizes};
+use super::{
+    MAX_BATCH, MAX_VISIBILITY, MAX_WAIT, Queue, QueueCounts, QueueError, Received,
+    check_message_sizes,
+};
 use crate::aws::{Aws, sdk_error_message};
 use crate::config::Pipeline;
 use crate::naming::queue_name;
-
-/// The largest message SQS takes, and the largest total payload of one SendMessageBatch.
-pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
-
-/// The longest long poll SQS allows (ReceiveMessage `WaitTimeSeconds`).
-const MAX_WAIT: Duration = Duration::from_secs(20);
-
-/// The longest visibility timeout SQS allows (12 hours).
-const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// The queue `queue.name` (or `queue.url`) of a pipeline, in SQS.
 pub struct SqsQueue {
@@ -187,7 +181,8 @@ impl Queue for SqsQueue {
     ) -> Result<Vec<Received>, QueueError> {
         let url = self.url().await?;
         let max = i32::try_from(max.clamp(1, MAX_BATCH)).unwrap_or(MAX_BATCH as i32);
-        let wait = i32::try_from(wait.min(MAX_WAIT).as_secs()).unwrap_or(20);
+        // Whole seconds, at most MAX_WAIT's: the conversion cannot fail.
+        let wait = i32::try_from(wait.min(MAX_WAIT).as_secs()).unwrap_or_default();
         let mut request = self
             .aws
             .sqs()

@@ -1,6 +1,6 @@
 //! Creating a pipeline's queues on SQS for development (`stockrun init`): the dead-letter queue,
-//! then the queue with a redrive policy naming it and the visibility timeout the description
-//! gives. What exists is found with `lookup` and left as it is; only a redrive policy that does
+//! then the queue with a redrive policy naming it, each with the visibility timeout and retention
+//! the description gives. What exists is found with `lookup` and left as it is; only a redrive policy that does
 //! not match is reported. Production queues come from the deploy template instead.
 
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -65,10 +65,14 @@ pub async fn dead_letter_queue(
     let name = &queue.dead_letter;
     let (provisioned, url) = match find_queue_url(aws, name, None).await? {
         Some(url) => (Provisioned::Existed, url),
-        None => (
-            Provisioned::Created,
-            create_queue(aws, name, Vec::new()).await?,
-        ),
+        None => {
+            let retention = seconds(queue.dead_letter_retention);
+            let attributes = vec![(QueueAttributeName::MessageRetentionPeriod, retention)];
+            (
+                Provisioned::Created,
+                create_queue(aws, name, attributes).await?,
+            )
+        }
     };
     let arn = queue_attributes(aws, name, &url, &[QueueAttributeName::QueueArn])
         .await?
@@ -112,12 +116,21 @@ pub async fn queue(
             (QueueAttributeName::RedrivePolicy, policy.to_string()),
             (
                 QueueAttributeName::VisibilityTimeout,
-                queue.visibility_timeout.as_secs().to_string(),
+                seconds(queue.visibility_timeout),
+            ),
+            (
+                QueueAttributeName::MessageRetentionPeriod,
+                seconds(queue.retention),
             ),
         ],
     )
     .await?;
     Ok((Provisioned::Created, Redrive::AsDescribed))
+}
+
+/// A queue attribute in seconds, as SQS writes it.
+fn seconds(duration: std::time::Duration) -> String {
+    duration.as_secs().to_string()
 }
 
 /// Creates the queue `name` with `attributes`; its URL.

@@ -7,7 +7,8 @@ use std::ops::Range;
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
 use backon::BackoffBuilder;
 
-use super::{MAX_PAYLOAD_BYTES, SqsQueue, describe_failure};
+use super::{SqsQueue, describe_failure};
+use crate::queue::MAX_MESSAGE_BYTES;
 use crate::queue::{MAX_BATCH, QueueError};
 use crate::retry;
 
@@ -86,7 +87,7 @@ pub(crate) fn send_chunks(bodies: &[String]) -> Vec<Range<usize>> {
     let mut start = 0;
     let mut bytes = 0;
     for (i, body) in bodies.iter().enumerate() {
-        if i > start && (i - start == MAX_BATCH || bytes + body.len() > MAX_PAYLOAD_BYTES) {
+        if i > start && (i - start == MAX_BATCH || bytes + body.len() > MAX_MESSAGE_BYTES) {
             chunks.push(start..i);
             start = i;
             bytes = 0;

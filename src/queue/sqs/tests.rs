@@ -17,7 +17,13 @@ fn send_chunks_hold_at_most_ten_entries() {
 #[test]
 fn send_chunks_hold_at_most_256_kib() {
     let big = 100 * 1024;
-    let chunks = send_chunks(&bodies(&[big, big, big, 10, MAX_PAYLOAD_BYTES]));
+    let chunks = send_chunks(&bodies(&[
+        big,
+        big,
+        big,
+        10,
+        crate::queue::MAX_MESSAGE_BYTES,
+    ]));
     assert_eq!(chunks, vec![0..2, 2..4, 4..5]);
 }
 

@@ -21,10 +21,8 @@ use crate::aws::Aws;
 use crate::compile::load;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
+use crate::naming::PIPELINE_VARIABLE;
 use crate::runtime::backend::{Backend, BackendKind};
-
-/// The variable that names the pipeline file.
-pub const PIPELINE_VARIABLE: &str = "PIPELINE";
 
 /// The variables the Lambda service sets for every function; the runtime client needs them all.
 const LAMBDA_VARIABLES: [&str; 4] = [

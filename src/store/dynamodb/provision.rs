@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::aws::{Aws, sdk_error_message};
-use crate::naming::{KEY_ATTRIBUTE_TYPE, KeyRole};
+use crate::naming::KEY_ATTRIBUTE_TYPE;
 use crate::resources::{Provisioned, TableResource};
 
 /// How long [`wait_until_active`] waits for a table that DynamoDB is still creating.
@@ -139,12 +139,9 @@ async fn create_table(
         .await
         .create_table()
         .table_name(&table.name)
-        .billing_mode(BillingMode::PayPerRequest);
+        .billing_mode(BillingMode::from(table.billing_mode));
     for attribute in &table.key {
-        let key_type = match attribute.role {
-            KeyRole::Partition => KeyType::Hash,
-            KeyRole::Sort => KeyType::Range,
-        };
+        let key_type = KeyType::from(attribute.role.key_type());
         request = request
             .attribute_definitions(
                 AttributeDefinition::builder()

@@ -163,7 +163,8 @@ impl Handler {
     }
 
     /// [`Handler::process`], with the e-mail step cut short when `stop` is cancelled: the
-    /// stored messages whose e-mail was cut are listed too, so they are delivered again.
+    /// stored messages whose e-mail was cut are listed too, so they are delivered again. A
+    /// [`crate::runtime::batch::Halt`] is logged here: the consumer would stop, a handler cannot.
     async fn process_until(
         &self,
         messages: Vec<Received>,
@@ -171,6 +172,16 @@ impl Handler {
     ) -> SqsBatchResponse {
         let received = messages.len();
         let settled = handle_batch(&self.stages, messages, Acknowledge::Unlisted, stop).await;
+        if let Some(halt) = &settled.halt {
+            // The consumer stops here; a Lambda handler cannot stop the event source mapping, so
+            // it logs the failure and lists the batch's failed and poison messages (the queue
+            // delivers them again, then dead-letters them).
+            tracing::error!(
+                error = %halt,
+                "the queue or the store failed in a way trying again cannot fix; the affected \
+                 messages are listed for redelivery"
+            );
+        }
         let mut response = SqsBatchResponse::default();
         for id in settled.redelivered_ids() {
             response.add_failure(id.to_owned());

@@ -55,6 +55,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parses the process's command line; a usage error (or `--help`, `--version`) prints clap's
+/// message and exits (2 for an error, 0 otherwise) before anything runs. The one entry point, so
+/// clap stays inside this module.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+/// Parses `args` (the program name first) without exiting: for tests of what the command line
+/// resolves to.
+#[cfg(test)]
+pub(crate) fn try_parse_from(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(args)
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

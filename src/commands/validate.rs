@@ -82,8 +82,9 @@ fn check_file(path: &PathBuf, env: &Environment) -> FileReport {
             file,
             valid: false,
             diagnostics: vec![
-                Diagnostic::error(Default::default(), format!("cannot read the file: {err}"))
-                    .help("check the path; `stockrun validate pipelines/*.yaml` checks them all"),
+                Diagnostic::error(Default::default(), format!("cannot read the file: {err}")).help(
+                    "check the path; `stockrun validate *.yaml` checks every pipeline file here",
+                ),
             ],
             source: String::new(),
         },

@@ -161,10 +161,21 @@ pub enum LoadError {
 /// whether an unset variable stops it: it does for commands that poll (the API needs its key),
 /// not for `consume` or `show`, which never call the API.
 pub fn load(file: &Path, env: &Environment, unset: UnsetVariables) -> Result<Loaded, LoadError> {
-    let name = file.display().to_string();
     let bytes = file::read(file)?;
-    let checked = check(&bytes, env, unset);
-    let text = String::from_utf8_lossy(&bytes);
+    load_bytes(file, &bytes, env, unset)
+}
+
+/// [`load`] of a file already read (`bytes`, through [`file::read`]), for a command that needs
+/// its text too (`deploy-template`), so the file is read once.
+pub fn load_bytes(
+    file: &Path,
+    bytes: &[u8],
+    env: &Environment,
+    unset: UnsetVariables,
+) -> Result<Loaded, LoadError> {
+    let name = file.display().to_string();
+    let checked = check(bytes, env, unset);
+    let text = String::from_utf8_lossy(bytes);
     let Some(compiled) = checked.compiled else {
         return Err(LoadError::Invalid {
             report: file::cannot_run_report(&name, &text, &checked.diagnostics),

@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 use super::template::{Templates, percent_decode};
 use crate::config::Located;
 use crate::config::model::{Feed, Source};
-use crate::config::validate::is_secret_name;
 use crate::diag::Diagnostic;
+use crate::redact::is_secret_name;
 
 /// One feed's request.
 #[derive(Clone)]

@@ -9,6 +9,10 @@ use crate::config::Located;
 use crate::config::model::{Field, MAX_BATCH_SIZE, Notify, Queue, Store};
 use crate::diag::Diagnostic;
 
+/// The longest `queue.batch_window`: the Lambda SQS trigger's `MaximumBatchingWindowInSeconds`
+/// is at most 300.
+const MAX_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The pipeline name names a queue and a file: SQS's rules (letters, digits, `-`, `_`, ≤ 80).
 pub(super) fn check_name(ctx: &mut Ctx<'_>, name: &Located<String>) {
     if !is_queue_name(name) {
@@ -84,19 +88,20 @@ pub(super) fn check_queue(ctx: &mut Ctx<'_>, queue: &Queue) {
             )),
         );
     }
-    if queue.batch_window.0 > std::time::Duration::from_secs(300) {
+    if queue.batch_window.0 > MAX_BATCH_WINDOW {
+        let max = MAX_BATCH_WINDOW.as_secs();
         ctx.push(
             Diagnostic::error(
                 queue.batch_window.position,
                 format!(
-                    "`batch_window` is {}; it must be at most 300s",
+                    "`batch_window` is {}; it must be at most {max}s",
                     *queue.batch_window
                 ),
             )
             .at("queue.batch_window")
-            .help(
-                "the Lambda SQS trigger waits at most 300 seconds (MaximumBatchingWindowInSeconds)",
-            ),
+            .help(format!(
+                "the Lambda SQS trigger waits at most {max} seconds (MaximumBatchingWindowInSeconds)"
+            )),
         );
     }
     if !(1..=1000).contains(&*queue.max_receive_count) {

@@ -2,8 +2,10 @@
 //! SDK clients, the poller) and what each invocation does with it. An SQS batch goes through the
 //! same lifecycle as the local consumer's, [`handle_batch`] (store, e-mail the digest, then
 //! acknowledge), with [`Acknowledge::Unlisted`]: instead of deleting, the handler returns the
-//! poison and failed messages in `batchItemFailures`, and the event source mapping deletes every
-//! other message once the handler has returned. Poison is still released through the queue.
+//! poison and failed messages, and the stored ones whose e-mail was cut short by the nearing
+//! deadline, in `batchItemFailures`; the event source mapping deletes every other message once
+//! the handler has returned. Poison is still released through the queue. A failure trying again
+//! cannot fix (`Settled::halt`), which stops the consumer, is logged here.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -16,7 +16,7 @@ use crate::config::env::{Environment, find_references};
 use crate::config::file::{self, ReadError};
 use crate::config::load::{self, Sections, UnsetVariables};
 use crate::diag::Diagnostic;
-use crate::notify::render::Templates;
+use crate::notify::render::{Templates, addresses};
 use crate::process::Processor;
 use crate::redact::Redactor;
 use crate::source::{self, CompiledSource, Poller, SourceError};
@@ -112,6 +112,13 @@ fn build(sections: &Sections) -> (Parts, Vec<Diagnostic>) {
             Templates::new(notify, fields, name)
                 .map_err(|problems| found.extend(problems))
                 .ok()
+        }
+        // Without fields to compile the templates with, the addresses are still checked.
+        (Some(Some(notify)), None) => {
+            if let Err(problems) = addresses(notify) {
+                found.extend(problems);
+            }
+            None
         }
         _ => None,
     };

@@ -1,5 +1,6 @@
 //! Checks of `name`, `queue`, `store` and `notify`: names the services accept, AWS limits, key
-//! templates, e-mail addresses and notify templates.
+//! templates, the recipients list and notify templates (the addresses themselves are parsed once,
+//! by `notify::render::addresses`).
 
 use indexmap::IndexMap;
 
@@ -207,16 +208,12 @@ pub(super) fn check_notify(
     inserted_at: Option<&str>,
     feed_keys: Option<&[String]>,
 ) {
-    check_address(ctx, &notify.from, "notify.from");
     if notify.to.is_empty() {
         ctx.push(
             Diagnostic::error(notify.to.position, "`notify.to` has no recipients")
                 .at("notify.to")
                 .help("list at least one address"),
         );
-    }
-    for (i, to) in notify.to.iter().enumerate() {
-        check_address(ctx, to, &format!("notify.to[{i}]"));
     }
     if notify.subject.contains('\n') {
         ctx.push(
@@ -253,21 +250,5 @@ pub(super) fn check_notify(
         if let Some(template) = template {
             templates::check(ctx, template, &format!("notify.{key}"), &scope);
         }
-    }
-}
-
-fn check_address(ctx: &mut Ctx<'_>, address: &Located<String>, path: &str) {
-    if address.contains("${") {
-        return;
-    }
-    if let Err(err) = address.parse::<lettre::message::Mailbox>() {
-        ctx.push(
-            Diagnostic::error(
-                address.position,
-                format!("invalid e-mail address `{}`: {err}", address.as_str()),
-            )
-            .at(path)
-            .help("write `name@example.com` or `Name <name@example.com>`"),
-        );
     }
 }

@@ -55,6 +55,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parses the process's command line; a usage error (or `--help`, `--version`) prints clap's
+/// message and exits (2 for an error, 0 otherwise) before anything runs. The one entry point, so
+/// clap stays inside this module.
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+/// Parses `args` (the program name first) without exiting: for tests of what the command line
+/// resolves to.
+#[cfg(test)]
+pub(crate) fn try_parse_from(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(args)
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -83,7 +97,9 @@ pub enum Command {
     /// (messages in flight are delivered again later, nothing is lost).
     ///
     /// Exit status 3 with `--once` when every request to the API failed, when records could not
-    /// be queued, or when the queue or store kept failing (what was queued stays queued).
+    /// be queued, or when a digest e-mail was not sent (its records are stored); with or without
+    /// `--once` when the queue or store kept failing (what was queued stays queued). 1 when the
+    /// pipeline is invalid, 2 on a usage error (`stockrun --help` lists every status).
     Run {
         /// The pipeline and where its stages run.
         #[command(flatten)]
@@ -93,6 +109,11 @@ pub enum Command {
         once: bool,
     },
     /// Only poll: fetch on the schedule and queue every record (pair with `consume`).
+    ///
+    /// Exit status 3 with `--once` when every request to the API failed or when records could not
+    /// be queued; with or without `--once` when the queue fails in a way trying again cannot fix.
+    /// 1 when the pipeline is invalid (an unset `${VAR}` too), 2 on a usage error (`stockrun
+    /// --help` lists every status).
     Poll {
         /// The pipeline and where its stages run.
         #[command(flatten)]
@@ -102,6 +123,11 @@ pub enum Command {
         once: bool,
     },
     /// Only consume: process, store and e-mail what is queued (several can share a queue).
+    ///
+    /// Exit status 3 with `--once` when a digest e-mail was not sent (its records are stored);
+    /// with or without `--once` when the queue or store kept failing (what was queued stays
+    /// queued). 1 when the pipeline is invalid, 2 on a usage error (`stockrun --help` lists every
+    /// status).
     Consume {
         /// The pipeline and where its stages run.
         #[command(flatten)]

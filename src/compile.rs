@@ -16,7 +16,7 @@ use crate::config::env::{Environment, find_references};
 use crate::config::file::{self, ReadError};
 use crate::config::load::{self, Sections, UnsetVariables};
 use crate::diag::Diagnostic;
-use crate::notify::render::Templates;
+use crate::notify::render::{Templates, addresses};
 use crate::process::Processor;
 use crate::redact::Redactor;
 use crate::source::{self, CompiledSource, Poller, Schedule, SourceError};
@@ -126,6 +126,13 @@ fn build(sections: &Sections) -> (Parts, Vec<Diagnostic>) {
                 .map_err(|problems| found.extend(problems))
                 .ok()
         }
+        // Without fields to compile the templates with, the addresses are still checked.
+        (Some(Some(notify)), None) => {
+            if let Err(problems) = addresses(notify) {
+                found.extend(problems);
+            }
+            None
+        }
         _ => None,
     };
     let parts = Parts {
@@ -177,10 +184,21 @@ pub enum LoadError {
 /// whether an unset variable stops it: it does for commands that poll (the API needs its key),
 /// not for `consume` or `show`, which never call the API.
 pub fn load(file: &Path, env: &Environment, unset: UnsetVariables) -> Result<Loaded, LoadError> {
-    let name = file.display().to_string();
     let bytes = file::read(file)?;
-    let checked = check(&bytes, env, unset);
-    let text = String::from_utf8_lossy(&bytes);
+    load_bytes(file, &bytes, env, unset)
+}
+
+/// [`load`] of a file already read (`bytes`, through [`file::read`]), for a command that needs
+/// its text too (`deploy-template`), so the file is read once.
+pub fn load_bytes(
+    file: &Path,
+    bytes: &[u8],
+    env: &Environment,
+    unset: UnsetVariables,
+) -> Result<Loaded, LoadError> {
+    let name = file.display().to_string();
+    let checked = check(bytes, env, unset);
+    let text = String::from_utf8_lossy(bytes);
     let Some(compiled) = checked.compiled else {
         return Err(LoadError::Invalid {
             report: file::cannot_run_report(&name, &text, &checked.diagnostics),

@@ -16,10 +16,12 @@
 //!   (`runtime::batch`: store, e-mail, acknowledge) shared by the consumer and the Lambda handler,
 //!   the poll loop, shutdown; `runtime::lambda` is the Lambda mode. `deploy` writes the
 //!   CloudFormation template.
-//! - Leaves that import nothing of the runtime: `naming` (resource names, key schema), `retry`
-//!   (retry policies), `resources` (what a pipeline needs on AWS), `aws`, `sqlite`,
-//!   `sqlite_error`, `redact`, `logging`, `diag`, `visible`, `message`. `tests/it/imports.rs`
-//!   keeps these directions.
+//! - Leaves, which import only `config` and each other (nothing of the runtime, the edge, the
+//!   stages, `deploy` or `compile`): `naming` (resource names, key schema), `retry` (retry
+//!   policies), `resources` (what a pipeline needs on AWS), `aws`, `sqlite`, `sqlite_error`,
+//!   `redact`, `logging`, `diag`, `visible`, `message`. Every top-level module but `cli`,
+//!   `settings`, `exit` and `compile` is a leaf; `tests/it/imports.rs` keeps these directions
+//!   (and `clap` inside `cli`).
 
 #![warn(missing_docs)]
 

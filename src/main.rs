@@ -5,8 +5,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use stockrun::cli::Cli;
 use stockrun::config::env::Environment;
 use stockrun::settings::Settings;
 
@@ -15,7 +13,7 @@ fn main() -> ExitCode {
     if stockrun::runtime::lambda::is_lambda() {
         return stockrun::runtime::lambda::serve();
     }
-    let settings = Settings::resolve(Cli::parse());
+    let settings = Settings::resolve(stockrun::cli::parse());
     if settings.uses_backend() {
         stockrun::logging::init_cli();
     }

@@ -1,6 +1,8 @@
 //! Keeps secrets out of logs, errors and e-mails: every value substituted from the environment
 //! into the pipeline (API keys) and every value of a secret-looking header is replaced by the
-//! reference that brought it (`${API_KEY}`) or by `<redacted>`.
+//! reference that brought it (`${API_KEY}`) or by `<redacted>`. Which header and query names look
+//! secret is decided in one place, [`is_secret_name`], for `validate`'s literal-secret warning,
+//! the source's redaction and `deploy-template`'s parameters.
 //!
 //! A [`Redactor`] is a set of secrets. What the process knows is also kept in one process-wide
 //! registry: loading a pipeline and building its poller [`register`] their secrets, the log
@@ -147,9 +149,58 @@ pub fn register_aws_credentials_from_env() {
     register(&Redactor::new(values));
 }
 
+/// Words that, in a header or query parameter name, say it carries a credential.
+const SECRET_NAME_WORDS: [&str; 10] = [
+    "key",
+    "apikey",
+    "token",
+    "secret",
+    "auth",
+    "authorization",
+    "password",
+    "passwd",
+    "signature",
+    "credential",
+];
+
+/// Whether a header or query parameter name says it carries a credential: one of its words
+/// (split at `-`, `_`, `.`) is a credential word, or it ends in `key`, `token` or `secret`
+/// (`apikey`, `accesstoken`). `X-Author` and `keywords` do not.
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower
+        .split(['-', '_', '.', ' '])
+        .any(|word| SECRET_NAME_WORDS.contains(&word))
+        || ["key", "token", "secret"]
+            .iter()
+            .any(|end| lower.ends_with(end))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Redactor, redact_registered, register};
+    use super::{Redactor, is_secret_name, redact_registered, register};
+
+    #[test]
+    fn recognises_credential_names() {
+        for name in [
+            "X-RapidAPI-Key",
+            "apikey",
+            "Authorization",
+            "X-Access-Token",
+            "api_secret",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "X-Author",
+            "keywords",
+            "X-RapidAPI-Host",
+            "User-Agent",
+            "function",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn replaces_longest_first() {

@@ -95,7 +95,9 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// The sender of `from` (`bot@example.com` or `Bot <bot@example.com>`).
+    /// The sender of `from` (`bot@example.com` or `Bot <bot@example.com>`). `validate` has
+    /// parsed it already (`notify::render::addresses`); this parses the pipeline's text again
+    /// because the resources are described from the pipeline alone.
     pub fn parse(from: &str) -> Result<Sender, SenderError> {
         let mailbox = from
             .parse::<lettre::message::Mailbox>()
@@ -103,10 +105,15 @@ impl Sender {
                 from: from.to_owned(),
                 reason: error.to_string(),
             })?;
-        Ok(Sender {
+        Ok(Sender::of(&mailbox))
+    }
+
+    /// The sender of an address already parsed.
+    pub fn of(mailbox: &lettre::message::Mailbox) -> Sender {
+        Sender {
             address: mailbox.email.to_string(),
             domain: mailbox.email.domain().to_owned(),
-        })
+        }
     }
 }
 

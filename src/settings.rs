@@ -149,14 +149,12 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use clap::Parser;
-
     use super::*;
 
     fn resolve(args: &[&str]) -> Settings {
         let mut all = vec!["stockrun"];
         all.extend_from_slice(args);
-        Settings::resolve(Cli::try_parse_from(all).expect("the arguments parse"))
+        Settings::resolve(crate::cli::try_parse_from(&all).expect("the arguments parse"))
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::compile::load;
+use crate::compile::load_bytes;
+use crate::config;
 use crate::config::env::{Environment, find_references};
 use crate::config::load::UnsetVariables;
 use crate::deploy::{self, DeployError, Source};
@@ -42,16 +43,21 @@ pub fn run(
     errors: &mut impl Write,
 ) -> std::io::Result<ExitStatus> {
     let file = options.file.display().to_string();
+    let bytes = match config::file::read(&options.file) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            writeln!(errors, "stockrun: error: {error}")?;
+            return Ok(ExitStatus::Invalid);
+        }
+    };
     // Only the file's text: a variable without a default stands for itself while checking.
-    let text = std::fs::read(&options.file)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let stand_ins = find_references(&text)
         .into_iter()
         .filter(|r| !r.has_fallback)
         .map(|r| (r.name.clone(), format!("${{{}}}", r.name)));
     let env = Environment::from_pairs(stand_ins);
-    let loaded = match load(&options.file, &env, UnsetVariables::Warn) {
+    let loaded = match load_bytes(&options.file, &bytes, &env, UnsetVariables::Warn) {
         Ok(loaded) => loaded,
         Err(error) => {
             writeln!(errors, "stockrun: error: {error}")?;

@@ -1,11 +1,12 @@
 //! `stockrun validate FILE...`: check pipeline files and print every problem in every file.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::compile::check;
+use crate::config;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::diag::{Diagnostic, Tally};
@@ -66,9 +67,9 @@ pub fn run(
     Ok(ExitStatus::success_or(ok, ExitStatus::Invalid))
 }
 
-fn check_file(path: &PathBuf, env: &Environment) -> FileReport {
+fn check_file(path: &Path, env: &Environment) -> FileReport {
     let file = path.display().to_string();
-    match std::fs::read(path) {
+    match config::file::read(path) {
         Ok(bytes) => {
             let checked = check(&bytes, env, UnsetVariables::Warn);
             FileReport {
@@ -82,8 +83,11 @@ fn check_file(path: &PathBuf, env: &Environment) -> FileReport {
             file,
             valid: false,
             diagnostics: vec![
-                Diagnostic::error(Default::default(), format!("cannot read the file: {err}"))
-                    .help("check the path; `stockrun validate pipelines/*.yaml` checks them all"),
+                Diagnostic::error(
+                    Default::default(),
+                    format!("cannot read the file: {}", err.source),
+                )
+                .help("check the path; `stockrun validate *.yaml` checks every pipeline file here"),
             ],
             source: String::new(),
         },

@@ -34,5 +34,5 @@ pub fn compile(value: &Located<String>, path: &str) -> Result<JpQuery, Diagnosti
     )
     .within(value, 0, column)
     .at(path)
-    .help("write a JSONPath (RFC 9535) such as `$.lastPrice`, `$[*]` or `$['05. price']`"))
+    .help("write a JSONPath (RFC 9535) such as `$.price`, `$[*]` or `$['last price']`"))
 }

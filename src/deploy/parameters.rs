@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::config::Pipeline;
 use crate::config::env::EnvReference;
 use crate::config::located::Position;
-use crate::config::validate::is_secret_name;
+use crate::redact::is_secret_name;
 
 /// One variable the pipeline references.
 #[derive(Clone, Debug, PartialEq, Eq)]

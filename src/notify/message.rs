@@ -11,26 +11,25 @@ use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use super::{Email, NotifyError};
 use crate::visible;
 
-/// The MIME message for `email`: plain text, or text and HTML as `multipart/alternative`.
+/// The MIME message for `email`: plain text, or text and HTML as `multipart/alternative`. The
+/// addresses are already parsed (`render::addresses`); only their display names are made visible.
 pub fn build(email: &Email) -> Result<lettre::Message, NotifyError> {
-    let mailbox = |address: &str| {
-        let mut mailbox = address
-            .parse::<Mailbox>()
-            .map_err(|e| NotifyError::Build(format!("address `{address}`: {e}")))?;
-        mailbox.name = mailbox
+    let mailbox = |address: &Mailbox| Mailbox {
+        name: address
             .name
-            .map(|name| visible::one_line(&name).into_owned());
-        Ok(mailbox)
+            .as_ref()
+            .map(|name| visible::one_line(name).into_owned()),
+        email: address.email.clone(),
     };
     let text = visible::lines(&email.text).into_owned();
     let mut builder = lettre::Message::builder()
-        .from(mailbox(&email.from)?)
+        .from(mailbox(&email.from))
         .subject(visible::one_line(&email.subject))
         // A unique id (RFC 5322 says every message should have one), from lettre with the host name.
         .message_id(None)
         .user_agent(concat!("stockrun/", env!("CARGO_PKG_VERSION")).to_owned());
     for to in &email.to {
-        builder = builder.to(mailbox(to)?);
+        builder = builder.to(mailbox(to));
     }
     let built = match &email.html {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html.clone())),

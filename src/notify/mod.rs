@@ -9,14 +9,15 @@ pub mod ses;
 pub mod smtp;
 
 use async_trait::async_trait;
+use lettre::message::Mailbox;
 
 /// A rendered e-mail, ready to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email {
-    /// The sender address.
-    pub from: String,
-    /// The recipients.
-    pub to: Vec<String>,
+    /// The sender, parsed once when the pipeline was compiled (`render::addresses`).
+    pub from: Mailbox,
+    /// The recipients, parsed likewise.
+    pub to: Vec<Mailbox>,
     /// The subject line.
     pub subject: String,
     /// The plain-text body.

@@ -8,6 +8,7 @@
 //! optional fields are optional.
 
 use handlebars::Handlebars;
+use lettre::message::Mailbox;
 use serde_json::{Map, Value, json};
 
 use super::Email;
@@ -28,7 +29,19 @@ pub enum RenderError {
         /// What Handlebars said.
         message: String,
     },
+    /// An address holds a `${…}` variable that was not set (`validate` warns about it).
+    #[error("{path} `{written}` holds an unset variable: set it to send e-mail")]
+    UnsetAddress {
+        /// Where, such as `notify.from`.
+        path: String,
+        /// The address as written.
+        written: String,
+    },
 }
+
+/// A parsed `notify.from` or `notify.to` address, or, when it holds a `${…}` variable that was
+/// not set, the address as written (checked once set).
+pub type Address = Result<Mailbox, String>;
 
 /// One stored record as the templates see it.
 #[derive(Clone, Copy, Debug)]
@@ -46,21 +59,25 @@ pub struct Templates {
     plain: Handlebars<'static>,
     /// `html`: values HTML-escaped.
     html: Option<Handlebars<'static>>,
-    from: String,
-    to: Vec<String>,
+    from: Address,
+    to: Vec<Address>,
     fields: Vec<String>,
     pipeline: String,
 }
 
 impl Templates {
     /// Compiles the templates of `notify` for the pipeline named `pipeline`, whose records
-    /// have `fields`. The error lists every template that does not compile.
+    /// have `fields`, and parses its addresses (see [`addresses`]). The error lists every
+    /// template that does not compile and every address that does not parse.
     pub fn new(
         notify: &Notify,
         fields: Vec<String>,
         pipeline: &str,
     ) -> Result<Templates, Vec<Diagnostic>> {
-        let mut problems = Vec::new();
+        let (addresses, mut problems) = match addresses(notify) {
+            Ok(addresses) => (Some(addresses), Vec::new()),
+            Err(problems) => (None, problems),
+        };
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
@@ -72,14 +89,14 @@ impl Templates {
             register(&mut html, "html", template, &mut problems);
             html
         });
-        if !problems.is_empty() {
+        let Some((from, to)) = addresses.filter(|_| problems.is_empty()) else {
             return Err(problems);
-        }
+        };
         Ok(Templates {
             plain,
             html,
-            from: notify.from.value.clone(),
-            to: notify.to.iter().map(|to| to.value.clone()).collect(),
+            from,
+            to,
             fields,
             pipeline: pipeline.to_owned(),
         })
@@ -96,10 +113,22 @@ impl Templates {
                     message: e.to_string(),
                 })
         };
+        let set = |address: &Address, path: String| {
+            address
+                .clone()
+                .map_err(|written| RenderError::UnsetAddress { path, written })
+        };
+        let from = set(&self.from, "notify.from".to_owned())?;
+        let to = self
+            .to
+            .iter()
+            .enumerate()
+            .map(|(i, to)| set(to, format!("notify.to[{i}]")))
+            .collect::<Result<Vec<Mailbox>, RenderError>>()?;
         let subject = render(&self.plain, "subject")?;
         Ok(Email {
-            from: self.from.clone(),
-            to: self.to.clone(),
+            from,
+            to,
             // A subject is one line, whatever the template's values hold, and shows its control
             // characters escaped (for every notifier, SES included).
             subject: visible::one_line(
@@ -134,6 +163,43 @@ impl Templates {
             "count": records.len(),
             "records": records,
         })
+    }
+}
+
+/// Parses `notify.from` and every `notify.to` once, into the mailboxes every notifier sends
+/// with: the one place the address rule lives (`validate` reports what it returns). An address
+/// holding an unset `${…}` variable is kept as written and not checked (`validate` warns about
+/// the variable; rendering an e-mail with it fails). The error has one located diagnostic per
+/// address that does not parse.
+pub fn addresses(notify: &Notify) -> Result<(Address, Vec<Address>), Vec<Diagnostic>> {
+    let mut problems = Vec::new();
+    let mut parse = |address: &Located<String>, path: &str| -> Address {
+        if address.contains("${") {
+            return Err(address.value.clone());
+        }
+        address.parse::<Mailbox>().map_err(|err| {
+            problems.push(
+                Diagnostic::error(
+                    address.position,
+                    format!("invalid e-mail address `{}`: {err}", address.as_str()),
+                )
+                .at(path)
+                .help("write `name@example.com` or `Name <name@example.com>`"),
+            );
+            address.value.clone()
+        })
+    };
+    let from = parse(&notify.from, "notify.from");
+    let to = notify
+        .to
+        .iter()
+        .enumerate()
+        .map(|(i, to)| parse(to, &format!("notify.to[{i}]")))
+        .collect();
+    if problems.is_empty() {
+        Ok((from, to))
+    } else {
+        Err(problems)
     }
 }
 
@@ -223,6 +289,27 @@ mod tests {
         assert_eq!(email.subject, "2 quotes for t");
         assert_eq!(email.text, "S&P=1.50;X=;");
         assert_eq!(email.html.as_deref(), Some("<b>S&amp;P</b><b>X</b>"));
-        assert_eq!(email.to, ["b@example.com"]);
+        let to: Vec<String> = email.to.iter().map(ToString::to_string).collect();
+        assert_eq!(to, ["b@example.com"]);
+    }
+
+    #[test]
+    fn addresses_are_parsed_once_and_an_unset_variable_fails_only_the_rendering() {
+        let t = templates("  subject: s\n  text: t\n");
+        let feed = Map::new();
+        let a = item("A", None);
+        let record = StoredRecord {
+            item: &a,
+            feed: &feed,
+        };
+        let email = t.render(&[record]).unwrap();
+        assert_eq!(email.from.email.to_string(), "a@example.com");
+        let mut unset = t.clone();
+        unset.from = Err("${MAIL_FROM}".to_owned());
+        let error = unset.render(&[record]).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "notify.from `${MAIL_FROM}` holds an unset variable: set it to send e-mail"
+        );
     }
 }

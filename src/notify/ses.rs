@@ -53,10 +53,10 @@ impl Notifier for Ses {
         let client = self.aws.sesv2().await;
         let output = client
             .send_email()
-            .from_email_address(&email.from)
+            .from_email_address(email.from.to_string())
             .destination(
                 Destination::builder()
-                    .set_to_addresses(Some(email.to.clone()))
+                    .set_to_addresses(Some(email.to.iter().map(ToString::to_string).collect()))
                     .build(),
             )
             .content(content(email))
@@ -90,8 +90,8 @@ mod tests {
 
     fn email(html: Option<&str>) -> Email {
         Email {
-            from: "stockrun@example.com".to_owned(),
-            to: vec!["me@example.com".to_owned()],
+            from: "stockrun@example.com".parse().unwrap(),
+            to: vec!["me@example.com".parse().unwrap()],
             subject: "2 new quotes".to_owned(),
             text: "AAPL: 1".to_owned(),
             html: html.map(str::to_owned),

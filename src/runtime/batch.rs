@@ -16,12 +16,14 @@
 //!    deliveries, and the failed messages are given back to the caller (the consumer holds and
 //!    retries them; the Lambda handler lists them in `batchItemFailures`).
 //!
-//! The only difference between the two callers is how stored messages are acknowledged, the
-//! [`Acknowledge`] they pass. The order keeps RELIABILITY.md's guarantees: nothing is e-mailed
-//! before it is stored (a record that could still be lost is in no e-mail), nothing is deleted
-//! before it is stored and e-mailed, and a process that dies anywhere before step 3 leaves the
-//! batch to be delivered, stored (overwritten, by key) and e-mailed again: e-mail is at least
-//! once, never not at all.
+//! The two callers differ only in how stored messages are acknowledged, the [`Acknowledge`]
+//! they pass, and in what they do with a [`Halt`] (a failure trying again cannot fix): the
+//! consumer stops; the Lambda handler cannot stop the event source mapping, so it logs the halt
+//! and lists the failed and poison messages in `batchItemFailures`. The order keeps
+//! RELIABILITY.md's guarantees: nothing is e-mailed before it is stored (a record that could
+//! still be lost is in no e-mail), nothing is deleted before it is stored and e-mailed, and a
+//! process that dies anywhere before step 3 leaves the batch to be delivered, stored
+//! (overwritten, by key) and e-mailed again: e-mail is at least once, never not at all.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -90,8 +92,8 @@ pub struct Settled {
     /// What became of the digest e-mail.
     pub emailed: Emailed,
     /// Set when the queue or the store failed in a way trying again cannot fix (a damaged state
-    /// file, a full disk): the caller must stop, or it would store and e-mail the same records
-    /// again and again.
+    /// file, a full disk): the consumer must stop, or it would store and e-mail the same records
+    /// again and again; the Lambda handler, which cannot stop, logs it.
     pub halt: Option<Halt>,
 }
 

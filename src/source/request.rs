@@ -18,9 +18,9 @@ use super::template::Templates;
 use crate::config::Located;
 use crate::config::located::Position;
 use crate::config::model::{Feed, Source};
-use crate::config::validate::is_secret_name;
 use crate::diag::Diagnostic;
 use crate::percent::percent_decode;
+use crate::redact::is_secret_name;
 
 /// One feed's request.
 #[derive(Clone)]

@@ -197,8 +197,11 @@ async fn create_identity(aws: &Aws, address: &str) {
 
 fn email(from: &str, subject: &str, html: Option<&str>) -> Email {
     Email {
-        from: from.to_owned(),
-        to: vec!["me@example.com".to_owned(), "ops@example.com".to_owned()],
+        from: from.parse().expect("an address"),
+        to: vec![
+            "me@example.com".parse().expect("an address"),
+            "ops@example.com".parse().expect("an address"),
+        ],
         subject: subject.to_owned(),
         text: "RELIANCE: 51.7600 (high 52.10)\n".to_owned(),
         html: html.map(str::to_owned),

@@ -1,41 +1,38 @@
 //! The import directions of `src/` stay true: the backends (`queue/`, `store/`, `notify/`),
-//! `deploy/`, `config/`, the stages (`source/`, `process/`) and the leaf modules never refer to
-//! `runtime` or `commands` (the runtime drives them, they do not reach back), and `config/`
-//! never refers to the stages or backends it describes. Read from the source text: `crate::`
-//! paths (grouped `use crate::{…}` imports too) and `super::` chains that climb to the crate
-//! root, outside comments and string literals.
+//! `deploy/`, `config/`, the stages (`source/`, `process/`), `compile` and the leaf modules never
+//! refer to the runtime side (`runtime`, `commands` and the edge: `cli`, `settings`, `exit`) —
+//! the runtime drives them, they do not reach back; `config/` never refers to the stages or
+//! backends it describes, nor to `compile`, which builds them from it; the stages and backends do
+//! not refer to `compile` either; and the leaves refer to nothing but `config/` and each other.
+//! Every top-level file is a leaf unless [`NOT_LEAVES`] names it, so a new one is checked. Read
+//! from the source text: `crate::` paths (grouped `use crate::{…}` imports too) and `super::`
+//! chains that climb to the crate root, outside comments and string literals. Also: only
+//! `src/cli.rs` refers to `clap`.
 
 use std::path::Path;
 
 use crate::support::root;
 
-/// Directories under `src/` whose files must not refer to `runtime` or `commands`.
+/// Directories under `src/` whose files must not refer to the runtime side.
 const BELOW_THE_RUNTIME: [&str; 7] = [
     "queue", "store", "notify", "deploy", "config", "source", "process",
 ];
 
-/// Leaf files (`src/<name>.rs`), which import nothing of the runtime either.
-const LEAVES: [&str; 13] = [
-    "percent",
-    "naming",
-    "retry",
-    "resources",
-    "aws",
-    "sqlite",
-    "redact",
-    "diag",
-    "message",
-    "logging",
-    "sqlite_error",
-    "visible",
-    "compile",
-];
+/// The top-level files (`src/<name>.rs`) that are not leaves: the crate roots, the edge, and
+/// `compile` (which builds the stages). Every other top-level file is a leaf.
+const NOT_LEAVES: [&str; 6] = ["main", "lib", "cli", "settings", "exit", "compile"];
 
 /// What the runtime side is: nothing below it refers to these.
-const RUNTIME_SIDE: [&str; 2] = ["runtime", "commands"];
+const RUNTIME_SIDE: [&str; 5] = ["runtime", "commands", "cli", "settings", "exit"];
 
 /// What `config/` describes but must not depend on.
 const STAGES: [&str; 5] = ["process", "source", "notify", "queue", "store"];
+
+/// What a leaf must not refer to besides the runtime side: the stages and backends, `deploy/`
+/// and `compile` (leaves are what those share).
+const ABOVE_THE_LEAVES: [&str; 7] = [
+    "process", "source", "notify", "queue", "store", "deploy", "compile",
+];
 
 /// Known violations as (file, module), each fixed on another branch; the test fails when an
 /// entry is no longer needed, so the list only shrinks.
@@ -67,14 +64,26 @@ fn forbidden(file: &str) -> Vec<(&'static str, &'static str)> {
     };
     let mut rules = Vec::new();
     let top = inside.split('/').next().unwrap_or_default();
-    let leaf = inside
+    let top_file = inside
         .strip_suffix(".rs")
-        .is_some_and(|name| !name.contains('/') && LEAVES.contains(&name));
-    if leaf || (inside.contains('/') && BELOW_THE_RUNTIME.contains(&top)) {
+        .filter(|name| !name.contains('/'));
+    let leaf = top_file.is_some_and(|name| !NOT_LEAVES.contains(&name));
+    if leaf
+        || top_file == Some("compile")
+        || (inside.contains('/') && BELOW_THE_RUNTIME.contains(&top))
+    {
         rules.extend(RUNTIME_SIDE.iter().map(|m| {
             (
                 *m,
-                "backends, stages, deploy/, config/ and leaves never import the runtime",
+                "backends, stages, deploy/, config/, compile and leaves never import the runtime side",
+            )
+        }));
+    }
+    if leaf {
+        rules.extend(ABOVE_THE_LEAVES.iter().map(|m| {
+            (
+                *m,
+                "leaves never import the stages, backends, deploy/ or compile",
             )
         }));
     }
@@ -84,6 +93,12 @@ fn forbidden(file: &str) -> Vec<(&'static str, &'static str)> {
                 .iter()
                 .map(|m| (*m, "config/ never imports the stages or backends")),
         );
+    }
+    if inside.contains('/') && (top == "config" || STAGES.contains(&top)) {
+        rules.push((
+            "compile",
+            "config/, the stages and the backends never import compile, which builds on them",
+        ));
     }
     rules
 }
@@ -402,4 +417,57 @@ fn config_may_not_refer_to_the_stages_it_describes() {
     // The runtime and the commands may import anything.
     assert!(violations("src/runtime/batch.rs", "use crate::process::Key;").is_empty());
     assert!(violations("src/commands/init.rs", "use crate::runtime::loaded;").is_empty());
+}
+
+#[test]
+fn only_the_cli_module_refers_to_clap() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let found: Vec<String> = files
+        .iter()
+        .filter(|file| file.as_str() != "src/cli.rs")
+        .filter(|file| {
+            let text = std::fs::read_to_string(root().join(file)).expect("readable");
+            refers_to_clap(&code_only(&text))
+        })
+        .cloned()
+        .collect();
+    assert!(
+        found.is_empty(),
+        "clap outside src/cli.rs (add a function to cli.rs instead): {found:?}"
+    );
+    assert!(refers_to_clap("use clap::Parser;"));
+    assert!(refers_to_clap("fn f() { ::clap::Command::new(\"x\"); }"));
+    assert!(!refers_to_clap("let clapped = 1;"));
+}
+
+/// Whether `code` (comments and strings blanked) names the `clap` crate in a path.
+fn refers_to_clap(code: &str) -> bool {
+    code.match_indices("clap::")
+        .any(|(at, _)| !is_ident(code[..at].chars().next_back()))
+}
+
+#[test]
+fn every_top_level_file_but_the_edge_and_compile_is_a_leaf() {
+    let rule = |file: &str| -> Vec<&str> { forbidden(file).iter().map(|(m, _)| *m).collect() };
+    // A new top-level file is a leaf without being listed.
+    assert!(rule("src/brand_new.rs").contains(&"runtime"));
+    assert!(rule("src/brand_new.rs").contains(&"source"));
+    assert!(rule("src/naming.rs").contains(&"exit"));
+    // compile builds the stages: it may import them, not the runtime side.
+    assert!(!rule("src/compile.rs").contains(&"source"));
+    assert!(rule("src/compile.rs").contains(&"commands"));
+    // The edge may import anything.
+    for edge in [
+        "src/cli.rs",
+        "src/settings.rs",
+        "src/exit.rs",
+        "src/main.rs",
+    ] {
+        assert!(rule(edge).is_empty(), "{edge}");
+    }
+    // config/ and the stages never import compile.
+    assert!(rule("src/config/validate/mod.rs").contains(&"compile"));
+    assert!(rule("src/source/request.rs").contains(&"compile"));
+    assert!(rule("src/config/load.rs").contains(&"settings"));
 }

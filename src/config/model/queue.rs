@@ -28,7 +28,7 @@ pub struct Queue {
     /// `MaximumBatchingWindowInSeconds`).
     #[serde(default = "default_batch_window")]
     pub batch_window: Located<Duration>,
-    /// Deliveries of a message before it moves to the dead-letter queue (at least 1).
+    /// Deliveries of a message before it moves to the dead-letter queue (1 to 1000).
     #[serde(default = "default_max_receive_count")]
     pub max_receive_count: Located<u32>,
 }

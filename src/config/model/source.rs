@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{Duration, Size};
 use crate::config::Located;
 use crate::config::located::Position;
-use crate::config::validate::is_secret_name;
+use crate::redact::is_secret_name;
 
 /// The REST API a pipeline polls.
 #[derive(Clone, Deserialize, JsonSchema)]

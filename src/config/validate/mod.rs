@@ -8,7 +8,6 @@ mod inner;
 mod outputs;
 mod process;
 mod source;
-pub(crate) use source::is_secret_name;
 mod templates;
 
 use crate::config::Located;

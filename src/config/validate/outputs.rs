@@ -1,5 +1,6 @@
 //! Checks of `name`, `queue`, `store` and `notify`: names the services accept, AWS limits, key
-//! templates, e-mail addresses and notify templates.
+//! templates, the recipients list and notify templates (the addresses themselves are parsed once,
+//! by `notify::render::addresses`).
 
 use indexmap::IndexMap;
 
@@ -12,6 +13,10 @@ use crate::diag::Diagnostic;
 /// What ends the name of an SQS FIFO queue. stockrun sends without message groups, so it
 /// works with standard queues only: a FIFO queue is refused here, where it is written.
 const FIFO_SUFFIX: &str = ".fifo";
+
+/// The longest `queue.batch_window`: the Lambda SQS trigger's `MaximumBatchingWindowInSeconds`
+/// is at most 300.
+const MAX_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The pipeline name names a file and, unless `queue.name` or `queue.url` is set, the queue:
 /// SQS's rules for a standard queue (letters, digits, `-`, `_`, ≤ 80).
@@ -117,19 +122,20 @@ pub(super) fn check_queue(ctx: &mut Ctx<'_>, queue: &Queue) {
             )),
         );
     }
-    if queue.batch_window.0 > std::time::Duration::from_secs(300) {
+    if queue.batch_window.0 > MAX_BATCH_WINDOW {
+        let max = MAX_BATCH_WINDOW.as_secs();
         ctx.push(
             Diagnostic::error(
                 queue.batch_window.position,
                 format!(
-                    "`batch_window` is {}; it must be at most 300s",
+                    "`batch_window` is {}; it must be at most {max}s",
                     *queue.batch_window
                 ),
             )
             .at("queue.batch_window")
-            .help(
-                "the Lambda SQS trigger waits at most 300 seconds (MaximumBatchingWindowInSeconds)",
-            ),
+            .help(format!(
+                "the Lambda SQS trigger waits at most {max} seconds (MaximumBatchingWindowInSeconds)"
+            )),
         );
     }
     if !(1..=1000).contains(&*queue.max_receive_count) {
@@ -235,16 +241,12 @@ pub(super) fn check_notify(
     inserted_at: Option<&str>,
     feed_keys: Option<&[String]>,
 ) {
-    check_address(ctx, &notify.from, "notify.from");
     if notify.to.is_empty() {
         ctx.push(
             Diagnostic::error(notify.to.position, "`notify.to` has no recipients")
                 .at("notify.to")
                 .help("list at least one address"),
         );
-    }
-    for (i, to) in notify.to.iter().enumerate() {
-        check_address(ctx, to, &format!("notify.to[{i}]"));
     }
     if notify.subject.contains('\n') {
         ctx.push(
@@ -281,22 +283,6 @@ pub(super) fn check_notify(
         if let Some(template) = template {
             templates::check(ctx, template, &format!("notify.{key}"), &scope);
         }
-    }
-}
-
-fn check_address(ctx: &mut Ctx<'_>, address: &Located<String>, path: &str) {
-    if address.contains("${") {
-        return;
-    }
-    if let Err(err) = address.parse::<lettre::message::Mailbox>() {
-        ctx.push(
-            Diagnostic::error(
-                address.position,
-                format!("invalid e-mail address `{}`: {err}", address.as_str()),
-            )
-            .at(path)
-            .help("write `name@example.com` or `Name <name@example.com>`"),
-        );
     }
 }
 

@@ -16,7 +16,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
                 "`process.fields` is empty: no record would keep anything",
             )
             .at("process.fields")
-            .help("add a field, such as `price: { path: $.lastPrice, type: number }`"),
+            .help("add a field, such as `price: { path: $.price, type: number }`"),
         );
     }
     for (name, field) in process.fields.iter() {

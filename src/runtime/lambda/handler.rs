@@ -2,8 +2,10 @@
 //! SDK clients, the poller) and what each invocation does with it. An SQS batch goes through the
 //! same lifecycle as the local consumer's, [`handle_batch`] (store, e-mail the digest, then
 //! acknowledge), with [`Acknowledge::Unlisted`]: instead of deleting, the handler returns the
-//! poison and failed messages in `batchItemFailures`, and the event source mapping deletes every
-//! other message once the handler has returned. Poison is still released through the queue.
+//! poison and failed messages, and the stored ones whose e-mail was cut short by the nearing
+//! deadline, in `batchItemFailures`; the event source mapping deletes every other message once
+//! the handler has returned. Poison is still released through the queue. A failure trying again
+//! cannot fix (`Settled::halt`), which stops the consumer, is logged here.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -163,7 +165,8 @@ impl Handler {
     }
 
     /// [`Handler::process`], with the e-mail step cut short when `stop` is cancelled: the
-    /// stored messages whose e-mail was cut are listed too, so they are delivered again.
+    /// stored messages whose e-mail was cut are listed too, so they are delivered again. A
+    /// [`crate::runtime::batch::Halt`] is logged here: the consumer would stop, a handler cannot.
     async fn process_until(
         &self,
         messages: Vec<Received>,
@@ -171,6 +174,16 @@ impl Handler {
     ) -> SqsBatchResponse {
         let received = messages.len();
         let settled = handle_batch(&self.stages, messages, Acknowledge::Unlisted, stop).await;
+        if let Some(halt) = &settled.halt {
+            // The consumer stops here; a Lambda handler cannot stop the event source mapping, so
+            // it logs the failure and lists the batch's failed and poison messages (the queue
+            // delivers them again, then dead-letters them).
+            tracing::error!(
+                error = %halt,
+                "the queue or the store failed in a way trying again cannot fix; the affected \
+                 messages are listed for redelivery"
+            );
+        }
         let mut response = SqsBatchResponse::default();
         for id in settled.redelivered_ids() {
             response.add_failure(id.to_owned());

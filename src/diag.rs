@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::config::Located;
-use crate::config::located::Position;
+use crate::located::{Located, Position};
 
 /// How bad a problem is: errors stop a pipeline from running, warnings do not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]

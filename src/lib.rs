@@ -33,6 +33,7 @@ pub mod config;
 pub mod deploy;
 pub mod diag;
 pub mod exit;
+pub mod located;
 pub mod logging;
 pub mod message;
 pub mod naming;

@@ -6,17 +6,16 @@
 use std::process::ExitCode;
 
 use stockrun::config::env::Environment;
-use stockrun::settings::Settings;
 
 fn main() -> ExitCode {
     // Deployed as a Lambda function, the same binary serves the runtime API instead.
     if stockrun::runtime::lambda::is_lambda() {
         return stockrun::runtime::lambda::serve();
     }
-    let settings = Settings::resolve(stockrun::cli::parse());
-    if settings.uses_backend() {
+    let command = stockrun::settings::resolve(stockrun::cli::parse());
+    if command.uses_backend() {
         stockrun::logging::init_cli();
     }
-    let result = stockrun::commands::execute(&settings, &Environment::from_process());
+    let result = stockrun::commands::execute(&command, &Environment::from_process());
     stockrun::exit::report(result).into()
 }

@@ -4,95 +4,65 @@
 
 use crate::aws::Aws;
 use crate::cli::{self, BackendArg, Cli, TemplateFormat, ValidateFormat};
-use crate::commands::{deploy_template, init, run, show, validate};
+use crate::commands::{Command, deploy_template, init, run, show, validate};
 use crate::runtime::backend::{Backend, BackendKind};
 
-/// One command, ready to run.
-#[derive(Clone, Debug)]
-pub enum Settings {
-    /// `stockrun validate`.
-    Validate(validate::Options),
-    /// `stockrun schema`.
-    Schema,
-    /// `stockrun run`, `poll` or `consume`.
-    Run(run::Options),
-    /// `stockrun show`.
-    Show(show::Options),
-    /// `stockrun init`.
-    Init(init::Options),
-    /// `stockrun deploy-template`.
-    DeployTemplate(deploy_template::Options),
-}
-
-impl Settings {
-    /// Resolves what was typed. Nothing is read or connected here: the AWS clients are built on
-    /// first use.
-    pub fn resolve(cli: Cli) -> Settings {
-        match cli.command {
-            cli::Command::Validate {
-                files,
-                format,
-                deny_warnings,
-            } => Settings::Validate(validate::Options {
-                files,
-                format: format.into(),
-                deny_warnings,
-            }),
-            cli::Command::Schema => Settings::Schema,
-            cli::Command::Run { target, once } => {
-                Settings::Run(halves(target, once, run::Halves::Both))
-            }
-            cli::Command::Poll { target, once } => {
-                Settings::Run(halves(target, once, run::Halves::Poll))
-            }
-            cli::Command::Consume { target, once } => {
-                Settings::Run(halves(target, once, run::Halves::Consume))
-            }
-            cli::Command::Show {
-                target,
-                limit,
-                dead,
-            } => Settings::Show(show::Options {
-                file: target.file.clone(),
-                backend: backend(target),
-                limit,
-                dead,
-            }),
-            cli::Command::Init { target } => Settings::Init(init::Options {
-                file: target.file.clone(),
-                backend: backend(target),
-            }),
-            cli::Command::DeployTemplate {
-                file,
-                format,
+/// Resolves what was typed into the command to run. Nothing is read or connected here: the AWS
+/// clients are built on first use.
+pub fn resolve(cli: Cli) -> Command {
+    match cli.command {
+        cli::Command::Validate {
+            files,
+            format,
+            deny_warnings,
+        } => Command::Validate(validate::Options {
+            files,
+            format: format.into(),
+            deny_warnings,
+        }),
+        cli::Command::Schema => Command::Schema,
+        cli::Command::Run { target, once } => Command::Run(halves(target, once, run::Halves::Both)),
+        cli::Command::Poll { target, once } => {
+            Command::Run(halves(target, once, run::Halves::Poll))
+        }
+        cli::Command::Consume { target, once } => {
+            Command::Run(halves(target, once, run::Halves::Consume))
+        }
+        cli::Command::Show {
+            target,
+            limit,
+            dead,
+        } => Command::Show(show::Options {
+            file: target.file.clone(),
+            backend: backend(target),
+            limit,
+            dead,
+        }),
+        cli::Command::Init { target } => Command::Init(init::Options {
+            file: target.file.clone(),
+            backend: backend(target),
+        }),
+        cli::Command::DeployTemplate {
+            file,
+            format,
+            function_timeout,
+            memory_size,
+            pipeline_path,
+            function_name,
+            log_retention_days,
+            secrets_manager,
+        } => Command::DeployTemplate(deploy_template::Options {
+            file,
+            format: format.into(),
+            deploy: crate::deploy::Options {
                 function_timeout,
                 memory_size,
-                pipeline_path,
+                pipeline_path: pipeline_path.unwrap_or_default(),
                 function_name,
                 log_retention_days,
                 secrets_manager,
-            } => Settings::DeployTemplate(deploy_template::Options {
-                file,
-                format: format.into(),
-                deploy: crate::deploy::Options {
-                    function_timeout,
-                    memory_size,
-                    pipeline_path: pipeline_path.unwrap_or_default(),
-                    function_name,
-                    log_retention_days,
-                    secrets_manager,
-                },
-            }),
-        }
-    }
-
-    /// Whether the command runs stages (and so logs and needs the async runtime): `run`,
-    /// `poll`, `consume`, `show` and `init`.
-    pub fn uses_backend(&self) -> bool {
-        matches!(
-            self,
-            Settings::Run(_) | Settings::Show(_) | Settings::Init(_)
-        )
+            },
+        }),
     }
 }
 
@@ -151,10 +121,10 @@ mod tests {
 
     use super::*;
 
-    fn resolve(args: &[&str]) -> Settings {
+    fn resolve(args: &[&str]) -> Command {
         let mut all = vec!["stockrun"];
         all.extend_from_slice(args);
-        Settings::resolve(crate::cli::try_parse_from(&all).expect("the arguments parse"))
+        super::resolve(crate::cli::try_parse_from(&all).expect("the arguments parse"))
     }
 
     #[test]
@@ -164,7 +134,7 @@ mod tests {
             ("poll", run::Halves::Poll),
             ("consume", run::Halves::Consume),
         ] {
-            let Settings::Run(options) = resolve(&[
+            let Command::Run(options) = resolve(&[
                 command,
                 "p.yaml",
                 "--once",
@@ -175,7 +145,7 @@ mod tests {
                 "--visibility-timeout",
                 "90s",
             ]) else {
-                panic!("{command} resolves to Settings::Run");
+                panic!("{command} resolves to Command::Run");
             };
             assert_eq!(options.halves, expected);
             assert!(options.once);
@@ -191,14 +161,14 @@ mod tests {
 
     #[test]
     fn the_defaults_are_the_local_backend_and_yaml() {
-        let Settings::Show(show) = resolve(&["show", "p.yaml", "--state-dir", ".stockrun"]) else {
-            panic!("show resolves to Settings::Show");
+        let Command::Show(show) = resolve(&["show", "p.yaml", "--state-dir", ".stockrun"]) else {
+            panic!("show resolves to Command::Show");
         };
         assert_eq!(show.backend.kind, BackendKind::Local);
         assert_eq!(show.limit, 20);
         assert!(!show.dead);
-        let Settings::DeployTemplate(template) = resolve(&["deploy-template", "p.yaml"]) else {
-            panic!("deploy-template resolves to Settings::DeployTemplate");
+        let Command::DeployTemplate(template) = resolve(&["deploy-template", "p.yaml"]) else {
+            panic!("deploy-template resolves to Command::DeployTemplate");
         };
         assert_eq!(template.format, deploy_template::Format::Yaml);
         assert_eq!(template.deploy.pipeline_path, "");

@@ -1,4 +1,5 @@
-//! One module per subcommand; each takes its resolved options (`crate::settings`) and says how it
+//! One module per subcommand; each takes its resolved options ([`Command`], which `crate::settings`
+//! resolves from the command line) and says how it
 //! ended with an [`ExitStatus`] (or an error `ExitStatus::of_error` classifies). [`execute`]
 //! runs one command with stdout locked and flushed, on a tokio runtime when it needs one.
 
@@ -18,37 +19,61 @@ use crate::compile::{LoadError, Loaded, load};
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::exit::ExitStatus;
-use crate::settings::Settings;
 
-/// Runs the command `settings` describes with the variables in `env`, writing its output to
+/// One command, ready to run.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// `stockrun validate`.
+    Validate(validate::Options),
+    /// `stockrun schema`.
+    Schema,
+    /// `stockrun run`, `poll` or `consume`.
+    Run(run::Options),
+    /// `stockrun show`.
+    Show(show::Options),
+    /// `stockrun init`.
+    Init(init::Options),
+    /// `stockrun deploy-template`.
+    DeployTemplate(deploy_template::Options),
+}
+
+impl Command {
+    /// Whether the command runs stages (and so logs and needs the async runtime): `run`,
+    /// `poll`, `consume`, `show` and `init`.
+    pub fn uses_backend(&self) -> bool {
+        matches!(self, Command::Run(_) | Command::Show(_) | Command::Init(_))
+    }
+}
+
+/// Runs `command` with the variables in `env`, writing its output to
 /// stdout, which is flushed before this returns (so a closed pipe is seen here too). Stdout is
 /// not held locked: the runtime's threads may write too.
-pub fn execute(settings: &Settings, env: &Environment) -> anyhow::Result<ExitStatus> {
+pub fn execute(command: &Command, env: &Environment) -> anyhow::Result<ExitStatus> {
     let mut stdout = std::io::stdout();
-    let status = command(settings, env, &mut stdout);
+    let status = run_command(command, env, &mut stdout);
     let flushed = stdout.flush();
     let status = status?;
     flushed?;
     Ok(status)
 }
 
-/// Runs the command on `stdout`.
-fn command(
-    settings: &Settings,
+/// Runs `command` on `stdout`.
+fn run_command(
+    command: &Command,
     env: &Environment,
     stdout: &mut std::io::Stdout,
 ) -> anyhow::Result<ExitStatus> {
-    Ok(match settings {
-        Settings::Validate(options) => validate::run(options, env, stdout)?,
-        Settings::Schema => schema::run(stdout).map(|()| ExitStatus::Success)?,
-        Settings::DeployTemplate(options) => {
+    Ok(match command {
+        Command::Validate(options) => validate::run(options, env, stdout)?,
+        Command::Schema => schema::run(stdout).map(|()| ExitStatus::Success)?,
+        Command::DeployTemplate(options) => {
             deploy_template::run(options, stdout, &mut std::io::stderr())?
         }
-        Settings::Run(options) => block_on(run::run(options, env, stdout))?,
-        Settings::Show(options) => {
+        Command::Run(options) => block_on(run::run(options, env, stdout))?,
+        Command::Show(options) => {
             block_on(show::run(options, env, stdout)).map(|()| ExitStatus::Success)?
         }
-        Settings::Init(options) => block_on(init::run(options, env, stdout))?,
+        Command::Init(options) => block_on(init::run(options, env, stdout))?,
     })
 }
 

@@ -6,12 +6,13 @@ pub mod env;
 pub mod file;
 pub mod jsonpath;
 pub mod load;
-pub mod located;
 pub mod model;
 pub mod schema;
 pub mod template;
 pub mod validate;
 mod yaml_error;
 
-pub use located::Located;
+/// Values with their place in the file: a leaf (`crate::located`), so `diag` can use it
+/// without depending on `config`.
+pub use crate::located::{self, Located};
 pub use model::Pipeline;

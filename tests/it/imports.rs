@@ -270,28 +270,12 @@ fn top_modules(code: &str, at: usize) -> Vec<(usize, String)> {
     modules
 }
 
-/// Every reference in `text` (the file `file`) that breaks a rule.
-fn violations(file: &str, text: &str) -> Vec<Violation> {
-    let rules = forbidden(file);
-    if rules.is_empty() {
-        return Vec::new();
-    }
+/// Every top-level module `text` (the file `file`) refers to, with the offset of each reference:
+/// `crate::` paths and `super::` chains that climb to the crate root.
+fn references(file: &str, text: &str) -> Vec<(usize, String)> {
     let code = code_only(text);
     let module = module_path(file);
-    let line_of = |offset: usize| code[..offset].matches('\n').count() + 1;
     let mut found = Vec::new();
-    let mut check = |offset: usize, name: &str| {
-        for (forbidden, rule) in &rules {
-            if name == *forbidden {
-                found.push(Violation {
-                    file: file.to_owned(),
-                    line: line_of(offset),
-                    module: name.to_owned(),
-                    rule,
-                });
-            }
-        }
-    };
     let mut at = 0;
     while let Some(found_at) = code[at..].find(['c', 's']) {
         let i = at + found_at;
@@ -300,9 +284,7 @@ fn violations(file: &str, text: &str) -> Vec<Violation> {
             continue;
         }
         if let Some(rest) = code[i..].strip_prefix("crate::") {
-            for (offset, name) in top_modules(&code, code.len() - rest.len()) {
-                check(offset, &name);
-            }
+            found.extend(top_modules(&code, code.len() - rest.len()));
         } else if code[i..].starts_with("super::") {
             let mut end = i;
             let mut climbs = 0;
@@ -313,9 +295,30 @@ fn violations(file: &str, text: &str) -> Vec<Violation> {
             }
             at = end;
             if climbs >= module.len() {
-                for (offset, name) in top_modules(&code, end) {
-                    check(offset, &name);
-                }
+                found.extend(top_modules(&code, end));
+            }
+        }
+    }
+    found
+}
+
+/// Every reference in `text` (the file `file`) that breaks a rule.
+fn violations(file: &str, text: &str) -> Vec<Violation> {
+    let rules = forbidden(file);
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let line_of = |offset: usize| text[..offset].matches('\n').count() + 1;
+    let mut found = Vec::new();
+    for (offset, name) in references(file, text) {
+        for (forbidden, rule) in &rules {
+            if name == *forbidden {
+                found.push(Violation {
+                    file: file.to_owned(),
+                    line: line_of(offset),
+                    module: name.clone(),
+                    rule,
+                });
             }
         }
     }
@@ -470,4 +473,96 @@ fn every_top_level_file_but_the_edge_and_compile_is_a_leaf() {
     assert!(rule("src/config/validate/mod.rs").contains(&"compile"));
     assert!(rule("src/source/request.rs").contains(&"compile"));
     assert!(rule("src/config/load.rs").contains(&"settings"));
+}
+
+/// The library code of `text`: what comes before its `#[cfg(test)]` module, if any.
+fn library_code(text: &str) -> &str {
+    text.find("#[cfg(test)]").map_or(text, |at| &text[..at])
+}
+
+/// A cycle among the top-level modules (`a` refers to `b`, which refers back to `a`, directly
+/// or not) in `edges`, as the modules along it; `None` when there is none.
+fn find_cycle(
+    edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, edges, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|node| visit(node, edges, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_top_level_modules_have_no_import_cycle() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut edges: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    for file in &files {
+        let module = module_path(file);
+        let Some(top) = module.first() else { continue };
+        if matches!(top.as_str(), "main" | "lib") || module.iter().any(|m| m == "tests") {
+            continue;
+        }
+        let text = std::fs::read_to_string(root().join(file)).expect("readable");
+        for (_, name) in references(file, library_code(&text)) {
+            if &name != top {
+                edges.entry(top.clone()).or_default().insert(name);
+            }
+        }
+    }
+    assert!(edges.contains_key("runtime"), "{edges:?}");
+    assert_eq!(
+        find_cycle(&edges),
+        None,
+        "an import cycle among src/'s modules"
+    );
+}
+
+#[test]
+fn the_cycle_check_finds_a_cycle_through_three_modules() {
+    let edge = |a: &str, b: &[&str]| (a.to_owned(), b.iter().map(|s| (*s).to_owned()).collect());
+    let edges = [
+        edge("config", &["diag"]),
+        edge("diag", &["naming"]),
+        edge("naming", &["config"]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        find_cycle(&edges),
+        Some(vec![
+            "config".to_owned(),
+            "diag".to_owned(),
+            "naming".to_owned(),
+            "config".to_owned()
+        ])
+    );
+    let acyclic = [edge("config", &["diag"]), edge("diag", &[])]
+        .into_iter()
+        .collect();
+    assert_eq!(find_cycle(&acyclic), None);
 }

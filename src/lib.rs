@@ -19,9 +19,9 @@
 //! - Leaves, which import only `config` and each other (nothing of the runtime, the edge, the
 //!   stages, `deploy` or `compile`): `naming` (resource names, key schema), `retry` (retry
 //!   policies), `resources` (what a pipeline needs on AWS), `aws`, `sqlite`, `sqlite_error`,
-//!   `redact`, `logging`, `diag`, `visible`, `message`. Every top-level module but `cli`,
-//!   `settings`, `exit` and `compile` is a leaf; `tests/it/imports.rs` keeps these directions
-//!   (and `clap` inside `cli`).
+//!   `redact`, `logging`, `diag`, `located`, `percent`, `visible`, `message`. Every top-level
+//!   module but `cli`, `settings`, `exit` and `compile` is a leaf; `tests/it/imports.rs` keeps
+//!   these directions, `clap` inside `cli`, and the modules free of import cycles.
 
 #![warn(missing_docs)]
 

@@ -16,8 +16,6 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use stockrun::aws::Aws;
 use stockrun::config::Pipeline;
-use stockrun::config::env::Environment;
-use stockrun::config::load::{self, UnsetVariables};
 use stockrun::queue::sqs::SqsQueue;
 use stockrun::queue::{Queue, QueueError, Received};
 use wiremock::matchers::{header, method};
@@ -45,14 +43,7 @@ store:
     partition: {{ name: symbol, value: "{{{{symbol}}}}" }}
 "#
     );
-    let checked = load::check(
-        yaml.as_bytes(),
-        &Environment::default(),
-        UnsetVariables::Deny,
-    );
-    checked
-        .pipeline
-        .unwrap_or_else(|| panic!("invalid pipeline {:#?}\n{yaml}", checked.diagnostics))
+    crate::support::parse_pipeline(&yaml)
 }
 
 /// Creates queue `name` with `attributes`; returns its URL.

@@ -7,15 +7,10 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use indexmap::IndexMap;
 use serde_json::Value;
 use stockrun::aws::Aws;
 use stockrun::config::Pipeline;
-use stockrun::config::env::Environment;
-use stockrun::config::load::{self, UnsetVariables};
 use stockrun::notify::ses::Ses;
 use stockrun::notify::{Email, Notifier};
 use stockrun::store::dynamodb::DynamoDbStore;
@@ -28,73 +23,15 @@ async fn aws() -> Arc<Aws> {
     aws_at(&moto_url()).await
 }
 
-/// A quote pipeline writing to `table` (key: symbol + quoted_at).
+/// A quote pipeline writing to `table` (key: symbol + quoted_at): the contract suite's.
 fn pipeline(table: &str) -> Pipeline {
-    let yaml = format!(
-        r#"name: quotes
-source:
-  url: http://127.0.0.1:9/any
-  schedule: "0 * * * * *"
-  records: $[*]
-queue:
-  name: quotes
-process:
-  fields:
-    symbol:    {{ path: $.symbol, type: string, required: true }}
-    price:     {{ path: $.lastPrice, type: number, required: true }}
-    high:      {{ path: $.dayHigh, type: number }}
-    quoted_at: {{ path: $.lastUpdateTime, type: string, required: true }}
-store:
-  table: {table}
-  key:
-    partition: {{ name: symbol, value: "{{{{symbol}}}}" }}
-    sort:      {{ name: quoted_at, value: "{{{{quoted_at}}}}" }}
-  inserted_at: inserted_at
-"#
-    );
-    let checked = load::check(
-        yaml.as_bytes(),
-        &Environment::default(),
-        UnsetVariables::Deny,
-    );
-    checked
-        .pipeline
-        .unwrap_or_else(|| panic!("invalid pipeline {:#?}\n{yaml}", checked.diagnostics))
+    crate::contract::store::pipeline(table, crate::contract::store::Key::PartitionAndSort)
 }
 
 /// Creates `table` the way `stockrun init` does: string keys symbol (hash) + quoted_at (range).
 async fn create_table(aws: &Aws, table: &str) {
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("complete attribute definition")
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("complete key element")
-    };
-    aws.dynamodb()
-        .await
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attribute("symbol"))
-        .attribute_definitions(attribute("quoted_at"))
-        .key_schema(key("symbol", KeyType::Hash))
-        .key_schema(key("quoted_at", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create table {table}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-            )
-        });
+    crate::contract::store::create_table(aws, table, crate::contract::store::Key::PartitionAndSort)
+        .await;
 }
 
 /// A store on a fresh table of its own.

@@ -7,8 +7,6 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use stockrun::config::Pipeline;
-use stockrun::config::env::Environment;
-use stockrun::config::load::{self, UnsetVariables};
 use stockrun::process::Processor;
 use stockrun::redact::Redactor;
 use stockrun::source::{CompiledSource, MAX_BODY_BYTES, Poller, RetryPolicy, Schedule};
@@ -32,14 +30,7 @@ fn pipeline(url: &str) -> Pipeline {
          volume: {{ path: $.volume, type: integer }}\n\
          store:\n  table: quotes\n  key:\n    partition: {{ name: symbol, value: \"{{{{symbol}}}}\" }}\n"
     );
-    let checked = load::check(
-        yaml.as_bytes(),
-        &Environment::default(),
-        UnsetVariables::Deny,
-    );
-    checked
-        .pipeline
-        .unwrap_or_else(|| panic!("invalid pipeline {:#?}", checked.diagnostics))
+    crate::support::parse_pipeline(&yaml)
 }
 
 fn poller(pipeline: &Pipeline) -> Poller {

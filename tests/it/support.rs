@@ -55,3 +55,16 @@ fn relative(path: &Path) -> String {
 pub fn assert_contains(output: &str, needle: &str) {
     assert!(output.contains(needle), "expected `{needle}` in:\n{output}");
 }
+
+/// The pipeline in `yaml`, checked as `validate` checks the config (environment empty); panics
+/// with the diagnostics when it is invalid (a test's own pipeline must be valid).
+pub fn parse_pipeline(yaml: &str) -> stockrun::config::Pipeline {
+    let checked = stockrun::config::load::check(
+        yaml.as_bytes(),
+        &stockrun::config::env::Environment::default(),
+        stockrun::config::load::UnsetVariables::Deny,
+    );
+    checked
+        .pipeline
+        .unwrap_or_else(|| panic!("invalid pipeline {:#?}\n{yaml}", checked.diagnostics))
+}

@@ -13,7 +13,7 @@
 //! 200, `init`, local reopening, waking a waiting receive) stays in the backend's own tests.
 
 mod queue;
-mod store;
+pub(crate) mod store;
 
 /// One `#[tokio::test]` per case and backend: `mod $embedded { fn CASE }` and
 /// `mod $aws { fn CASE }`, each calling the parent's `async fn CASE(backend)` with its backend.

@@ -13,8 +13,6 @@ use aws_sdk_dynamodb::types::{
 use indexmap::IndexMap;
 use serde_json::Value;
 use stockrun::config::Pipeline;
-use stockrun::config::env::Environment;
-use stockrun::config::load::{self, UnsetVariables};
 use stockrun::store::dynamodb::DynamoDbStore;
 use stockrun::store::local::LocalStore;
 use stockrun::store::{Item, Store};
@@ -37,7 +35,7 @@ enum Backend {
 
 /// The key of the table under test: `symbol`, and `quoted_at` as the sort key or a plain field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Key {
+pub(crate) enum Key {
     PartitionAndSort,
     PartitionOnly,
 }
@@ -84,7 +82,7 @@ impl Backend {
 }
 
 /// A quote pipeline writing to `table`: fields symbol, price, high, quoted_at.
-fn pipeline(table: &str, key: Key) -> Pipeline {
+pub(crate) fn pipeline(table: &str, key: Key) -> Pipeline {
     let sort = match key {
         Key::PartitionAndSort => "\n    sort:      { name: quoted_at, value: \"{{quoted_at}}\" }",
         Key::PartitionOnly => "",
@@ -110,18 +108,11 @@ store:
   inserted_at: {INSERTED_AT}
 "#
     );
-    let checked = load::check(
-        yaml.as_bytes(),
-        &Environment::default(),
-        UnsetVariables::Deny,
-    );
-    checked
-        .pipeline
-        .unwrap_or_else(|| panic!("invalid pipeline {:#?}\n{yaml}", checked.diagnostics))
+    crate::support::parse_pipeline(&yaml)
 }
 
 /// Creates `table` the way `stockrun init` does: string keys, on-demand billing.
-async fn create_table(aws: &stockrun::aws::Aws, table: &str, key: Key) {
+pub(crate) async fn create_table(aws: &stockrun::aws::Aws, table: &str, key: Key) {
     let attribute = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)

@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alert;
 pub mod aws;
 pub mod cli;
 pub mod commands;

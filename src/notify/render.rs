@@ -81,8 +81,12 @@ impl Templates {
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
-        register(&mut plain, "subject", &notify.subject, &mut problems);
-        register(&mut plain, "text", &notify.text, &mut problems);
+        if let Some(subject) = &notify.subject {
+            register(&mut plain, "subject", subject, &mut problems);
+        }
+        if let Some(text) = &notify.text {
+            register(&mut plain, "text", text, &mut problems);
+        }
         let html = notify.html.as_ref().map(|template| {
             let mut html = Handlebars::new();
             html.set_strict_mode(true);
@@ -100,6 +104,11 @@ impl Templates {
             fields,
             pipeline: pipeline.to_owned(),
         })
+    }
+
+    /// Whether the pipeline mails every batch's new records (`notify.subject` and `text`).
+    pub fn mails_batches(&self) -> bool {
+        self.plain.has_template("subject") && self.plain.has_template("text")
     }
 
     /// The e-mail for a batch of stored records.

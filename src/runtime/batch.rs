@@ -322,6 +322,9 @@ async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken)
     let (Some(templates), Some(notifier)) = (&stages.templates, &stages.notifier) else {
         return Emailed::NotDue;
     };
+    if !templates.mails_batches() {
+        return Emailed::NotDue;
+    }
     let items = &digest.items;
     let records: Vec<StoredRecord<'_>> = items
         .iter()

@@ -48,4 +48,29 @@ pub trait Store: Send + Sync {
 
     /// How many items the table holds.
     async fn count(&self) -> Result<u64, StoreError>;
+
+    /// The item of `partition` with the greatest sort key below `before` (the previous record of
+    /// a series, for a record that arrived late), if any.
+    async fn previous(&self, partition: &str, before: &str) -> Result<Option<Item>, StoreError>;
+
+    /// The items of `partition` with a sort key from `from` (inclusive) to `before` (exclusive),
+    /// by sort key (the history a window reads).
+    async fn range(
+        &self,
+        partition: &str,
+        from: &str,
+        before: &str,
+    ) -> Result<Vec<Item>, StoreError>;
+
+    /// The stored items among `keys` (partition, sort), in any order; a key not stored is left
+    /// out. One request per 100 keys on AWS (for "is this record new or changed?").
+    async fn existing(&self, keys: &[(String, Option<String>)]) -> Result<Vec<Item>, StoreError>;
+
+    /// Every item whose sort key is at least `since` (all when `None`), of one partition when
+    /// given, ordered by partition then sort key (what `backtest` replays).
+    async fn history(
+        &self,
+        since: Option<&str>,
+        partition: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError>;
 }

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use duration::Duration;
-pub use notify::Notify;
+pub use notify::{Notify, Resolved, Rule};
 pub use process::{Ambiguous, Field, FieldType, Process};
 pub use queue::{MAX_BATCH_SIZE, Queue};
 pub use size::Size;

@@ -248,13 +248,14 @@ pub(super) fn check_notify(
                 .help("list at least one address"),
         );
     }
-    if notify.subject.contains('\n') {
+    if let Some(subject) = notify.subject.as_ref().filter(|s| s.contains('\n')) {
         ctx.push(
-            Diagnostic::error(notify.subject.position, "the subject spans several lines")
+            Diagnostic::error(subject.position, "the subject spans several lines")
                 .at("notify.subject")
                 .help("write the subject on one line"),
         );
     }
+    check_mail_choice(ctx, notify);
     if notify.timeout.0.is_zero() {
         ctx.push(
             Diagnostic::error(
@@ -276,13 +277,36 @@ pub(super) fn check_notify(
         feed_keys: feed_keys.map(<[String]>::to_vec),
     };
     for (key, template) in [
-        ("subject", Some(&notify.subject)),
-        ("text", Some(&notify.text)),
+        ("subject", notify.subject.as_ref()),
+        ("text", notify.text.as_ref()),
         ("html", notify.html.as_ref()),
     ] {
         if let Some(template) = template {
             templates::check(ctx, template, &format!("notify.{key}"), &scope);
         }
+    }
+}
+
+/// `notify` mails something: alert rules, a per-batch mail (`subject` and `text` together), or
+/// both.
+fn check_mail_choice(ctx: &mut Ctx<'_>, notify: &Notify) {
+    match (&notify.subject, &notify.text) {
+        (Some(subject), None) => ctx.push(
+            Diagnostic::error(subject.position, "`notify.subject` without `notify.text`")
+                .at("notify.text")
+                .help("the per-batch mail needs both `subject` and `text`; or remove `subject` and mail alerts (`rules`)"),
+        ),
+        (None, Some(text)) => ctx.push(
+            Diagnostic::error(text.position, "`notify.text` without `notify.subject`")
+                .at("notify.subject")
+                .help("the per-batch mail needs both `subject` and `text`; or remove `text` and mail alerts (`rules`)"),
+        ),
+        (None, None) if notify.rules.is_empty() => ctx.push(
+            Diagnostic::error(notify.from.position, "`notify` mails nothing: it has no `rules` and no `subject`/`text`")
+                .at("notify")
+                .help("add alert `rules` (see the README, \"Alerts\"), or `subject` and `text` for a mail of every batch's new records"),
+        ),
+        _ => {}
     }
 }
 

@@ -250,6 +250,35 @@ impl Store for DynamoDbStore {
         }
         Ok(count)
     }
+
+    async fn previous(&self, partition: &str, before: &str) -> Result<Option<Item>, StoreError> {
+        let _ = (partition, before);
+        todo!("ledger helper")
+    }
+
+    async fn range(
+        &self,
+        partition: &str,
+        from: &str,
+        before: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let _ = (partition, from, before);
+        todo!("ledger helper")
+    }
+
+    async fn existing(&self, keys: &[(String, Option<String>)]) -> Result<Vec<Item>, StoreError> {
+        let _ = keys;
+        todo!("ledger helper")
+    }
+
+    async fn history(
+        &self,
+        since: Option<&str>,
+        partition: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let _ = (since, partition);
+        todo!("ledger helper")
+    }
 }
 
 /// The DynamoDB value of one attribute; `None` for null (a missing value is never stored).

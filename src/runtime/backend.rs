@@ -199,6 +199,15 @@ impl Backend {
         }
     }
 
+    /// Where the pipeline's alert state lives (STUB: the ledger helper writes it).
+    pub fn alert_ledger(
+        &self,
+        pipeline: &Pipeline,
+    ) -> Result<Arc<dyn crate::alert::ledger::AlertLedger>, StoreError> {
+        let _ = pipeline;
+        todo!("ledger helper")
+    }
+
     /// The e-mail sender, when the pipeline has a `notify` section.
     pub fn notifier(&self, pipeline: &Pipeline) -> Result<Option<Arc<dyn Notifier>>, NotifyError> {
         if pipeline.notify.is_none() {

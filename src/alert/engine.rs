@@ -243,3 +243,6 @@ fn skip(rule: &str, series: &str, sort: &str, condition: &str, reason: &str) {
         tracing::warn!(rule, series, sort, condition, %reason, "rule skipped for this record; the record is stored");
     }
 }
+
+#[cfg(test)]
+mod tests;

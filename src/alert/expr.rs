@@ -127,7 +127,7 @@ impl Condition {
             errors.push(at(
                 line,
                 column,
-                format!("the condition is a {}, not a bool", ty.name()),
+                format!("the condition is {}, not a bool", ty.a()),
                 Some("compare it: `price > 2000.0`".into()),
                 true,
             ));

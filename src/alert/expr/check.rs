@@ -102,6 +102,14 @@ impl Ty {
         }
     }
 
+    /// The name with its article: "an int", "a double".
+    pub(super) fn a(self) -> String {
+        match self {
+            Ty::Int => "an int".to_owned(),
+            other => format!("a {}", other.name()),
+        }
+    }
+
     fn is_number(self) -> bool {
         matches!(self, Ty::Int | Ty::Double)
     }
@@ -417,7 +425,7 @@ impl<'v> Checker<'v> {
                     if !matches!(ty, Ty::Bool | Ty::Dyn) {
                         self.problem(
                             arg.id,
-                            format!("`{op}` needs bools; this is a {}", ty.name()),
+                            format!("`{op}` needs bools; this is {}", ty.a()),
                             None,
                         );
                     }
@@ -440,11 +448,7 @@ impl<'v> Checker<'v> {
                 if !fine {
                     let help = (a == Ty::String || b == Ty::String)
                         .then(|| "a text field compares with text: `symbol == \"NIFTY\"`; convert with `double(x)` or `string(x)`".to_owned());
-                    self.problem(
-                        id,
-                        format!("compares a {} with a {}", a.name(), b.name()),
-                        help,
-                    );
+                    self.problem(id, format!("compares {} with {}", a.a(), b.a()), help);
                 }
                 Ty::Bool
             }
@@ -455,16 +459,13 @@ impl<'v> Checker<'v> {
             | operators::MODULO => self.arithmetic(name, &args, id),
             operators::NEGATE => {
                 if !matches!(args[0], Ty::Int | Ty::Double | Ty::Dyn) {
-                    self.problem(id, format!("`-` on a {}", args[0].name()), None);
+                    self.problem(id, format!("`-` on {}", args[0].a()), None);
                 }
                 args[0]
             }
             operators::CONDITIONAL => {
                 if !matches!(args[0], Ty::Bool | Ty::Dyn) {
-                    let message = format!(
-                        "`? :` needs a bool before `?`; this is a {}",
-                        args[0].name()
-                    );
+                    let message = format!("`? :` needs a bool before `?`; this is {}", args[0].a());
                     self.problem(call.args[0].id, message, None);
                 }
                 if args[1] == args[2] { args[1] } else { Ty::Dyn }
@@ -501,7 +502,7 @@ impl<'v> Checker<'v> {
             (Ty::Timestamp, Ty::Timestamp) if op == "-" => Ty::Duration,
             (Ty::Duration, Ty::Duration) => Ty::Duration,
             _ => {
-                let message = format!("`{op}` between a {} and a {}", a.name(), b.name());
+                let message = format!("`{op}` between {} and {}", a.a(), b.a());
                 let help = (a == Ty::String || b == Ty::String).then(|| {
                     "convert text with `double(x)`, or a number with `string(x)`".to_owned()
                 });
@@ -543,7 +544,7 @@ impl<'v> Checker<'v> {
                     .iter()
                     .find(|t| !matches!(t, Ty::Int | Ty::Double | Ty::Dyn))
                 {
-                    let message = format!("`{name}` takes numbers, not a {}", bad.name());
+                    let message = format!("`{name}` takes numbers, not {}", bad.a());
                     self.call_problem(id, name, message, None);
                     return Ty::Dyn;
                 }

@@ -92,11 +92,11 @@ fn unknown_names_get_did_you_mean_at_their_column() {
 fn type_mistakes_are_errors() {
     assert_eq!(
         errors("symbol > 5")[0],
-        "0:7 compares a string with a int (a text field compares with text: `symbol == \"NIFTY\"`; convert with `double(x)` or `string(x)`)"
+        "0:7 compares a string with an int (a text field compares with text: `symbol == \"NIFTY\"`; convert with `double(x)` or `string(x)`)"
     );
     assert!(errors("halted + 1 > 2")[0].contains("arithmetic (`+`) on a bool"));
     assert!(errors("price + 1 > 2.0")[0].starts_with("0:6 `+` mixes an int and a double"));
-    assert!(errors("symbol + 1 == 'a'")[0].contains("`+` between a string and a int"));
+    assert!(errors("symbol + 1 == 'a'")[0].contains("`+` between a string and an int"));
     assert_eq!(
         errors("price * 2.0"),
         ["0:6 the condition is a double, not a bool (compare it: `price > 2000.0`)"]

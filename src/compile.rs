@@ -195,8 +195,6 @@ pub struct Loaded {
     pub redactor: Redactor,
     /// Warnings `validate` would print (shown once at start).
     pub warnings: Vec<String>,
-    /// The compiled alert rules, when `notify.rules` has any.
-    pub rules: Option<std::sync::Arc<crate::alert::rules::Rules>>,
 }
 
 /// Why a pipeline cannot run.
@@ -255,7 +253,6 @@ pub fn load_bytes(
         base_dir: file::base_dir(file),
         redactor,
         warnings,
-        rules: None, // STUB: the expression helper wires `Rules::new` here
     })
 }
 

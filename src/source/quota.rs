@@ -106,7 +106,7 @@ mod tests {
     use super::*;
 
     fn polls(expr: &str, period: u64) -> u64 {
-        let schedule = Schedule::new(&Located::unlocated(expr.to_owned())).unwrap();
+        let schedule = Schedule::from_expression(&Located::unlocated(expr.to_owned())).unwrap();
         busiest_period(&schedule, period)
     }
 

@@ -8,9 +8,9 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use super::*;
 use crate::config::Located;
 
-/// The schedule `source::Schedule::new` builds from `expression`, or its error.
+/// The schedule `source::Schedule` builds from `expression` (UTC, always active), or its error.
 fn parse(expression: &str) -> Result<Schedule, crate::diag::Diagnostic> {
-    Schedule::new(&Located::unlocated(expression.to_owned()))
+    Schedule::from_expression(&Located::unlocated(expression.to_owned()))
 }
 
 /// `expression` parsed, then translated.

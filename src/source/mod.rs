@@ -115,7 +115,7 @@ impl CompiledSource {
 }
 
 /// The warnings about a source whose `schedule` parsed, whether the rest compiles or not: a
-/// numeric day-of-week, and a schedule that makes more requests than `source.quota` allows
+/// numeric day-of-week, active windows the schedule never fires in, and a schedule that makes more requests than `source.quota` allows
 /// (`feeds` is `None` when that section did not parse: one request per poll is assumed).
 pub fn warnings(
     source: &Source,
@@ -125,6 +125,9 @@ pub fn warnings(
     let mut found: Vec<Diagnostic> = schedule::numeric_weekday(&source.schedule)
         .into_iter()
         .collect();
+    if let Some(active) = &source.active {
+        found.extend(schedule::never_active(schedule, active));
+    }
     if let Some(quota) = &source.quota {
         let requests_per_poll = feeds.map_or(1, |f| f.len().max(1));
         found.extend(quota::check(schedule, quota, requests_per_poll));

@@ -206,10 +206,17 @@ impl Poller {
         self
     }
 
-    /// When the next poll is due: the first firing of `source.schedule` (UTC) strictly after
-    /// `after`, or `None` when the schedule never fires again.
+    /// When the next poll is due: the first firing of `source.schedule` (in `source.timezone`)
+    /// strictly after `after` inside `source.active`, or `None` when there is none
+    /// ([`Schedule::next_after`]).
     pub fn next_fire(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedule.next_after(after)
+    }
+
+    /// Whether `at` is inside `source.active` (always, without it): the Lambda's scheduled poll
+    /// does nothing outside.
+    pub fn is_active(&self, at: DateTime<Utc>) -> bool {
+        self.schedule.is_active(at)
     }
 
     /// Requests every feed once. Failures are logged and counted, never returned:

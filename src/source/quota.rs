@@ -131,7 +131,8 @@ mod tests {
                     active: [{ days: mon-fri, hours: \"09:30-16:00\" }]\n";
         assert_eq!(polls_of(nyse, 86_400), 26);
         // Without windows, the zone changes nothing but the days the firings fall on.
-        let zoned = "url: https://x.example\nschedule: \"0 0 9 * * Mon-Fri\"\ntimezone: Asia/Tokyo\n";
+        let zoned =
+            "url: https://x.example\nschedule: \"0 0 9 * * Mon-Fri\"\ntimezone: Asia/Tokyo\n";
         assert_eq!(polls_of(zoned, 7 * 86_400), 5);
     }
 

@@ -41,7 +41,9 @@ impl Schedule {
     /// every `source.active` window. The error is every problem found.
     pub fn new(source: &Source) -> Result<Schedule, Vec<Diagnostic>> {
         let mut problems = Vec::new();
-        let cron = Schedule::cron(&source.schedule).map_err(|p| problems.push(p)).ok();
+        let cron = Schedule::cron(&source.schedule)
+            .map_err(|p| problems.push(p))
+            .ok();
         let zone = match &source.timezone {
             None => Some(Tz::UTC),
             Some(zone) => crate::time_zone::parse(zone, "source.timezone")
@@ -226,7 +228,10 @@ pub fn never_active(schedule: &Schedule, active: &Located<impl Sized>) -> Option
     (!fires).then(|| {
         Diagnostic::warning(
             active.position,
-            format!("`{}` never fires inside the active windows: the pipeline would never poll", schedule.expression()),
+            format!(
+                "`{}` fires inside none of the active windows in a week: the pipeline may never poll",
+                schedule.expression()
+            ),
         )
         .at("source.active")
         .help("widen the windows or change `source.schedule` so that some firing falls inside them")
@@ -305,17 +310,25 @@ mod tests {
 
     /// The schedule of a `source` section written in YAML.
     fn source(yaml: &str) -> Result<Schedule, Vec<Diagnostic>> {
-        let source: Source = serde_saphyr::from_str(&format!("url: https://x.example\n{yaml}")).unwrap();
+        let source: Source =
+            serde_saphyr::from_str(&format!("url: https://x.example\n{yaml}")).unwrap();
         Schedule::new(&source)
     }
 
     #[test]
     fn a_zoned_schedule_follows_daylight_saving_time() {
-        let open = source("schedule: \"0 30 9 * * Mon-Fri\"\ntimezone: America/New_York\n").unwrap();
+        let open =
+            source("schedule: \"0 30 9 * * Mon-Fri\"\ntimezone: America/New_York\n").unwrap();
         // 09:30 EST is 14:30Z until Friday 2025-03-07; clocks go forward on Sunday 2025-03-09,
         // and 09:30 EDT is 13:30Z from Monday.
-        assert_eq!(open.next_after(at("2025-03-06T15:00:00Z")), Some(at("2025-03-07T14:30:00Z")));
-        assert_eq!(open.next_after(at("2025-03-07T15:00:00Z")), Some(at("2025-03-10T13:30:00Z")));
+        assert_eq!(
+            open.next_after(at("2025-03-06T15:00:00Z")),
+            Some(at("2025-03-07T14:30:00Z"))
+        );
+        assert_eq!(
+            open.next_after(at("2025-03-07T15:00:00Z")),
+            Some(at("2025-03-10T13:30:00Z"))
+        );
     }
 
     #[test]
@@ -323,14 +336,31 @@ mod tests {
         let night = source("schedule: \"0 30 1,2 * * *\"\ntimezone: America/New_York\n").unwrap();
         // 2025-03-09: 02:30 does not exist in New York (02:00 → 03:00).
         let spring: Vec<_> = night.after(at("2025-03-09T05:00:00Z")).take(2).collect();
-        assert_eq!(spring, [at("2025-03-09T06:30:00Z"), at("2025-03-10T05:30:00Z")]);
+        assert_eq!(
+            spring,
+            [at("2025-03-09T06:30:00Z"), at("2025-03-10T05:30:00Z")]
+        );
         // 2025-11-02: 01:30 happens twice (EDT, then EST); it fires the first time only.
         let fall: Vec<_> = night.after(at("2025-11-02T04:00:00Z")).take(3).collect();
-        assert_eq!(fall, [at("2025-11-02T05:30:00Z"), at("2025-11-02T07:30:00Z"), at("2025-11-03T06:30:00Z")]);
+        assert_eq!(
+            fall,
+            [
+                at("2025-11-02T05:30:00Z"),
+                at("2025-11-02T07:30:00Z"),
+                at("2025-11-03T06:30:00Z")
+            ]
+        );
         // Asked during the repeated hour, the next firing is later, never an hour back.
-        let every_minute = source("schedule: \"0 * * * * *\"\ntimezone: America/New_York\n").unwrap();
-        assert_eq!(every_minute.next_after(at("2025-11-02T06:30:00Z")), Some(at("2025-11-02T07:00:00Z")));
-        assert_eq!(every_minute.next_after(at("2025-11-02T05:30:00Z")), Some(at("2025-11-02T05:31:00Z")));
+        let every_minute =
+            source("schedule: \"0 * * * * *\"\ntimezone: America/New_York\n").unwrap();
+        assert_eq!(
+            every_minute.next_after(at("2025-11-02T06:30:00Z")),
+            Some(at("2025-11-02T07:00:00Z"))
+        );
+        assert_eq!(
+            every_minute.next_after(at("2025-11-02T05:30:00Z")),
+            Some(at("2025-11-02T05:31:00Z"))
+        );
     }
 
     #[test]
@@ -340,14 +370,15 @@ mod tests {
         )
         .unwrap();
         // Friday 2025-03-21 16:00 IST (10:30Z) → Monday 09:15 IST (03:45Z).
-        assert_eq!(nse.next_after(at("2025-03-21T10:30:00Z")), Some(at("2025-03-24T03:45:00Z")));
+        assert_eq!(
+            nse.next_after(at("2025-03-21T10:30:00Z")),
+            Some(at("2025-03-24T03:45:00Z"))
+        );
         assert!(nse.is_active(at("2025-03-24T09:59:00Z")));
         assert!(!nse.is_active(at("2025-03-24T10:00:00Z")));
         // A window takes `source.timezone` when it names no zone.
-        let zoned = source(
-            "timezone: Asia/Kolkata\nactive: [{ hours: \"09:15-15:30\" }]\n",
-        )
-        .unwrap();
+        let zoned =
+            source("timezone: Asia/Kolkata\nactive: [{ hours: \"09:15-15:30\" }]\n").unwrap();
         assert!(zoned.is_active(at("2025-03-22T03:45:00Z")));
         // Windows the schedule never fires in: no next poll (and `validate` warns).
         let never = source("schedule: \"0 0 12 * * Sat\"\nactive: [{ days: mon-fri }]\n").unwrap();

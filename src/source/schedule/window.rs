@@ -49,12 +49,9 @@ impl Window {
             .days
             .as_ref()
             .map_or(Ok([true; 7]), |days| parse_days(days, &path("days")));
-        let hours = window
-            .hours
-            .as_ref()
-            .map_or(Ok((0, DAY_MINUTES)), |hours| {
-                parse_hours(hours, &path("hours"))
-            });
+        let hours = window.hours.as_ref().map_or(Ok((0, DAY_MINUTES)), |hours| {
+            parse_hours(hours, &path("hours"))
+        });
         let zone = window.timezone.as_ref().map_or(Ok(default_zone), |zone| {
             crate::time_zone::parse(zone, &path("timezone"))
         });
@@ -93,11 +90,6 @@ impl Window {
     /// Whether the window is open for some minute of hour `hour` (0-23).
     pub(crate) fn touches_hour(&self, hour: u32) -> bool {
         self.start < (hour + 1) * 60 && hour * 60 < self.end
-    }
-
-    /// Whether the window opens and closes on whole hours (so hours alone describe it).
-    pub(crate) fn whole_hours(&self) -> bool {
-        self.start.is_multiple_of(60) && self.end.is_multiple_of(60)
     }
 }
 
@@ -211,7 +203,11 @@ fn time_of_day(text: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn window(days: Option<&str>, hours: Option<&str>, zone: Option<&str>) -> Result<Window, Vec<Diagnostic>> {
+    fn window(
+        days: Option<&str>,
+        hours: Option<&str>,
+        zone: Option<&str>,
+    ) -> Result<Window, Vec<Diagnostic>> {
         let text = |s: Option<&str>| s.map(|s| Located::unlocated(s.to_owned()));
         let written = ActiveWindow {
             days: text(days),
@@ -222,17 +218,28 @@ mod tests {
     }
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn nse_hours_are_read_in_kolkata() {
         let nse = window(Some("mon-fri"), Some("09:15-15:30"), Some("Asia/Kolkata")).unwrap();
         // Kolkata is UTC+05:30: 09:15 IST = 03:45Z, 15:30 IST = 10:00Z.
-        assert!(!nse.contains(at("2025-03-17T03:44:00Z")), "Monday 09:14 IST");
+        assert!(
+            !nse.contains(at("2025-03-17T03:44:00Z")),
+            "Monday 09:14 IST"
+        );
         assert!(nse.contains(at("2025-03-17T03:45:00Z")), "Monday 09:15 IST");
-        assert!(nse.contains(at("2025-03-17T09:59:59Z")), "Monday 15:29:59 IST");
-        assert!(!nse.contains(at("2025-03-17T10:00:00Z")), "Monday 15:30 IST: the end is excluded");
+        assert!(
+            nse.contains(at("2025-03-17T09:59:59Z")),
+            "Monday 15:29:59 IST"
+        );
+        assert!(
+            !nse.contains(at("2025-03-17T10:00:00Z")),
+            "Monday 15:30 IST: the end is excluded"
+        );
         assert!(!nse.contains(at("2025-03-15T05:00:00Z")), "Saturday");
         // Sunday 22:00Z is already Monday 03:30 IST: the day is Kolkata's.
         assert!(!nse.contains(at("2025-03-16T22:00:00Z")));
@@ -241,7 +248,12 @@ mod tests {
 
     #[test]
     fn new_york_hours_follow_daylight_saving_time() {
-        let nyse = window(Some("Mon-Fri"), Some("09:30-16:00"), Some("America/New_York")).unwrap();
+        let nyse = window(
+            Some("Mon-Fri"),
+            Some("09:30-16:00"),
+            Some("America/New_York"),
+        )
+        .unwrap();
         // Friday 2025-03-07 (EST, UTC-5) and Monday 2025-03-10 (EDT, UTC-4).
         assert!(nyse.contains(at("2025-03-07T14:30:00Z")));
         assert!(!nyse.contains(at("2025-03-07T13:30:00Z")));
@@ -273,23 +285,33 @@ mod tests {
         assert_eq!((column, path.as_str()), (Some(4), "source.active[0].days"));
         assert_eq!(problem(Some("mon,1"), None).1, Some(4));
         let (message, column, _) = problem(None, Some("09:15-25:00"));
-        assert_eq!((message.as_str(), column), ("`25:00` is not a time of day", Some(6)));
+        assert_eq!(
+            (message.as_str(), column),
+            ("`25:00` is not a time of day", Some(6))
+        );
         let (message, _, _) = problem(None, Some("22:00-02:00"));
         assert!(message.contains("cannot cross midnight"), "{message}");
         let (message, column, _) = problem(None, Some("9:15"));
-        assert_eq!((message.as_str(), column), ("`9:15` is not a time range", Some(0)));
-        let zone = window(None, None, Some("Asia/Kolkatta")).unwrap_err().remove(0);
+        assert_eq!(
+            (message.as_str(), column),
+            ("`9:15` is not a time range", Some(0))
+        );
+        let zone = window(None, None, Some("Asia/Kolkatta"))
+            .unwrap_err()
+            .remove(0);
         assert_eq!(zone.help.as_deref(), Some("did you mean `Asia/Kolkata`?"));
-        assert_eq!(window(Some("x"), Some("1"), Some("y")).unwrap_err().len(), 3);
+        assert_eq!(
+            window(Some("x"), Some("1"), Some("y")).unwrap_err().len(),
+            3
+        );
     }
 
     #[test]
     fn whole_day_and_hours_touched() {
         let all = window(None, Some("00:00-24:00"), None).unwrap();
-        assert!(all.contains(at("2025-03-17T23:59:59Z")) && all.whole_hours());
+        assert!(all.contains(at("2025-03-17T23:59:59Z")));
         let nse = window(None, Some("09:15-15:30"), None).unwrap();
         let touched: Vec<u32> = (0..24).filter(|h| nse.touches_hour(*h)).collect();
         assert_eq!(touched, [9, 10, 11, 12, 13, 14, 15]);
-        assert!(!nse.whole_hours());
     }
 }

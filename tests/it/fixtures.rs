@@ -36,6 +36,14 @@ const INVALID: &[(&str, &str, &str)] = &[
     ),
     ("bad-template", "20:20", "invalid template"),
     ("bad-timezone", "13:78", "unknown time zone `Asia/Kolkatta`"),
+    // Issue 11: market hours and time zones.
+    (
+        "bad-schedule-timezone",
+        "8:13",
+        "unknown time zone `America/NewYork`",
+    ),
+    ("bad-active-day", "8:19", "`fry` is not a day of the week"),
+    ("bad-active-hours", "9:38", "`25:30` is not a time of day"),
     ("bad-url-variable", "3:46", "`ticker` is not defined here"),
     ("duplicate-key", "7:3", "duplicate mapping key `records`"),
     ("empty", "1:1", "the file is empty"),
@@ -135,6 +143,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
         "query parameter `apikey` holds a literal secret",
     ),
     ("numeric-weekday", "7:24", "day-of-week `1-5` is numeric"),
+    (
+        "never-active",
+        "9:5",
+        "fires inside none of the active windows in a week",
+    ),
     (
         "optional-key-field",
         "17:33",

@@ -179,7 +179,7 @@ fn parse_hours(hours: &Located<String>, path: &str) -> Result<(u32, u32), Diagno
             after_dash + leading_spaces(last),
         )
         .help(format!(
-            "write two windows, `\"{}-24:00\"` and `\"00:00-{}\"`, or put the start first",
+            "write two windows: `\"{}-24:00\"`, and `\"00:00-{}\"` on the days after",
             first.trim(),
             last.trim()
         )));

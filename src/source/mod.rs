@@ -8,7 +8,8 @@
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
 //! - `body`: JSON, `source.errors`, `source.records`.
 //! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
-//! - `schedule`: when to poll ([`Schedule`]); `quota`: whether that stays within the API's quota.
+//! - `schedule`: when to poll ([`Schedule`]: the cron in `source.timezone`, the `source.active`
+//!   windows); `quota`: whether that stays within the API's quota.
 //!
 //! Compiling the section ([`CompiledSource::new`], with the [`Schedule`] parsed once before it)
 //! is where its URL, cron expression and JSONPaths are checked, for `validate`, the poller and
@@ -115,8 +116,9 @@ impl CompiledSource {
 }
 
 /// The warnings about a source whose `schedule` parsed, whether the rest compiles or not: a
-/// numeric day-of-week, active windows the schedule never fires in, and a schedule that makes more requests than `source.quota` allows
-/// (`feeds` is `None` when that section did not parse: one request per poll is assumed).
+/// numeric day-of-week, active windows the schedule never fires in, and a schedule that makes
+/// more requests than `source.quota` allows (`feeds` is `None` when that section did not parse:
+/// one request per poll is assumed).
 pub fn warnings(
     source: &Source,
     schedule: &Schedule,

@@ -1,6 +1,7 @@
 //! What a Lambda invocation is: an SQS batch from the event source mapping, an EventBridge
-//! scheduled event (from a rule, or from the template's EventBridge Scheduler schedule), or something this function was not deployed for (an error that names the
-//! kinds it accepts, rather than a guess).
+//! scheduled event (from a rule, or from the template's EventBridge Scheduler schedule), or
+//! something this function was not deployed for (an error that names the kinds it accepts, rather
+//! than a guess).
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;

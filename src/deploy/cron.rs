@@ -216,7 +216,9 @@ pub fn fold_active(schedule: &Schedule, fields: &str) -> String {
     if hours.is_empty() || days.is_empty() {
         return fields.to_owned();
     }
-    parts[1] = ranges(&hours, |n| n.to_string());
+    if hours.len() < 24 {
+        parts[1] = ranges(&hours, |n| n.to_string());
+    }
     if !schedule.restricts_day_of_month() && days.len() < 7 {
         parts[2] = "?".to_owned();
         parts[4] = ranges(&days, |n| DAYS_OF_WEEK.names[n as usize - 1].to_owned());

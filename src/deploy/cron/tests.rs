@@ -186,6 +186,12 @@ fn active_hours_fold_into_the_cron_and_the_function_drops_the_rest() {
             "0 8-9,12 ? * MON-WED,SAT *",
             false,
         ),
+        // Days only: the hour field stays as written.
+        (
+            "schedule: \"0 0 * * * *\"\nactive: [{ days: sat-sun }]\n",
+            "0 * ? * SUN,SAT *",
+            true,
+        ),
         // A window in another zone is not folded.
         (
             "schedule: \"0 0 * * * *\"\nactive: [{ days: mon-fri, timezone: Asia/Tokyo }]\n",

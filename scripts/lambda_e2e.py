@@ -14,7 +14,8 @@ and resources the deployment is then checked against the pipeline (names, the ta
 function's code (the uploaded zip), PIPELINE and each --env variable in the function's
 environment, the redrive after `queue.max_receive_count`
 receives, the visibility timeout, the trigger's batch size, batch window and
-ReportBatchItemFailures, the schedule rule's expression and target), and the SES identity
+ReportBatchItemFailures, the EventBridge Scheduler schedule's expression, zone, target, role and
+input), and the SES identity
 `notify.from` is created (the template does not create it). ministack must run with
 AWS_ENDPOINT_URL=<its own URL> in its environment (it hands that to the function process).
 
@@ -23,12 +24,12 @@ AWS_ENDPOINT_URL=<its own URL> in its environment (it hands that to the function
    ministack's SES outbox holds digests that list each of them exactly once, the dead-letter queue
    holds exactly the 2 poison messages and the queue is empty.
 2. With --source-file (the body the pipeline's `source.url` serves): the function is invoked with
-   an EventBridge scheduled event from the stack's rule, must report one request and every record
+   the event the stack's schedule sends (its target's `Input`), must report one request and every record
    queued, and the records then go the same way (the demo response: 12 more stored and e-mailed,
    1 more dead-lettered, as the poller queued it).
 
 Why Python and boto3 rather than a Rust test: deploying and inspecting the stack needs the
-CloudFormation, S3, Lambda and EventBridge APIs, which the crate does not depend on (SDK crates as
+CloudFormation, S3, Lambda and EventBridge Scheduler APIs, which the crate does not depend on (SDK crates as
 dev-dependencies would cost every `cargo test` build time for a check that runs elsewhere); the
 venv exists anyway for ministack and cargo-lambda; and ministack's sent mail is a plain HTTP
 endpoint.
@@ -166,7 +167,7 @@ class Scenario:
         self.lam = boto3.client("lambda", **kw)
         self.s3 = boto3.client("s3", **kw)
         self.cfn = boto3.client("cloudformation", **kw)
-        self.events = boto3.client("events", **kw)
+        self.scheduler = boto3.client("scheduler", **kw)
         self.t0 = time.monotonic()
         self.item_shown = False
 
@@ -245,7 +246,7 @@ class Scenario:
 
     def check_deployment(self):
         """What the stack made, against the pipeline: the names stockrun uses, the function's
-        environment, the redrive, the trigger, the schedule rule."""
+        environment, the redrive, the trigger, the schedule."""
         p, errors = self.p, []
         if self.table != p["table"]:
             errors.append(f"table {self.table}, want {p['table']}")
@@ -312,20 +313,29 @@ class Scenario:
         if got_esm != want_esm:
             errors.append(f"event source mapping {got_esm}, want {want_esm}")
 
-        # The schedule rule: the expression the template states, enabled, invoking the function.
-        want_expr = self.template["Resources"]["Schedule"]["Properties"]["ScheduleExpression"]
-        rule_name = self.resources["Schedule"]["PhysicalResourceId"]
-        rule = self.events.describe_rule(Name=rule_name)
-        self.rule_arn = rule["Arn"]
-        targets = self.events.list_targets_by_rule(Rule=rule_name)["Targets"]
+        # The schedule: the expression and zone the template states, enabled, invoking the
+        # function with the template's input, as the stack's scheduler role. (ministack's
+        # CloudFormation leaves ScheduleExpressionTimezone out, so it reports UTC: the pipeline
+        # this runs is in UTC.)
+        props = self.template["Resources"]["Schedule"]["Properties"]
+        want_expr, want_zone = props["ScheduleExpression"], props["ScheduleExpressionTimezone"]
+        self.schedule_input = props["Target"]["Input"]
+        schedule_name = self.resources["Schedule"]["PhysicalResourceId"]
+        schedule = self.scheduler.get_schedule(Name=schedule_name)
+        target = schedule.get("Target", {})
+        role = self.resources["SchedulerRole"]["PhysicalResourceId"]
         if not re.fullmatch(r"cron\(.+\)", want_expr):
             errors.append(f"the template's schedule is {want_expr!r}, want cron(...)")
-        if (rule.get("ScheduleExpression"), rule.get("State")) != (want_expr, "ENABLED"):
-            errors.append(f"rule {rule_name}: {rule.get('ScheduleExpression')!r} "
-                          f"{rule.get('State')}, want {want_expr!r} ENABLED")
-        if [t.get("Arn") for t in targets] != [self.function_arn]:
-            errors.append(f"rule {rule_name} targets {targets}, want the function "
-                          f"{self.function_arn}")
+        got = (schedule.get("ScheduleExpression"), schedule.get("ScheduleExpressionTimezone"),
+               schedule.get("State"))
+        if got != (want_expr, want_zone, "ENABLED"):
+            errors.append(f"schedule {schedule_name}: {got}, want {(want_expr, want_zone, 'ENABLED')}")
+        if target.get("Arn") != self.function_arn or target.get("Input") != self.schedule_input:
+            errors.append(f"schedule {schedule_name} targets {target}, want the function "
+                          f"{self.function_arn} with {self.schedule_input}")
+        if not str(target.get("RoleArn", "")).endswith(f"/{role}"):
+            errors.append(f"schedule {schedule_name} role {target.get('RoleArn')!r}, want the "
+                          f"stack's SchedulerRole ({role})")
         if errors:
             raise Failed("\n  ".join(["the stack does not match the pipeline:"] + errors))
         log(f"{self.elapsed()} function {self.function_arn}: environment "
@@ -335,7 +345,8 @@ class Scenario:
         log(f"{self.elapsed()} event source mapping {self.esm_uuid}: BatchSize "
             f"{p['batch_size']}, MaximumBatchingWindowInSeconds {p['batch_window']}, "
             "ReportBatchItemFailures")
-        log(f"{self.elapsed()} rule {rule_name}: {want_expr}, ENABLED, target the function")
+        log(f"{self.elapsed()} schedule {schedule_name}: {want_expr} in {want_zone}, ENABLED, "
+            "target the function")
 
         self.ses.create_email_identity(EmailIdentity=p["from"])
         log(f"{self.elapsed()} SES sender {p['from']}")
@@ -544,7 +555,7 @@ class Scenario:
     # --- phase 2: the schedule fires --------------------------------------------------------------
 
     def scheduled_poll(self, source_file):
-        """Invokes the function with an EventBridge scheduled event: it polls the source (a local
+        """Invokes the function with the stack's scheduled event: it polls the source (a local
         HTTP server serving `source_file`, the demo response) once and queues every record; the
         event source mapping then processes them like the batch above."""
         with open(source_file, encoding="utf-8") as f:
@@ -557,14 +568,11 @@ class Scenario:
         poison = [t for t, ok in zip(texts, numeric) if not ok]
         if not good or not poison:
             raise Failed(f"{source_file}: want good quotes and at least one without a price")
-        # The "Scheduled Event" of the EventBridge documentation, as the stack's rule sends it.
-        _, _, _, region, account, _ = self.rule_arn.split(":", 5)
-        event = {
-            "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-            "detail-type": "Scheduled Event", "source": "aws.events", "account": account,
-            "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": region, "resources": [self.rule_arn], "detail": {},
-        }
+        # The event the stack's schedule sends: its target's input, with the context attribute
+        # EventBridge Scheduler fills in.
+        event = json.loads(self.schedule_input.replace(
+            "<aws.scheduler.scheduled-time>",
+            datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")))
         before = time.monotonic()
         r = self.lam.invoke(FunctionName=self.function, Payload=json.dumps(event).encode())
         payload = r["Payload"].read().decode()

@@ -184,9 +184,11 @@ pub enum Command {
     /// The template creates the queue and its dead-letter queue (redrive after
     /// `max_receive_count` receives), the DynamoDB table, the Lambda function (provided.al2023,
     /// x86_64, code from the `CodeBucket`/`CodeKey` parameters) with its SQS trigger (batches of
-    /// `batch_size`, `batch_window`, partial-batch failures) and its EventBridge schedule (from
-    /// `source.schedule`), a log group, and a role allowed only the calls stockrun makes, on
-    /// those resources. Names are the ones `run --backend aws` uses.
+    /// `batch_size`, `batch_window`, partial-batch failures) and its EventBridge Scheduler
+    /// schedule (from `source.schedule`, in `source.timezone`, with `source.active` folded in), a
+    /// log group, and roles allowed only what they need: the function's the calls stockrun makes,
+    /// on those resources; the schedule's invoking the function. Names are the ones
+    /// `run --backend aws` uses.
     ///
     /// Every `${VAR}` in the pipeline becomes a template parameter, passed to the function as the
     /// variable of the same name: secrets (such as the API's key) are `NoEcho` parameters

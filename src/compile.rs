@@ -45,8 +45,8 @@ pub struct Compiled {
     /// an unset `${VAR}` that keeps it from parsing (never for a command that polls: an unset
     /// variable is an error there).
     pub source: Option<CompiledSource>,
-    /// `source.schedule`, parsed apart from the URL so that an unset variable there does not
-    /// keep it from `deploy-template`.
+    /// `source.schedule` with its zone and active windows, parsed apart from the URL so that an
+    /// unset variable there does not keep it from `deploy-template`.
     pub schedule: Schedule,
     /// The compiled alert rules, when `notify.rules` has any.
     pub rules: Option<Arc<Rules>>,
@@ -108,8 +108,8 @@ fn build(sections: &Sections) -> (Parts, Vec<Diagnostic>) {
     let feeds = sections.feeds.as_deref();
     // The schedule on its own: an unset variable in the URL must not keep it from deploy.
     let schedule = sections.source.as_ref().and_then(|source| {
-        Schedule::new(&source.schedule)
-            .map_err(|problem| found.push(problem))
+        Schedule::new(source)
+            .map_err(|problems| found.extend(problems))
             .ok()
     });
     let source = sections.source.as_ref().and_then(|source| {

@@ -19,9 +19,10 @@
 //! - Leaves, which import only `config` and each other (nothing of the runtime, the edge, the
 //!   stages, `deploy` or `compile`): `naming` (resource names, key schema), `retry` (retry
 //!   policies), `resources` (what a pipeline needs on AWS), `aws`, `sqlite`, `sqlite_error`,
-//!   `redact`, `logging`, `diag`, `located`, `percent`, `visible`, `message`. Every top-level
-//!   module but `cli`, `settings`, `exit` and `compile` is a leaf; `tests/it/imports.rs` keeps
-//!   these directions, `clap` inside `cli`, and the modules free of import cycles.
+//!   `redact`, `logging`, `diag`, `located`, `percent`, `visible`, `message`, `time_zone` (IANA
+//!   zone names). Every top-level module but `cli`, `settings`, `exit` and `compile` is a leaf;
+//!   `tests/it/imports.rs` keeps these directions, `clap` inside `cli`, and the modules free of
+//!   import cycles.
 
 #![warn(missing_docs)]
 
@@ -51,4 +52,5 @@ pub mod source;
 pub mod sqlite;
 pub mod sqlite_error;
 pub mod store;
+pub mod time_zone;
 pub mod visible;

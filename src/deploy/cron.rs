@@ -14,6 +14,16 @@
 //!
 //! The expression arrives parsed ([`Schedule`], built once when the pipeline is compiled): every
 //! rule about what a valid expression is lives in `source::schedule`, none here.
+//!
+//! `source.active` is folded in where a cron can say it ([`fold_active`]): when every window is
+//! in the schedule's zone, the hour field keeps only the hours a window touches and (when the
+//! day of the month is free) the day-of-week field only the days a window is open. The result
+//! fires at every active minute and, unless the windows are whole hours on the same days, at a
+//! few more (NSE's 09:15–15:30 keeps 09:00–09:14 and 15:30–15:59): the function's own check
+//! (`Handler::poll`) drops those invocations without a request. Windows in another zone are not
+//! folded at all; the function's check does all the work.
+
+use chrono::Weekday;
 
 use crate::source::Schedule;
 
@@ -169,6 +179,70 @@ pub fn to_eventbridge(schedule: &Schedule) -> Result<String, CronError> {
         field(2, &HOURS)?,
         field(4, &MONTHS)?,
     ))
+}
+
+/// `fields` (six EventBridge fields, from [`to_eventbridge`]) with the whole hours and days of
+/// `schedule`'s active windows folded in (see the module doc); unchanged when it has no windows,
+/// when a window is in another zone, or when the schedule fires in none of them (`validate`
+/// warns about that).
+pub fn fold_active(schedule: &Schedule, fields: &str) -> String {
+    let windows = schedule.windows();
+    if windows.is_empty() || windows.iter().any(|w| w.zone() != schedule.zone()) {
+        return fields.to_owned();
+    }
+    let mut parts: Vec<String> = fields.split(' ').map(str::to_owned).collect();
+    if parts.len() != 6 {
+        return fields.to_owned();
+    }
+    let hours: Vec<u32> = (0..24)
+        .filter(|h| schedule.fires_in_hour(*h) && windows.iter().any(|w| w.touches_hour(*h)))
+        .collect();
+    // Sunday first: EventBridge's 1-7 = SUN-SAT.
+    let week = [
+        Weekday::Sun,
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+    ];
+    let days: Vec<u32> = (1..=7)
+        .filter(|n| {
+            let day = week[*n as usize - 1];
+            schedule.fires_on(day) && windows.iter().any(|w| w.open_on(day))
+        })
+        .collect();
+    if hours.is_empty() || days.is_empty() {
+        return fields.to_owned();
+    }
+    if hours.len() < 24 {
+        parts[1] = ranges(&hours, |n| n.to_string());
+    }
+    if !schedule.restricts_day_of_month() && days.len() < 7 {
+        parts[2] = "?".to_owned();
+        parts[4] = ranges(&days, |n| DAYS_OF_WEEK.names[n as usize - 1].to_owned());
+    }
+    parts.join(" ")
+}
+
+/// Sorted values as a cron list of ranges: `[9, 10, 11, 14]` → `9-11,14`.
+fn ranges(values: &[u32], spell: impl Fn(u32) -> String) -> String {
+    let mut items: Vec<String> = Vec::new();
+    let mut start = 0;
+    while start < values.len() {
+        let mut end = start;
+        while end + 1 < values.len() && values[end + 1] == values[end] + 1 {
+            end += 1;
+        }
+        items.push(if end == start {
+            spell(values[start])
+        } else {
+            format!("{}-{}", spell(values[start]), spell(values[end]))
+        });
+        start = end + 1;
+    }
+    items.join(",")
 }
 
 /// One field, item by item (`,`). `None` for a form the `cron` crate would not have accepted.

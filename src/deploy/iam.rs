@@ -1,5 +1,6 @@
-//! The function's role: assumable by Lambda only, allowed only the calls the code makes, on the
-//! pipeline's own resources. No `*` resource, no managed policy.
+//! The roles: the function's, assumable by Lambda only and allowed only the calls the code makes,
+//! on the pipeline's own resources; and the schedule's, assumable by EventBridge Scheduler only
+//! and allowed only to invoke the function. No `*` resource, no managed policy.
 //!
 //! The calls, checked against the code: the SQS event source mapping receives and deletes with
 //! the function's role and reads the queue's attributes (ReceiveMessage, DeleteMessage,
@@ -15,7 +16,7 @@
 
 use super::model::Str;
 use super::properties::{Policy, PolicyDocument, Principal, Role, Statement};
-use super::{LOG_GROUP, QUEUE, TABLE};
+use super::{FUNCTION, LOG_GROUP, QUEUE, TABLE};
 use crate::resources::Sender;
 
 /// The execution role; `sender` is `None` when the pipeline sends no e-mail.
@@ -60,24 +61,46 @@ pub fn role(sender: Option<&Sender>) -> Role {
         ));
     }
     Role {
-        assume_role_policy_document: PolicyDocument {
-            version: "2012-10-17",
-            statement: vec![Statement {
-                sid: "LambdaAssumesRole".to_owned(),
-                effect: "Allow",
-                principal: Some(Principal {
-                    service: "lambda.amazonaws.com",
-                }),
-                action: vec!["sts:AssumeRole"],
-                resource: Vec::new(),
-            }],
-        },
+        assume_role_policy_document: assumed_by("LambdaAssumesRole", "lambda.amazonaws.com"),
         policies: vec![Policy {
             policy_name: "stockrun-pipeline".to_owned(),
             policy_document: PolicyDocument {
                 version: "2012-10-17",
                 statement,
             },
+        }],
+    }
+}
+
+/// The role EventBridge Scheduler assumes to start a poll: `lambda:InvokeFunction` on the
+/// function, nothing else.
+pub fn scheduler_role() -> Role {
+    Role {
+        assume_role_policy_document: assumed_by("SchedulerAssumesRole", "scheduler.amazonaws.com"),
+        policies: vec![Policy {
+            policy_name: "stockrun-schedule".to_owned(),
+            policy_document: PolicyDocument {
+                version: "2012-10-17",
+                statement: vec![allow(
+                    "InvokeFunction",
+                    &["lambda:InvokeFunction"],
+                    vec![Str::attribute(FUNCTION, "Arn")],
+                )],
+            },
+        }],
+    }
+}
+
+/// A trust policy: `service` (only) may assume the role.
+fn assumed_by(sid: &str, service: &'static str) -> PolicyDocument {
+    PolicyDocument {
+        version: "2012-10-17",
+        statement: vec![Statement {
+            sid: sid.to_owned(),
+            effect: "Allow",
+            principal: Some(Principal { service }),
+            action: vec!["sts:AssumeRole"],
+            resource: Vec::new(),
         }],
     }
 }

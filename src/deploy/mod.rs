@@ -1,6 +1,7 @@
 //! `stockrun deploy-template`: the CloudFormation template that runs a pipeline on AWS Lambda —
-//! the queue and its dead-letter queue, the function with its SQS trigger and its schedule, the
-//! table, the log group and a role allowed only what the code calls.
+//! the queue and its dead-letter queue, the function with its SQS trigger and its schedule (an
+//! EventBridge Scheduler schedule in `source.timezone`, `source.active` folded in where a cron can
+//! say it: `cron`), the table, the log group and roles allowed only what they need.
 //!
 //! The queues and the table are `resources::Resources`, the description `stockrun init` also
 //! provisions from, so their names (`naming::queue_name`, `naming::dead_letter_queue_name`,
@@ -37,10 +38,13 @@ pub const ROLE: &str = "FunctionRole";
 pub const FUNCTION: &str = "Function";
 /// Logical id of the SQS event source mapping.
 pub const TRIGGER: &str = "QueueTrigger";
-/// Logical id of the schedule rule.
+/// Logical id of the poll schedule.
 pub const SCHEDULE: &str = "Schedule";
-/// Logical id of the permission that lets the rule invoke the function.
-pub const SCHEDULE_PERMISSION: &str = "SchedulePermission";
+/// Logical id of the role the schedule invokes the function with.
+pub const SCHEDULER_ROLE: &str = "SchedulerRole";
+/// The event the schedule sends the function: the shape of an EventBridge scheduled event, with
+/// the time it was due (`runtime::lambda` classifies it as a scheduled poll).
+pub const SCHEDULED_EVENT: &str = r#"{"source":"aws.scheduler","detail-type":"Scheduled Event","time":"<aws.scheduler.scheduled-time>"}"#;
 /// Parameters the template always has.
 pub const CODE_PARAMETERS: [&str; 2] = ["CodeBucket", "CodeKey"];
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::cron::to_eventbridge;
+use super::cron::{fold_active, to_eventbridge};
 use super::parameters::{Variable, variables};
 use super::{CODE_PARAMETERS, DeployError, MAX_FUNCTION_TIMEOUT, Options};
 use crate::config::Pipeline;
@@ -53,8 +53,10 @@ pub(super) struct Plan {
     /// The queues and the table, named as everywhere else; the queue's visibility timeout is
     /// the one a Lambda trigger needs.
     pub resources: Resources,
-    /// The EventBridge cron fields.
+    /// The EventBridge cron fields, `source.active` folded in where it can be.
     pub schedule: String,
+    /// The IANA zone the cron fields are read in (`source.timezone`, UTC by default).
+    pub timezone: &'static str,
     /// The function's name.
     pub function_name: String,
     /// The function's timeout in seconds.
@@ -86,6 +88,7 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
         position: pipeline.source.schedule.position,
         source: error,
     })?;
+    let schedule = fold_active(source.schedule, &schedule);
     let timeout = options.function_timeout;
     if timeout.subsec_nanos() != 0 || timeout.as_secs() == 0 || timeout > MAX_FUNCTION_TIMEOUT {
         return Err(DeployError::FunctionTimeout { timeout });
@@ -132,6 +135,7 @@ pub(super) fn plan(source: Source<'_>, options: &Options) -> Result<Plan, Deploy
     Ok(Plan {
         resources,
         schedule,
+        timezone: source.schedule.zone().name(),
         function_name,
         timeout: timeout.as_secs(),
         batch_window,
@@ -155,6 +159,13 @@ fn check_fixed_values(pipeline: &Pipeline, references: &[EnvReference]) -> Resul
         ("store.key.partition.name", key.partition.name.position),
     ];
     fixed.extend(queue.name.as_ref().map(|n| ("queue.name", n.position)));
+    fixed.extend(
+        pipeline
+            .source
+            .timezone
+            .as_ref()
+            .map(|z| ("source.timezone", z.position)),
+    );
     fixed.extend(
         key.sort
             .as_ref()

@@ -23,10 +23,8 @@ pub enum Properties {
     Function(Function),
     /// `AWS::Lambda::EventSourceMapping`.
     EventSourceMapping(EventSourceMapping),
-    /// `AWS::Events::Rule`.
-    Rule(Rule),
-    /// `AWS::Lambda::Permission`.
-    Permission(Permission),
+    /// `AWS::Scheduler::Schedule`.
+    Schedule(Schedule),
 }
 
 /// `AWS::SQS::Queue`.
@@ -218,40 +216,41 @@ pub struct EventSourceMapping {
     pub function_response_types: Vec<&'static str>,
 }
 
-/// `AWS::Events::Rule`: the schedule.
+/// `AWS::Scheduler::Schedule`: the poll schedule (EventBridge Scheduler, which reads the cron
+/// in a time zone, daylight saving time included).
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Rule {
+pub struct Schedule {
     /// Says which `source.schedule` it came from.
     pub description: String,
+    /// `OFF`: invoke at the minute the cron names.
+    pub flexible_time_window: FlexibleTimeWindow,
     /// `cron(...)`.
     pub schedule_expression: String,
+    /// The IANA zone the cron is read in.
+    pub schedule_expression_timezone: String,
     /// `ENABLED`.
     pub state: &'static str,
-    /// The function.
-    pub targets: Vec<Target>,
+    /// The function, and the role the scheduler invokes it with.
+    pub target: ScheduleTarget,
 }
 
-/// A rule's target.
+/// A schedule's flexible time window.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Target {
+pub struct FlexibleTimeWindow {
+    /// `OFF`.
+    pub mode: &'static str,
+}
+
+/// A schedule's target: the function.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleTarget {
     /// The function's ARN.
     pub arn: Str,
-    /// An id unique within the rule.
-    pub id: &'static str,
-}
-
-/// `AWS::Lambda::Permission`: lets the rule invoke the function.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Permission {
-    /// `lambda:InvokeFunction`.
-    pub action: &'static str,
-    /// The function.
-    pub function_name: Str,
-    /// `events.amazonaws.com`.
-    pub principal: &'static str,
-    /// The rule's ARN: no other rule may invoke it.
-    pub source_arn: Str,
+    /// The event the function receives (`deploy::SCHEDULED_EVENT`).
+    pub input: String,
+    /// The role the scheduler assumes to invoke the function.
+    pub role_arn: Str,
 }

@@ -3,17 +3,17 @@
 
 use indexmap::IndexMap;
 
-use super::iam::role;
+use super::iam::{role, scheduler_role};
 use super::model::{Output, Parameter, Resource, Str, Template};
 use super::parameters::Variable;
 use super::plan::{Plan, Source, plan};
 use super::properties::{
-    AttributeDefinition, Code, Environment, EventSourceMapping, Function, KeySchemaElement,
-    LogGroup, Permission, Properties, Queue, RedrivePolicy, Rule, Table, Target,
+    AttributeDefinition, Code, Environment, EventSourceMapping, FlexibleTimeWindow, Function,
+    KeySchemaElement, LogGroup, Properties, Queue, RedrivePolicy, Schedule, ScheduleTarget, Table,
 };
 use super::{
     CODE_PARAMETERS, DEAD_LETTER_QUEUE, DeployError, FUNCTION, LOG_GROUP, Options, QUEUE, ROLE,
-    SCHEDULE, SCHEDULE_PERMISSION, TABLE, TRIGGER,
+    SCHEDULE, SCHEDULED_EVENT, SCHEDULER_ROLE, TABLE, TRIGGER,
 };
 use crate::config::Pipeline;
 use crate::naming::{KEY_ATTRIBUTE_TYPE, PIPELINE_VARIABLE};
@@ -55,8 +55,11 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
     );
     resources.insert(FUNCTION.to_owned(), function(name, &plan, options));
     resources.insert(TRIGGER.to_owned(), trigger(pipeline, &plan));
+    resources.insert(
+        SCHEDULER_ROLE.to_owned(),
+        resource("AWS::IAM::Role", Properties::Role(scheduler_role())),
+    );
     resources.insert(SCHEDULE.to_owned(), schedule(pipeline, &plan));
-    resources.insert(SCHEDULE_PERMISSION.to_owned(), schedule_permission());
     let mut outputs = IndexMap::new();
     let mut output = |id: &str, description: &str, value: Str| {
         outputs.insert(
@@ -91,8 +94,8 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
     Ok(Template {
         format_version: "2010-09-09",
         description: format!(
-            "stockrun pipeline `{name}` on AWS Lambda: poll on cron({}), queue in {}, store in {}",
-            plan.schedule, plan.resources.queue.name, plan.resources.table.name
+            "stockrun pipeline `{name}` on AWS Lambda: poll on cron({}) in {}, queue in {}, store in {}",
+            plan.schedule, plan.timezone, plan.resources.queue.name, plan.resources.table.name
         ),
         parameters,
         resources,
@@ -283,31 +286,28 @@ fn trigger(pipeline: &Pipeline, plan: &Plan) -> Resource {
 }
 
 fn schedule(pipeline: &Pipeline, plan: &Plan) -> Resource {
+    let source = &pipeline.source;
+    let active = if source.active.is_some() {
+        "; outside source.active the function polls nothing"
+    } else {
+        ""
+    };
     resource(
-        "AWS::Events::Rule",
-        Properties::Rule(Rule {
+        "AWS::Scheduler::Schedule",
+        Properties::Schedule(Schedule {
             description: format!(
-                "Polls for stockrun pipeline `{}`: source.schedule `{}` (UTC)",
-                pipeline.name.value, pipeline.source.schedule.value
+                "Polls for stockrun pipeline `{}`: source.schedule `{}` ({}){active}",
+                pipeline.name.value, source.schedule.value, plan.timezone
             ),
+            flexible_time_window: FlexibleTimeWindow { mode: "OFF" },
             schedule_expression: format!("cron({})", plan.schedule),
+            schedule_expression_timezone: plan.timezone.to_owned(),
             state: "ENABLED",
-            targets: vec![Target {
+            target: ScheduleTarget {
                 arn: Str::attribute(FUNCTION, "Arn"),
-                id: "poll",
-            }],
-        }),
-    )
-}
-
-fn schedule_permission() -> Resource {
-    resource(
-        "AWS::Lambda::Permission",
-        Properties::Permission(Permission {
-            action: "lambda:InvokeFunction",
-            function_name: Str::reference(FUNCTION),
-            principal: "events.amazonaws.com",
-            source_arn: Str::attribute(SCHEDULE, "Arn"),
+                input: SCHEDULED_EVENT.to_owned(),
+                role_arn: Str::attribute(SCHEDULER_ROLE, "Arn"),
+            },
         }),
     )
 }

@@ -11,7 +11,7 @@ use super::number::{kind_of, to_integer, to_number};
 use super::timestamp::{Ambiguous, FormatProblem, TimestampFormat, parse_unformatted, to_rfc3339};
 use crate::config::model::{Field, FieldType};
 use crate::config::{Located, jsonpath};
-use crate::diag::{Diagnostic, did_you_mean};
+use crate::diag::Diagnostic;
 
 /// Values shown in reasons and logs are cut to this many characters.
 const SHOWN_CHARS: usize = 80;
@@ -77,7 +77,7 @@ impl CompiledField {
             .map(|format| timestamp_format(format, &format!("{at}.format")))
             .transpose();
         let zone = match &field.timezone {
-            Some(zone) => time_zone(zone, &format!("{at}.timezone")),
+            Some(zone) => crate::time_zone::parse(zone, &format!("{at}.timezone")),
             None => Ok(Tz::UTC),
         };
         let (query, format, zone) = match (query, format, zone) {
@@ -250,24 +250,6 @@ fn timestamp_format(format: &Located<String>, path: &str) -> Result<TimestampFor
             format.as_str()
         ))
         .help("include the year, month and day (and the time if the text has one), such as `%d-%b-%Y %H:%M:%S`"),
-    })
-}
-
-/// An IANA time zone, with the closest name suggested when it is misspelt.
-fn time_zone(zone: &Located<String>, path: &str) -> Result<Tz, Diagnostic> {
-    zone.parse::<Tz>().map_err(|_| {
-        let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
-        let help = match did_you_mean(zone, &names) {
-            Some(best) => format!("did you mean `{best}`?"),
-            None => "use an IANA zone name such as `Asia/Kolkata`, `America/New_York` or `UTC`"
-                .to_owned(),
-        };
-        Diagnostic::error(
-            zone.position,
-            format!("unknown time zone `{}`", zone.as_str()),
-        )
-        .at(path)
-        .help(help)
     })
 }
 

@@ -1,5 +1,6 @@
-//! The poller side: poll on the pipeline's schedule and send every record to the queue in
-//! batches of at most ten. A failing poll or send is logged and the loop goes on, except when the
+//! The poller side: poll on the pipeline's schedule (in its zone, only inside `source.active`:
+//! the loop waits for the next active firing) and send every record to the queue in batches of
+//! at most ten. A failing poll or send is logged and the loop goes on, except when the
 //! queue fails in a way trying again cannot fix (a damaged state file, a full disk): then the
 //! poller stops with that error. A stop request ends the sending and its retries at once. Log
 //! lines are not redacted here: the log writer hides every registered secret (`crate::logging`).
@@ -7,6 +8,7 @@
 use std::time::Duration;
 
 use backon::Retryable;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::counters::Counters;
@@ -115,27 +117,72 @@ async fn send(
         .await
 }
 
-/// Polls at every firing of the pipeline's schedule (UTC) until `stop` is cancelled. A poll that
-/// overruns the next firing skips it rather than polling twice in a row. Returns the queue's
-/// error when it is one trying again cannot fix.
+/// Where the poll loop reads the time and waits for it: the system clock, or a test's (which
+/// moves its time instead of sleeping).
+pub trait Clock {
+    /// The time now.
+    fn now(&self) -> DateTime<Utc>;
+    /// Waits until `at`, or until `stop` is cancelled: then returns `false`.
+    fn sleep_until(
+        &self,
+        at: DateTime<Utc>,
+        stop: &CancellationToken,
+    ) -> impl Future<Output = bool>;
+}
+
+/// The system clock and tokio's timer.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    async fn sleep_until(&self, at: DateTime<Utc>, stop: &CancellationToken) -> bool {
+        let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = stop.cancelled() => false,
+        }
+    }
+}
+
+/// Polls at every firing of the pipeline's schedule (in `source.timezone`, inside
+/// `source.active`) until `stop` is cancelled. A poll that overruns the next firing skips it
+/// rather than polling twice in a row. Returns the queue's error when it is one trying again
+/// cannot fix.
 pub async fn poll_on_schedule(
     poller: &Poller,
     queue: &dyn Queue,
     counters: &Counters,
     stop: &CancellationToken,
 ) -> Result<(), QueueError> {
+    poll_on_schedule_by(&SystemClock, poller, queue, counters, stop).await
+}
+
+/// [`poll_on_schedule`] on `clock`.
+pub async fn poll_on_schedule_by(
+    clock: &impl Clock,
+    poller: &Poller,
+    queue: &dyn Queue,
+    counters: &Counters,
+    stop: &CancellationToken,
+) -> Result<(), QueueError> {
     loop {
-        let now = chrono::Utc::now();
+        let now = clock.now();
         let Some(next) = poller.next_fire(now) else {
-            tracing::warn!("the schedule never fires again; polling stops");
+            tracing::warn!(
+                "the schedule fires no more inside `source.active` (none in the next 400 days); polling stops"
+            );
             return Ok(());
         };
-        let wait = (next - now).to_std().unwrap_or(Duration::ZERO);
         tracing::info!(next = %next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "next poll");
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = stop.cancelled() => return Ok(()),
+        if !clock.sleep_until(next, stop).await {
+            return Ok(());
         }
         poll_and_queue(poller, queue, counters, stop).await?;
     }
 }
+
+#[cfg(test)]
+mod tests;

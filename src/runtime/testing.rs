@@ -199,7 +199,7 @@ impl Notifier for Hanging {
 pub(crate) fn poller(pipeline: &crate::config::Pipeline, dir: &Path) -> crate::source::Poller {
     let source = crate::source::CompiledSource::new(
         &pipeline.source,
-        crate::source::Schedule::new(&pipeline.source.schedule).ok(),
+        crate::source::Schedule::new(&pipeline.source).ok(),
         Some(&pipeline.feeds),
     )
     .expect("the source compiles");

@@ -8,7 +8,8 @@
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
 //! - `body`: JSON, `source.errors`, `source.records`.
 //! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
-//! - `schedule`: when to poll ([`Schedule`]); `quota`: whether that stays within the API's quota.
+//! - `schedule`: when to poll ([`Schedule`]: the cron in `source.timezone`, the `source.active`
+//!   windows); `quota`: whether that stays within the API's quota.
 //!
 //! Compiling the section ([`CompiledSource::new`], with the [`Schedule`] parsed once before it)
 //! is where its URL, cron expression and JSONPaths are checked, for `validate`, the poller and
@@ -115,8 +116,9 @@ impl CompiledSource {
 }
 
 /// The warnings about a source whose `schedule` parsed, whether the rest compiles or not: a
-/// numeric day-of-week, and a schedule that makes more requests than `source.quota` allows
-/// (`feeds` is `None` when that section did not parse: one request per poll is assumed).
+/// numeric day-of-week, active windows the schedule never fires in, and a schedule that makes
+/// more requests than `source.quota` allows (`feeds` is `None` when that section did not parse:
+/// one request per poll is assumed).
 pub fn warnings(
     source: &Source,
     schedule: &Schedule,
@@ -125,6 +127,9 @@ pub fn warnings(
     let mut found: Vec<Diagnostic> = schedule::numeric_weekday(&source.schedule)
         .into_iter()
         .collect();
+    if let Some(active) = &source.active {
+        found.extend(schedule::never_active(schedule, active));
+    }
     if let Some(quota) = &source.quota {
         let requests_per_poll = feeds.map_or(1, |f| f.len().max(1));
         found.extend(quota::check(schedule, quota, requests_per_poll));
@@ -203,10 +208,17 @@ impl Poller {
         self
     }
 
-    /// When the next poll is due: the first firing of `source.schedule` (UTC) strictly after
-    /// `after`, or `None` when the schedule never fires again.
+    /// When the next poll is due: the first firing of `source.schedule` (in `source.timezone`)
+    /// strictly after `after` inside `source.active`, or `None` when there is none
+    /// ([`Schedule::next_after`]).
     pub fn next_fire(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedule.next_after(after)
+    }
+
+    /// Whether `at` is inside `source.active` (always, without it): the Lambda's scheduled poll
+    /// does nothing outside.
+    pub fn is_active(&self, at: DateTime<Utc>) -> bool {
+        self.schedule.is_active(at)
     }
 
     /// Requests every feed once. Failures are logged and counted, never returned:

@@ -1,5 +1,6 @@
 //! The request-rate check: how many requests `source.schedule` × feeds makes per
-//! `source.quota` period. It needs the parsed schedule, so it runs where the schedule is built.
+//! `source.quota` period. It needs the parsed schedule, so it runs where the schedule is built,
+//! and counts what the poller does: firings in the schedule's zone, inside `source.active`.
 
 use std::collections::HashMap;
 
@@ -51,9 +52,9 @@ pub(crate) fn check(
     )
 }
 
-/// The most times `schedule` fires in one period of `period` seconds, looking one period and
-/// eight days ahead (so weekly patterns are seen), from a fixed date so the answer is the same on
-/// every run.
+/// The most times `schedule` fires inside its active windows in one period of `period` seconds,
+/// looking one period and eight days ahead (so weekly patterns are seen), from a fixed date so the
+/// answer is the same on every run.
 fn busiest_period(schedule: &Schedule, period: u64) -> u64 {
     let start: DateTime<Utc> = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
@@ -64,10 +65,11 @@ fn busiest_period(schedule: &Schedule, period: u64) -> u64 {
     let mut buckets: HashMap<u64, u64> = HashMap::new();
     let mut counted = 0;
     let mut first = None;
-    for time in schedule.after(start - chrono::TimeDelta::seconds(1)) {
-        if time >= end {
-            break;
-        }
+    let firings = schedule
+        .after(start - chrono::TimeDelta::seconds(1))
+        .take_while(|time| *time < end)
+        .filter(|time| schedule.is_active(*time));
+    for time in firings {
         let elapsed = (time - start).num_seconds().max(0) as u64;
         *buckets.entry(elapsed / period).or_default() += 1;
         counted += 1;
@@ -106,8 +108,32 @@ mod tests {
     use super::*;
 
     fn polls(expr: &str, period: u64) -> u64 {
-        let schedule = Schedule::new(&Located::unlocated(expr.to_owned())).unwrap();
+        let schedule = Schedule::from_expression(&Located::unlocated(expr.to_owned())).unwrap();
         busiest_period(&schedule, period)
+    }
+
+    /// The polls per period of a pipeline's `source` section (YAML).
+    fn polls_of(source: &str, period: u64) -> u64 {
+        let source: crate::config::model::Source = serde_saphyr::from_str(source).unwrap();
+        busiest_period(&Schedule::new(&source).unwrap(), period)
+    }
+
+    #[test]
+    fn counts_only_polls_inside_active_hours() {
+        let nse = "url: https://x.example\nschedule: \"0 * * * * *\"\n\
+                   active: [{ days: mon-fri, hours: \"09:15-15:30\", timezone: Asia/Kolkata }]\n";
+        // 6 h 15 min a day: 375 polls, five days a week.
+        assert_eq!(polls_of(nse, 86_400), 375);
+        assert_eq!(polls_of(nse, 7 * 86_400), 5 * 375);
+        assert_eq!(polls_of(nse, 30 * 86_400), 22 * 375);
+        // Every 15 minutes on weekdays, New York hours in New York time.
+        let nyse = "url: https://x.example\nschedule: \"0 */15 * * * *\"\ntimezone: America/New_York\n\
+                    active: [{ days: mon-fri, hours: \"09:30-16:00\" }]\n";
+        assert_eq!(polls_of(nyse, 86_400), 26);
+        // Without windows, the zone changes nothing but the days the firings fall on.
+        let zoned =
+            "url: https://x.example\nschedule: \"0 0 9 * * Mon-Fri\"\ntimezone: Asia/Tokyo\n";
+        assert_eq!(polls_of(zoned, 7 * 86_400), 5);
     }
 
     #[test]

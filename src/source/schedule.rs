@@ -1,28 +1,95 @@
-//! When to poll: `source.schedule`, a cron expression with a seconds field, in UTC. Every rule
-//! about the expression lives here: [`Schedule::new`] is what `validate`, the poller and
-//! `deploy-template` (which translates it, `deploy::cron`) build, once per pipeline, and
-//! [`numeric_weekday`] is the one warning about it.
+//! When to poll: `source.schedule`, a cron expression with a seconds field, read in
+//! `source.timezone` (UTC by default), and `source.active`, the windows outside which a firing is
+//! skipped. Every rule about them lives here (the windows in `window`): [`Schedule::new`] is what
+//! `validate`, the poller, the Lambda's scheduled poll and `deploy-template` (which translates it,
+//! `deploy::cron`) build, once per pipeline, and [`numeric_weekday`] is the one warning about it.
+//!
+//! Daylight saving time is the zone's (chrono-tz), as EventBridge Scheduler applies it: a local
+//! time the clocks skip does not fire, and one they repeat fires once (the first time).
+
+mod window;
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
 use cron::TimeUnitSpec;
 
 use crate::config::Located;
+use crate::config::model::Source;
 use crate::diag::Diagnostic;
+
+pub(crate) use window::Window;
 
 /// Where diagnostics about the expression point.
 const PATH: &str = "source.schedule";
 
-/// A parsed `source.schedule`.
+/// How far ahead [`Schedule::next_after`] looks for a firing inside the active windows.
+const SEARCH_DAYS: i64 = 400;
+
+/// A parsed `source.schedule`, with its zone and active windows.
 #[derive(Clone, Debug)]
-pub struct Schedule(cron::Schedule);
+pub struct Schedule {
+    cron: cron::Schedule,
+    zone: Tz,
+    /// Empty: always active.
+    windows: Vec<Window>,
+}
 
 impl Schedule {
+    /// Checks and builds the schedule of `source`: the cron expression, `source.timezone` and
+    /// every `source.active` window. The error is every problem found.
+    pub fn new(source: &Source) -> Result<Schedule, Vec<Diagnostic>> {
+        let mut problems = Vec::new();
+        let cron = Schedule::cron(&source.schedule)
+            .map_err(|p| problems.push(p))
+            .ok();
+        let zone = match &source.timezone {
+            None => Some(Tz::UTC),
+            Some(zone) => crate::time_zone::parse(zone, "source.timezone")
+                .map_err(|p| problems.push(p))
+                .ok(),
+        };
+        let mut windows = Vec::new();
+        if let Some(active) = &source.active {
+            if active.is_empty() {
+                problems.push(
+                    Diagnostic::error(active.position, "`source.active` has no windows: the pipeline would never poll")
+                        .at("source.active")
+                        .help("list a window, such as `- { days: mon-fri, hours: \"09:15-15:30\" }`, or remove `active` to poll at every firing"),
+                );
+            }
+            for (index, window) in active.iter().enumerate() {
+                match Window::new(window, index, zone.unwrap_or(Tz::UTC)) {
+                    Ok(window) => windows.push(window),
+                    Err(found) => problems.extend(found),
+                }
+            }
+        }
+        match (cron, zone) {
+            (Some(cron), Some(zone)) if problems.is_empty() => Ok(Schedule {
+                cron,
+                zone,
+                windows,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// The schedule of a bare expression: UTC, always active (tests, and what `new` starts
+    /// from).
+    pub fn from_expression(expression: &Located<String>) -> Result<Schedule, Diagnostic> {
+        Ok(Schedule {
+            cron: Schedule::cron(expression)?,
+            zone: Tz::UTC,
+            windows: Vec::new(),
+        })
+    }
+
     /// Parses a cron expression (`sec min hour day-of-month month day-of-week [year]`). The
     /// error points at the character the cron parser stopped at; a Unix cron (5 fields, no
     /// seconds) gets its own message, since it would otherwise be read with its fields shifted.
-    pub fn new(expression: &Located<String>) -> Result<Schedule, Diagnostic> {
+    fn cron(expression: &Located<String>) -> Result<cron::Schedule, Diagnostic> {
         let text = expression.as_str();
         if text.split_whitespace().count() == 5 {
             return Err(Diagnostic::error(
@@ -34,7 +101,7 @@ impl Schedule {
                 "write `0 {text}` (sec min hour day-of-month month day-of-week)"
             )));
         }
-        cron::Schedule::from_str(text).map(Schedule).map_err(|err| {
+        cron::Schedule::from_str(text).map_err(|err| {
             // The cron crate prints the expression, a caret under the bad character and, for
             // some errors, a reason on a third line.
             let err = err.to_string();
@@ -54,35 +121,77 @@ impl Schedule {
         })
     }
 
-    /// The first firing strictly after `after`; `None` when the schedule never fires again
-    /// (a year field in the past).
+    /// The first firing strictly after `after` inside the active windows; `None` when there is
+    /// none in the next 400 days (a year field in the past, or windows the schedule never
+    /// fires in: `validate` warns about those).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.0.after(&after).next()
+        let limit = after + chrono::TimeDelta::days(SEARCH_DAYS);
+        self.after(after)
+            .take_while(|time| *time <= limit)
+            .find(|time| self.is_active(*time))
+    }
+
+    /// Whether `at` is inside the active windows (always, without `source.active`).
+    pub fn is_active(&self, at: DateTime<Utc>) -> bool {
+        self.windows.is_empty() || self.windows.iter().any(|window| window.contains(at))
+    }
+
+    /// Every firing of the expression strictly after `after`, in order, active or not: in the
+    /// schedule's zone, a skipped local time not at all and a repeated one once.
+    pub(crate) fn after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        let zone = self.zone;
+        self.cron
+            .after_owned(after.with_timezone(&zone))
+            .filter(move |time| {
+                // The crate yields a repeated local time twice, and may go back an hour to its
+                // first instance: keep only the first instance, and only later than `after`.
+                let first = match zone.from_local_datetime(&time.naive_local()) {
+                    chrono::LocalResult::Ambiguous(earlier, _) => earlier == *time,
+                    _ => true,
+                };
+                first && time.with_timezone(&Utc) > after
+            })
+            .map(|time| time.with_timezone(&Utc))
     }
 
     /// The expression as written: what other dialects are translated from.
     pub fn expression(&self) -> &str {
-        self.0.source()
+        self.cron.source()
+    }
+
+    /// The zone the expression is read in (`source.timezone`, UTC by default).
+    pub fn zone(&self) -> Tz {
+        self.zone
+    }
+
+    /// The active windows; empty when the pipeline is always active.
+    pub(crate) fn windows(&self) -> &[Window] {
+        &self.windows
     }
 
     /// How many distinct seconds of a minute the schedule fires at (1 for at most once a minute).
     pub fn seconds_per_minute(&self) -> u32 {
-        self.0.seconds().count()
+        self.cron.seconds().count()
     }
 
     /// Whether the day-of-month field restricts the days (it is not `*` or `?`).
     pub fn restricts_day_of_month(&self) -> bool {
-        !self.0.days_of_month().is_all()
+        !self.cron.days_of_month().is_all()
     }
 
     /// Whether the day-of-week field restricts the days (it is not `*` or `?`).
     pub fn restricts_day_of_week(&self) -> bool {
-        !self.0.days_of_week().is_all()
+        !self.cron.days_of_week().is_all()
     }
 
-    /// Every firing strictly after `after`, in order.
-    pub(crate) fn after(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
-        self.0.after_owned(after)
+    /// Whether the expression fires in hour `hour` (0-23) of some day.
+    pub(crate) fn fires_in_hour(&self, hour: u32) -> bool {
+        self.cron.hours().includes(hour)
+    }
+
+    /// Whether the expression fires on `day` (its day-of-week field only).
+    pub(crate) fn fires_on(&self, day: Weekday) -> bool {
+        self.cron.days_of_week().includes(day.number_from_sunday())
     }
 }
 
@@ -104,6 +213,31 @@ pub fn numeric_weekday(expression: &Located<String>) -> Option<Diagnostic> {
     )
 }
 
+/// Warns when `schedule` has active windows but fires in none of them (looking eight days ahead
+/// from a fixed date, so weekly patterns are seen): the pipeline would never poll.
+pub fn never_active(schedule: &Schedule, active: &Located<impl Sized>) -> Option<Diagnostic> {
+    if schedule.windows.is_empty() {
+        return None;
+    }
+    let start = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single()?;
+    let end = start + chrono::TimeDelta::days(8);
+    let fires = schedule
+        .after(start)
+        .take_while(|time| *time < end)
+        .any(|time| schedule.is_active(time));
+    (!fires).then(|| {
+        Diagnostic::warning(
+            active.position,
+            format!(
+                "`{}` fires inside none of the active windows in a week: the pipeline may never poll",
+                schedule.expression()
+            ),
+        )
+        .at("source.active")
+        .help("widen the windows or change `source.schedule` so that some firing falls inside them")
+    })
+}
+
 /// The character column at which whitespace-separated field `n` (0-based) starts.
 fn column_of_field(text: &str, n: usize) -> usize {
     let mut seen = 0;
@@ -123,62 +257,4 @@ fn column_of_field(text: &str, n: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn parse(expression: &str) -> Result<Schedule, Diagnostic> {
-        Schedule::new(&Located::unlocated(expression.to_owned()))
-    }
-
-    #[test]
-    fn next_firing_is_strictly_later() {
-        let every_minute = parse("0 * * * * *").unwrap();
-        assert_eq!(
-            every_minute.next_after(at("2024-03-18T10:00:00Z")),
-            Some(at("2024-03-18T10:01:00Z"))
-        );
-        assert_eq!(
-            every_minute.next_after(at("2024-03-18T10:00:30.5Z")),
-            Some(at("2024-03-18T10:01:00Z"))
-        );
-    }
-
-    #[test]
-    fn weekdays_and_past_years() {
-        let weekdays = parse("0 45 10 * * Mon-Fri").unwrap();
-        // Friday 2024-03-22 after 10:45 → Monday.
-        assert_eq!(
-            weekdays.next_after(at("2024-03-22T11:00:00Z")),
-            Some(at("2024-03-25T10:45:00Z"))
-        );
-        let over = parse("0 0 0 1 1 * 2001").unwrap();
-        assert_eq!(over.next_after(at("2024-01-01T00:00:00Z")), None);
-    }
-
-    #[test]
-    fn invalid_expressions_are_errors_at_the_bad_character() {
-        let err = parse("0 0 25 * * *").unwrap_err();
-        assert_eq!(err.path, "source.schedule");
-        assert!(
-            err.message.contains("Hours must be less than 23"),
-            "{err:?}"
-        );
-        assert_eq!(err.inside.map(|i| i.column), Some(4));
-        let err = parse("0 * * * *").unwrap_err();
-        assert!(err.message.contains("has 5 fields"), "{err:?}");
-    }
-
-    #[test]
-    fn numeric_weekdays_are_flagged() {
-        let flagged = |e: &str| numeric_weekday(&Located::unlocated(e.to_owned()));
-        assert!(flagged("0 0 9 * * 1-5").is_some());
-        assert!(flagged("0 0 9 * * Mon-Fri").is_none());
-        assert_eq!(column_of_field("0  * * * * Mon", 5), 11);
-    }
-}
+mod tests;

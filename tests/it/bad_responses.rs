@@ -36,7 +36,7 @@ fn pipeline(url: &str) -> Pipeline {
 fn poller(pipeline: &Pipeline) -> Poller {
     let source = CompiledSource::new(
         &pipeline.source,
-        Schedule::new(&pipeline.source.schedule).ok(),
+        Schedule::new(&pipeline.source).ok(),
         Some(&pipeline.feeds),
     )
     .unwrap_or_else(|found| panic!("the source compiles: {found:#?}"));

@@ -37,6 +37,14 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("bad-rules", "21:11", "digest period `10s` is out of range"),
     ("bad-template", "20:20", "invalid template"),
     ("bad-timezone", "13:78", "unknown time zone `Asia/Kolkatta`"),
+    // Issue 11: market hours and time zones.
+    (
+        "bad-schedule-timezone",
+        "8:13",
+        "unknown time zone `America/NewYork`",
+    ),
+    ("bad-active-day", "8:19", "`fry` is not a day of the week"),
+    ("bad-active-hours", "9:38", "`25:30` is not a time of day"),
     ("bad-url-variable", "3:46", "`ticker` is not defined here"),
     ("duplicate-key", "7:3", "duplicate mapping key `records`"),
     ("empty", "1:1", "the file is empty"),
@@ -140,6 +148,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
         "rule-warnings",
         "23:14",
         "the condition is always true: the rule fires on every record",
+    ),
+    (
+        "never-active",
+        "9:5",
+        "fires inside none of the active windows in a week",
     ),
     (
         "optional-key-field",

@@ -46,7 +46,7 @@ fn load(yaml: &str, vars: &[(&str, &str)]) -> (Pipeline, Redactor) {
 fn build(pipeline: &Pipeline, base: &Path, redactor: Redactor) -> Result<Poller, String> {
     let source = CompiledSource::new(
         &pipeline.source,
-        Schedule::new(&pipeline.source.schedule).ok(),
+        Schedule::new(&pipeline.source).ok(),
         Some(&pipeline.feeds),
     )
     .map_err(|found| {

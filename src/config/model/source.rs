@@ -26,10 +26,22 @@ pub struct Source {
     #[serde(default)]
     pub headers: BTreeMap<String, Located<String>>,
     /// When to poll: a cron expression with a seconds field (`sec min hour day-of-month month
-    /// day-of-week [year]`), evaluated in UTC. Day-of-week numbers count 1 = Sunday; prefer names
-    /// such as `Mon-Fri`. Default: every minute.
+    /// day-of-week [year]`), read in `timezone` (UTC by default). Day-of-week numbers count
+    /// 1 = Sunday; prefer names such as `Mon-Fri`. Default: every minute.
     #[serde(default = "default_schedule")]
     pub schedule: Located<String>,
+    /// The IANA time zone `schedule` is read in, such as `Asia/Kolkata` or `America/New_York`
+    /// (daylight saving time included: a time skipped when clocks go forward does not fire, one
+    /// repeated when they go back fires once). Also the zone of `active` windows that name none.
+    /// Default: `UTC`.
+    #[serde(default)]
+    pub timezone: Option<Located<String>>,
+    /// When the pipeline polls at all: a list of windows, such as
+    /// `[{ days: mon-fri, hours: "09:15-15:30" }]`. A firing of `schedule` outside every window
+    /// is skipped (locally and on Lambda, and `validate`'s quota count leaves it out). Default:
+    /// always active.
+    #[serde(default)]
+    pub active: Option<Located<Vec<ActiveWindow>>>,
     /// How long one request (or `file:` read) may take before it is retried.
     #[serde(default = "default_timeout")]
     pub timeout: Located<Duration>,
@@ -58,6 +70,25 @@ pub struct Source {
     /// Default: the `x-ratelimit-requests-*` names.
     #[serde(default)]
     pub ratelimit_headers: RateLimitHeaders,
+}
+
+/// One window of `source.active`: days of the week and a time range, in a time zone.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveWindow {
+    /// Days of the week, by name: a range such as `mon-fri`, a list such as `mon,wed,fri`, or
+    /// both (`mon-wed,fri`). Default: every day.
+    #[serde(default)]
+    pub days: Option<Located<String>>,
+    /// The time of day, `HH:MM-HH:MM`, from the start (included) to the end (excluded):
+    /// `"09:15-15:30"` polls at 09:15 and at 15:29, not at 15:30. The end may be `24:00`; a
+    /// window cannot cross midnight (write two). Quote it in YAML. Default: the whole day.
+    #[serde(default)]
+    pub hours: Option<Located<String>>,
+    /// The IANA time zone of `days` and `hours`, such as `Asia/Kolkata`. Default:
+    /// `source.timezone`, or UTC.
+    #[serde(default)]
+    pub timezone: Option<Located<String>>,
 }
 
 /// The names of the rate-limit response headers, such as
@@ -108,6 +139,8 @@ impl fmt::Debug for Source {
             )
             .field("headers", &headers)
             .field("schedule", &self.schedule)
+            .field("timezone", &self.timezone)
+            .field("active", &self.active)
             .field("timeout", &self.timeout)
             .field("max_body", &self.max_body)
             .field("records", &self.records)

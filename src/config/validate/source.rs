@@ -1,7 +1,7 @@
 //! Config-level checks of `source` and `feeds`: secrets written in the URL and headers, the
 //! names their templates use, feeds no request uses, timeout and body limits. The URL's syntax,
-//! the cron schedule, the JSONPaths and the quota are the source stage's to check
-//! (`crate::source::CompiledSource::new`).
+//! the cron schedule with its time zone and active windows, the JSONPaths and the quota are the
+//! source stage's to check (`crate::source::Schedule::new`, `crate::source::CompiledSource::new`).
 
 use super::Ctx;
 use super::templates::{self, Scope};

@@ -8,9 +8,9 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use super::*;
 use crate::config::Located;
 
-/// The schedule `source::Schedule::new` builds from `expression`, or its error.
+/// The schedule `source::Schedule` builds from `expression` (UTC, always active), or its error.
 fn parse(expression: &str) -> Result<Schedule, crate::diag::Diagnostic> {
-    Schedule::new(&Located::unlocated(expression.to_owned()))
+    Schedule::from_expression(&Located::unlocated(expression.to_owned()))
 }
 
 /// `expression` parsed, then translated.
@@ -142,4 +142,90 @@ fn errors_say_what_to_write_instead() {
     let both = translate("0 0 12 1 * Mon").unwrap_err();
     assert!(both.to_string().contains("(`1`)"), "{both}");
     assert!(both.help().contains("`*`"), "{}", both.help());
+}
+
+/// The schedule of a `source` section written in YAML (`url` added).
+fn zoned(yaml: &str) -> Schedule {
+    let source: crate::config::model::Source =
+        serde_saphyr::from_str(&format!("url: https://x.example\n{yaml}")).unwrap();
+    Schedule::new(&source).unwrap()
+}
+
+/// The firings of `schedule` in the three weeks around New York's change to daylight saving
+/// time (2025-03-09), with or without its active windows.
+fn three_weeks(schedule: &Schedule, active_only: bool) -> Vec<DateTime<Utc>> {
+    let start = DateTime::parse_from_rfc3339("2025-03-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let end = start + chrono::TimeDelta::days(21);
+    schedule
+        .after(start)
+        .take_while(|t| *t < end)
+        .filter(|t| !active_only || schedule.is_active(*t))
+        .collect()
+}
+
+#[test]
+fn active_hours_fold_into_the_cron_and_the_function_drops_the_rest() {
+    for (yaml, folded, exact) in [
+        // NSE: not whole hours; the cron keeps 09:00-15:59 on weekdays, the function the rest.
+        (
+            "schedule: \"0 * * * * *\"\ntimezone: Asia/Kolkata\nactive: [{ days: mon-fri, hours: \"09:15-15:30\" }]\n",
+            "* 9-15 ? * MON-FRI *",
+            false,
+        ),
+        // Whole hours in the schedule's zone, across a change of clocks: exact.
+        (
+            "schedule: \"0 */15 * * * *\"\ntimezone: America/New_York\nactive: [{ days: mon-fri, hours: \"09:00-17:00\" }]\n",
+            "0/15 9-16 ? * MON-FRI *",
+            true,
+        ),
+        // Two windows: the hours and days of both (a superset), checked by the function.
+        (
+            "schedule: \"0 0 * * * *\"\nactive:\n  - { days: mon-wed, hours: \"08:00-10:00\" }\n  - { days: sat, hours: \"12:00-13:00\" }\n",
+            "0 8-9,12 ? * MON-WED,SAT *",
+            false,
+        ),
+        // Days only: the hour field stays as written.
+        (
+            "schedule: \"0 0 * * * *\"\nactive: [{ days: sat-sun }]\n",
+            "0 * ? * SUN,SAT *",
+            true,
+        ),
+        // A window in another zone is not folded.
+        (
+            "schedule: \"0 0 * * * *\"\nactive: [{ days: mon-fri, timezone: Asia/Tokyo }]\n",
+            "0 * * * ? *",
+            false,
+        ),
+        // A restricted day of the month keeps its field; the hours still fold.
+        (
+            "schedule: \"0 0 * 1,3 * *\"\nactive: [{ days: mon-fri, hours: \"09:00-12:00\" }]\n",
+            "0 9-11 1,3 * ? *",
+            false,
+        ),
+    ] {
+        let schedule = zoned(yaml);
+        let fields = fold_active(&schedule, &to_eventbridge(&schedule).unwrap());
+        assert_eq!(fields, folded, "{yaml}");
+        // EventBridge's expression, read in the same zone by the same rules.
+        let zone = schedule.zone().name();
+        let eventbridge = zoned(&format!("schedule: \"0 {fields}\"\ntimezone: {zone}\n"));
+        let invoked = three_weeks(&eventbridge, false);
+        let polled = three_weeks(&schedule, true);
+        assert!(!polled.is_empty(), "{yaml}");
+        // Every active firing is invoked; the function's check leaves exactly the active ones.
+        let kept: Vec<_> = invoked
+            .iter()
+            .copied()
+            .filter(|t| schedule.is_active(*t))
+            .collect();
+        assert_eq!(kept, polled, "{yaml}");
+        assert_eq!(
+            invoked == polled,
+            exact,
+            "{yaml}: {} invocations",
+            invoked.len()
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! What a Lambda invocation is: an SQS batch from the event source mapping, an EventBridge
-//! scheduled event, or something this function was not deployed for (an error that names the
-//! kinds it accepts, rather than a guess).
+//! scheduled event (from a rule, or from the template's EventBridge Scheduler schedule), or
+//! something this function was not deployed for (an error that names the kinds it accepts, rather
+//! than a guess).
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
@@ -21,7 +22,7 @@ pub enum Invocation {
 pub enum EventError {
     /// Neither an SQS batch nor a scheduled event.
     #[error(
-        "unsupported event ({found}): stockrun handles an SQS event source mapping batch (`Records` with `eventSource: aws:sqs`) and an EventBridge scheduled event (`source: aws.events`, `detail-type: Scheduled Event`)"
+        "unsupported event ({found}): stockrun handles an SQS event source mapping batch (`Records` with `eventSource: aws:sqs`) and an EventBridge scheduled event (`source: aws.events` or `aws.scheduler`, `detail-type: Scheduled Event`)"
     )]
     Unsupported {
         /// What the event looked like, in a few words (never its content).
@@ -66,7 +67,10 @@ pub fn classify(event: Value) -> Result<Invocation, EventError> {
             .collect::<Result<_, _>>()
             .map(Invocation::Sqs);
     }
-    if event.get("source").and_then(Value::as_str) == Some("aws.events")
+    // EventBridge rules send `aws.events`; the template's EventBridge Scheduler schedule sends
+    // the same shape with `aws.scheduler` (its `Input`, `deploy::template`).
+    let source = event.get("source").and_then(Value::as_str);
+    if matches!(source, Some("aws.events" | "aws.scheduler"))
         && event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
     {
         return Ok(Invocation::Scheduled);
@@ -149,6 +153,12 @@ mod tests {
             classify(fixture("scheduled-event.json")).unwrap(),
             Invocation::Scheduled
         ));
+    }
+
+    #[test]
+    fn the_event_the_templates_schedule_sends_is_scheduled() {
+        let event = serde_json::from_str(crate::deploy::SCHEDULED_EVENT).unwrap();
+        assert!(matches!(classify(event).unwrap(), Invocation::Scheduled));
     }
 
     #[test]

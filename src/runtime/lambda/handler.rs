@@ -216,8 +216,28 @@ impl Handler {
         response
     }
 
-    /// Polls once and queues every record.
+    /// Polls once and queues every record; outside `source.active`, polls nothing.
     pub async fn poll(&self) -> Result<PollCounts, HandlerError> {
+        self.poll_at(chrono::Utc::now()).await
+    }
+
+    /// [`Handler::poll`] at `now`. The schedule may fire outside `source.active` (the template
+    /// folds only whole hours and days into the cron: `deploy::cron`); such an invocation does
+    /// nothing, and says why at debug.
+    async fn poll_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PollCounts, HandlerError> {
+        if !self.poller.is_active(now) {
+            tracing::debug!(
+                at = %now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "outside `source.active`: not polling"
+            );
+            return Ok(PollCounts {
+                pipeline: self.pipeline_name().to_owned(),
+                ..PollCounts::default()
+            });
+        }
         let counters = Counters::default();
         // An invocation ends by its timeout, not by a stop request. A queue error trying again
         // cannot fix leaves the rest not queued, which fails the invocation below.
@@ -300,6 +320,39 @@ mod tests {
             dead: 0,
         };
         assert_eq!(left, expected);
+    }
+
+    /// A scheduled poll outside `source.active` makes no request (its `file:` source does not
+    /// exist: a poll would fail the invocation); inside, it polls.
+    #[tokio::test]
+    async fn a_scheduled_poll_outside_the_active_window_does_nothing() {
+        use crate::config::Located;
+        use crate::config::model::ActiveWindow;
+        let dir = tempfile::tempdir().unwrap();
+        let (stages, _) = stages(dir.path(), local_queue(dir.path()), 0, 0).await;
+        let mut pipeline = stages.pipeline.clone();
+        pipeline.source.active = Some(Located::unlocated(vec![ActiveWindow {
+            days: Some(Located::unlocated("mon-fri".to_owned())),
+            hours: Some(Located::unlocated("09:15-15:30".to_owned())),
+            timezone: Some(Located::unlocated("Asia/Kolkata".to_owned())),
+        }]));
+        let poller = test_poller(&pipeline, dir.path());
+        let handler = Handler { stages, poller };
+        let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+
+        // Saturday, then Monday 15:30 IST (the end is excluded).
+        for outside in ["2025-03-22T05:00:00Z", "2025-03-24T10:00:00Z"] {
+            let counts = handler.poll_at(at(outside)).await.expect("nothing to fail");
+            assert_eq!(counts.requests, 0, "{outside}");
+        }
+        let inside = handler.poll_at(at("2025-03-24T09:59:00Z")).await;
+        assert!(
+            matches!(
+                inside,
+                Err(HandlerError::AllFeedsFailed { failed_feeds: 1 })
+            ),
+            "{inside:?}"
+        );
     }
 
     /// Lambda ends a handler at the invocation's deadline without a word: the handler stops

@@ -8,18 +8,24 @@
 //! authorised as `sqs:ChangeMessageVisibility`; the scheduled poll looks the queue up by name
 //! (GetQueueUrl, `src/queue/sqs/lookup.rs`) and sends with SendMessageBatch, which IAM authorises
 //! as `sqs:SendMessage` (`send.rs`); the store writes with BatchWriteItem
-//! (`src/store/dynamodb`); e-mail goes through SES v2 SendEmail (`src/notify/ses.rs`),
+//! (`src/store/dynamodb`) and, when the pipeline mails, reads a series' history and stored
+//! records back with Query and BatchGetItem (`src/store/dynamodb/read.rs`); with alert rules, the
+//! alert table (`src/alert/ledger/dynamodb`) is read with BatchGetItem (series states), GetItem
+//! (the last digest) and Query (the outbox), written with TransactWriteItems of Puts (IAM
+//! authorises each as `dynamodb:PutItem`; no ConditionCheck is used) and PutItem (the digest),
+//! claimed with UpdateItem and settled with BatchWriteItem; e-mail goes through SES v2 SendEmail (`src/notify/ses.rs`),
 //! authorised on the sender's identities; Lambda writes its logs to the log group the template
 //! creates. The dead-letter queue is filled by SQS
 //! itself: the function needs no access to it.
 
 use super::model::Str;
 use super::properties::{Policy, PolicyDocument, Principal, Role, Statement};
-use super::{LOG_GROUP, QUEUE, TABLE};
+use super::{ALERT_TABLE, LOG_GROUP, QUEUE, TABLE};
 use crate::resources::Sender;
 
-/// The execution role; `sender` is `None` when the pipeline sends no e-mail.
-pub fn role(sender: Option<&Sender>) -> Role {
+/// The execution role; `sender` is `None` when the pipeline sends no e-mail, `reads_records`
+/// when it reads stored records back (it mails), `alerts` when it has an alert table.
+pub fn role(sender: Option<&Sender>, reads_records: bool, alerts: bool) -> Role {
     let mut statement = vec![
         allow(
             "WriteLogs",
@@ -47,6 +53,27 @@ pub fn role(sender: Option<&Sender>) -> Role {
             vec![Str::attribute(TABLE, "Arn")],
         ),
     ];
+    if reads_records {
+        statement.push(allow(
+            "ReadStoredRecords",
+            &["dynamodb:Query", "dynamodb:BatchGetItem"],
+            vec![Str::attribute(TABLE, "Arn")],
+        ));
+    }
+    if alerts {
+        statement.push(allow(
+            "AlertLedger",
+            &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem",
+            ],
+            vec![Str::attribute(ALERT_TABLE, "Arn")],
+        ));
+    }
     if let Some(sender) = sender {
         let identity = |name: &str| {
             Str::sub(format!(

@@ -24,6 +24,33 @@ CREATE TABLE IF NOT EXISTS items (
 ) WITHOUT ROWID;
 ";
 
+/// The previous item of a series: the greatest sort key below one (a search of the primary key,
+/// as the test below checks for every history read).
+const PREVIOUS: &str = "SELECT partition_key, sort_key, attributes FROM items
+     WHERE table_name = ?1 AND partition_key = ?2 AND sort_key < ?3 AND sort_key <> ''
+     ORDER BY sort_key DESC LIMIT 1";
+
+/// The items of a series from a sort key (inclusive) to another (exclusive).
+const RANGE: &str = "SELECT partition_key, sort_key, attributes FROM items
+     WHERE table_name = ?1 AND partition_key = ?2 AND sort_key >= ?3 AND sort_key < ?4
+     AND sort_key <> ''
+     ORDER BY sort_key";
+
+/// One item by its key.
+const EXISTING: &str = "SELECT partition_key, sort_key, attributes FROM items
+     WHERE table_name = ?1 AND partition_key = ?2 AND sort_key = ?3";
+
+/// The history of one series from a sort key on (every item of a table without sort keys).
+const HISTORY_OF: &str = "SELECT partition_key, sort_key, attributes FROM items
+     WHERE table_name = ?1 AND partition_key = ?2
+     AND (sort_key >= ?3 OR sort_key = '')
+     ORDER BY sort_key";
+
+/// The history of every series from a sort key on.
+const HISTORY_ALL: &str = "SELECT partition_key, sort_key, attributes FROM items
+     WHERE table_name = ?1 AND (sort_key >= ?2 OR sort_key = '')
+     ORDER BY partition_key, sort_key";
+
 /// The SQLite table of one pipeline.
 pub struct LocalStore {
     connection: Shared,
@@ -181,11 +208,7 @@ impl Store for LocalStore {
         let (table, partition, before) =
             (self.table.clone(), partition.to_owned(), before.to_owned());
         self.run(move |c| {
-            let mut statement = c.prepare_cached(
-                "SELECT partition_key, sort_key, attributes FROM items
-                 WHERE table_name = ?1 AND partition_key = ?2 AND sort_key < ?3 AND sort_key <> ''
-                 ORDER BY sort_key DESC LIMIT 1",
-            )?;
+            let mut statement = c.prepare_cached(PREVIOUS)?;
             let mut rows = statement.query_map(params![table, partition, before], item_from_row)?;
             rows.next().transpose()
         })
@@ -204,12 +227,7 @@ impl Store for LocalStore {
         let (table, partition) = (self.table.clone(), partition.to_owned());
         let (from, before) = (from.to_owned(), before.to_owned());
         self.run(move |c| {
-            let mut statement = c.prepare_cached(
-                "SELECT partition_key, sort_key, attributes FROM items
-                 WHERE table_name = ?1 AND partition_key = ?2 AND sort_key >= ?3 AND sort_key < ?4
-                   AND sort_key <> ''
-                 ORDER BY sort_key",
-            )?;
+            let mut statement = c.prepare_cached(RANGE)?;
             let rows =
                 statement.query_map(params![table, partition, from, before], item_from_row)?;
             rows.collect()
@@ -229,10 +247,7 @@ impl Store for LocalStore {
         keys.sort();
         keys.dedup();
         self.run(move |c| {
-            let mut statement = c.prepare_cached(
-                "SELECT partition_key, sort_key, attributes FROM items
-                 WHERE table_name = ?1 AND partition_key = ?2 AND sort_key = ?3",
-            )?;
+            let mut statement = c.prepare_cached(EXISTING)?;
             let mut found = Vec::new();
             for (partition, sort) in &keys {
                 let mut rows =
@@ -262,22 +277,13 @@ impl Store for LocalStore {
             // primary key.
             match partition {
                 Some(partition) => {
-                    let mut statement = c.prepare_cached(
-                        "SELECT partition_key, sort_key, attributes FROM items
-                         WHERE table_name = ?1 AND partition_key = ?2
-                           AND (sort_key >= ?3 OR sort_key = '')
-                         ORDER BY sort_key",
-                    )?;
+                    let mut statement = c.prepare_cached(HISTORY_OF)?;
                     let rows =
                         statement.query_map(params![table, partition, since], item_from_row)?;
                     rows.collect()
                 }
                 None => {
-                    let mut statement = c.prepare_cached(
-                        "SELECT partition_key, sort_key, attributes FROM items
-                         WHERE table_name = ?1 AND (sort_key >= ?2 OR sort_key = '')
-                         ORDER BY partition_key, sort_key",
-                    )?;
+                    let mut statement = c.prepare_cached(HISTORY_ALL)?;
                     let rows = statement.query_map(params![table, since], item_from_row)?;
                     rows.collect()
                 }
@@ -298,4 +304,37 @@ fn item_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
         attributes: serde_json::from_str::<IndexMap<String, Value>>(&attributes)
             .unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression guard for the ≤ 5 µs budget of a previous-record look-up over 1 000 000
+    /// items: every history read searches the primary key (no scan of the table, no sort).
+    #[test]
+    fn history_reads_search_the_primary_key_without_sorting() {
+        let connection = Connection::open_in_memory().expect("in-memory database");
+        connection.execute_batch(SCHEMA).expect("schema");
+        for sql in [PREVIOUS, RANGE, EXISTING, HISTORY_OF, HISTORY_ALL] {
+            let plan = sql
+                .replace("?1", "'t'")
+                .replace("?2", "'p'")
+                .replace("?3", "'s'");
+            let plan = plan.replace("?4", "'u'");
+            let mut statement = connection
+                .prepare(&format!("EXPLAIN QUERY PLAN {plan}"))
+                .expect("explain");
+            let steps: Vec<String> = statement
+                .query_map([], |row| row.get::<_, String>(3))
+                .expect("plan")
+                .collect::<Result<_, _>>()
+                .expect("plan rows");
+            assert_eq!(steps.len(), 1, "{sql}: {steps:?}");
+            assert!(
+                steps[0].starts_with("SEARCH items USING PRIMARY KEY (table_name=?"),
+                "{sql}: {steps:?}"
+            );
+        }
+    }
 }

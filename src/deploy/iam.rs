@@ -8,8 +8,9 @@
 //! authorised as `sqs:ChangeMessageVisibility`; the scheduled poll looks the queue up by name
 //! (GetQueueUrl, `src/queue/sqs/lookup.rs`) and sends with SendMessageBatch, which IAM authorises
 //! as `sqs:SendMessage` (`send.rs`); the store writes with BatchWriteItem
-//! (`src/store/dynamodb`) and, when the pipeline mails, reads a series' history and stored
-//! records back with Query and BatchGetItem (`src/store/dynamodb/read.rs`); with alert rules, the
+//! (`src/store/dynamodb`); when the pipeline mails it reads stored records back by key with
+//! BatchGetItem (is a record new?), and with alert rules a series' previous record and windows
+//! with Query (`src/store/dynamodb/read.rs`); with alert rules, the
 //! alert table (`src/alert/ledger/dynamodb`) is read with BatchGetItem (series states), GetItem
 //! (the last digest) and Query (the outbox), written with TransactWriteItems of Puts (IAM
 //! authorises each as `dynamodb:PutItem`; no ConditionCheck is used) and PutItem (the digest),
@@ -23,9 +24,9 @@ use super::properties::{Policy, PolicyDocument, Principal, Role, Statement};
 use super::{ALERT_TABLE, LOG_GROUP, QUEUE, TABLE};
 use crate::resources::Sender;
 
-/// The execution role; `sender` is `None` when the pipeline sends no e-mail, `reads_records`
-/// when it reads stored records back (it mails), `alerts` when it has an alert table.
-pub fn role(sender: Option<&Sender>, reads_records: bool, alerts: bool) -> Role {
+/// The execution role; `sender` is `None` when the pipeline sends no e-mail, `mails` when it
+/// has a notify section, `alerts` when it has alert rules (and so an alert table).
+pub fn role(sender: Option<&Sender>, mails: bool, alerts: bool) -> Role {
     let mut statement = vec![
         allow(
             "WriteLogs",
@@ -53,10 +54,15 @@ pub fn role(sender: Option<&Sender>, reads_records: bool, alerts: bool) -> Role 
             vec![Str::attribute(TABLE, "Arn")],
         ),
     ];
-    if reads_records {
+    if mails {
+        let reads: &[&'static str] = if alerts {
+            &["dynamodb:BatchGetItem", "dynamodb:Query"]
+        } else {
+            &["dynamodb:BatchGetItem"]
+        };
         statement.push(allow(
             "ReadStoredRecords",
-            &["dynamodb:Query", "dynamodb:BatchGetItem"],
+            reads,
             vec![Str::attribute(TABLE, "Arn")],
         ));
     }

@@ -54,9 +54,8 @@ pub async fn run(
     let resources = Resources::new(pipeline, visibility);
     init_queues(aws, &resources.queue, out).await?;
     let mut table_ok = init_table(aws, &resources.table, out).await?;
-    match &resources.alerts {
-        Some(alerts) => table_ok &= init_table(aws, alerts, out).await?,
-        None => writeln!(out, "skipped alert table: the pipeline has no alert rules")?,
+    if let Some(alerts) = &resources.alerts {
+        table_ok &= init_table(aws, alerts, out).await?;
     }
     match (resources.sender(), &options.backend.smtp) {
         (None, _) => writeln!(out, "skipped SES identity: the pipeline sends no e-mail")?,

@@ -82,7 +82,7 @@ impl Backend {
 }
 
 /// Creates the alert table with the key `naming::alert_table_key` names, on-demand billing.
-async fn create_table(aws: &Aws, table: &str) {
+pub(crate) async fn create_table(aws: &Aws, table: &str) {
     let mut request = aws
         .dynamodb()
         .await
@@ -267,7 +267,7 @@ async fn an_alert_raised_already_is_a_duplicate(backend: Backend) {
     let refused = ledger.commit(&again).await;
 
     assert!(
-        matches!(&refused, Err(CommitError::Duplicate(ids)) if ids == &[first.id.clone()]),
+        matches!(&refused, Err(CommitError::Duplicate(ids)) if ids == std::slice::from_ref(&first.id)),
         "{refused:?}"
     );
     assert_eq!(

@@ -13,7 +13,7 @@
 //! Backend-specific behaviour (SQS batching by size, the 256 KiB refusal, entry failures on HTTP
 //! 200, `init`, local reopening, waking a waiting receive) stays in the backend's own tests.
 
-mod ledger;
+pub(crate) mod ledger;
 mod queue;
 pub(crate) mod store;
 

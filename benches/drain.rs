@@ -91,6 +91,7 @@ fn drain(c: &mut Criterion) {
                         }
                     });
                     let stages = Stages {
+                        alerts: None,
                         pipeline: pipeline.clone(),
                         processor: Processor::new(
                             &pipeline.name,

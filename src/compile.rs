@@ -3,14 +3,17 @@
 //! names, limits, keys, addresses, secrets, template scopes), then each stage's own constructor
 //! on its section — the source ([`CompiledSource`]: URL, headers, cron, JSONPaths), the processor
 //! ([`Processor`]: field JSONPaths, timestamp formats, time zones, key templates) and the e-mail
-//! templates ([`Templates`]) — whose errors are `validate`'s diagnostics. A rule lives in the
+//! templates ([`Templates`]), and the alert rules ([`Rules`]: conditions, timing, templates) —
+//! whose errors are `validate`'s diagnostics. A rule lives in the
 //! constructor that needs it, and what `validate` built is what runs.
 //!
 //! Constructors work on the sections that parsed, so a broken `queue` section does not hide the
 //! problems of `process`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::alert::rules::Rules;
 use crate::config::Pipeline;
 use crate::config::env::{Environment, find_references};
 use crate::config::file::{self, ReadError};
@@ -45,6 +48,8 @@ pub struct Compiled {
     /// `source.schedule`, parsed apart from the URL so that an unset variable there does not
     /// keep it from `deploy-template`.
     pub schedule: Schedule,
+    /// The compiled alert rules, when `notify.rules` has any.
+    pub rules: Option<Arc<Rules>>,
 }
 
 /// Only the pipeline's name: the parts hold header values and URLs, which may be secrets.
@@ -63,7 +68,12 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
     let checked = parsed.finish(found);
     let compiled = match (checked.pipeline, parts.processor, parts.schedule) {
         (Some(pipeline), Some(processor), Some(schedule))
-            if parts.templates.is_some() == pipeline.notify.is_some() =>
+            if parts.templates.is_some() == pipeline.notify.is_some()
+                && parts.rules.is_some()
+                    == pipeline
+                        .notify
+                        .as_ref()
+                        .is_some_and(|n| !n.rules.is_empty()) =>
         {
             Some(Compiled {
                 pipeline,
@@ -71,6 +81,7 @@ pub fn check(bytes: &[u8], env: &Environment, unset: UnsetVariables) -> Checked 
                 templates: parts.templates,
                 source: parts.source,
                 schedule,
+                rules: parts.rules,
             })
         }
         _ => None,
@@ -87,6 +98,7 @@ struct Parts {
     templates: Option<Templates>,
     source: Option<CompiledSource>,
     schedule: Option<Schedule>,
+    rules: Option<Arc<Rules>>,
 }
 
 /// Runs each stage's constructor on the sections it needs, collecting what they report.
@@ -135,11 +147,28 @@ fn build(sections: &Sections) -> (Parts, Vec<Diagnostic>) {
         }
         _ => None,
     };
+    // Alert rules need the fields (their types) and the key (the time field).
+    let rules = match (&sections.notify, &sections.process, &sections.store) {
+        (Some(Some(notify)), Some(process), Some(store)) if !notify.rules.is_empty() => {
+            match Rules::new(notify, process, store, name) {
+                Ok((rules, warnings)) => {
+                    found.extend(warnings);
+                    Some(Arc::new(rules))
+                }
+                Err(problems) => {
+                    found.extend(problems);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let parts = Parts {
         processor,
         templates,
         source,
         schedule,
+        rules,
     };
     (parts, found)
 }
@@ -156,6 +185,8 @@ pub struct Loaded {
     source: Option<CompiledSource>,
     /// `source.schedule`, parsed once (see [`Compiled::schedule`]).
     pub schedule: Schedule,
+    /// The compiled alert rules, when `notify.rules` has any (see [`Compiled::rules`]).
+    pub rules: Option<Arc<Rules>>,
     /// The file it came from.
     pub file: PathBuf,
     /// The file's directory: relative `file:` source URLs resolve against it.
@@ -217,6 +248,7 @@ pub fn load_bytes(
         templates: compiled.templates,
         source: compiled.source,
         schedule: compiled.schedule,
+        rules: compiled.rules,
         file: file.to_owned(),
         base_dir: file::base_dir(file),
         redactor,

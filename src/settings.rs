@@ -4,7 +4,7 @@
 
 use crate::aws::Aws;
 use crate::cli::{self, BackendArg, Cli, TemplateFormat, ValidateFormat};
-use crate::commands::{Command, deploy_template, init, run, show, validate};
+use crate::commands::{Command, backtest, deploy_template, init, run, show, validate};
 use crate::runtime::backend::{Backend, BackendKind};
 
 /// Resolves what was typed into the command to run. Nothing is read or connected here: the AWS
@@ -37,6 +37,21 @@ pub fn resolve(cli: Cli) -> Command {
             backend: backend(target),
             limit,
             dead,
+        }),
+        cli::Command::Backtest {
+            target,
+            since,
+            series,
+            format,
+        } => Command::Backtest(backtest::Options {
+            file: target.file.clone(),
+            backend: backend(target),
+            since,
+            series,
+            format: match format {
+                cli::ValidateFormat::Text => backtest::Format::Text,
+                cli::ValidateFormat::Json => backtest::Format::Json,
+            },
         }),
         cli::Command::Init { target } => Command::Init(init::Options {
             file: target.file.clone(),

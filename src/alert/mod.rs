@@ -16,6 +16,7 @@
 pub mod engine;
 pub mod expr;
 pub mod ledger;
+pub mod replay;
 pub mod rules;
 pub mod window;
 

@@ -46,10 +46,10 @@ impl Window {
             return Some(Value::from(history.len() as u64));
         }
         let field = self.field.as_deref()?;
-        let values = history.iter().filter_map(|fields| fields.get(field));
+        let mut values = history.iter().filter_map(|fields| fields.get(field));
         match self.aggregate {
             Aggregate::First => values.clone().next().cloned(),
-            Aggregate::Last => values.last().cloned(),
+            Aggregate::Last => values.next_back().cloned(),
             Aggregate::Min | Aggregate::Max | Aggregate::Avg => {
                 let numbers: Vec<f64> = values.filter_map(as_f64).collect();
                 if numbers.is_empty() {

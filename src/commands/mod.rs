@@ -3,6 +3,7 @@
 //! ended with an [`ExitStatus`] (or an error `ExitStatus::of_error` classifies). [`execute`]
 //! runs one command with stdout locked and flushed, on a tokio runtime when it needs one.
 
+pub mod backtest;
 pub mod deploy_template;
 pub mod init;
 pub mod run;
@@ -31,6 +32,8 @@ pub enum Command {
     Run(run::Options),
     /// `stockrun show`.
     Show(show::Options),
+    /// `stockrun backtest`.
+    Backtest(backtest::Options),
     /// `stockrun init`.
     Init(init::Options),
     /// `stockrun deploy-template`.
@@ -41,7 +44,10 @@ impl Command {
     /// Whether the command runs stages (and so logs and needs the async runtime): `run`,
     /// `poll`, `consume`, `show` and `init`.
     pub fn uses_backend(&self) -> bool {
-        matches!(self, Command::Run(_) | Command::Show(_) | Command::Init(_))
+        matches!(
+            self,
+            Command::Run(_) | Command::Show(_) | Command::Init(_) | Command::Backtest(_)
+        )
     }
 }
 
@@ -74,6 +80,7 @@ fn run_command(
             block_on(show::run(options, env, stdout)).map(|()| ExitStatus::Success)?
         }
         Command::Init(options) => block_on(init::run(options, env, stdout))?,
+        Command::Backtest(options) => block_on(backtest::run(options, env, stdout))?,
     })
 }
 

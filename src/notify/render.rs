@@ -12,6 +12,7 @@ use lettre::message::Mailbox;
 use serde_json::{Map, Value, json};
 
 use super::Email;
+use crate::alert::Alert;
 use crate::config::model::Notify;
 use crate::config::{Located, template};
 use crate::diag::Diagnostic;
@@ -150,6 +151,65 @@ impl Templates {
                 None => None,
             },
         })
+    }
+
+    /// The e-mail of one alert, rendered when it was raised.
+    pub fn alert_email(&self, alert: &Alert) -> Result<Email, RenderError> {
+        Ok(Email {
+            from: self.sender()?,
+            to: self.recipients()?,
+            subject: alert.subject.clone(),
+            text: alert.text.clone(),
+            html: alert.html.clone(),
+        })
+    }
+
+    /// One e-mail gathering `alerts` (`notify.digest`): each alert's subject and text in turn.
+    pub fn digest_email(&self, alerts: &[Alert]) -> Result<Email, RenderError> {
+        let mut text = String::new();
+        for alert in alerts {
+            text.push_str(&alert.subject);
+            text.push('\n');
+            text.push_str(alert.text.trim_end());
+            text.push_str("\n\n");
+        }
+        let rules: std::collections::BTreeSet<&str> =
+            alerts.iter().map(|alert| alert.rule.as_str()).collect();
+        let count = alerts.len();
+        let noun = if count == 1 { "alert" } else { "alerts" };
+        Ok(Email {
+            from: self.sender()?,
+            to: self.recipients()?,
+            subject: format!(
+                "{}: {count} {noun} ({})",
+                self.pipeline,
+                rules.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            text,
+            html: None,
+        })
+    }
+
+    fn sender(&self) -> Result<Mailbox, RenderError> {
+        self.from
+            .clone()
+            .map_err(|written| RenderError::UnsetAddress {
+                path: "notify.from".to_owned(),
+                written,
+            })
+    }
+
+    fn recipients(&self) -> Result<Vec<Mailbox>, RenderError> {
+        self.to
+            .iter()
+            .enumerate()
+            .map(|(i, to)| {
+                to.clone().map_err(|written| RenderError::UnsetAddress {
+                    path: format!("notify.to[{i}]"),
+                    written,
+                })
+            })
+            .collect()
     }
 
     fn context(&self, records: &[StoredRecord<'_>]) -> Value {

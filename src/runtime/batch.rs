@@ -34,8 +34,10 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
-use crate::notify::NotifyError;
+use super::alerts;
+use crate::alert::Alert;
 use crate::notify::render::StoredRecord;
+use crate::notify::{Email, Notifier, NotifyError};
 use crate::process::Key;
 use crate::queue::{QueueError, Received};
 use crate::retry::{email as email_retry, store_write as store_retry};
@@ -91,6 +93,10 @@ pub struct Settled {
     pub unmailed: Vec<Received>,
     /// What became of the digest e-mail.
     pub emailed: Emailed,
+    /// Alerts the batch raised (committed to the ledger and its outbox).
+    pub alerts_raised: usize,
+    /// Alerts mailed by the batch itself (without a digest); the rest wait in the outbox.
+    pub alerts_mailed: usize,
     /// Set when the queue or the store failed in a way trying again cannot fix (a damaged state
     /// file, a full disk): the consumer must stop, or it would store and e-mail the same records
     /// again and again; the Lambda handler, which cannot stop, logs it.
@@ -132,10 +138,17 @@ pub async fn handle_batch(
     acknowledge: Acknowledge,
     stop: &CancellationToken,
 ) -> Settled {
-    let outcome = store_batch(stages, messages).await;
+    let mut outcome = store_batch(stages, messages).await;
+    let raised = raise_alerts(stages, &mut outcome).await;
     let emailed = match &outcome.digest {
         Some(digest) => send_digest(stages, digest, stop).await,
         None => Emailed::NotDue,
+    };
+    let alerts_mailed = match &stages.alerts {
+        Some(stage) if stage.rules.digest.is_none() && !raised.is_empty() => {
+            alerts::mail(stages, stage, &raised, stop).await
+        }
+        _ => 0,
     };
     let stored = outcome.stored.len();
     let (done, unmailed) = if emailed == Emailed::Cut {
@@ -166,7 +179,34 @@ pub async fn handle_batch(
         failed: outcome.failed,
         unmailed,
         emailed,
+        alerts_raised: raised.len(),
+        alerts_mailed,
         halt,
+    }
+}
+
+/// Step 1b: evaluates the alert rules over the stored records and commits what they raised (see
+/// `runtime::alerts`). When that fails the stored messages are not acknowledged: they are given
+/// back with the failed ones, delivered again, stored again (same key) and evaluated again, so
+/// no alert is lost. Returns the alerts raised.
+async fn raise_alerts(stages: &Stages, outcome: &mut BatchOutcome) -> Vec<Alert> {
+    let (Some(stage), Some(digest)) = (&stages.alerts, &outcome.digest) else {
+        return Vec::new();
+    };
+    match alerts::raise(stages, stage, &digest.items, chrono::Utc::now()).await {
+        Ok(raised) => raised,
+        Err(error) => {
+            let records = outcome.stored.len();
+            tracing::error!(%error, records, "alert rules could not be evaluated and committed; the stored records are given back, to be evaluated again");
+            if let alerts::RaiseError::Store(store) = error
+                && !store.is_transient()
+            {
+                outcome.halt = outcome.halt.take().or(Some(store));
+            }
+            outcome.failed.append(&mut outcome.stored);
+            outcome.digest = None;
+            Vec::new()
+        }
     }
 }
 
@@ -185,11 +225,14 @@ struct BatchOutcome {
     halt: Option<StoreError>,
 }
 
-/// The stored items of a batch and their feeds, for the digest e-mail.
+/// The stored items of a batch and their feeds, for the alert rules and the batch e-mail.
 #[derive(Debug, Default)]
 struct Digest {
     items: Vec<Item>,
     feeds: Vec<Map<String, Value>>,
+    /// Per item, whether it is new or changed (the batch e-mail lists only those): false for
+    /// an item whose key was stored before with the same values.
+    fresh: Vec<bool>,
 }
 
 /// Step 1: processes and stores one batch. Never fails as a whole: each message ends up in
@@ -234,6 +277,7 @@ async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
     if items.is_empty() {
         return outcome;
     }
+    let fresh = fresh_items(stages, &items).await;
     let write = || stages.store.put_batch(&items);
     let written = write
         .retry(store_retry())
@@ -252,8 +296,57 @@ async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
         return outcome;
     }
     outcome.stored = processed;
-    outcome.digest = Some(Digest { items, feeds });
+    outcome.digest = Some(Digest {
+        items,
+        feeds,
+        fresh,
+    });
     outcome
+}
+
+/// Which of `items` are new or changed: read before they are written, and only when the
+/// pipeline mails its batches (one read per batch). An item whose key is stored with the same
+/// values (its insert time aside) is not: a poll of unchanged data mails nothing. When the read
+/// fails every item counts as new (a mail too many, never one too few).
+async fn fresh_items(stages: &Stages, items: &[Item]) -> Vec<bool> {
+    let mails_batches = stages
+        .templates
+        .as_ref()
+        .is_some_and(|templates| templates.mails_batches());
+    if !mails_batches {
+        return vec![true; items.len()];
+    }
+    let keys: Vec<(String, Option<String>)> = items
+        .iter()
+        .map(|item| (item.partition.clone(), item.sort.clone()))
+        .collect();
+    let existing = match stages.store.existing(&keys).await {
+        Ok(existing) => existing,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read which records are stored already; every record counts as new");
+            return vec![true; items.len()];
+        }
+    };
+    let inserted_at = stages.pipeline.store.inserted_at.as_str();
+    let values = |item: &Item| {
+        item.attributes
+            .iter()
+            .filter(|(name, _)| name.as_str() != inserted_at)
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let stored: HashMap<(&str, Option<&str>), &Item> = existing
+        .iter()
+        .map(|item| ((item.partition.as_str(), item.sort.as_deref()), item))
+        .collect();
+    items
+        .iter()
+        .map(|item| {
+            stored
+                .get(&(item.partition.as_str(), item.sort.as_deref()))
+                .is_none_or(|old| values(old) != values(item))
+        })
+        .collect()
 }
 
 /// Step 3, stored messages on the consumer: deletes them. A failure is logged: they are
@@ -313,24 +406,24 @@ async fn release_poison(stages: &Stages, poison: &[(Received, String)]) -> Optio
     }
 }
 
-/// Step 2: sends the digest of a batch's stored items and says what became of it. Every
-/// attempt, whatever the notifier, has `notify.timeout` in all: a server that accepts and never
-/// answers costs one timeout per attempt, not the run. A failure is logged, never returned: the
-/// records are stored, and failing the batch would only store them again. A stop starts no new
-/// attempt and abandons the one in flight after [`STOP_GRACE`] ([`Emailed::Cut`]).
+/// Step 2: sends the digest of a batch's new or changed items and says what became of it. A
+/// failure is logged, never returned: the records are stored, and failing the batch would only
+/// store them again.
 async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken) -> Emailed {
     let (Some(templates), Some(notifier)) = (&stages.templates, &stages.notifier) else {
         return Emailed::NotDue;
     };
-    if !templates.mails_batches() {
-        return Emailed::NotDue;
-    }
-    let items = &digest.items;
-    let records: Vec<StoredRecord<'_>> = items
+    let records: Vec<StoredRecord<'_>> = digest
+        .items
         .iter()
         .zip(&digest.feeds)
-        .map(|(item, feed)| StoredRecord { item, feed })
+        .zip(&digest.fresh)
+        .filter(|(_, fresh)| **fresh)
+        .map(|((item, feed), _)| StoredRecord { item, feed })
         .collect();
+    if !templates.mails_batches() || records.is_empty() {
+        return Emailed::NotDue;
+    }
     let email = match templates.render(&records) {
         Ok(email) => email,
         Err(error) => {
@@ -338,6 +431,23 @@ async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken)
             return Emailed::NotSent;
         }
     };
+    let emailed = deliver(stages, notifier.as_ref(), &email, stop).await;
+    if emailed == Emailed::Sent {
+        tracing::info!(records = records.len(), "batch e-mail sent");
+    }
+    emailed
+}
+
+/// Sends one e-mail, retried, and says what became of it. Every attempt, whatever the notifier,
+/// has `notify.timeout` in all: a server that accepts and never answers costs one timeout per
+/// attempt, not the run. A stop starts no new attempt and abandons the one in flight after
+/// [`STOP_GRACE`] ([`Emailed::Cut`]).
+pub(super) async fn deliver(
+    stages: &Stages,
+    notifier: &dyn Notifier,
+    email: &Email,
+    stop: &CancellationToken,
+) -> Emailed {
     let timeout = stages
         .pipeline
         .notify
@@ -346,13 +456,13 @@ async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken)
     let mut pauses = email_retry().build();
     loop {
         let attempt = async {
-            tokio::time::timeout(timeout, notifier.send(&email))
+            tokio::time::timeout(timeout, notifier.send(email))
                 .await
                 .unwrap_or(Err(NotifyError::TimedOut(timeout)))
         };
         let error = match unless_stopped(attempt, stop).await {
             Some(Ok(sent_to)) => {
-                tracing::info!(records = items.len(), to = %sent_to, "e-mail sent");
+                tracing::info!(to = %sent_to, subject = %email.subject, "e-mail sent");
                 return Emailed::Sent;
             }
             Some(Err(error)) => error,
@@ -366,7 +476,7 @@ async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken)
             return Emailed::Cut;
         }
         let Some(wait) = pauses.next() else {
-            tracing::error!(%error, "e-mail not sent after retries; records are stored");
+            tracing::error!(%error, "e-mail not sent after retries");
             return Emailed::NotSent;
         };
         tracing::warn!(%error, retry_in = ?wait, "e-mail not sent; retrying");

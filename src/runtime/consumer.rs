@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
+use super::alerts::{self, FLUSH_EVERY};
 use super::batch::{Acknowledge, Emailed, Halt, Settled, handle_batch};
 use super::counters::Counters;
 use crate::queue::{MAX_BATCH, MAX_WAIT, QueueError, Received};
@@ -84,7 +85,12 @@ pub async fn consume(
         );
         Ok(())
     };
+    let mut next_flush = Instant::now();
     while !until.stop.is_cancelled() {
+        if Instant::now() >= next_flush {
+            flush_outbox(stages, counters, &until.stop).await;
+            next_flush = Instant::now() + FLUSH_EVERY;
+        }
         let (batch, error) = gather(stages, until).await;
         match error {
             None => queue_errors = 0,
@@ -107,6 +113,7 @@ pub async fn consume(
                 }
             };
             if counts.is_drained() {
+                flush_outbox(stages, counters, &until.stop).await;
                 return Ok(());
             }
             if counts.visible == 0 {
@@ -245,8 +252,12 @@ async fn settle(
         failed,
         unmailed,
         emailed,
+        alerts_raised,
+        alerts_mailed,
         halt,
     } = handle_batch(stages, batch, Acknowledge::Delete, stop).await;
+    Counters::add(&counters.alerts, alerts_raised as u64);
+    Counters::add(&counters.emails, alerts_mailed as u64);
     match emailed {
         Emailed::Sent => Counters::add(&counters.emails, 1),
         Emailed::NotSent => Counters::add(&counters.emails_not_sent, 1),
@@ -262,6 +273,16 @@ async fn settle(
         }
         None => Ok(failed),
     }
+}
+
+/// Mails what the alert outbox holds that nobody is mailing, and a due digest (see
+/// [`alerts::flush`]).
+async fn flush_outbox(stages: &Stages, counters: &Counters, stop: &CancellationToken) {
+    if stages.alerts.is_none() {
+        return;
+    }
+    let mailed = alerts::flush(stages, stop, chrono::Utc::now()).await;
+    Counters::add(&counters.alerts_mailed_later, mailed as u64);
 }
 
 /// Waits `duration`, or less when asked to stop.

@@ -27,8 +27,12 @@ pub struct Counters {
     pub poison: AtomicU64,
     /// Records whose store write failed (they stay queued).
     pub store_failures: AtomicU64,
-    /// Digest e-mails sent.
+    /// E-mails sent: batch mails and alert mails.
     pub emails: AtomicU64,
+    /// Alerts raised (committed to the ledger's outbox).
+    pub alerts: AtomicU64,
+    /// Alerts mailed from the outbox by a flush (leftovers, digests).
+    pub alerts_mailed_later: AtomicU64,
     /// Digest e-mails not sent after every attempt (or not rendered): their records are stored,
     /// the e-mail is lost (logged).
     pub emails_not_sent: AtomicU64,
@@ -91,14 +95,17 @@ impl fmt::Display for Summary<'_> {
         if get(&c.store_failures) > 0 {
             write!(f, " ({} not stored: store failing)", get(&c.store_failures))?;
         }
+        write!(f, ", dead-lettered {}", self.dead_lettered)?;
+        if get(&c.alerts) > 0 {
+            write!(f, ", alerts {}", get(&c.alerts))?;
+        }
         write!(
             f,
-            ", dead-lettered {}, e-mails {}",
-            self.dead_lettered,
-            get(&c.emails)
+            ", e-mails {}",
+            get(&c.emails) + get(&c.alerts_mailed_later)
         )?;
         if let Some(to) = &self.emails_to
-            && get(&c.emails) > 0
+            && get(&c.emails) + get(&c.alerts_mailed_later) > 0
         {
             write!(f, " {to}")?;
         }

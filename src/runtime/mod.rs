@@ -4,6 +4,7 @@
 //! `consumer` and `poll_loop` drive it on one machine; `shutdown` turns signals into a graceful
 //! stop.
 
+pub mod alerts;
 pub mod backend;
 pub mod batch;
 pub mod consumer;
@@ -40,6 +41,8 @@ pub struct Stages {
     pub templates: Option<Templates>,
     /// Who sends the digest, when the pipeline sends e-mail.
     pub notifier: Option<Arc<dyn Notifier>>,
+    /// The alert rules and their state, when the pipeline has rules.
+    pub alerts: Option<alerts::AlertStage>,
 }
 
 /// Why the consumer's stages cannot be built.
@@ -81,6 +84,13 @@ impl Stages {
             store: backend.store(pipeline)?,
             templates: loaded.templates.clone(),
             notifier: backend.notifier(pipeline)?,
+            alerts: match &loaded.rules {
+                Some(rules) => Some(alerts::AlertStage {
+                    rules: Arc::clone(rules),
+                    ledger: backend.alert_ledger(pipeline)?,
+                }),
+                None => None,
+            },
             pipeline: pipeline.clone(),
         })
     }

@@ -141,6 +141,7 @@ pub(crate) async fn stages(
         seen: Mutex::new(Vec::new()),
     });
     let stages = Stages {
+        alerts: None,
         processor: Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key)
             .expect("processor"),
         templates: pipeline.notify.as_ref().map(|notify| {

@@ -34,6 +34,7 @@ const INVALID: &[(&str, &str, &str)] = &[
         "1:7",
         "pipeline name `base pipeline` is not usable",
     ),
+    ("bad-rules", "21:11", "digest period `10s` is out of range"),
     ("bad-template", "20:20", "invalid template"),
     ("bad-timezone", "13:78", "unknown time zone `Asia/Kolkatta`"),
     ("bad-url-variable", "3:46", "`ticker` is not defined here"),
@@ -135,6 +136,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
         "query parameter `apikey` holds a literal secret",
     ),
     ("numeric-weekday", "7:24", "day-of-week `1-5` is numeric"),
+    (
+        "rule-warnings",
+        "23:14",
+        "the condition is always true: the rule fires on every record",
+    ),
     (
         "optional-key-field",
         "17:33",

@@ -17,7 +17,7 @@ use crate::config::Located;
 ///
 /// Templates are Handlebars in strict mode. A batch mail sees `pipeline`, `count` and `records`
 /// (inside `{{#each records}}` each record has its fields, `inserted_at` and `feed`). An alert
-/// mail sees the record's fields, `prev` (the previous record's fields, or null), `rule`,
+/// mail sees the record's fields, `prev` (the previous record's fields; empty for a series' first), `rule`,
 /// `series`, `pipeline` and `fired_at`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ mod inner;
 mod outputs;
 mod process;
 mod source;
-mod templates;
+pub(crate) mod templates;
 
 use crate::config::Located;
 use crate::config::load::Sections;

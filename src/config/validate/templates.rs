@@ -33,15 +33,7 @@ enum Frame {
 /// Checks the helpers and variables a template uses. A template that does not compile is
 /// skipped: the stage that compiles it reports why.
 pub(super) fn check(ctx: &mut Ctx<'_>, value: &Located<String>, path: &str, scope: &Scope) {
-    let Ok(template) = Template::compile(value) else {
-        return;
-    };
-    let mut walker = Walker {
-        scope,
-        problems: Vec::new(),
-    };
-    walker.template(&template, &mut vec![Frame::Top]);
-    for (line, column, message, help) in walker.problems {
+    for (line, column, message, help) in problems(value, scope) {
         let position = ctx.within(value, line.saturating_sub(1), column.saturating_sub(1));
         let diagnostic = Diagnostic::error(position, message).at(path);
         ctx.push(match help {
@@ -49,6 +41,36 @@ pub(super) fn check(ctx: &mut Ctx<'_>, value: &Located<String>, path: &str, scop
             None => diagnostic,
         });
     }
+}
+
+/// [`check`] for a stage constructor, which has the value but not the file: the diagnostics
+/// point inside the value ([`Diagnostic::within`]), placed in the file when they are finished.
+pub(crate) fn diagnostics(value: &Located<String>, path: &str, scope: &Scope) -> Vec<Diagnostic> {
+    problems(value, scope)
+        .into_iter()
+        .map(|(line, column, message, help)| {
+            let diagnostic = Diagnostic::error(value.position, message)
+                .within(value, line.saturating_sub(1), column.saturating_sub(1))
+                .at(path);
+            match help {
+                Some(help) => diagnostic.help(help),
+                None => diagnostic,
+            }
+        })
+        .collect()
+}
+
+/// The unknown helpers and names of a template (1-based line and column in the value).
+fn problems(value: &Located<String>, scope: &Scope) -> Vec<Problem> {
+    let Ok(template) = Template::compile(value) else {
+        return Vec::new();
+    };
+    let mut walker = Walker {
+        scope,
+        problems: Vec::new(),
+    };
+    walker.template(&template, &mut vec![Frame::Top]);
+    walker.problems
 }
 
 /// The variables a template uses at its top level (for key templates: which fields they need).

@@ -19,6 +19,7 @@ use super::event::{EventError, Invocation, classify};
 use crate::compile::Loaded;
 use crate::queue::Received;
 use crate::runtime::Stages;
+use crate::runtime::alerts;
 use crate::runtime::backend::Backend;
 use crate::runtime::batch::{Acknowledge, handle_batch};
 use crate::runtime::counters::Counters;
@@ -94,6 +95,8 @@ pub struct PollCounts {
     /// Records refused because their message would be over the queue's 256 KiB limit (logged;
     /// polling again would fetch them again, so they do not fail the invocation).
     pub too_large: u64,
+    /// Alerts mailed from the outbox (a due digest, or alerts whose mail failed before).
+    pub alerts_mailed: u64,
 }
 
 impl Handler {
@@ -149,7 +152,18 @@ impl Handler {
     ) -> Result<Value, HandlerError> {
         let response = match classify(event)? {
             Invocation::Sqs(messages) => to_json(&self.process_until(messages, stop).await),
-            Invocation::Scheduled => to_json(&self.poll().await?),
+            Invocation::Scheduled => {
+                // Mail what the alert outbox holds (leftovers, a due digest) before polling: a
+                // poll that fails must not hold up alerts already raised.
+                let alerts_mailed = if self.stages.alerts.is_some() {
+                    alerts::flush(&self.stages, stop, chrono::Utc::now()).await as u64
+                } else {
+                    0
+                };
+                let mut counts = self.poll().await?;
+                counts.alerts_mailed = alerts_mailed;
+                to_json(&counts)
+            }
         };
         Ok(response)
     }
@@ -195,6 +209,8 @@ impl Handler {
             failed = settled.failed.len(),
             unmailed = settled.unmailed.len(),
             emailed = ?settled.emailed,
+            alerts_raised = settled.alerts_raised,
+            alerts_mailed = settled.alerts_mailed,
             "batch done"
         );
         response
@@ -218,6 +234,7 @@ impl Handler {
             fetched: get(&counters.fetched),
             queued: get(&counters.queued),
             too_large: get(&counters.too_large),
+            alerts_mailed: 0,
         };
         let not_queued = get(&counters.not_queued);
         if not_queued > 0 {

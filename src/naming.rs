@@ -1,5 +1,5 @@
 //! Names the stages, `init` and the deploy template agree on: the queue, its dead-letter queue,
-//! the embedded database file, the table's key and the Lambda function's pipeline variable. A
+//! the alert table, the embedded database file, the table's key and the Lambda function's pipeline variable. A
 //! leaf: it knows the pipeline model and nothing that runs it, so backends, `deploy/` and the
 //! runtime can all ask it.
 
@@ -36,6 +36,30 @@ pub fn queue_name(pipeline: &Pipeline) -> String {
 /// The name of the dead-letter queue beside the queue `queue`: `<queue>-dlq`.
 pub fn dead_letter_queue_name(queue: &str) -> String {
     format!("{queue}{DEAD_LETTER_SUFFIX}")
+}
+
+/// What the alert table's name adds to the records table's: `quotes` → `quotes-alerts`.
+const ALERT_TABLE_SUFFIX: &str = "-alerts";
+
+/// The DynamoDB table of a pipeline's alert state, ledger and outbox, beside its records table
+/// `table`: `<table>-alerts`.
+pub fn alert_table(table: &str) -> String {
+    format!("{table}{ALERT_TABLE_SUFFIX}")
+}
+
+/// The alert table's key: `pk` (what an item is: `series`, `alert`, `outbox`, `meta`) and `sk`
+/// (which one), both strings (`alert::ledger::dynamodb`, whose expressions spell them too).
+pub fn alert_table_key() -> Vec<KeyAttribute> {
+    vec![
+        KeyAttribute {
+            name: "pk".to_owned(),
+            role: KeyRole::Partition,
+        },
+        KeyAttribute {
+            name: "sk".to_owned(),
+            role: KeyRole::Sort,
+        },
+    ]
 }
 
 /// The embedded database file of the pipeline `pipeline` under `state_dir`: one per pipeline,
@@ -153,6 +177,11 @@ pub(crate) mod tests {
     #[test]
     fn the_dead_letter_queue_is_named_after_the_queue() {
         assert_eq!(dead_letter_queue_name("quotes"), "quotes-dlq");
+    }
+
+    #[test]
+    fn the_alert_table_is_named_after_the_records_table() {
+        assert_eq!(alert_table("quotes"), "quotes-alerts");
     }
 
     #[test]

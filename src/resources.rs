@@ -1,7 +1,7 @@
 //! What a pipeline needs on AWS, described once: the queue and its dead-letter queue (names,
 //! redrive after `max_receive_count`, visibility timeout, retention), the table (name, key
-//! schema, billing mode) and the
-//! e-mail sender's identity. `stockrun init` provisions from it (through each backend's
+//! schema, billing mode), the alert table when the pipeline has alert rules, and the e-mail
+//! sender's identity. `stockrun init` provisions from it (through each backend's
 //! `provision` module) and `deploy/` writes the CloudFormation resources from it, so the two
 //! cannot disagree on a name or a key. A leaf: it knows the pipeline model and [`naming`].
 
@@ -39,6 +39,9 @@ pub struct Resources {
     pub queue: QueueResource,
     /// The table records are stored in.
     pub table: TableResource,
+    /// The table of the alert rules' state, ledger and outbox, when the pipeline has rules
+    /// (`alert::ledger::dynamodb`).
+    pub alerts: Option<TableResource>,
     /// `notify.from`, when the pipeline sends e-mail (see [`Resources::sender`]).
     from: Option<String>,
 }
@@ -156,6 +159,15 @@ impl Resources {
                 key: naming::table_key(pipeline),
                 billing_mode: TABLE_BILLING_MODE,
             },
+            alerts: pipeline
+                .notify
+                .as_ref()
+                .filter(|notify| !notify.rules.is_empty())
+                .map(|_| TableResource {
+                    name: naming::alert_table(&pipeline.store.table),
+                    key: naming::alert_table_key(),
+                    billing_mode: TABLE_BILLING_MODE,
+                }),
             from: pipeline.notify.as_ref().map(|n| n.from.value.clone()),
         }
     }
@@ -215,6 +227,18 @@ mod tests {
         assert_eq!(resources.table.name, "quotes");
         assert_eq!(resources.table.describe_key(), "symbol HASH");
         assert!(resources.sender().is_none(), "no notify section");
+        assert!(resources.alerts.is_none(), "no alert rules");
+    }
+
+    #[test]
+    fn alert_rules_need_an_alert_table_beside_the_records_table() {
+        let notify = "notify:\n  from: bot@example.com\n  to: [me@example.com]\n  rules:\n    \
+                      up:\n      when: 'true'\n      subject: s\n      text: t\n";
+        let resources = Resources::new(&pipeline("quotes", notify), Duration::from_secs(50));
+        let alerts = resources.alerts.expect("an alert table");
+        assert_eq!(alerts.name, "quotes-alerts");
+        assert_eq!(alerts.describe_key(), "pk HASH, sk RANGE");
+        assert_eq!(alerts.billing_mode, "PAY_PER_REQUEST");
     }
 
     #[test]

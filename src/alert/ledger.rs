@@ -10,7 +10,10 @@
 //! - an alert is in the outbox from its commit until [`AlertLedger::settle`]; [`AlertLedger::claim`]
 //!   hands each one out to one sender at a time, for a lease.
 //!
-//! STUB: the lead's interface; the ledger helper writes `local` and `dynamodb`.
+//! `local` is the SQLite ledger, `dynamodb` the DynamoDB one.
+
+pub mod dynamodb;
+pub mod local;
 
 use std::collections::HashMap;
 use std::time::Duration;

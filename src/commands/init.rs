@@ -1,6 +1,7 @@
 //! `stockrun init FILE --backend aws`: creates, when missing, what a pipeline needs on AWS for
 //! development — the dead-letter queue, the queue with its redrive policy, the DynamoDB table with
-//! the pipeline's key, and the SES sender identity — printing one line per resource. Running it
+//! the pipeline's key, the alert table when the pipeline has alert rules, and the SES sender
+//! identity — printing one line per resource. Running it
 //! again changes nothing. Production infrastructure comes from a deploy template instead.
 //!
 //! Glue: what is needed is `resources::Resources`; each backend's `provision` module finds or
@@ -52,7 +53,10 @@ pub async fn run(
     let visibility = development_visibility(options.backend.visibility_timeout(pipeline)?);
     let resources = Resources::new(pipeline, visibility);
     init_queues(aws, &resources.queue, out).await?;
-    let table_ok = init_table(aws, &resources.table, out).await?;
+    let mut table_ok = init_table(aws, &resources.table, out).await?;
+    if let Some(alerts) = &resources.alerts {
+        table_ok &= init_table(aws, alerts, out).await?;
+    }
     match (resources.sender(), &options.backend.smtp) {
         (None, _) => writeln!(out, "skipped SES identity: the pipeline sends no e-mail")?,
         (Some(_), Some(_)) => writeln!(out, "skipped SES identity: e-mail goes through --smtp")?,
@@ -95,7 +99,8 @@ async fn init_queues(aws: &Aws, queue: &QueueResource, out: &mut impl Write) -> 
     Ok(())
 }
 
-/// The table with the pipeline's key. Returns false when it exists with another key.
+/// A table with its key (the records table, or the alert table: the same provisioning). Returns
+/// false when it exists with another key.
 async fn init_table(
     aws: &Aws,
     table: &TableResource,

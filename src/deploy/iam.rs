@@ -9,18 +9,25 @@
 //! authorised as `sqs:ChangeMessageVisibility`; the scheduled poll looks the queue up by name
 //! (GetQueueUrl, `src/queue/sqs/lookup.rs`) and sends with SendMessageBatch, which IAM authorises
 //! as `sqs:SendMessage` (`send.rs`); the store writes with BatchWriteItem
-//! (`src/store/dynamodb`); e-mail goes through SES v2 SendEmail (`src/notify/ses.rs`),
+//! (`src/store/dynamodb`); when the pipeline mails it reads stored records back by key with
+//! BatchGetItem (is a record new?), and with alert rules a series' previous record and windows
+//! with Query (`src/store/dynamodb/read.rs`); with alert rules, the
+//! alert table (`src/alert/ledger/dynamodb`) is read with BatchGetItem (series states), GetItem
+//! (the last digest) and Query (the outbox), written with TransactWriteItems of Puts (IAM
+//! authorises each as `dynamodb:PutItem`; no ConditionCheck is used) and PutItem (the digest),
+//! claimed with UpdateItem and settled with BatchWriteItem; e-mail goes through SES v2 SendEmail (`src/notify/ses.rs`),
 //! authorised on the sender's identities; Lambda writes its logs to the log group the template
 //! creates. The dead-letter queue is filled by SQS
 //! itself: the function needs no access to it.
 
 use super::model::Str;
 use super::properties::{Policy, PolicyDocument, Principal, Role, Statement};
-use super::{FUNCTION, LOG_GROUP, QUEUE, TABLE};
+use super::{ALERT_TABLE, FUNCTION, LOG_GROUP, QUEUE, TABLE};
 use crate::resources::Sender;
 
-/// The execution role; `sender` is `None` when the pipeline sends no e-mail.
-pub fn role(sender: Option<&Sender>) -> Role {
+/// The execution role; `sender` is `None` when the pipeline sends no e-mail, `mails` when it
+/// has a notify section, `alerts` when it has alert rules (and so an alert table).
+pub fn role(sender: Option<&Sender>, mails: bool, alerts: bool) -> Role {
     let mut statement = vec![
         allow(
             "WriteLogs",
@@ -48,6 +55,32 @@ pub fn role(sender: Option<&Sender>) -> Role {
             vec![Str::attribute(TABLE, "Arn")],
         ),
     ];
+    if mails {
+        let reads: &[&'static str] = if alerts {
+            &["dynamodb:BatchGetItem", "dynamodb:Query"]
+        } else {
+            &["dynamodb:BatchGetItem"]
+        };
+        statement.push(allow(
+            "ReadStoredRecords",
+            reads,
+            vec![Str::attribute(TABLE, "Arn")],
+        ));
+    }
+    if alerts {
+        statement.push(allow(
+            "AlertLedger",
+            &[
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem",
+            ],
+            vec![Str::attribute(ALERT_TABLE, "Arn")],
+        ));
+    }
     if let Some(sender) = sender {
         let identity = |name: &str| {
             Str::sub(format!(

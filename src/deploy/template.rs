@@ -12,8 +12,8 @@ use super::properties::{
     KeySchemaElement, LogGroup, Properties, Queue, RedrivePolicy, Schedule, ScheduleTarget, Table,
 };
 use super::{
-    CODE_PARAMETERS, DEAD_LETTER_QUEUE, DeployError, FUNCTION, LOG_GROUP, Options, QUEUE, ROLE,
-    SCHEDULE, SCHEDULED_EVENT, SCHEDULER_ROLE, TABLE, TRIGGER,
+    ALERT_TABLE, CODE_PARAMETERS, DEAD_LETTER_QUEUE, DeployError, FUNCTION, LOG_GROUP, Options,
+    QUEUE, ROLE, SCHEDULE, SCHEDULED_EVENT, SCHEDULER_ROLE, TABLE, TRIGGER,
 };
 use crate::config::Pipeline;
 use crate::naming::{KEY_ATTRIBUTE_TYPE, PIPELINE_VARIABLE};
@@ -45,12 +45,19 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
     );
     resources.insert(QUEUE.to_owned(), queue(&plan.resources.queue));
     resources.insert(TABLE.to_owned(), table(&plan.resources.table));
+    if let Some(alerts) = &plan.resources.alerts {
+        resources.insert(ALERT_TABLE.to_owned(), table(alerts));
+    }
     resources.insert(LOG_GROUP.to_owned(), log_group(&plan, options));
     resources.insert(
         ROLE.to_owned(),
         resource(
             "AWS::IAM::Role",
-            Properties::Role(role(plan.sender.as_ref())),
+            Properties::Role(role(
+                plan.sender.as_ref(),
+                pipeline.notify.is_some(),
+                plan.resources.alerts.is_some(),
+            )),
         ),
     );
     resources.insert(FUNCTION.to_owned(), function(name, &plan, options));

@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alert::ledger::AlertLedger;
+use crate::alert::ledger::dynamodb::DynamoDbLedger;
+use crate::alert::ledger::local::LocalLedger;
 use crate::aws::Aws;
 use crate::config::Pipeline;
-use crate::naming::{database_path, dead_letter_queue_name, queue_name};
+use crate::naming::{alert_table, database_path, dead_letter_queue_name, queue_name};
 use crate::notify::outbox::Outbox;
 use crate::notify::ses::Ses;
 use crate::notify::smtp::Smtp;
@@ -184,6 +187,21 @@ impl Backend {
         })
     }
 
+    /// Where the alert rules keep series state and the alert ledger: beside the records, in the
+    /// pipeline's database file or its alert table (`naming::alert_table`).
+    pub fn alert_ledger(&self, pipeline: &Pipeline) -> Result<Arc<dyn AlertLedger>, StoreError> {
+        match self.kind {
+            BackendKind::Local => Ok(Arc::new(LocalLedger::open(
+                &self.database(pipeline),
+                &pipeline.store.table,
+            )?)),
+            BackendKind::Aws => Ok(Arc::new(DynamoDbLedger::new(
+                Arc::clone(&self.aws),
+                &alert_table(&pipeline.store.table),
+            ))),
+        }
+    }
+
     /// The pipeline's store: on the local backend what `open_local` opens, on AWS its table.
     fn open_store<E>(
         &self,
@@ -197,15 +215,6 @@ impl Backend {
                 pipeline,
             ))),
         }
-    }
-
-    /// Where the pipeline's alert state lives (STUB: the ledger helper writes it).
-    pub fn alert_ledger(
-        &self,
-        pipeline: &Pipeline,
-    ) -> Result<Arc<dyn crate::alert::ledger::AlertLedger>, StoreError> {
-        let _ = pipeline;
-        todo!("ledger helper")
     }
 
     /// The e-mail sender, when the pipeline has a `notify` section.

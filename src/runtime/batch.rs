@@ -243,6 +243,8 @@ async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
     let mut feeds: Vec<Map<String, Value>> = Vec::with_capacity(messages.len());
     let mut processed: Vec<Received> = Vec::with_capacity(messages.len());
+    // Per item: whether a message of it was delivered before (its mail may not have gone out).
+    let mut redelivered: Vec<bool> = Vec::with_capacity(messages.len());
     // One write per key: a table rejects two writes of the same key in one batch, and the later
     // message is the newer value.
     let mut slot_of_key: HashMap<Key, usize> = HashMap::new();
@@ -254,11 +256,13 @@ async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
                     Some(&slot) => {
                         items[slot] = item;
                         feeds[slot] = record.feed;
+                        redelivered[slot] |= message.receive_count > 1;
                     }
                     None => {
                         slot_of_key.insert(record.key, items.len());
                         items.push(item);
                         feeds.push(record.feed);
+                        redelivered.push(message.receive_count > 1);
                     }
                 }
                 processed.push(message);
@@ -277,7 +281,7 @@ async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
     if items.is_empty() {
         return outcome;
     }
-    let fresh = fresh_items(stages, &items).await;
+    let fresh = fresh_items(stages, &items, &redelivered).await;
     let write = || stages.store.put_batch(&items);
     let written = write
         .retry(store_retry())
@@ -306,9 +310,11 @@ async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
 
 /// Which of `items` are new or changed: read before they are written, and only when the
 /// pipeline mails its batches (one read per batch). An item whose key is stored with the same
-/// values (its insert time aside) is not: a poll of unchanged data mails nothing. When the read
+/// values (its insert time aside) is not: a poll of unchanged data mails nothing. A redelivered
+/// one (`redelivered`: a message of it was received before) always is: the delivery before may
+/// have stored it and died before its mail, and the batch mail is at least once. When the read
 /// fails every item counts as new (a mail too many, never one too few).
-async fn fresh_items(stages: &Stages, items: &[Item]) -> Vec<bool> {
+async fn fresh_items(stages: &Stages, items: &[Item], redelivered: &[bool]) -> Vec<bool> {
     let mails_batches = stages
         .templates
         .as_ref()
@@ -341,10 +347,12 @@ async fn fresh_items(stages: &Stages, items: &[Item]) -> Vec<bool> {
         .collect();
     items
         .iter()
-        .map(|item| {
-            stored
-                .get(&(item.partition.as_str(), item.sort.as_deref()))
-                .is_none_or(|old| values(old) != values(item))
+        .zip(redelivered)
+        .map(|(item, redelivered)| {
+            *redelivered
+                || stored
+                    .get(&(item.partition.as_str(), item.sort.as_deref()))
+                    .is_none_or(|old| values(old) != values(item))
         })
         .collect()
 }

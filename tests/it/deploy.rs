@@ -30,6 +30,14 @@ fn variables_become_parameters_and_secrets_are_no_echo() {
     insta::assert_snapshot!("deploy-template-variables", out);
 }
 
+/// Alert rules add the alert table (kept like the records table) and a role statement allowing
+/// only the ledger's calls on it, and the history reads on the records table.
+#[test]
+fn alert_rules_add_the_alert_table_and_only_its_calls() {
+    let out = template(&["tests/fixtures/deploy/alert-rules.yaml"]);
+    insta::assert_snapshot!("deploy-template-alert-rules", out);
+}
+
 #[test]
 fn values_of_the_environment_never_reach_the_template() {
     let file = "pipelines/stocks.yaml";

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area.
 
 mod aws_e2e;
+mod aws_ledger;
 mod aws_queue;
 mod aws_store;
 mod bad_responses;

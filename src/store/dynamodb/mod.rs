@@ -1,9 +1,11 @@
 //! The DynamoDB store: items written with BatchWriteItem (at most 25 per request, unprocessed
-//! items retried with backoff), read back with Scan for `stockrun show`. Numbers are `N` with
+//! items retried with backoff), read back with Scan for `stockrun show`; the history reads of
+//! the alert rules are in `read`. Numbers are `N` with
 //! the digits the record had, strings (timestamps too) `S`, booleans `BOOL`. `provision`
 //! creates the table for `stockrun init`.
 
 pub(crate) mod provision;
+mod read;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -252,8 +254,7 @@ impl Store for DynamoDbStore {
     }
 
     async fn previous(&self, partition: &str, before: &str) -> Result<Option<Item>, StoreError> {
-        let _ = (partition, before);
-        todo!("ledger helper")
+        self.query_previous(partition, before).await
     }
 
     async fn range(
@@ -262,13 +263,11 @@ impl Store for DynamoDbStore {
         from: &str,
         before: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let _ = (partition, from, before);
-        todo!("ledger helper")
+        self.query_range(partition, from, before).await
     }
 
     async fn existing(&self, keys: &[(String, Option<String>)]) -> Result<Vec<Item>, StoreError> {
-        let _ = keys;
-        todo!("ledger helper")
+        self.batch_get(keys).await
     }
 
     async fn history(
@@ -276,13 +275,12 @@ impl Store for DynamoDbStore {
         since: Option<&str>,
         partition: Option<&str>,
     ) -> Result<Vec<Item>, StoreError> {
-        let _ = (since, partition);
-        todo!("ledger helper")
+        self.read_history(since, partition).await
     }
 }
 
 /// The DynamoDB value of one attribute; `None` for null (a missing value is never stored).
-fn to_attribute(value: &Value) -> Option<AttributeValue> {
+pub(crate) fn to_attribute(value: &Value) -> Option<AttributeValue> {
     match value {
         Value::Null => None,
         Value::String(text) => Some(AttributeValue::S(text.clone())),
@@ -296,7 +294,7 @@ fn to_attribute(value: &Value) -> Option<AttributeValue> {
 
 /// The JSON value of one stored attribute: `S` → string, `N` → number with its digits,
 /// `BOOL` → bool; lists, maps and sets (not written by stockrun) as JSON arrays and objects.
-fn from_attribute(value: &AttributeValue) -> Value {
+pub(crate) fn from_attribute(value: &AttributeValue) -> Value {
     match value {
         AttributeValue::S(text) => Value::String(text.clone()),
         AttributeValue::N(digits) => number(digits),

@@ -1,6 +1,7 @@
-//! Backend contract tests: one suite of queue semantics ([`queue`]) and one of store semantics
-//! ([`store`]), each case written once against the `Queue` / `Store` trait and run against both
-//! the embedded backend (SQLite) and the AWS one (SQS / DynamoDB in moto), so the two cannot
+//! Backend contract tests: one suite of queue semantics ([`queue`]), one of store semantics
+//! ([`store`]) and one of the alert ledger ([`ledger`]), each case written once against the
+//! `Queue` / `Store` / `AlertLedger` trait and run against both the embedded backend (SQLite) and
+//! the AWS one (SQS / DynamoDB in moto), so the two cannot
 //! drift apart unnoticed. After Vector's `run_and_assert_source_compliance`.
 //!
 //! [`contract_tests!`] turns the list of cases into one `#[tokio::test]` per case and backend
@@ -12,6 +13,7 @@
 //! Backend-specific behaviour (SQS batching by size, the 256 KiB refusal, entry failures on HTTP
 //! 200, `init`, local reopening, waking a waiting receive) stays in the backend's own tests.
 
+pub(crate) mod ledger;
 mod queue;
 pub(crate) mod store;
 

@@ -1,7 +1,8 @@
 //! The store contract: what `run` and `show` rely on from any `Store` — writes read back as
 //! written (attribute order included), `recent` newest first and limited, `count`, one item per
 //! key with the later value, numbers digit for digit, tables with and without a sort key, batches
-//! over DynamoDB's 25 — run against the SQLite store (`local::…`) and DynamoDB in moto
+//! over DynamoDB's 25 — and what the alert rules read: a series' previous record, a range of it,
+//! stored items by key and the whole history in order — run against the SQLite store (`local::…`) and DynamoDB in moto
 //! (`dynamodb::…`).
 
 use std::collections::HashSet;
@@ -352,6 +353,153 @@ async fn every_item_of_a_batch_over_25_arrives(backend: Backend) {
     assert_eq!(read, written);
 }
 
+const T1: &str = "2024-03-18T10:00:00.000Z";
+const T2: &str = "2024-03-18T11:00:00.000Z";
+const T3: &str = "2024-03-18T12:00:00.000Z";
+
+/// INFY quoted at T1, T2 and T3, TCS at T2; the items written, in that order.
+async fn three_infy_one_tcs(store: &Subject) -> Vec<Item> {
+    let items: Vec<Item> = [
+        ("INFY", T1, "1"),
+        ("INFY", T2, "2"),
+        ("INFY", T3, "3"),
+        ("TCS", T2, "9"),
+    ]
+    .iter()
+    .map(|(symbol, at, price)| quote(store.key, symbol, at, price, None, INSERTED))
+    .collect();
+    put(store, &items).await;
+    items
+}
+
+/// The previous record of a series is the one with the greatest sort key below the given one,
+/// whatever order they were written in; none before the first.
+async fn previous_is_the_greatest_sort_key_below(backend: Backend) {
+    let store = backend.store(Key::PartitionAndSort).await;
+    let items = three_infy_one_tcs(&store).await;
+    let previous = |before: &'static str| store.previous("INFY", before);
+
+    assert_eq!(
+        previous(T3).await.expect("previous"),
+        Some(items[1].clone())
+    );
+    assert_eq!(
+        previous("2024-03-18T11:30:00.000Z")
+            .await
+            .expect("previous"),
+        Some(items[1].clone())
+    );
+    assert_eq!(
+        previous("9999").await.expect("previous"),
+        Some(items[2].clone())
+    );
+    assert_eq!(previous(T1).await.expect("previous"), None);
+    assert_eq!(store.previous("NONE", T3).await.expect("previous"), None);
+}
+
+/// A range is from its start (inclusive) to its end (exclusive), by sort key, of one series.
+async fn range_is_from_inclusive_to_before_exclusive(backend: Backend) {
+    let store = backend.store(Key::PartitionAndSort).await;
+    let items = three_infy_one_tcs(&store).await;
+
+    assert_eq!(
+        store.range("INFY", T1, T3).await.expect("range"),
+        items[..2]
+    );
+    assert_eq!(
+        store.range("INFY", T2, "9999").await.expect("range"),
+        items[1..3]
+    );
+    assert_eq!(store.range("TCS", T1, T3).await.expect("range"), items[3..]);
+    assert!(store.range("INFY", T3, T1).await.expect("range").is_empty());
+    assert!(store.range("INFY", T2, T2).await.expect("range").is_empty());
+}
+
+/// `existing` finds the stored items among the keys asked for, however many (DynamoDB reads
+/// 100 keys per request), a key asked twice once, a key not stored left out.
+async fn existing_finds_the_stored_items_among_many_keys(backend: Backend) {
+    let store = backend.store(Key::PartitionAndSort).await;
+    let items = three_infy_one_tcs(&store).await;
+    let mut keys: Vec<(String, Option<String>)> = (0..120)
+        .map(|i| (format!("MISSING{i}"), Some(T1.to_owned())))
+        .collect();
+    keys.push(("INFY".to_owned(), Some(T2.to_owned())));
+    keys.push(("TCS".to_owned(), Some(T2.to_owned())));
+    keys.push(("INFY".to_owned(), Some(T2.to_owned())));
+    keys.push(("TCS".to_owned(), Some(T3.to_owned())));
+
+    let mut found = store.existing(&keys).await.expect("existing");
+
+    found.sort_by(|a, b| a.partition.cmp(&b.partition));
+    assert_eq!(found, vec![items[1].clone(), items[3].clone()]);
+    assert!(store.existing(&[]).await.expect("existing").is_empty());
+}
+
+/// The history is every item by partition then sort key, from a sort key on, of one series or
+/// all.
+async fn history_is_by_partition_then_sort_key_from_since(backend: Backend) {
+    let store = backend.store(Key::PartitionAndSort).await;
+    let items = three_infy_one_tcs(&store).await;
+
+    assert_eq!(store.history(None, None).await.expect("history"), items);
+    assert_eq!(
+        store.history(Some(T2), None).await.expect("history"),
+        items[1..]
+    );
+    assert_eq!(
+        store.history(None, Some("INFY")).await.expect("history"),
+        items[..3]
+    );
+    assert_eq!(
+        store
+            .history(Some(T3), Some("INFY"))
+            .await
+            .expect("history"),
+        items[2..3]
+    );
+    assert!(
+        store
+            .history(None, Some("NONE"))
+            .await
+            .expect("history")
+            .is_empty()
+    );
+}
+
+/// A table keyed by the partition alone has no history: no previous record, no range; its
+/// items are still found by key and listed (`since` compares sort keys, which it has none of).
+async fn a_table_without_a_sort_key_has_no_previous_record(backend: Backend) {
+    let store = backend.store(Key::PartitionOnly).await;
+    let infy = quote(store.key, "INFY", T2, "2", None, INSERTED);
+    let tcs = quote(store.key, "TCS", T2, "9", None, INSERTED);
+    put(&store, &[tcs.clone(), infy.clone()]).await;
+
+    assert_eq!(
+        store.previous("INFY", "9999").await.expect("previous"),
+        None
+    );
+    assert!(
+        store
+            .range("INFY", "", "9999")
+            .await
+            .expect("range")
+            .is_empty()
+    );
+    let keys = [("INFY".to_owned(), None), ("NONE".to_owned(), None)];
+    assert_eq!(
+        store.existing(&keys).await.expect("existing"),
+        vec![infy.clone()]
+    );
+    assert_eq!(
+        store.history(Some(T3), None).await.expect("history"),
+        vec![infy.clone(), tcs]
+    );
+    assert_eq!(
+        store.history(None, Some("INFY")).await.expect("history"),
+        vec![infy]
+    );
+}
+
 contract_tests! {
     local = Backend::Local, dynamodb = Backend::DynamoDb;
     written_items_are_counted_and_read_back_newest_first;
@@ -360,4 +508,9 @@ contract_tests! {
     numbers_round_trip_digit_for_digit;
     a_table_without_a_sort_key_keeps_one_item_per_partition;
     every_item_of_a_batch_over_25_arrives;
+    previous_is_the_greatest_sort_key_below;
+    range_is_from_inclusive_to_before_exclusive;
+    existing_finds_the_stored_items_among_many_keys;
+    history_is_by_partition_then_sort_key_from_since;
+    a_table_without_a_sort_key_has_no_previous_record;
 }

@@ -276,7 +276,15 @@ pub async fn mail(
                 continue;
             }
         };
-        match deliver(stages, notifier.as_ref(), &email, stop).await {
+        match deliver(
+            stages,
+            notifier.as_ref(),
+            &email,
+            stop,
+            "the alerts stay in the outbox",
+        )
+        .await
+        {
             Emailed::Sent => mailed.push(alert.id.clone()),
             Emailed::NotSent | Emailed::Cut | Emailed::NotDue => {
                 tracing::warn!(rule = %alert.rule, series = %alert.series, "alert not mailed now; it stays in the outbox and is mailed by a later flush");
@@ -353,7 +361,16 @@ async fn flush_digest(
             return Ok(0);
         }
     };
-    if deliver(stages, notifier.as_ref(), &email, stop).await != Emailed::Sent {
+    if deliver(
+        stages,
+        notifier.as_ref(),
+        &email,
+        stop,
+        "the alerts stay in the outbox",
+    )
+    .await
+        != Emailed::Sent
+    {
         tracing::warn!(
             alerts = alerts.len(),
             "digest not mailed now; its alerts stay in the outbox"

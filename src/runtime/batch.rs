@@ -439,7 +439,14 @@ async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken)
             return Emailed::NotSent;
         }
     };
-    let emailed = deliver(stages, notifier.as_ref(), &email, stop).await;
+    let emailed = deliver(
+        stages,
+        notifier.as_ref(),
+        &email,
+        stop,
+        "records are stored",
+    )
+    .await;
     if emailed == Emailed::Sent {
         tracing::info!(records = records.len(), "batch e-mail sent");
     }
@@ -450,11 +457,13 @@ async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken)
 /// has `notify.timeout` in all: a server that accepts and never answers costs one timeout per
 /// attempt, not the run. A stop starts no new attempt and abandons the one in flight after
 /// [`STOP_GRACE`] ([`Emailed::Cut`]).
+/// `kept` says in the final error what is kept when it is not sent (`records are stored`).
 pub(super) async fn deliver(
     stages: &Stages,
     notifier: &dyn Notifier,
     email: &Email,
     stop: &CancellationToken,
+    kept: &str,
 ) -> Emailed {
     let timeout = stages
         .pipeline
@@ -484,7 +493,7 @@ pub(super) async fn deliver(
             return Emailed::Cut;
         }
         let Some(wait) = pauses.next() else {
-            tracing::error!(%error, "e-mail not sent after retries");
+            tracing::error!(%error, "e-mail not sent after retries; {kept}");
             return Emailed::NotSent;
         };
         tracing::warn!(%error, retry_in = ?wait, "e-mail not sent; retrying");

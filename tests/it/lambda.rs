@@ -230,7 +230,7 @@ async fn a_scheduled_event_polls_once_and_queues_every_record() {
 
     assert_eq!(
         response,
-        json!({"pipeline": name, "requests": 1, "failed_feeds": 0, "fetched": 13, "queued": 13, "too_large": 0})
+        json!({"pipeline": name, "requests": 1, "failed_feeds": 0, "fetched": 13, "queued": 13, "too_large": 0, "alerts_mailed": 0})
     );
     assert_eq!(queue_counts(&aws, &name).await, (13, 0));
     assert_eq!(source.received_requests().await.unwrap().len(), 1);

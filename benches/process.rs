@@ -69,12 +69,12 @@ fn setup(pipeline_file: &str, response: &str) -> (Processor, Vec<String>) {
     let bodies: Vec<String> = records
         .into_iter()
         .map(|record| {
-            Message {
-                pipeline: pipeline.name.value.clone(),
-                feed: feed.clone(),
-                fetched_at: "2024-03-18T10:30:00.000Z".into(),
-                record: record.clone(),
-            }
+            Message::new(
+                pipeline.name.value.clone(),
+                feed.clone(),
+                "2024-03-18T10:30:00.000Z".to_owned(),
+                record.clone(),
+            )
             .to_body()
         })
         .filter(|body| processor.process(body).is_ok())

@@ -4,9 +4,12 @@
 //!
 //! - `request`: each feed's URL and headers, rendered and checked once when the source is
 //!   compiled ([`CompiledSource`]; `template` fills the `{{key}}` placeholders).
-//! - `fetch`: one attempt (HTTP GET or file read), the body capped at `source.max_body`.
+//! - `fetch`: one attempt (HTTP GET or POST, or a file read), the body decompressed and capped
+//!   at `source.max_body`.
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
-//! - `body`: JSON, `source.errors`, `source.records`.
+//! - `body`: JSON, `source.errors`, `source.records`, and what records share with their
+//!   response (member names, `root` values: [`Context`]).
+//! - `paging`: `source.next`, the next page's URL.
 //! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
 //! - `schedule`: when to poll ([`Schedule`]); `quota`: whether that stays within the API's quota.
 //!
@@ -16,6 +19,7 @@
 
 mod body;
 mod fetch;
+mod paging;
 mod quota;
 mod ratelimit;
 mod request;
@@ -35,6 +39,7 @@ pub use schedule::Schedule;
 
 use body::Extractor;
 use fetch::{FetchError, Fetched};
+use paging::Paging;
 use ratelimit::RateLimitHeaders;
 use request::{FeedRequest, Requests, Target};
 
@@ -73,6 +78,7 @@ pub struct SourceError(pub String);
 pub struct CompiledSource {
     requests: Requests,
     extractor: Extractor,
+    paging: Option<Paging>,
     schedule: Schedule,
     ratelimit: RateLimitHeaders,
     timeout: Duration,
@@ -93,25 +99,51 @@ impl CompiledSource {
         let requests = feeds.map(|feeds| request::build(source, feeds));
         let extractor = Extractor::new(&source.records, &source.errors);
         let ratelimit = RateLimitHeaders::new(&source.ratelimit_headers);
-        match (requests, schedule, extractor, ratelimit) {
-            (Some(Ok(requests)), Some(schedule), Ok(extractor), Ok(ratelimit)) => {
+        let paging = Paging::new(source);
+        match (requests, schedule, extractor, ratelimit, paging) {
+            (Some(Ok(requests)), Some(schedule), Ok(extractor), Ok(ratelimit), Ok(paging)) => {
+                let (paging, extractor) = match paging {
+                    Some((paging, next)) => (Some(paging), extractor.with_next(next)),
+                    None => (None, extractor),
+                };
                 Ok(CompiledSource {
                     requests,
                     extractor,
+                    paging,
                     schedule,
                     ratelimit,
                     timeout: source.timeout.0,
                     max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
                 })
             }
-            (requests, _, extractor, ratelimit) => {
+            (requests, _, extractor, ratelimit, paging) => {
                 let mut problems = requests.and_then(Result::err).unwrap_or_default();
                 problems.extend(extractor.err().unwrap_or_default());
                 problems.extend(ratelimit.err().unwrap_or_default());
+                problems.extend(paging.err().unwrap_or_default());
                 Err(problems)
             }
         }
     }
+
+    /// The same source, sending with each record what the pipeline's fields take from outside
+    /// it (`context`, from `process.fields`).
+    pub fn with_context(mut self, context: &Context) -> CompiledSource {
+        self.extractor = self
+            .extractor
+            .with_context(context.member_name, &context.root);
+        self
+    }
+}
+
+/// What the fields take from a record's response besides the record: the source reads it from
+/// each response and sends it in each record's message.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// A field takes the record's member name (`member_name: true`).
+    pub member_name: bool,
+    /// The fields' `root` JSONPaths, each once.
+    pub root: Vec<Located<String>>,
 }
 
 /// The warnings about a source whose `schedule` parsed, whether the rest compiles or not: a
@@ -137,6 +169,7 @@ pub struct Poller {
     pipeline: String,
     feeds: Vec<FeedRequest>,
     extractor: Extractor,
+    paging: Option<Paging>,
     schedule: Schedule,
     client: reqwest::Client,
     timeout: Duration,
@@ -162,6 +195,7 @@ impl Poller {
         let CompiledSource {
             requests,
             extractor,
+            paging,
             schedule,
             ratelimit,
             timeout,
@@ -187,6 +221,7 @@ impl Poller {
             pipeline: pipeline.to_owned(),
             feeds: requests.feeds,
             extractor,
+            paging,
             schedule,
             client,
             timeout,
@@ -225,12 +260,11 @@ impl Poller {
             if !feed.label.is_empty() {
                 span.record("feed", feed.label.as_str());
             }
-            match self.poll_feed(feed, &requests).instrument(span).await {
-                Some(messages) => {
-                    report.positions.extend(0..messages.len());
-                    report.messages.extend(messages);
-                }
-                None => report.failed_feeds += 1,
+            let polled = self.poll_feed(feed, &requests).instrument(span).await;
+            report.positions.extend(polled.positions);
+            report.messages.extend(polled.messages);
+            if polled.failed {
+                report.failed_feeds += 1;
             }
         }
         report.requests = requests.into_inner();
@@ -244,10 +278,71 @@ impl Poller {
         report
     }
 
-    /// One feed's messages, or `None` when it failed (logged here).
-    async fn poll_feed(&self, feed: &FeedRequest, requests: &AtomicU64) -> Option<Vec<Message>> {
+    /// One feed's messages, page after page (`source.next`) up to `max_pages`. A failure is
+    /// logged here; the pages before it keep their records.
+    async fn poll_feed(&self, feed: &FeedRequest, requests: &AtomicU64) -> FeedPoll {
+        let mut polled = FeedPoll::default();
+        let first = match &feed.target {
+            Target::Http { url, .. } => Some(url),
+            Target::File(_) => None,
+        };
+        let mut url = first.cloned();
+        let mut pages = 0u32;
+        loop {
+            pages += 1;
+            let Some(page) = self.poll_page(feed, url.as_ref(), requests).await else {
+                polled.failed = true;
+                return polled;
+            };
+            polled.positions.extend(0..page.records.len());
+            let fetched_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+            polled
+                .messages
+                .extend(page.records.into_iter().map(|selected| Message {
+                    pipeline: self.pipeline.clone(),
+                    feed: feed.feed.clone(),
+                    fetched_at: fetched_at.clone(),
+                    record: selected.record,
+                    member: selected.member,
+                    root: page.root.clone(),
+                }));
+            let (Some(paging), Some(first), Some(current)) = (&self.paging, first, &url) else {
+                return polled;
+            };
+            let next = page.next.and_then(|value| {
+                value
+                    .map(|value| paging.next_url(first, current, &value))
+                    .transpose()
+                    .map_err(|error| error.to_string())
+            });
+            match next {
+                Ok(None) => return polled,
+                Ok(Some(_)) if pages >= paging.max_pages => {
+                    tracing::warn!(
+                        max_pages = paging.max_pages,
+                        "more pages remain: stopped at `source.next.max_pages`"
+                    );
+                    return polled;
+                }
+                Ok(Some(next)) => url = Some(next),
+                Err(error) => {
+                    tracing::error!(%error, page = pages, "next page not requested");
+                    polled.failed = true;
+                    return polled;
+                }
+            }
+        }
+    }
+
+    /// One page of a feed (at `url`, for HTTP), or `None` when it failed (logged here).
+    async fn poll_page(
+        &self,
+        feed: &FeedRequest,
+        url: Option<&reqwest::Url>,
+        requests: &AtomicU64,
+    ) -> Option<body::Page> {
         let started = Instant::now();
-        let fetched = self.fetch(&feed.target, requests).await;
+        let fetched = self.fetch(&feed.target, url, requests).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let fetched = match fetched {
             Ok(fetched) => fetched,
@@ -256,46 +351,51 @@ impl Poller {
                 return None;
             }
         };
-        let fetched_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let status = fetched
             .status
             .map_or_else(|| "file".to_owned(), |s| s.as_u16().to_string());
-        let records = match self.extractor.records(&fetched) {
-            Ok(records) => records,
+        let page = match self.extractor.page(&fetched) {
+            Ok(page) => page,
             Err(error) => {
                 tracing::error!(%status, %error, duration_ms, "feed failed");
                 return None;
             }
         };
-        if records.is_empty() {
+        if page.records.is_empty() {
             tracing::warn!(%status, "response had no records");
         }
-        tracing::info!(%status, records = records.len(), duration_ms, "polled");
-        Some(
-            records
-                .into_iter()
-                .map(|record| Message {
-                    pipeline: self.pipeline.clone(),
-                    feed: feed.feed.clone(),
-                    fetched_at: fetched_at.clone(),
-                    record,
-                })
-                .collect(),
-        )
+        tracing::info!(%status, records = page.records.len(), duration_ms, "polled");
+        Some(page)
     }
 
-    /// The body of one feed's request, retried as the policy says (files are read once).
-    async fn fetch(&self, target: &Target, requests: &AtomicU64) -> Result<Fetched, FetchError> {
+    /// The body of one request of a feed (to `url`, which replaces the feed's own for a later
+    /// page), retried as the policy says (files are read once).
+    async fn fetch(
+        &self,
+        target: &Target,
+        url: Option<&reqwest::Url>,
+        requests: &AtomicU64,
+    ) -> Result<Fetched, FetchError> {
         match target {
-            Target::Http { url, headers } => {
-                tracing::debug!(url = %url, "requesting");
+            Target::Http {
+                method,
+                url: own,
+                headers,
+                body,
+            } => {
+                let request = fetch::Request {
+                    method: *method,
+                    url: url.unwrap_or(own),
+                    headers,
+                    body: body.as_deref(),
+                };
+                tracing::debug!(url = %request.url, method = method.name(), "requesting");
                 self.retry
                     .run(|| {
                         requests.fetch_add(1, Ordering::Relaxed);
                         fetch::http(
                             &self.client,
-                            url,
-                            headers,
+                            &request,
                             &self.ratelimit,
                             self.max_body_bytes,
                             self.timeout,
@@ -309,4 +409,15 @@ impl Poller {
             }
         }
     }
+}
+
+/// What one feed's poll produced.
+#[derive(Default)]
+struct FeedPoll {
+    /// One message per record, over every page.
+    messages: Vec<Message>,
+    /// Each record's index among its page's records.
+    positions: Vec<usize>,
+    /// Whether a request failed, a body was an error, or a next page could not be requested.
+    failed: bool,
 }

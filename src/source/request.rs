@@ -11,13 +11,13 @@
 use std::path::{Component, Path, PathBuf};
 
 use reqwest::Url;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::template::Templates;
 use crate::config::Located;
 use crate::config::located::Position;
-use crate::config::model::{Feed, Source};
+use crate::config::model::{Feed, Method, Source};
 use crate::diag::Diagnostic;
 use crate::percent::percent_decode;
 use crate::redact::is_secret_name;
@@ -37,12 +37,16 @@ pub(crate) struct FeedRequest {
 #[derive(Clone)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) enum Target {
-    /// An HTTP GET with these headers.
+    /// An HTTP request with these headers.
     Http {
+        /// `source.method`.
+        method: Method,
         /// The URL, placeholders filled.
         url: Url,
-        /// `source.headers`, placeholders filled.
+        /// `source.headers`, placeholders filled (and `Content-Type` for a body).
         headers: HeaderMap,
+        /// `source.body`, placeholders filled and checked to be JSON.
+        body: Option<String>,
     },
     /// A file read (a `file:` URL): a relative path that stays inside the pipeline file's
     /// directory, against which the poller resolves it.
@@ -123,10 +127,60 @@ fn target(
             }
         }
     }
+    let body = match &source.body {
+        Some(template) => match request_body(templates, template, feed) {
+            Ok(body) => Some(body),
+            Err(found) => {
+                failed = true;
+                problems.extend(found);
+                None
+            }
+        },
+        None => None,
+    };
+    if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
     if failed {
         Err(problems)
     } else {
-        Ok(Target::Http { url, headers })
+        Ok(Target::Http {
+            method: source.method.as_deref().copied().unwrap_or_default(),
+            url,
+            headers,
+            body,
+        })
+    }
+}
+
+/// One feed's request body: `source.body` rendered, and JSON (the error names the feed whose
+/// values broke it, never the text, which may hold a key).
+fn request_body(
+    templates: &Templates,
+    template: &Located<String>,
+    feed: &Map<String, Value>,
+) -> Result<String, Vec<Diagnostic>> {
+    let body = templates.render_body(template, feed)?;
+    match serde_json::from_str::<serde::de::IgnoredAny>(&body) {
+        Ok(_) => Ok(body),
+        Err(err) => {
+            let which = if feed.is_empty() {
+                String::new()
+            } else {
+                format!(" for feed `{}`", label(feed))
+            };
+            Err(vec![
+                Diagnostic::error(
+                    template.position,
+                    format!("the request body{which} is not JSON: {err}"),
+                )
+                .at("source.body")
+                .help(
+                    "write the body as JSON with `{{key}}` inside strings, such as \
+                     `'{\"symbol\": \"{{symbol}}\"}'`; a value outside quotes needs `{{{key}}}`",
+                ),
+            ])
+        }
     }
 }
 

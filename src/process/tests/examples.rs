@@ -30,12 +30,12 @@ fn bodies(pipeline: &Pipeline, response: &str, feed: Option<usize>) -> Vec<Strin
         .unwrap()
         .into_iter()
         .map(|record| {
-            Message {
-                pipeline: pipeline.name.value.clone(),
-                feed: feed.clone(),
-                fetched_at: "2024-03-18T10:30:00.000Z".into(),
-                record: record.clone(),
-            }
+            Message::new(
+                pipeline.name.value.clone(),
+                feed.clone(),
+                "2024-03-18T10:30:00.000Z".to_owned(),
+                record.clone(),
+            )
             .to_body()
         })
         .collect()

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
 use tracing::Instrument;
 
 pub use retry::RetryPolicy;
@@ -133,6 +134,30 @@ impl CompiledSource {
             .extractor
             .with_context(context.member_name, &context.root);
         self
+    }
+}
+
+impl CompiledSource {
+    /// The messages a poll of the pipeline `pipeline` would queue for a response `body` (a
+    /// recorded response, say) fetched for `feed`, stamped `fetched_at`; the error says why the
+    /// body gives none. Only the first page: tests and benchmarks on recorded responses use it.
+    pub fn messages_of(
+        &self,
+        pipeline: &str,
+        feed: &Map<String, Value>,
+        fetched_at: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<Message>, String> {
+        let fetched = Fetched {
+            status: None,
+            content_type: None,
+            body,
+        };
+        let page = self
+            .extractor
+            .page(&fetched)
+            .map_err(|err| err.to_string())?;
+        Ok(messages(page.records, &page.root, pipeline, feed, fetched_at).collect())
     }
 }
 
@@ -296,16 +321,13 @@ impl Poller {
             };
             polled.positions.extend(0..page.records.len());
             let fetched_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-            polled
-                .messages
-                .extend(page.records.into_iter().map(|selected| Message {
-                    pipeline: self.pipeline.clone(),
-                    feed: feed.feed.clone(),
-                    fetched_at: fetched_at.clone(),
-                    record: selected.record,
-                    member: selected.member,
-                    root: page.root.clone(),
-                }));
+            polled.messages.extend(messages(
+                page.records,
+                &page.root,
+                &self.pipeline,
+                &feed.feed,
+                &fetched_at,
+            ));
             let (Some(paging), Some(first), Some(current)) = (&self.paging, first, &url) else {
                 return polled;
             };
@@ -409,6 +431,24 @@ impl Poller {
             }
         }
     }
+}
+
+/// The messages of one page's records.
+fn messages<'p>(
+    records: Vec<body::Selected>,
+    root: &'p Map<String, Value>,
+    pipeline: &'p str,
+    feed: &'p Map<String, Value>,
+    fetched_at: &'p str,
+) -> impl Iterator<Item = Message> + 'p {
+    records.into_iter().map(move |selected| Message {
+        pipeline: pipeline.to_owned(),
+        feed: feed.clone(),
+        fetched_at: fetched_at.to_owned(),
+        record: selected.record,
+        member: selected.member,
+        root: root.clone(),
+    })
 }
 
 /// What one feed's poll produced.

@@ -51,9 +51,7 @@ pub(crate) enum PageError {
 impl Paging {
     /// Compiles `source.next` (when there is one): the paging and the JSONPath of the link or
     /// cursor, as `(path as written, query)`. The error is every problem found.
-    pub(crate) fn new(
-        source: &Source,
-    ) -> Result<Option<(Paging, NextPath)>, Vec<Diagnostic>> {
+    pub(crate) fn new(source: &Source) -> Result<Option<(Paging, NextPath)>, Vec<Diagnostic>> {
         let Some(next) = &source.next else {
             return Ok(None);
         };

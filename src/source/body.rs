@@ -190,8 +190,16 @@ impl Extractor {
             .collect();
         let mut root = Map::new();
         for (path, query) in &self.root {
-            if let [one] = matches(path, query, &body)?.as_slice() {
-                root.insert(path.clone(), (*one).clone());
+            match matches(path, query, &body)?.as_slice() {
+                [] => {}
+                [one] => {
+                    root.insert(path.clone(), (*one).clone());
+                }
+                many => tracing::warn!(
+                    root = %path,
+                    matches = many.len(),
+                    "a `root` path matches several values; a field takes exactly one, so its records lack it"
+                ),
             }
         }
         let next = match &self.next {

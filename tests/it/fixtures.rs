@@ -152,6 +152,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
         "3:8",
         "query parameter `apikey` holds a literal secret",
     ),
+    (
+        "member-name-of-whole-body",
+        "9:25",
+        "`member_name` is never set",
+    ),
     ("numeric-weekday", "7:24", "day-of-week `1-5` is numeric"),
     (
         "optional-key-field",

@@ -5,8 +5,6 @@
 use serde_json::{Map, Value};
 
 use super::load;
-use crate::config::env::Environment;
-use crate::config::load::UnsetVariables;
 use crate::message::Message;
 use crate::process::Record;
 
@@ -16,12 +14,20 @@ fn read(path: &str) -> String {
 }
 
 /// The message bodies the poller would queue for `response`, fetched for the feed at `feed`:
-/// split by the pipeline's own compiled source, as a poll splits it.
+/// split by the pipeline's own compiled source, told what the fields take from the response as
+/// `crate::compile` tells it, so as a poll splits it.
 fn bodies(pipeline_text: &str, response: &str, feed: Option<usize>) -> Vec<String> {
-    let env = Environment::from_pairs([("RAPIDAPI_KEY", "x".repeat(20))]);
-    let checked = crate::compile::check(pipeline_text.as_bytes(), &env, UnsetVariables::Warn);
-    let compiled = checked.compiled.expect("the pipeline compiles");
-    let pipeline = &compiled.pipeline;
+    let pipeline = load(pipeline_text);
+    let source = crate::source::CompiledSource::new(
+        &pipeline.source,
+        crate::source::Schedule::new(&pipeline.source.schedule).ok(),
+        Some(&pipeline.feeds),
+    )
+    .unwrap_or_else(|_| panic!("the source compiles"))
+    .with_context(&crate::source::Context {
+        member_name: pipeline.process.uses_member_name(),
+        root: pipeline.process.root_paths(),
+    });
     let feed: Map<String, Value> = feed
         .map(|i| {
             pipeline.feeds[i]
@@ -30,9 +36,7 @@ fn bodies(pipeline_text: &str, response: &str, feed: Option<usize>) -> Vec<Strin
                 .collect()
         })
         .unwrap_or_default();
-    compiled
-        .source
-        .expect("the source compiles")
+    source
         .messages_of(
             &pipeline.name,
             &feed,

@@ -36,18 +36,18 @@ fn pipeline() -> stockrun::config::Pipeline {
 fn bodies(pipeline: &str) -> Vec<String> {
     (0..RECORDS)
         .map(|i| {
-            Message {
-                pipeline: pipeline.to_owned(),
-                feed: Default::default(),
-                fetched_at: "2024-03-18T10:30:00.000Z".to_owned(),
-                record: serde_json::json!({
+            Message::new(
+                pipeline.to_owned(),
+                serde_json::Map::new(),
+                "2024-03-18T10:30:00.000Z".to_owned(),
+                serde_json::json!({
                     "symbol": format!("SYM{i:06}"),
                     "identifier": format!("SYM{i:06}EQN"),
                     "open": 2855, "dayHigh": 2910.45, "dayLow": 2848.1, "lastPrice": 2893.9,
                     "previousClose": 2856.25, "change": 37.65, "pChange": 1.32,
                     "totalTradedVolume": 5912384, "lastUpdateTime": "18-Mar-2024 15:59:38",
                 }),
-            }
+            )
             .to_body()
         })
         .collect()

@@ -2,23 +2,24 @@
 //! response: `pipelines/stocks.yaml` and `examples/latest-stock-price-any.yaml` on the Latest
 //! Stock Price quotes (5 fields, a formatted Asia/Kolkata timestamp, 2 key templates),
 //! `examples/demo.yaml` on the demo's quotes (the one without a price is poison and left out),
-//! `examples/alpha-vantage-global-quote.yaml` and `examples/twelve-data-quote.yaml` on theirs.
-//! The records are picked with each pipeline's own `source.records`.
+//! `examples/alpha-vantage-global-quote.yaml`, `examples/twelve-data-quote.yaml` and
+//! `examples/alpha-vantage-daily.yaml` (member names and a `root` value) on theirs. The records
+//! are split by each pipeline's own compiled source, as a poll splits them.
 //!
 //!     cargo bench --bench process
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use jsonpath_rust::JsonPath;
 use serde_json::{Map, Value};
+use stockrun::compile::check;
 use stockrun::config::env::Environment;
-use stockrun::config::load::{UnsetVariables, check};
+use stockrun::config::load::UnsetVariables;
 use stockrun::message::Message;
 use stockrun::process::Processor;
 
 /// Every shipped pipeline and the recorded response it is measured on.
-const PIPELINES: [(&str, &str); 5] = [
+const PIPELINES: [(&str, &str); 6] = [
     (
         "pipelines/stocks.yaml",
         "examples/responses/latest-stock-price.json",
@@ -39,6 +40,10 @@ const PIPELINES: [(&str, &str); 5] = [
         "examples/twelve-data-quote.yaml",
         "examples/responses/twelve-data-quote.json",
     ),
+    (
+        "examples/alpha-vantage-daily.yaml",
+        "examples/responses/alpha-vantage-time-series-daily.json",
+    ),
 ];
 
 fn read(path: &str) -> Vec<u8> {
@@ -50,9 +55,8 @@ fn read(path: &str) -> Vec<u8> {
 fn setup(pipeline_file: &str, response: &str) -> (Processor, Vec<String>) {
     let env = Environment::from_pairs([("RAPIDAPI_KEY", "x".repeat(20))]);
     let checked = check(&read(pipeline_file), &env, UnsetVariables::Warn);
-    let pipeline = checked.pipeline.expect("the shipped pipeline is valid");
-    let processor = Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key)
-        .expect("the processor compiles");
+    let compiled = checked.compiled.expect("the shipped pipeline is valid");
+    let pipeline = &compiled.pipeline;
     let feed: Map<String, Value> = pipeline
         .feeds
         .first()
@@ -62,21 +66,21 @@ fn setup(pipeline_file: &str, response: &str) -> (Processor, Vec<String>) {
                 .collect()
         })
         .unwrap_or_default();
-    let response: Value = serde_json::from_slice(&read(response)).unwrap();
-    let records = response
-        .query(&pipeline.source.records)
-        .expect("source.records is a JSONPath");
-    let bodies: Vec<String> = records
-        .into_iter()
-        .map(|record| {
-            Message {
-                pipeline: pipeline.name.value.clone(),
-                feed: feed.clone(),
-                fetched_at: "2024-03-18T10:30:00.000Z".into(),
-                record: record.clone(),
-            }
-            .to_body()
-        })
+    let messages = compiled
+        .source
+        .as_ref()
+        .expect("the source compiles")
+        .messages_of(
+            &pipeline.name,
+            &feed,
+            "2024-03-18T10:30:00.000Z",
+            read(response),
+        )
+        .expect("the recorded response has records");
+    let processor = compiled.processor;
+    let bodies: Vec<String> = messages
+        .iter()
+        .map(Message::to_body)
         .filter(|body| processor.process(body).is_ok())
         .collect();
     assert!(!bodies.is_empty(), "{pipeline_file}: no record processes");

@@ -120,6 +120,14 @@ fn build(sections: &Sections) -> (Parts, Vec<Diagnostic>) {
             .map_err(|problems| found.extend(problems))
             .ok()
     });
+    // The source sends with each record what the fields take from its response.
+    let source = match (source, &sections.process) {
+        (Some(source), Some(process)) => Some(source.with_context(&source::Context {
+            member_name: process.uses_member_name(),
+            root: process.root_paths(),
+        })),
+        (source, _) => source,
+    };
     let processor = match (&sections.process, &sections.store) {
         (Some(process), Some(store)) => Processor::new(name, process, &store.key)
             .map_err(|problems| found.extend(problems))

@@ -25,9 +25,35 @@ pub struct Message {
     pub fetched_at: String,
     /// The record exactly as `source.records` selected it from the response body.
     pub record: Value,
+    /// The name of the object member the record was selected from (such as the date of a map
+    /// keyed by date), sent only when a field takes it (`member_name: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// The values the fields' `root` JSONPaths select from the whole response, by JSONPath as
+    /// written (a path that selects nothing, or several values, is absent): the processor sees
+    /// only the message, so what the record shares with its response travels with it.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub root: Map<String, Value>,
 }
 
 impl Message {
+    /// A message for `record` with no member name and no root values.
+    pub fn new(
+        pipeline: String,
+        feed: Map<String, Value>,
+        fetched_at: String,
+        record: Value,
+    ) -> Message {
+        Message {
+            pipeline,
+            feed,
+            fetched_at,
+            record,
+            member: None,
+            root: Map::new(),
+        }
+    }
+
     /// The JSON text sent to the queue.
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).expect("a JSON value always serialises")
@@ -89,12 +115,12 @@ mod tests {
     use super::*;
 
     fn message(record: Value) -> Message {
-        Message {
-            pipeline: "p".to_owned(),
-            feed: Map::new(),
-            fetched_at: "2024-01-01T00:00:00.000Z".to_owned(),
+        Message::new(
+            "p".to_owned(),
+            Map::new(),
+            "2024-01-01T00:00:00.000Z".to_owned(),
             record,
-        }
+        )
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! One `process.fields` entry compiled: its JSONPath, its conversion, and how a value of the
-//! record becomes the field's typed value. Compiling is where a field's JSONPath, timestamp
-//! format and time zone are checked, for `validate` and the processor alike.
+//! One `process.fields` entry compiled: where its value comes from (a JSONPath in the record,
+//! a `root` JSONPath on the whole response, or the record's member name), its conversion, and
+//! how that value becomes the field's typed value. Compiling is where a field's JSONPath,
+//! timestamp format and time zone are checked, for `validate` and the processor alike.
 
 use chrono_tz::Tz;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use jsonpath_rust::query::js_path_process;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::number::{kind_of, to_integer, to_number};
 use super::timestamp::{Ambiguous, FormatProblem, TimestampFormat, parse_unformatted, to_rfc3339};
@@ -21,12 +22,33 @@ const SHOWN_CHARS: usize = 80;
 pub(crate) struct CompiledField {
     /// The field's name.
     pub name: String,
-    /// The JSONPath as written.
+    /// Where the value comes from, for reasons and logs: ``path `$.price` ``,
+    /// ``root `$.meta.symbol` `` or `member name`.
     pub path: String,
     /// Whether a record without it is poison.
     pub required: bool,
-    query: Query,
+    origin: Origin,
     conversion: Conversion,
+}
+
+/// Where a field's value comes from.
+#[derive(Clone)]
+enum Origin {
+    /// A JSONPath in the record.
+    Record(Query),
+    /// A `root` JSONPath, as written: its value travels in the message under that text.
+    Root(String),
+    /// The name of the member the record was.
+    Member,
+}
+
+/// What a message carries besides its record, for `root` and `member_name` fields.
+#[derive(Clone, Copy)]
+pub(crate) struct Around<'m> {
+    /// The record's member name.
+    pub member: Option<&'m str>,
+    /// The `root` values, by JSONPath.
+    pub root: &'m Map<String, Value>,
 }
 
 /// How the value is found: a plain chain of names and indexes is walked directly (the common
@@ -70,7 +92,7 @@ impl CompiledField {
     /// though only a timestamp reads it.
     pub fn new(name: &str, field: &Located<Field>) -> Result<CompiledField, Vec<Diagnostic>> {
         let at = format!("process.fields.{name}");
-        let query = jsonpath::compile(&field.path, &format!("{at}.path"));
+        let query = origin(name, field, &at);
         let format = field
             .format
             .as_ref()
@@ -100,11 +122,12 @@ impl CompiledField {
                 ambiguous: field.ambiguous.as_deref().copied().unwrap_or_default(),
             },
         };
+        let (path, origin) = query;
         Ok(CompiledField {
             name: name.to_owned(),
-            path: field.path.value.clone(),
+            path,
             required: field.required,
-            query: Query::compile(query),
+            origin,
             conversion,
         })
     }
@@ -112,18 +135,33 @@ impl CompiledField {
     /// The record member the path starts with, when it is a plain name (`$.a…`, `$['a']…`):
     /// then nothing else of the record can matter to this field.
     pub fn first_name(&self) -> Option<&str> {
-        match &self.query {
-            Query::Direct(steps) => match steps.first() {
+        match &self.origin {
+            Origin::Record(Query::Direct(steps)) => match steps.first() {
                 Some(Step::Name(name)) => Some(name),
                 _ => None,
             },
-            Query::General(_) => None,
+            Origin::Record(Query::General(_)) => None,
+            Origin::Root(_) | Origin::Member => None,
         }
     }
 
-    /// The field's typed value in `record`.
-    pub fn pick(&self, record: &Value) -> Result<Value, Failure> {
-        let value = match self.query.single(record) {
+    /// Whether the value is read from the record itself (not its response or member name).
+    pub fn reads_record(&self) -> bool {
+        matches!(self.origin, Origin::Record(_))
+    }
+
+    /// The field's typed value in `record`, or in what its message carries `around` it.
+    pub fn pick(&self, record: &Value, around: Around<'_>) -> Result<Value, Failure> {
+        let member;
+        let found = match &self.origin {
+            Origin::Record(query) => query.single(record),
+            Origin::Root(path) => Ok(around.root.get(path)),
+            Origin::Member => {
+                member = around.member.map(|name| Value::String(name.to_owned()));
+                Ok(member.as_ref())
+            }
+        };
+        let value = match found {
             Ok(Some(Value::Null) | None) => return Err(Failure::Missing),
             Ok(Some(value)) => value,
             Err(reason) => {
@@ -233,6 +271,45 @@ impl Query {
     }
 }
 
+/// Where `field` takes its value from, checked: exactly one of `path`, `root` and
+/// `member_name: true`, its JSONPath compiled. With it, how reasons name it.
+fn origin(name: &str, field: &Located<Field>, at: &str) -> Result<(String, Origin), Diagnostic> {
+    let member = field.member_name.as_ref().filter(|m| m.value);
+    let given: Vec<(&str, crate::config::located::Position)> = [
+        ("path", field.path.as_ref().map(|p| p.position)),
+        ("root", field.root.as_ref().map(|p| p.position)),
+        ("member_name", member.map(|m| m.position)),
+    ]
+    .into_iter()
+    .filter_map(|(key, position)| position.map(|p| (key, p)))
+    .collect();
+    match given.as_slice() {
+        [] => Err(Diagnostic::error(
+            field.position,
+            format!("field `{name}` says nowhere to take its value from"),
+        )
+        .at(at)
+        .help("give it a `path` in the record (such as `$.price`), a `root` path in the whole response, or `member_name: true`")),
+        [_] => Ok(match (&field.path, &field.root) {
+            (Some(path), _) => {
+                let query = jsonpath::compile(path, &format!("{at}.path"))?;
+                (format!("path `{}`", path.as_str()), Origin::Record(Query::compile(query)))
+            }
+            (None, Some(root)) => {
+                jsonpath::compile(root, &format!("{at}.root"))?;
+                (format!("root `{}`", root.as_str()), Origin::Root(root.value.clone()))
+            }
+            (None, None) => ("member name".to_owned(), Origin::Member),
+        }),
+        [(first, _), (second, position), ..] => Err(Diagnostic::error(
+            *position,
+            format!("field `{name}` has both `{first}` and `{second}`"),
+        )
+        .at(format!("{at}.{second}"))
+        .help("a field takes its value from one place: keep one of `path`, `root` and `member_name`")),
+    }
+}
+
 /// A strftime format that is valid and reads back a date (with or without a time), as
 /// [`TimestampFormat::new`] decides.
 fn timestamp_format(format: &Located<String>, path: &str) -> Result<TimestampFormat, Diagnostic> {
@@ -263,64 +340,4 @@ pub(crate) fn show(value: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use jsonpath_rust::parser::parse_json_path;
-    use jsonpath_rust::query::js_path_process;
-    use serde_json::{Value, json};
-
-    use super::{Query, show};
-
-    /// The direct walk selects what jsonpath-rust selects.
-    #[test]
-    fn direct_paths_agree_with_jsonpath_rust() {
-        let values = [
-            json!({"a": {"b": [1, 2, {"c": "x"}]}, "05. price": "1.0", "": 3}),
-            json!([[1, 2], [3]]),
-            json!("text"),
-            json!(null),
-        ];
-        let paths = [
-            "$",
-            "$.a",
-            "$.a.b",
-            "$.a.b[0]",
-            "$.a.b[-1]",
-            "$.a.b[-3]",
-            "$.a.b[-4]",
-            "$.a.b[3]",
-            "$.a.b[2].c",
-            "$['05. price']",
-            "$['']",
-            "$[0][1]",
-            "$[-1][0]",
-            "$.missing.deeper",
-            "$[0].a",
-        ];
-        for value in &values {
-            for path in paths {
-                let parsed = parse_json_path(path).unwrap();
-                let expected: Vec<&Value> = js_path_process(&parsed, value)
-                    .unwrap()
-                    .into_iter()
-                    .map(|r| r.val)
-                    .collect();
-                let query = Query::compile(parsed);
-                assert!(matches!(query, Query::Direct(_)), "{path} is not direct");
-                let got = query.single(value).unwrap();
-                assert_eq!(
-                    got.into_iter().collect::<Vec<_>>(),
-                    expected,
-                    "{path} on {value}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn shown_values_are_cut() {
-        assert_eq!(show(&json!("abc")), "\"abc\"");
-        let long = show(&json!("é".repeat(200)));
-        assert_eq!(long.chars().count(), 81);
-        assert!(long.ends_with('…'));
-    }
-}
+mod tests;

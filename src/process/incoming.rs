@@ -1,7 +1,8 @@
 //! Reading a queued message body: the parts of a [`Message`](crate::message::Message) the
 //! processor uses. Parsing the record is most of a record's processing time, so when every field
 //! path starts with a name (`$.price`, `$['last price'].x`), only the record's top-level
-//! members those names select are built; the rest is checked as JSON and skipped.
+//! members those names select are built; the rest is checked as JSON and skipped. The member
+//! name and `root` values a message may carry are read whole (they are small).
 
 use std::fmt;
 
@@ -17,6 +18,10 @@ pub(crate) struct Incoming {
     pub feed: Map<String, Value>,
     /// The record: whole, or only its members named in `keep`.
     pub record: Value,
+    /// The name of the member the record was, when the message carries it.
+    pub member: Option<String>,
+    /// The values of the fields' `root` JSONPaths, by path.
+    pub root: Map<String, Value>,
 }
 
 /// Reads a message body, keeping only these top-level record members (all of them: `None`).
@@ -40,6 +45,7 @@ impl<'de> Visitor<'de> for MessageVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Incoming, A::Error> {
         let (mut pipeline, mut feed, mut fetched_at, mut record) = (None, None, None, None);
+        let (mut member, mut root) = (None, None);
         while let Some(key) = map.next_key::<Member>()? {
             match key {
                 Member::Pipeline => set(&mut pipeline, "pipeline", map.next_value::<String>()?)?,
@@ -59,6 +65,8 @@ impl<'de> Visitor<'de> for MessageVisitor<'_> {
                         None => map.next_value::<Value>()?,
                     },
                 )?,
+                Member::Name => set(&mut member, "member", map.next_value::<String>()?)?,
+                Member::Root => set(&mut root, "root", map.next_value::<Map<String, Value>>()?)?,
                 Member::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -70,6 +78,8 @@ impl<'de> Visitor<'de> for MessageVisitor<'_> {
             pipeline,
             feed: feed.unwrap_or_default(),
             record: record.ok_or_else(|| de::Error::missing_field("record"))?,
+            member,
+            root: root.unwrap_or_default(),
         })
     }
 }
@@ -82,6 +92,9 @@ enum Member {
     Feed,
     FetchedAt,
     Record,
+    #[serde(rename = "member")]
+    Name,
+    Root,
     #[serde(other)]
     Other,
 }
@@ -268,6 +281,20 @@ mod tests {
                 .starts_with("trailing characters")
         );
         assert!(error("[]").starts_with("invalid type"));
+    }
+
+    #[test]
+    fn the_member_name_and_root_values_are_read() {
+        let body = r#"{"pipeline":"p","fetched_at":"t","record":{"a":1},"member":"2024-03-15",
+            "root":{"$.meta.symbol":"IBM"}}"#;
+        let incoming = parse(body, Some(&[])).unwrap();
+        assert_eq!(incoming.member.as_deref(), Some("2024-03-15"));
+        assert_eq!(
+            Value::Object(incoming.root),
+            json!({"$.meta.symbol": "IBM"})
+        );
+        let plain = parse(r#"{"pipeline":"p","fetched_at":"t","record":{}}"#, None).unwrap();
+        assert!(plain.member.is_none() && plain.root.is_empty());
     }
 
     #[test]

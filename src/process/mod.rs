@@ -14,7 +14,7 @@ mod tests;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use self::fields::{CompiledField, Failure};
+use self::fields::{Around, CompiledField, Failure};
 use self::key::KeyRenderer;
 use crate::config::model::{Process, TableKey};
 use crate::diag::Diagnostic;
@@ -108,22 +108,22 @@ impl Processor {
         }
         let mut fields = IndexMap::with_capacity(self.fields.len());
         let mut problems = Vec::new();
+        let around = Around {
+            member: message.member.as_deref(),
+            root: &message.root,
+        };
         for field in &self.fields {
-            match field.pick(&message.record) {
+            match field.pick(&message.record, around) {
                 Ok(value) => {
                     fields.insert(field.name.clone(), value);
                 }
-                Err(Failure::Missing) if field.required => problems.push(format!(
-                    "`{}` (path `{}`) is missing",
-                    field.name, field.path
-                )),
-                Err(Failure::Missing) => {}
-                Err(Failure::Invalid { shown, reason }) if field.required => {
-                    problems.push(format!(
-                        "`{}` (path `{}`): {shown}: {reason}",
-                        field.name, field.path
-                    ))
+                Err(Failure::Missing) if field.required => {
+                    problems.push(format!("`{}` ({}) is missing", field.name, field.path))
                 }
+                Err(Failure::Missing) => {}
+                Err(Failure::Invalid { shown, reason }) if field.required => problems.push(
+                    format!("`{}` ({}): {shown}: {reason}", field.name, field.path),
+                ),
                 Err(Failure::Invalid { shown, reason }) => {
                     tracing::warn!(
                         pipeline = %self.pipeline,
@@ -172,10 +172,11 @@ fn compile_fields(process: &Process) -> Result<Vec<CompiledField>, Vec<Diagnosti
     }
 }
 
-/// The record members that `fields` read, when every path starts with a member name.
+/// The record members that `fields` read, when every path in the record starts with a member
+/// name (`root` and `member_name` fields read none).
 fn record_members(fields: &[CompiledField]) -> Option<Vec<String>> {
     let mut members: Vec<String> = Vec::with_capacity(fields.len());
-    for field in fields {
+    for field in fields.iter().filter(|field| field.reads_record()) {
         let name = field.first_name()?;
         if !members.iter().any(|m| m == name) {
             members.push(name.to_owned());

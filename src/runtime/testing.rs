@@ -124,12 +124,12 @@ pub(crate) async fn stages(
         .chain((0..poison).map(|i| serde_json::json!({ "price": i })));
     let bodies: Vec<String> = records
         .map(|record| {
-            Message {
-                pipeline: pipeline.name.value.clone(),
-                feed: serde_json::Map::new(),
-                fetched_at: "2024-03-18T10:30:00.000Z".to_owned(),
+            Message::new(
+                pipeline.name.value.clone(),
+                serde_json::Map::new(),
+                "2024-03-18T10:30:00.000Z".to_owned(),
                 record,
-            }
+            )
             .to_body()
         })
         .collect();

@@ -1,11 +1,13 @@
 //! From a response body to records: parse it as JSON, reject it when a `source.errors` JSONPath
 //! matches a value that is not null, false or empty, or matches at all through a filter (APIs
 //! that report errors with HTTP 200), then take each `source.records` match as one
-//! record. The JSONPaths are compiled once, which is where `validate` checks them too.
+//! record, with what the record shares with its response when fields ask for it (the name of
+//! the member it was, the values of `root` JSONPaths), and the next page's link or cursor. The
+//! JSONPaths are compiled once, which is where `validate` checks them too.
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use jsonpath_rust::query::js_path_process;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::fetch::Fetched;
 use crate::config::{Located, jsonpath};
@@ -47,13 +49,40 @@ pub(crate) enum BodyError {
     },
 }
 
-/// The compiled `source.records` and `source.errors`.
+/// The compiled `source.records` and `source.errors`, and what else a response is read for.
 #[derive(Clone)]
 pub(crate) struct Extractor {
     records: (String, JpQuery),
     /// Each rule, compiled, and whether it has a filter (`[?…]`): a filter is the rule's own
     /// test, so every value it matches counts.
     errors: Vec<(String, JpQuery, bool)>,
+    /// Whether each record's member name is wanted (a field has `member_name: true`).
+    member_name: bool,
+    /// The fields' `root` JSONPaths, evaluated on the whole response.
+    root: Vec<(String, JpQuery)>,
+    /// `source.next`'s `link` or `cursor` JSONPath.
+    next: Option<(String, JpQuery)>,
+}
+
+/// One record and the name of the member it was, when it was one and that is wanted.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Selected {
+    /// The record as `source.records` selected it.
+    pub(crate) record: Value,
+    /// Its member name.
+    pub(crate) member: Option<String>,
+}
+
+/// What one response holds.
+#[derive(Debug)]
+pub(crate) struct Page {
+    /// Its records.
+    pub(crate) records: Vec<Selected>,
+    /// The values of the `root` JSONPaths that select exactly one value, by JSONPath.
+    pub(crate) root: Map<String, Value>,
+    /// The next page's link or cursor (`None`: this is the last page), or why the value found
+    /// there is neither.
+    pub(crate) next: Result<Option<String>, String>,
 }
 
 impl Extractor {
@@ -77,6 +106,9 @@ impl Extractor {
         match records {
             Ok(records) if problems.is_empty() => Ok(Extractor {
                 records,
+                member_name: false,
+                root: Vec::new(),
+                next: None,
                 errors: errors
                     .into_iter()
                     .flatten()
@@ -90,8 +122,41 @@ impl Extractor {
         }
     }
 
+    /// The same extractor, also reading each record's member name (when `member_name`) and the
+    /// values of the `root` JSONPaths. A `root` path that does not compile is left out: the
+    /// processor reports it.
+    pub(crate) fn with_context(mut self, member_name: bool, root: &[Located<String>]) -> Extractor {
+        self.member_name = member_name;
+        self.root = root
+            .iter()
+            .filter_map(|path| {
+                jsonpath::compile(path, "")
+                    .ok()
+                    .map(|query| (path.value.clone(), query))
+            })
+            .collect();
+        self
+    }
+
+    /// The same extractor, also reading the next page's link or cursor at `path`.
+    pub(crate) fn with_next(mut self, path: (String, JpQuery)) -> Extractor {
+        self.next = Some(path);
+        self
+    }
+
     /// The records in a response body, or why it holds none. Zero matches is not an error.
+    #[cfg(test)]
     pub(crate) fn records(&self, fetched: &Fetched) -> Result<Vec<Value>, BodyError> {
+        Ok(self
+            .page(fetched)?
+            .records
+            .into_iter()
+            .map(|selected| selected.record)
+            .collect())
+    }
+
+    /// Everything a response body holds for the poller, or why it holds no records.
+    pub(crate) fn page(&self, fetched: &Fetched) -> Result<Page, BodyError> {
         let body = parse(fetched)?;
         for (path, query, filtered) in &self.errors {
             if let Some(value) = matches(path, query, &body)?
@@ -108,8 +173,112 @@ impl Extractor {
             }
         }
         let (path, query) = &self.records;
-        Ok(matches(path, query, &body)?.into_iter().cloned().collect())
+        let found = js_path_process(query, &body).map_err(|err| BodyError::Query {
+            path: path.clone(),
+            reason: err.to_string(),
+        })?;
+        let records = found
+            .into_iter()
+            .map(|found| Selected {
+                record: found.val.clone(),
+                member: if self.member_name {
+                    last_member(&found.path)
+                } else {
+                    None
+                },
+            })
+            .collect();
+        let mut root = Map::new();
+        for (path, query) in &self.root {
+            match matches(path, query, &body)?.as_slice() {
+                [] => {}
+                [one] => {
+                    root.insert(path.clone(), (*one).clone());
+                }
+                many => tracing::warn!(
+                    root = %path,
+                    matches = many.len(),
+                    "a `root` path matches several values; a field takes exactly one, so its records lack it"
+                ),
+            }
+        }
+        let next = match &self.next {
+            None => Ok(None),
+            Some((path, query)) => next_value(path, &matches(path, query, &body)?),
+        };
+        Ok(Page {
+            records,
+            root,
+            next,
+        })
     }
+}
+
+/// The next page's link or cursor among what its JSONPath matched: text or a number; nothing,
+/// `null` or `""` means there is no next page.
+fn next_value(path: &str, found: &[&Value]) -> Result<Option<String>, String> {
+    match found {
+        [] | [Value::Null] => Ok(None),
+        [Value::String(text)] if text.is_empty() => Ok(None),
+        [Value::String(text)] => Ok(Some(text.clone())),
+        [Value::Number(number)] => Ok(Some(number.to_string())),
+        [other] => Err(format!(
+            "`{path}` selects {}, not a link or cursor",
+            crate::message::json_kind(other)
+        )),
+        many => Err(format!(
+            "`{path}` selects {} values; a link or cursor is one",
+            many.len()
+        )),
+    }
+}
+
+/// The member name a normalized path (RFC 9535 §2.7, as jsonpath-rust writes them:
+/// `$['a']['b c'][0]`) ends with; `None` when it ends with an index or is `$`.
+fn last_member(path: &str) -> Option<String> {
+    let mut chars = path.strip_prefix('$')?.chars();
+    let mut last = None;
+    while let Some(open) = chars.next() {
+        if open != '[' {
+            return None;
+        }
+        match chars.next()? {
+            '\'' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        '\\' => name.push(match chars.next()? {
+                            'b' => '\u{8}',
+                            'f' => '\u{c}',
+                            'n' => '\n',
+                            'r' => '\r',
+                            't' => '\t',
+                            'u' => {
+                                let hex: String = chars.by_ref().take(4).collect();
+                                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+                            }
+                            other => other,
+                        }),
+                        c => name.push(c),
+                    }
+                }
+                if chars.next()? != ']' {
+                    return None;
+                }
+                last = Some(name);
+            }
+            _ => {
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                }
+                last = None;
+            }
+        }
+    }
+    last
 }
 
 /// Whether a JSONPath selects with a filter (`$[?@.status == 'error']`, `$..[?…]`).
@@ -223,115 +392,4 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fetched(body: &str, content_type: Option<&str>) -> Fetched {
-        Fetched {
-            status: Some(reqwest::StatusCode::OK),
-            content_type: content_type.map(str::to_owned),
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    #[test]
-    fn error_messages_prefer_the_json_message() {
-        assert_eq!(
-            error_message(br#"{"message":"Invalid API key"}"#, None),
-            "Invalid API key"
-        );
-        assert_eq!(
-            error_message(b"<html>\n <b>Bad</b></html>", Some("text/html")),
-            "text/html body `<html> <b>Bad</b></html>`"
-        );
-        assert_eq!(error_message(b"", None), "empty body");
-    }
-
-    #[test]
-    fn html_is_not_json() {
-        let err = parse(&fetched("<!DOCTYPE html><p>oops</p>", Some("text/html"))).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "response is not JSON (content-type text/html): `<!DOCTYPE html><p>oops</p>`"
-        );
-        let err = parse(&fetched("{\"a\":", Some("application/json"))).unwrap_err();
-        assert!(err.to_string().contains("EOF while parsing"), "{err}");
-    }
-
-    #[test]
-    fn a_file_that_is_not_json_is_not_quoted() {
-        let mut file = fetched("root:*:20228:0:99999:7::: password=hunter2", None);
-        file.status = None;
-        let err = parse(&file).unwrap_err().to_string();
-        assert!(!err.contains("root") && !err.contains("hunter2"), "{err}");
-        assert!(err.starts_with("file is not JSON: expected value"), "{err}");
-        file.body = br#"{"password": "hunter2", "#.to_vec();
-        let err = parse(&file).unwrap_err().to_string();
-        assert!(!err.contains("hunter2"), "{err}");
-        let path = |p: &str| Located::unlocated(p.to_owned());
-        let extractor = Extractor::new(&path("$[*]"), &[path("$.error")]).unwrap();
-        file.body = br#"{"error": "token hunter2 expired"}"#.to_vec();
-        let err = extractor.records(&file).unwrap_err().to_string();
-        assert_eq!(err, "the body is an error (`$.error` matched)");
-    }
-
-    #[test]
-    fn null_error_matches_do_not_count() {
-        let path = |p: &str| Located::unlocated(p.to_owned());
-        let extractor = Extractor::new(&path("$[*]"), &[path("$.message")]).unwrap();
-        let records = extractor
-            .records(&fetched(r#"{"message": null}"#, None))
-            .unwrap();
-        assert_eq!(records, vec![Value::Null]);
-    }
-
-    #[test]
-    fn empty_and_false_error_matches_do_not_count() {
-        let path = |p: &str| Located::unlocated(p.to_owned());
-        let extractor = Extractor::new(&path("$.data[*]"), &[path("$.error")]).unwrap();
-        for error in ["null", "false", r#""""#, "[]", "{}"] {
-            let body = format!(r#"{{"error": {error}, "data": [{{"symbol": "A"}}]}}"#);
-            let records = extractor.records(&fetched(&body, None));
-            assert_eq!(records.unwrap().len(), 1, "{error}");
-        }
-        for error in [
-            "true",
-            r#""Invalid key""#,
-            "0",
-            r#"["x"]"#,
-            r#"{"code": 1}"#,
-        ] {
-            let body = format!(r#"{{"error": {error}, "data": []}}"#);
-            let err = extractor.records(&fetched(&body, None)).unwrap_err();
-            assert!(matches!(err, BodyError::ErrorBody { .. }), "{error}: {err}");
-        }
-    }
-
-    #[test]
-    fn a_filter_matches_only_what_it_tests() {
-        let path = |p: &str| Located::unlocated(p.to_owned());
-        let extractor =
-            Extractor::new(&path("$.result"), &[path("$[?@.status == 'error']")]).unwrap();
-        let ok = r#"{"result": {"status": "ok", "price": 1}}"#;
-        assert_eq!(extractor.records(&fetched(ok, None)).unwrap().len(), 1);
-        // A filter's match counts even when it is empty: the filter is the test.
-        let extractor_empty =
-            Extractor::new(&path("$.result"), &[path("$[?!@['01. symbol']]")]).unwrap();
-        let err = extractor_empty
-            .records(&fetched(r#"{"result": {}}"#, None))
-            .unwrap_err();
-        assert!(matches!(err, BodyError::ErrorBody { .. }), "{err}");
-        let failed = r#"{"result": {"status": "error", "reason": "closed"}}"#;
-        let err = extractor.records(&fetched(failed, None)).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"the body is an error (`$[?@.status == 'error']` matched): {"status":"error","reason":"closed"}"#
-        );
-    }
-
-    #[test]
-    fn shortens_on_character_boundaries() {
-        assert_eq!(shorten("héllo", 2), "hé…");
-        assert_eq!(shorten("hé", 2), "hé");
-    }
-}
+mod tests;

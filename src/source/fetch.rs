@@ -11,6 +11,7 @@ use reqwest::{Client, Response, StatusCode, Url};
 
 use super::ratelimit::RateLimitHeaders;
 use super::{body, retry};
+use crate::config::model::Method;
 
 /// How much of an error response (4xx, 5xx) is read to find its message.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -90,19 +91,40 @@ impl FetchError {
     }
 }
 
-/// GETs `url`; any status but 2xx is an error carrying the body's message. The response's
-/// rate-limit headers are logged, whatever its status.
+/// What one HTTP request sends.
+pub(crate) struct Request<'r> {
+    /// GET or POST.
+    pub(crate) method: Method,
+    /// Where.
+    pub(crate) url: &'r Url,
+    /// With these headers.
+    pub(crate) headers: &'r HeaderMap,
+    /// And this body (for POST).
+    pub(crate) body: Option<&'r str>,
+}
+
+/// Sends `request`; any status but 2xx is an error carrying the body's message. The response's
+/// rate-limit headers are logged, whatever its status. A compressed body (gzip, deflate,
+/// brotli: the client asks for them) is decompressed as it is read, so `limit` caps what it
+/// decompresses to.
 pub(crate) async fn http(
     client: &Client,
-    url: &Url,
-    headers: &HeaderMap,
+    request: &Request<'_>,
     ratelimit: &RateLimitHeaders,
     limit: usize,
     timeout: Duration,
 ) -> Result<Fetched, FetchError> {
-    let response = client
-        .get(url.clone())
-        .headers(headers.clone())
+    let url = request.url;
+    let builder = match request.method {
+        Method::Get => client.get(url.clone()),
+        Method::Post => client.post(url.clone()),
+    };
+    let builder = match request.body {
+        Some(body) => builder.body(body.to_owned()),
+        None => builder,
+    };
+    let response = builder
+        .headers(request.headers.clone())
         .send()
         .await
         .map_err(|err| transport(err, timeout))?;

@@ -4,9 +4,12 @@
 //!
 //! - `request`: each feed's URL and headers, rendered and checked once when the source is
 //!   compiled ([`CompiledSource`]; `template` fills the `{{key}}` placeholders).
-//! - `fetch`: one attempt (HTTP GET or file read), the body capped at `source.max_body`.
+//! - `fetch`: one attempt (HTTP GET or POST, or a file read), the body decompressed and capped
+//!   at `source.max_body`.
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
-//! - `body`: JSON, `source.errors`, `source.records`.
+//! - `body`: JSON, `source.errors`, `source.records`, and what records share with their
+//!   response (member names, `root` values: [`Context`]).
+//! - `paging`: `source.next`, the next page's URL; `poll`: one feed's pages and their messages.
 //! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
 //! - `schedule`: when to poll ([`Schedule`]: the cron in `source.timezone`, the `source.active`
 //!   windows); `quota`: whether that stays within the API's quota.
@@ -17,6 +20,8 @@
 
 mod body;
 mod fetch;
+mod paging;
+mod poll;
 mod quota;
 mod ratelimit;
 mod request;
@@ -25,19 +30,21 @@ mod schedule;
 mod template;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 use tracing::Instrument;
 
 pub use retry::RetryPolicy;
 pub use schedule::Schedule;
 
 use body::Extractor;
-use fetch::{FetchError, Fetched};
+use fetch::Fetched;
+use paging::Paging;
 use ratelimit::RateLimitHeaders;
-use request::{FeedRequest, Requests, Target};
+use request::{FeedRequest, Requests};
 
 use crate::config::Located;
 use crate::config::model::{Feed, Source};
@@ -74,6 +81,7 @@ pub struct SourceError(pub String);
 pub struct CompiledSource {
     requests: Requests,
     extractor: Extractor,
+    paging: Option<Paging>,
     schedule: Schedule,
     ratelimit: RateLimitHeaders,
     timeout: Duration,
@@ -94,25 +102,75 @@ impl CompiledSource {
         let requests = feeds.map(|feeds| request::build(source, feeds));
         let extractor = Extractor::new(&source.records, &source.errors);
         let ratelimit = RateLimitHeaders::new(&source.ratelimit_headers);
-        match (requests, schedule, extractor, ratelimit) {
-            (Some(Ok(requests)), Some(schedule), Ok(extractor), Ok(ratelimit)) => {
+        let paging = Paging::new(source);
+        match (requests, schedule, extractor, ratelimit, paging) {
+            (Some(Ok(requests)), Some(schedule), Ok(extractor), Ok(ratelimit), Ok(paging)) => {
+                let (paging, extractor) = match paging {
+                    Some((paging, next)) => (Some(paging), extractor.with_next(next)),
+                    None => (None, extractor),
+                };
                 Ok(CompiledSource {
                     requests,
                     extractor,
+                    paging,
                     schedule,
                     ratelimit,
                     timeout: source.timeout.0,
                     max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
                 })
             }
-            (requests, _, extractor, ratelimit) => {
+            (requests, _, extractor, ratelimit, paging) => {
                 let mut problems = requests.and_then(Result::err).unwrap_or_default();
                 problems.extend(extractor.err().unwrap_or_default());
                 problems.extend(ratelimit.err().unwrap_or_default());
+                problems.extend(paging.err().unwrap_or_default());
                 Err(problems)
             }
         }
     }
+
+    /// The same source, sending with each record what the pipeline's fields take from outside
+    /// it (`context`, from `process.fields`).
+    pub fn with_context(mut self, context: &Context) -> CompiledSource {
+        self.extractor = self
+            .extractor
+            .with_context(context.member_name, &context.root);
+        self
+    }
+}
+
+impl CompiledSource {
+    /// The messages a poll of the pipeline `pipeline` would queue for a response `body` (a
+    /// recorded response, say) fetched for `feed`, stamped `fetched_at`; the error says why the
+    /// body gives none. Only the first page: tests and benchmarks on recorded responses use it.
+    pub fn messages_of(
+        &self,
+        pipeline: &str,
+        feed: &Map<String, Value>,
+        fetched_at: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<Message>, String> {
+        let fetched = Fetched {
+            status: None,
+            content_type: None,
+            body,
+        };
+        let page = self
+            .extractor
+            .page(&fetched)
+            .map_err(|err| err.to_string())?;
+        Ok(poll::messages(page.records, &page.root, pipeline, feed, fetched_at).collect())
+    }
+}
+
+/// What the fields take from a record's response besides the record: the source reads it from
+/// each response and sends it in each record's message.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    /// A field takes the record's member name (`member_name: true`).
+    pub member_name: bool,
+    /// The fields' `root` JSONPaths, each once.
+    pub root: Vec<Located<String>>,
 }
 
 /// The warnings about a source whose `schedule` parsed, whether the rest compiles or not: a
@@ -142,6 +200,7 @@ pub struct Poller {
     pipeline: String,
     feeds: Vec<FeedRequest>,
     extractor: Extractor,
+    paging: Option<Paging>,
     schedule: Schedule,
     client: reqwest::Client,
     timeout: Duration,
@@ -167,6 +226,7 @@ impl Poller {
         let CompiledSource {
             requests,
             extractor,
+            paging,
             schedule,
             ratelimit,
             timeout,
@@ -192,6 +252,7 @@ impl Poller {
             pipeline: pipeline.to_owned(),
             feeds: requests.feeds,
             extractor,
+            paging,
             schedule,
             client,
             timeout,
@@ -237,12 +298,11 @@ impl Poller {
             if !feed.label.is_empty() {
                 span.record("feed", feed.label.as_str());
             }
-            match self.poll_feed(feed, &requests).instrument(span).await {
-                Some(messages) => {
-                    report.positions.extend(0..messages.len());
-                    report.messages.extend(messages);
-                }
-                None => report.failed_feeds += 1,
+            let polled = self.poll_feed(feed, &requests).instrument(span).await;
+            report.positions.extend(polled.positions);
+            report.messages.extend(polled.messages);
+            if polled.failed {
+                report.failed_feeds += 1;
             }
         }
         report.requests = requests.into_inner();
@@ -254,71 +314,5 @@ impl Poller {
             "poll finished"
         );
         report
-    }
-
-    /// One feed's messages, or `None` when it failed (logged here).
-    async fn poll_feed(&self, feed: &FeedRequest, requests: &AtomicU64) -> Option<Vec<Message>> {
-        let started = Instant::now();
-        let fetched = self.fetch(&feed.target, requests).await;
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let fetched = match fetched {
-            Ok(fetched) => fetched,
-            Err(error) => {
-                tracing::error!(%error, duration_ms, "feed failed");
-                return None;
-            }
-        };
-        let fetched_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        let status = fetched
-            .status
-            .map_or_else(|| "file".to_owned(), |s| s.as_u16().to_string());
-        let records = match self.extractor.records(&fetched) {
-            Ok(records) => records,
-            Err(error) => {
-                tracing::error!(%status, %error, duration_ms, "feed failed");
-                return None;
-            }
-        };
-        if records.is_empty() {
-            tracing::warn!(%status, "response had no records");
-        }
-        tracing::info!(%status, records = records.len(), duration_ms, "polled");
-        Some(
-            records
-                .into_iter()
-                .map(|record| Message {
-                    pipeline: self.pipeline.clone(),
-                    feed: feed.feed.clone(),
-                    fetched_at: fetched_at.clone(),
-                    record,
-                })
-                .collect(),
-        )
-    }
-
-    /// The body of one feed's request, retried as the policy says (files are read once).
-    async fn fetch(&self, target: &Target, requests: &AtomicU64) -> Result<Fetched, FetchError> {
-        match target {
-            Target::Http { url, headers } => {
-                tracing::debug!(url = %url, "requesting");
-                self.retry
-                    .run(|| {
-                        requests.fetch_add(1, Ordering::Relaxed);
-                        fetch::http(
-                            &self.client,
-                            url,
-                            headers,
-                            &self.ratelimit,
-                            self.max_body_bytes,
-                            self.timeout,
-                        )
-                    })
-                    .await
-            }
-            Target::File(path) => {
-                requests.fetch_add(1, Ordering::Relaxed);
-                fetch::file(&self.base_dir, path, self.max_body_bytes, self.timeout).await
-            }
-        }
     }
 }

@@ -11,13 +11,13 @@
 use std::path::{Component, Path, PathBuf};
 
 use reqwest::Url;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
 use super::template::Templates;
 use crate::config::Located;
 use crate::config::located::Position;
-use crate::config::model::{Feed, Source};
+use crate::config::model::{Feed, Method, Source};
 use crate::diag::Diagnostic;
 use crate::percent::percent_decode;
 use crate::redact::is_secret_name;
@@ -37,12 +37,16 @@ pub(crate) struct FeedRequest {
 #[derive(Clone)]
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) enum Target {
-    /// An HTTP GET with these headers.
+    /// An HTTP request with these headers.
     Http {
+        /// `source.method`.
+        method: Method,
         /// The URL, placeholders filled.
         url: Url,
-        /// `source.headers`, placeholders filled.
+        /// `source.headers`, placeholders filled (and `Content-Type` for a body).
         headers: HeaderMap,
+        /// `source.body`, placeholders filled and checked to be JSON.
+        body: Option<String>,
     },
     /// A file read (a `file:` URL): a relative path that stays inside the pipeline file's
     /// directory, against which the poller resolves it.
@@ -123,10 +127,60 @@ fn target(
             }
         }
     }
+    let body = match &source.body {
+        Some(template) => match request_body(templates, template, feed) {
+            Ok(body) => Some(body),
+            Err(found) => {
+                failed = true;
+                problems.extend(found);
+                None
+            }
+        },
+        None => None,
+    };
+    if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
     if failed {
         Err(problems)
     } else {
-        Ok(Target::Http { url, headers })
+        Ok(Target::Http {
+            method: source.method.as_deref().copied().unwrap_or_default(),
+            url,
+            headers,
+            body,
+        })
+    }
+}
+
+/// One feed's request body: `source.body` rendered, and JSON (the error names the feed whose
+/// values broke it, never the text, which may hold a key).
+fn request_body(
+    templates: &Templates,
+    template: &Located<String>,
+    feed: &Map<String, Value>,
+) -> Result<String, Vec<Diagnostic>> {
+    let body = templates.render_body(template, feed)?;
+    match serde_json::from_str::<serde::de::IgnoredAny>(&body) {
+        Ok(_) => Ok(body),
+        Err(err) => {
+            let which = if feed.is_empty() {
+                String::new()
+            } else {
+                format!(" for feed `{}`", label(feed))
+            };
+            Err(vec![
+                Diagnostic::error(
+                    template.position,
+                    format!("the request body{which} is not JSON: {err}"),
+                )
+                .at("source.body")
+                .help(
+                    "write the body as JSON with `{{key}}` inside strings, such as \
+                     `'{\"symbol\": \"{{symbol}}\"}'`; a value outside quotes needs `{{{key}}}`",
+                ),
+            ])
+        }
     }
 }
 
@@ -311,76 +365,4 @@ fn register_query_secrets(url: &Url, secrets: &mut Vec<String>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::redact::Redactor;
-
-    #[test]
-    fn file_urls_keep_their_relative_path() {
-        let path = |url: &str| file_path(url).unwrap();
-        assert_eq!(
-            path("file:responses/a%20b.json"),
-            Some(PathBuf::from("responses/a b.json"))
-        );
-        assert_eq!(
-            path("FILE:responses/../x.json"),
-            Some(PathBuf::from("responses/../x.json"))
-        );
-        assert_eq!(path("https://h/x"), None);
-        let err = file_path("file://responses/x.json").unwrap_err();
-        assert!(err.help.contains("`file:responses/x.json`"), "{err:?}");
-        assert!(file_path("file:").is_err());
-    }
-
-    #[test]
-    fn file_urls_cannot_leave_the_pipeline_folder() {
-        for url in [
-            "file:///etc/shadow",
-            "file:/etc/shadow",
-            "FILE:///proc/self/environ",
-            "file:%2Fetc%2Fshadow",
-        ] {
-            let err = file_path(url).unwrap_err();
-            assert!(err.message.contains("absolute path"), "{url}: {err:?}");
-            assert!(err.help.contains("copy the recorded response"), "{err:?}");
-        }
-        for url in [
-            "file:../../../../etc/shadow",
-            "file:..%2F..%2Fetc%2Fshadow",
-            "file:responses/../../x.json",
-            "file:./..",
-        ] {
-            let err = file_path(url).unwrap_err();
-            assert!(err.message.contains("climbs out"), "{url}: {err:?}");
-        }
-    }
-
-    #[test]
-    fn only_http_schemes_are_fetched_over_the_network() {
-        assert!(http_url("https://h/x").is_ok());
-        assert!(http_url("ftp://h/x").unwrap_err().message.contains("`ftp`"));
-        assert!(http_url("not a url").is_err());
-    }
-
-    #[test]
-    fn credential_values_become_secrets() {
-        let mut secrets = Vec::new();
-        let url = Url::parse("https://h/q?symbol=MSFT&apikey=abc%2Fdef123").unwrap();
-        register_query_secrets(&url, &mut secrets);
-        let written = |v: &str| Located::unlocated(v.to_owned());
-        let key = written("key-0123456789");
-        let (_, value) = header("X-Api-Key", &key, &key, &mut secrets).unwrap();
-        assert!(value.is_sensitive());
-        let host = written("api.example.com");
-        let (_, host) = header("X-Api-Host", &host, &host, &mut secrets).unwrap();
-        assert!(!host.is_sensitive());
-        let mut redactor = Redactor::default();
-        for secret in secrets {
-            redactor.add(secret);
-        }
-        assert_eq!(
-            redactor.redact("MSFT abc/def123 abc%2Fdef123 key-0123456789 api.example.com"),
-            "MSFT <redacted> <redacted> <redacted> api.example.com"
-        );
-    }
-}
+mod tests;

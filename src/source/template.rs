@@ -3,7 +3,8 @@
 //! Both are Handlebars templates rendered in strict mode, like every template `validate` checks.
 //! In the URL a substituted value is percent-encoded (`a b&c` → `a%20b%26c`), so a feed value
 //! can never add a query parameter or change the path; `{{{key}}}` inserts it as written. Header
-//! values are inserted as written.
+//! values are inserted as written. In a JSON request body (`source.body`) a value is escaped for
+//! a JSON string, so a feed value can never add a member.
 
 use handlebars::{Handlebars, RenderErrorReason};
 use serde_json::{Map, Value};
@@ -20,6 +21,8 @@ pub(crate) struct Templates {
     url: Handlebars<'static>,
     /// Inserts substituted values unchanged; holds each header template under its name.
     plain: Handlebars<'static>,
+    /// Escapes substituted values for a JSON string; holds the body template as `body`.
+    json: Handlebars<'static>,
 }
 
 impl Templates {
@@ -33,6 +36,9 @@ impl Templates {
         let mut plain = Handlebars::new();
         plain.set_strict_mode(true);
         plain.register_escape_fn(handlebars::no_escape);
+        let mut json = Handlebars::new();
+        json.set_strict_mode(true);
+        json.register_escape_fn(json_escape);
         let mut problems = Vec::new();
         let mut add = |registry: &mut Handlebars<'static>,
                        name: &str,
@@ -50,8 +56,11 @@ impl Templates {
         for (name, value) in &source.headers {
             add(&mut plain, name, value, &format!("source.headers.{name}"));
         }
+        if let Some(body) = &source.body {
+            add(&mut json, "body", body, "source.body");
+        }
         if problems.is_empty() {
-            Ok(Templates { url, plain })
+            Ok(Templates { url, plain, json })
         } else {
             Err(problems)
         }
@@ -64,6 +73,15 @@ impl Templates {
         feed: &Map<String, Value>,
     ) -> Result<String, Vec<Diagnostic>> {
         render(&self.url, "url", template, feed, "source.url")
+    }
+
+    /// The request body for one feed, as rendered (not yet checked to be JSON).
+    pub(crate) fn render_body(
+        &self,
+        template: &Located<String>,
+        feed: &Map<String, Value>,
+    ) -> Result<String, Vec<Diagnostic>> {
+        render(&self.json, "body", template, feed, "source.body")
     }
 
     /// The value of header `name` for one feed.
@@ -81,6 +99,12 @@ impl Templates {
             &format!("source.headers.{name}"),
         )
     }
+}
+
+/// `text` escaped for the inside of a JSON string (its quotes are the template's).
+fn json_escape(text: &str) -> String {
+    let quoted = Value::String(text.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 /// Renders the template registered as `name` with `feed`; text that is no template (it has no
@@ -165,6 +189,20 @@ mod tests {
         let errs = Templates::new(&s).err().expect("errors");
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["source.url", "source.headers.X-A"]);
+    }
+
+    #[test]
+    fn body_values_are_escaped_for_json_strings() {
+        let mut s = source("https://h/q", &[]);
+        s.body = Some(Located::unlocated(
+            r#"{"symbol": "{{symbol}}", "n": {{{n}}} }"#.to_owned(),
+        ));
+        let t = Templates::new(&s).unwrap();
+        let f = feed(&[("symbol", r#"A\", "x": "1"#), ("n", "12")]);
+        let body = t.render_body(s.body.as_ref().unwrap(), &f).unwrap();
+        assert_eq!(body, r#"{"symbol": "A\\\", \"x\": \"1", "n": 12 }"#);
+        let parsed: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["symbol"], "A\\\", \"x\": \"1");
     }
 
     #[test]

@@ -119,6 +119,24 @@ const INVALID: &[(&str, &str, &str)] = &[
         "22:12",
         "`timeout` is 0: every e-mail would time out",
     ),
+    // Issue 15: fields from the response root and the member name, and the source's reach.
+    (
+        "bad-root-jsonpath",
+        "9:23",
+        "invalid JSONPath `$['Meta Data'['2. Symbol']`",
+    ),
+    (
+        "field-two-origins",
+        "10:40",
+        "field `date` has both `path` and `member_name`",
+    ),
+    ("bad-next", "5:9", "`next.cursor` needs `param`"),
+    ("bad-body", "5:44", "`limt` is not defined here"),
+    (
+        "body-without-post",
+        "5:5",
+        "`body` is sent only with `method: POST`, not `GET`",
+    ),
 ];
 
 /// Every fixture under `tests/fixtures/warnings`: valid, with this warning.
@@ -142,6 +160,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
         "literal-key-in-url",
         "3:8",
         "query parameter `apikey` holds a literal secret",
+    ),
+    (
+        "member-name-of-whole-body",
+        "9:25",
+        "`member_name` is never set",
     ),
     ("numeric-weekday", "7:24", "day-of-week `1-5` is numeric"),
     (

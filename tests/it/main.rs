@@ -23,5 +23,6 @@ mod secrets;
 mod shutdown;
 mod smtp;
 mod source;
+mod source_reach;
 mod support;
 mod workspace;

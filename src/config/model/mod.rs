@@ -17,7 +17,9 @@ pub use notify::{Notify, Resolved, Rule};
 pub use process::{Ambiguous, Field, FieldType, Process};
 pub use queue::{MAX_BATCH_SIZE, Queue};
 pub use size::Size;
-pub use source::{ActiveWindow, Feed, FeedValue, Quota, QuotaPeriod, RateLimitHeaders, Source};
+pub use source::{
+    ActiveWindow, Feed, FeedValue, Method, Next, Quota, QuotaPeriod, RateLimitHeaders, Source,
+};
 pub use store::{KeyAttribute, Store, TableKey};
 
 use super::Located;

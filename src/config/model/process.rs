@@ -15,12 +15,24 @@ pub struct Process {
     pub fields: Located<IndexMap<String, Located<Field>>>,
 }
 
-/// One field picked from a record.
+/// One field picked from a record. Its value comes from exactly one of `path` (the record),
+/// `root` (the whole response) and `member_name` (the name the record has in its response).
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
     /// JSONPath relative to one record, such as `$.price` or `$['last price']`.
-    pub path: Located<String>,
+    #[serde(default)]
+    pub path: Option<Located<String>>,
+    /// JSONPath relative to the whole response the record came from, such as
+    /// `$['Meta Data']['2. Symbol']`: a value every record of the response shares. It is
+    /// evaluated when the response is polled and travels in each record's message.
+    #[serde(default)]
+    pub root: Option<Located<String>>,
+    /// `true`: the value is the name of the object member the record was selected from, such as
+    /// the date of `{"2024-03-15": {…}, …}` selected by `source.records: $.*`. A record that is
+    /// an array element, or the whole body, has none (the field is missing).
+    #[serde(default)]
+    pub member_name: Option<Located<bool>>,
     /// The type the value is converted to.
     #[serde(default, rename = "type")]
     pub kind: Located<FieldType>,
@@ -44,6 +56,28 @@ pub struct Field {
     /// the clocks skipped (when they go forward) is always refused.
     #[serde(default)]
     pub ambiguous: Option<Located<Ambiguous>>,
+}
+
+impl Process {
+    /// Whether any field takes the name of the record's member (`member_name: true`): then the
+    /// poller sends it with each record.
+    pub fn uses_member_name(&self) -> bool {
+        self.fields
+            .values()
+            .any(|field| field.member_name.as_ref().is_some_and(|m| m.value))
+    }
+
+    /// The `root` JSONPaths of the fields, each once: the poller evaluates them on each response
+    /// and sends their values with each record.
+    pub fn root_paths(&self) -> Vec<Located<String>> {
+        let mut paths: Vec<Located<String>> = Vec::new();
+        for root in self.fields.values().filter_map(|field| field.root.as_ref()) {
+            if !paths.iter().any(|p| p.value == root.value) {
+                paths.push(root.clone());
+            }
+        }
+        paths
+    }
 }
 
 /// Which instant a local time that happened twice (a daylight-saving overlap) means.

@@ -25,6 +25,22 @@ pub struct Source {
     /// Request headers. Put secrets in the environment: `X-Api-Key: ${API_KEY}`.
     #[serde(default)]
     pub headers: BTreeMap<String, Located<String>>,
+    /// The HTTP method: `GET` (the default) or `POST`, for APIs that take their query in a
+    /// request body.
+    #[serde(default)]
+    pub method: Option<Located<Method>>,
+    /// With `method: POST`: the JSON request body, a template like the URL, such as
+    /// `'{"symbol": "{{symbol}}", "interval": "1day"}'`. A substituted value is escaped for a
+    /// JSON string (so a feed value cannot add a member); `{{{key}}}` inserts it as written. It
+    /// must render to JSON for every feed, and is sent with `Content-Type: application/json`
+    /// unless `headers` sets one.
+    #[serde(default)]
+    pub body: Option<Located<String>>,
+    /// Pagination: where a response says the next page is, such as `{ link: $.next }` (a URL)
+    /// or `{ cursor: $.cursor, param: cursor }` (a value sent as a query parameter). Each poll
+    /// requests at most `max_pages` pages per feed. Default: one request per feed.
+    #[serde(default)]
+    pub next: Option<Located<Next>>,
     /// When to poll: a cron expression with a seconds field (`sec min hour day-of-month month
     /// day-of-week [year]`), read in `timezone` (UTC by default). Day-of-week numbers count
     /// 1 = Sunday; prefer names such as `Mon-Fri`. Default: every minute.
@@ -138,6 +154,9 @@ impl fmt::Debug for Source {
                 },
             )
             .field("headers", &headers)
+            .field("method", &self.method)
+            .field("body", &self.body.as_ref().map(|b| Redacted(b.position)))
+            .field("next", &self.next)
             .field("schedule", &self.schedule)
             .field("timezone", &self.timezone)
             .field("active", &self.active)
@@ -243,6 +262,55 @@ impl JsonSchema for FeedValue {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({ "type": ["string", "number", "boolean"] })
     }
+}
+
+/// The HTTP method of the source's requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `GET`: the query is in the URL.
+    #[default]
+    Get,
+    /// `POST`: the query is in `source.body` (JSON).
+    Post,
+}
+
+impl Method {
+    /// The method's name as written in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// Where the next page of a response is: exactly one of `link` and `cursor`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Next {
+    /// JSONPath of the next page's URL in a response, such as `$.next` or `$.links.next`:
+    /// absolute or relative to the page it is in; it must stay on the source's host (headers
+    /// carry keys). No value (missing, `null` or `""`) means the last page.
+    #[serde(default)]
+    pub link: Option<Located<String>>,
+    /// JSONPath of a cursor in a response, such as `$.meta.next_cursor`: the next request is
+    /// the feed's own, with the cursor added as the query parameter `param`. No value (missing,
+    /// `null` or `""`) means the last page.
+    #[serde(default)]
+    pub cursor: Option<Located<String>>,
+    /// With `cursor`: the query parameter the cursor is sent in, such as `cursor`.
+    #[serde(default)]
+    pub param: Option<Located<String>>,
+    /// The most pages one feed's poll requests (the first included), from 1 to 1000: a poll
+    /// stops there with a warning, so a response that always links on cannot poll forever.
+    /// Default 10.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: Located<u32>,
+}
+
+fn default_max_pages() -> Located<u32> {
+    Located::unlocated(10)
 }
 
 /// A request allowance, such as `{ requests: 500, per: month }`.

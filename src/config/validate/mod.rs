@@ -34,7 +34,8 @@ pub fn check(sections: &Sections, text: &str) -> Vec<Diagnostic> {
         outputs::check_queue(&mut ctx, queue);
     }
     if let Some(process) = &sections.process {
-        process::check(&mut ctx, process);
+        let records = sections.source.as_ref().map(|s| &s.records);
+        process::check(&mut ctx, process, records);
     }
     let feed_keys = sections.feeds.as_deref().map(source::keys_every_feed_has);
     if let Some(store) = &sections.store {

@@ -1,5 +1,6 @@
-//! Config-level checks of `process.fields`: at least one field, names usable in templates, and
-//! `format`/`timezone` only on timestamps. The JSONPaths, formats and time zones themselves are
+//! Config-level checks of `process.fields`: at least one field, names usable in templates,
+//! `format`/`timezone` only on timestamps, and no `member_name` when the record is the whole
+//! body. The JSONPaths, formats and time zones themselves are
 //! the processor's to check (`crate::process::Processor::new`).
 
 use super::Ctx;
@@ -7,8 +8,9 @@ use crate::config::Located;
 use crate::config::model::{Field, FieldType, Process};
 use crate::diag::Diagnostic;
 
-/// Runs every check of the `process` section.
-pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
+/// Runs every check of the `process` section; `records` is `source.records`, when the source
+/// parsed.
+pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process, records: Option<&Located<String>>) {
     if process.fields.is_empty() {
         ctx.push(
             Diagnostic::error(
@@ -29,6 +31,30 @@ pub(super) fn check(ctx: &mut Ctx<'_>, process: &Process) {
             );
         }
         check_timestamp_options(ctx, field, &path);
+        check_member_name(ctx, field, records, &path);
+    }
+}
+
+/// `member_name` reads the name a record has in its response: the whole body (`records: $`,
+/// the default) has none, so the field would always be missing.
+fn check_member_name(
+    ctx: &mut Ctx<'_>,
+    field: &Located<Field>,
+    records: Option<&Located<String>>,
+    path: &str,
+) {
+    let Some(member) = field.member_name.as_ref().filter(|m| m.value) else {
+        return;
+    };
+    if records.is_some_and(|records| records.trim() == "$") {
+        ctx.push(
+            Diagnostic::warning(
+                member.position,
+                "`member_name` is never set: `source.records` is `$`, the whole body, which is no object's member",
+            )
+            .at(format!("{path}.member_name"))
+            .help("select the records inside the map, such as `records: \"$['Time Series (Daily)'].*\"`"),
+        );
     }
 }
 

@@ -1,12 +1,13 @@
 //! Config-level checks of `source` and `feeds`: secrets written in the URL and headers, the
-//! names their templates use, feeds no request uses, timeout and body limits. The URL's syntax,
-//! the cron schedule with its time zone and active windows, the JSONPaths and the quota are the
-//! source stage's to check (`crate::source::Schedule::new`, `crate::source::CompiledSource::new`).
+//! names their templates (and the request body's) use, feeds no request uses, a body without
+//! `POST`, timeout and body limits. The URL's syntax, the cron schedule with its time zone and
+//! active windows, the JSONPaths and the quota are the source stage's to check
+//! (`crate::source::Schedule::new`, `crate::source::CompiledSource::new`).
 
 use super::Ctx;
 use super::templates::{self, Scope};
 use crate::config::Located;
-use crate::config::model::{Feed, Source};
+use crate::config::model::{Feed, Method, Source};
 use crate::diag::Diagnostic;
 use crate::redact::is_secret_name;
 
@@ -24,10 +25,12 @@ pub(super) fn check(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&[Located<
             templates::check(ctx, value, &path, scope);
         }
     }
+    check_body(ctx, source, feed_scope.as_ref());
     if let Some(feeds) = feeds
         && !feeds.is_empty()
         && !source.url.contains("{{")
         && !source.headers.values().any(|v| v.contains("{{"))
+        && !source.body.as_ref().is_some_and(|b| b.contains("{{"))
     {
         ctx.push(
             Diagnostic::warning(feeds[0].position, "feeds are listed but the source uses none of their keys")
@@ -58,6 +61,32 @@ pub(super) fn check(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&[Located<
             .at("source.max_body")
             .help("the largest response the API sends, with room to spare, such as `10MiB`"),
         );
+    }
+}
+
+/// `body` is sent only with `method: POST`; the names its template uses are checked like the
+/// URL's.
+fn check_body(ctx: &mut Ctx<'_>, source: &Source, feeds: Option<&Scope>) {
+    let Some(body) = &source.body else { return };
+    ctx.check_not_interpolated(body, "source.body");
+    let method = source.method.as_ref().map(|m| m.value).unwrap_or_default();
+    if method != Method::Post {
+        ctx.push(
+            Diagnostic::error(
+                body.position,
+                format!(
+                    "`body` is sent only with `method: POST`, not `{}`",
+                    method.name()
+                ),
+            )
+            .at("source.body")
+            .help("add `method: POST`, or remove `body` and put the query in the URL"),
+        );
+    }
+    if body.contains("{{")
+        && let Some(scope) = feeds
+    {
+        templates::check(ctx, body, "source.body", scope);
     }
 }
 

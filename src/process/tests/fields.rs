@@ -277,6 +277,8 @@ fn an_uncompilable_pipeline_is_an_error_naming_each_problem() {
         .unwrap()
         .value
         .path
+        .as_mut()
+        .unwrap()
         .value = "$[".into();
     pipeline
         .process

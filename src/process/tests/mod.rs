@@ -61,12 +61,12 @@ fn body(record: &str) -> String {
 }
 
 fn body_for(pipeline: &str, record: &str, feed: Map<String, Value>) -> String {
-    Message {
-        pipeline: pipeline.to_owned(),
+    Message::new(
+        pipeline.to_owned(),
         feed,
-        fetched_at: "2024-03-18T10:30:00.000Z".to_owned(),
-        record: serde_json::from_str(record).expect("record JSON"),
-    }
+        "2024-03-18T10:30:00.000Z".to_owned(),
+        serde_json::from_str(record).expect("record JSON"),
+    )
     .to_body()
 }
 

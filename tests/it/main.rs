@@ -1,5 +1,6 @@
 //! Integration tests: one binary, a module per area.
 
+mod alert_cases;
 mod alerts;
 mod aws_e2e;
 mod aws_ledger;

@@ -2,6 +2,7 @@
 
 mod alert_cases;
 mod alerts;
+mod alerts_aws;
 mod aws_e2e;
 mod aws_ledger;
 mod aws_queue;

@@ -28,7 +28,7 @@ use crate::aws_e2e::{
 use crate::moto::{aws_at, aws_env, moto_url, unique};
 use crate::workspace::{API_KEY, Workspace, serve};
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let file = format!(
         "{}/tests/fixtures/lambda/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -62,7 +62,7 @@ async fn queued(name: &str, good: usize, poison: usize) -> Workspace {
 /// Receives `n` messages of queue `name` as the event source mapping does and returns the event
 /// Lambda would send: the AWS docs sample's record for each, with the message's id, receipt
 /// handle, body and receive count.
-async fn sqs_event(aws: &Aws, name: &str, n: usize) -> Value {
+pub(crate) async fn sqs_event(aws: &Aws, name: &str, n: usize) -> Value {
     let url = queue_url(aws, name).await;
     let template = fixture("sqs-event.json")["Records"][0].clone();
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,5 +1,8 @@
 //! Integration tests: one binary, a module per area.
 
+mod alert_cases;
+mod alerts;
+mod alerts_aws;
 mod aws_e2e;
 mod aws_ledger;
 mod aws_queue;

@@ -20,7 +20,7 @@ fn bodies(pipeline_text: &str, response: &str, feed: Option<usize>) -> Vec<Strin
     let pipeline = load(pipeline_text);
     let source = crate::source::CompiledSource::new(
         &pipeline.source,
-        crate::source::Schedule::new(&pipeline.source.schedule).ok(),
+        crate::source::Schedule::new(&pipeline.source).ok(),
         Some(&pipeline.feeds),
     )
     .unwrap_or_else(|_| panic!("the source compiles"))

@@ -88,6 +88,7 @@ impl Stages {
                 Some(rules) => Some(alerts::AlertStage {
                     rules: Arc::clone(rules),
                     ledger: backend.alert_ledger(pipeline)?,
+                    lease: alerts::lease_from_env(),
                 }),
                 None => None,
             },

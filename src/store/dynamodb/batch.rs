@@ -129,6 +129,8 @@ pub(crate) async fn write_items(
     unreachable!("the loop returns")
 }
 
+/// What is left unprocessed once the retries ran out: `BatchGetItem` keys (read capacity) or
+/// `BatchWriteItem` items (write capacity).
 fn unprocessed(
     table: &str,
     operation: &str,
@@ -136,8 +138,13 @@ fn unprocessed(
     total: usize,
     attempts: u32,
 ) -> StoreError {
+    let (what, capacity) = if operation == "BatchGetItem" {
+        ("keys", "read")
+    } else {
+        ("items", "write")
+    };
     StoreError::Aws(format!(
-        "DynamoDB table {table}: {left} of {total} still unprocessed after {attempts} {operation} \
-         attempts (the table's capacity is exceeded)"
+        "DynamoDB table {table}: {left} of {total} {what} still unprocessed after {attempts} \
+         {operation} attempts (the table's {capacity} capacity is exceeded)"
     ))
 }

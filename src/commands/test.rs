@@ -77,14 +77,21 @@ struct CaseReport {
 
 /// Runs the test files `options` names and prints the report to `out`.
 pub async fn run(options: &Options, out: &mut impl Write) -> anyhow::Result<ExitStatus> {
-    let files = test_files(&options.files)?;
     let mut report = Report {
         passed: 0,
         failed: 0,
-        files: Vec::with_capacity(files.len()),
+        files: Vec::new(),
     };
-    for file in &files {
-        let result = run_file(file, options.update).await;
+    for found in test_files(&options.files) {
+        let result = match found {
+            Ok(file) => run_file(&file, options.update).await,
+            Err((given, error)) => FileReport {
+                file: given.display().to_string(),
+                pipeline: String::new(),
+                error: Some(error),
+                cases: Vec::new(),
+            },
+        };
         for case in &result.cases {
             if case.passed {
                 report.passed += 1;
@@ -107,8 +114,9 @@ pub async fn run(options: &Options, out: &mut impl Write) -> anyhow::Result<Exit
     ))
 }
 
-/// The test files `given` names (see [`Options::files`]), in order.
-fn test_files(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// The test files `given` names (see [`Options::files`]), in order; a path that names none is
+/// an error (the path and why), reported as a failed file.
+fn test_files(given: &[PathBuf]) -> Vec<Result<PathBuf, (PathBuf, String)>> {
     let given = if given.is_empty() {
         vec![PathBuf::from(".")]
     } else {
@@ -117,32 +125,38 @@ fn test_files(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in given {
         if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| anyhow::anyhow!("cannot read the directory {}: {e}", path.display()))?
+            let entries = match std::fs::read_dir(&path) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    files.push(Err((path, format!("cannot read the directory: {e}"))));
+                    continue;
+                }
+            };
+            let mut found: Vec<PathBuf> = entries
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .filter(|p| spec::pipeline_of(p).is_some() && p.is_file())
                 .collect();
             found.sort();
             if found.is_empty() {
-                anyhow::bail!("no `*{}` files in {}", spec::SUFFIX, path.display());
+                files.push(Err((path, format!("no `*{}` files in it", spec::SUFFIX))));
             }
-            files.extend(found);
+            files.extend(found.into_iter().map(Ok));
         } else if spec::pipeline_of(&path).is_some() {
-            files.push(path);
+            files.push(Ok(path));
         } else {
-            let test = spec::test_of(&path)
-                .filter(|t| t.is_file())
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{} is neither a test file (`*{}`) nor a pipeline with one beside it",
-                        path.display(),
+            match spec::test_of(&path).filter(|t| t.is_file()) {
+                Some(test) => files.push(Ok(test)),
+                None => files.push(Err((
+                    path,
+                    format!(
+                        "neither a test file (`*{}`) nor a pipeline with one beside it",
                         spec::SUFFIX
-                    )
-                })?;
-            files.push(test);
+                    ),
+                ))),
+            }
         }
     }
-    Ok(files)
+    files
 }
 
 /// Runs every case of the test file `file`.
@@ -212,7 +226,11 @@ fn snapshot_path(file: &Path, case: &str) -> PathBuf {
 
 fn print_text(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
     for file in &report.files {
-        writeln!(out, "{} ({})", file.file, file.pipeline)?;
+        if file.pipeline.is_empty() {
+            writeln!(out, "{}", file.file)?;
+        } else {
+            writeln!(out, "{} ({})", file.file, file.pipeline)?;
+        }
         if let Some(error) = &file.error {
             writeln!(out, "  ERROR {}", indent(error, "        ").trim_start())?;
         }

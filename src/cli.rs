@@ -256,7 +256,7 @@ pub enum Command {
 const TEST_AFTER_HELP: &str = "\
 Examples:
   stockrun test pipeline.yaml                   # the cases in pipeline.test.yaml
-  stockrun test pipelines/ examples/            # every *.test.yaml in those directories
+  stockrun test conf/                           # every *.test.yaml in that directory
   stockrun test pipeline.test.yaml --update     # write the e-mail snapshots, then review them
   stockrun test --format json                   # for CI
 

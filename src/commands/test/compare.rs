@@ -249,12 +249,12 @@ pub fn diff(expected: &[String], actual: &[String]) -> String {
             out.push(format!(" {}", expected[i]));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || common[i][j + 1] >= common[i + 1][j]) {
-            out.push(format!("+{}", actual[j]));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || common[i + 1][j] >= common[i][j + 1]) {
             out.push(format!("-{}", expected[i]));
             i += 1;
+        } else {
+            out.push(format!("+{}", actual[j]));
+            j += 1;
         }
     }
     out.join("\n")

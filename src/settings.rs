@@ -4,7 +4,7 @@
 
 use crate::aws::Aws;
 use crate::cli::{self, BackendArg, Cli, TemplateFormat, ValidateFormat};
-use crate::commands::{Command, backtest, deploy_template, init, run, show, validate};
+use crate::commands::{Command, backtest, deploy_template, init, run, show, test, validate};
 use crate::runtime::backend::{Backend, BackendKind};
 
 /// Resolves what was typed into the command to run. Nothing is read or connected here: the AWS
@@ -76,6 +76,18 @@ pub fn resolve(cli: Cli) -> Command {
                 function_name,
                 log_retention_days,
                 secrets_manager,
+            },
+        }),
+        cli::Command::Test {
+            files,
+            update,
+            format,
+        } => Command::Test(test::Options {
+            files,
+            update,
+            format: match format {
+                cli::ValidateFormat::Text => test::Format::Text,
+                cli::ValidateFormat::Json => test::Format::Json,
             },
         }),
     }

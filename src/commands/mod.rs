@@ -9,6 +9,7 @@ pub mod init;
 pub mod run;
 pub mod schema;
 pub mod show;
+pub mod test;
 pub mod validate;
 
 use std::io::Write;
@@ -38,6 +39,8 @@ pub enum Command {
     Init(init::Options),
     /// `stockrun deploy-template`.
     DeployTemplate(deploy_template::Options),
+    /// `stockrun test`.
+    Test(test::Options),
 }
 
 impl Command {
@@ -81,6 +84,7 @@ fn run_command(
         }
         Command::Init(options) => block_on(init::run(options, env, stdout))?,
         Command::Backtest(options) => block_on(backtest::run(options, env, stdout))?,
+        Command::Test(options) => block_on(test::run(options, stdout))?,
     })
 }
 

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -49,8 +50,9 @@ pub fn lease_from_env() -> Duration {
 /// How often a running consumer looks at the outbox (leftovers, a due digest).
 pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
-/// Commits tried before a batch whose series keep changing under it is given back.
-const COMMIT_ATTEMPTS: usize = 5;
+/// Commits tried before a batch whose series keep changing under it is given back: the first
+/// and one after each pause of `retry::alert_commit`.
+const COMMIT_ATTEMPTS: usize = 10;
 
 /// The most outbox alerts one flush mails one by one.
 const FLUSH_LIMIT: usize = 50;
@@ -100,7 +102,13 @@ pub async fn raise(
     let series: Vec<String> = by_series.keys().map(|s| (*s).to_owned()).collect();
     let mut raised_already: Vec<String> = Vec::new();
     let mut conflicts = String::new();
-    for _ in 0..COMMIT_ATTEMPTS {
+    let mut pauses = crate::retry::alert_commit().build();
+    for attempt in 0..COMMIT_ATTEMPTS {
+        if attempt > 0
+            && let Some(pause) = pauses.next()
+        {
+            tokio::time::sleep(pause).await;
+        }
         let states = stage.ledger.load(&series).await?;
         let mut commit = Commit {
             claimed_until: stage

@@ -255,11 +255,18 @@ fn parts(c: &mut Criterion, rules: &Arc<Rules>) {
     });
     group.bench_function("ledger load", |b| {
         let live = live();
-        b.iter(|| live.runtime.block_on(live.ledger.load(&series)).expect("load"))
+        b.iter(|| {
+            live.runtime
+                .block_on(live.ledger.load(&series))
+                .expect("load")
+        })
     });
     group.bench_function("evaluate 10 new records (engine, no I/O)", |b| {
         let live = live();
-        let states = live.runtime.block_on(live.ledger.load(&series)).expect("load");
+        let states = live
+            .runtime
+            .block_on(live.ledger.load(&series))
+            .expect("load");
         let engine = Engine::new(rules, "inserted_at");
         let items: Vec<Item> = (0..BATCH)
             .map(|s| quote(s, PER_SERIES + 100_000, false))
@@ -290,7 +297,10 @@ fn parts(c: &mut Criterion, rules: &Arc<Rules>) {
         b.iter_custom(|iterations| {
             let mut total = Duration::ZERO;
             for _ in 0..iterations {
-                let states = live.runtime.block_on(live.ledger.load(&series)).expect("load");
+                let states = live
+                    .runtime
+                    .block_on(live.ledger.load(&series))
+                    .expect("load");
                 let commit = Commit {
                     states: states
                         .into_iter()
@@ -389,7 +399,10 @@ pub fn bench(c: &mut Criterion) {
     });
     group.finish();
     if let Some(live) = LIVE.with(|cell| cell.get().copied()) {
-        let count = live.runtime.block_on(live.stages.store.count()).unwrap_or(0);
+        let count = live
+            .runtime
+            .block_on(live.stages.store.count())
+            .unwrap_or(0);
         eprintln!("live: {count} items stored at the end");
     }
 }

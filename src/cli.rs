@@ -136,7 +136,10 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Print what the store holds, newest first, as a table.
+    /// Print what the store holds, newest first, as a table or as data (JSON, NDJSON, CSV).
+    ///
+    /// `--format json|ndjson|csv` prints only the rows, with the values as stored (numbers with
+    /// their exact digits); the table ends with a line saying how many items there are.
     Show {
         /// The pipeline and where its stages run.
         #[command(flatten)]
@@ -144,9 +147,23 @@ pub enum Command {
         /// Show at most this many rows.
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: usize,
-        /// List the dead-letter queue (poison records and why) instead of the store.
+        /// List the dead-letter queue (poison records and why) instead of the store. On AWS the
+        /// messages are looked at and left in the SQS dead-letter queue.
         #[arg(long)]
         dead: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
+        /// Only items inserted since then: a duration back from now (`2h`, `7d`), a date
+        /// (`2024-03-18`, UTC) or an RFC 3339 time. Reads the whole table (or series).
+        #[arg(long, value_name = "DURATION|TIME", value_parser = crate::commands::show::Since::parse, conflicts_with = "dead")]
+        since: Option<crate::commands::show::Since>,
+        /// Only the items of this series (a partition key value, such as `INFY`).
+        #[arg(long, value_name = "KEY", conflicts_with = "dead")]
+        series: Option<String>,
+        /// Only these columns, in this order, such as `symbol,price`.
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        columns: Option<Vec<String>>,
     },
     /// Replay the stored history through the alert rules and print what would have fired.
     ///
@@ -281,6 +298,20 @@ pub enum ValidateFormat {
     Text,
     /// One JSON document with every diagnostic, for editors and CI.
     Json,
+}
+
+/// `show --format` (`commands::show::Format` once resolved).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// An aligned table, then a line saying how many items there are.
+    #[default]
+    Table,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// CSV with a header row.
+    Csv,
 }
 
 /// `deploy-template --format` (`commands::deploy_template::Format` once resolved).

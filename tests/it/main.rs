@@ -23,6 +23,7 @@ mod robustness;
 mod run;
 mod schema;
 mod secrets;
+mod show;
 mod shutdown;
 mod smtp;
 mod source;

@@ -59,7 +59,17 @@ pub struct Cli {
 /// message and exits (2 for an error, 0 otherwise) before anything runs. The one entry point, so
 /// clap stays inside this module.
 pub fn parse() -> Cli {
-    Cli::parse()
+    Cli::parse_from(help_of_help(std::env::args_os().collect()))
+}
+
+/// `stockrun help --help` (or `-h`) as `stockrun --help`: clap takes the `--help` for the name of
+/// a subcommand and refuses it, though asking for help is never a usage error.
+fn help_of_help(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    if args.len() == 3 && args[1] == "help" && (args[2] == "--help" || args[2] == "-h") {
+        args.truncate(1);
+        args.push("--help".into());
+    }
+    args
 }
 
 /// Parses `args` (the program name first) without exiting: for tests of what the command line
@@ -265,7 +275,8 @@ pub struct Target {
     )]
     pub state_dir: PathBuf,
     /// Send e-mail through this SMTP server instead of the outbox, such as
-    /// `smtp://127.0.0.1:1025` or `smtps://user:password@host` (never shown in output).
+    /// `smtp://127.0.0.1:1025` or `smtps://user:password@host`. Output and errors name the
+    /// server as `scheme://host:port` only; the user name and password are never shown.
     #[arg(
         long,
         env = "STOCKRUN_SMTP_URL",

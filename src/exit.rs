@@ -113,18 +113,28 @@ pub fn describe(error: &anyhow::Error) -> String {
     text
 }
 
-/// The status of a finished command; an error is printed to stderr as `stockrun: error: …`,
-/// except a closed pipe, which ends the command quietly.
+/// What stderr says about `error`: `stockrun: error: …`, except for a pipeline with errors, whose
+/// report (each diagnostic already `file:line:col: error: …`, then a line saying the file cannot
+/// run) is printed as it is, so no line carries two prefixes.
+fn message(error: &anyhow::Error) -> String {
+    let report = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<LoadError>() {
+            Some(LoadError::Invalid { report }) => Some(report.clone()),
+            _ => None,
+        });
+    report.unwrap_or_else(|| format!("stockrun: error: {}", describe(error)))
+}
+
+/// The status of a finished command; an error is printed to stderr (see [`message`]), except a
+/// closed pipe, which ends the command quietly.
 pub fn report(result: anyhow::Result<ExitStatus>) -> ExitStatus {
     match result {
         Ok(status) => status,
         Err(error) => {
             let status = ExitStatus::of_error(&error);
             if status != ExitStatus::Success {
-                eprintln!(
-                    "stockrun: error: {}",
-                    crate::redact::redact_registered(&describe(&error))
-                );
+                eprintln!("{}", crate::redact::redact_registered(&message(&error)));
             }
             status
         }
@@ -205,6 +215,19 @@ mod tests {
         assert_eq!(ExitStatus::of_error(&none.into()), ExitStatus::Failure);
         let columns = UsageError("unknown column".to_owned());
         assert_eq!(ExitStatus::of_error(&columns.into()), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn an_invalid_pipeline_is_reported_without_a_second_prefix() {
+        let invalid = anyhow::Error::from(LoadError::Invalid {
+            report: "p.yaml:1:1: error: bad\np.yaml cannot run".to_owned(),
+        });
+        assert_eq!(
+            message(&invalid),
+            "p.yaml:1:1: error: bad\np.yaml cannot run"
+        );
+        let other = anyhow::Error::msg("queue down");
+        assert_eq!(message(&other), "stockrun: error: queue down");
     }
 
     #[test]

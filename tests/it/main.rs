@@ -19,6 +19,7 @@ mod imports;
 mod lambda;
 mod limits;
 mod moto;
+mod newcomer;
 mod robustness;
 mod run;
 mod schema;

@@ -59,7 +59,17 @@ pub struct Cli {
 /// message and exits (2 for an error, 0 otherwise) before anything runs. The one entry point, so
 /// clap stays inside this module.
 pub fn parse() -> Cli {
-    Cli::parse()
+    Cli::parse_from(help_of_help(std::env::args_os().collect()))
+}
+
+/// `stockrun help --help` (or `-h`) as `stockrun --help`: clap takes the `--help` for the name of
+/// a subcommand and refuses it, though asking for help is never a usage error.
+fn help_of_help(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    if args.len() == 3 && args[1] == "help" && (args[2] == "--help" || args[2] == "-h") {
+        args.truncate(1);
+        args.push("--help".into());
+    }
+    args
 }
 
 /// Parses `args` (the program name first) without exiting: for tests of what the command line
@@ -136,7 +146,10 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Print what the store holds, newest first, as a table.
+    /// Print what the store holds, newest first, as a table or as data (JSON, NDJSON, CSV).
+    ///
+    /// `--format json|ndjson|csv` prints only the rows, with the values as stored (numbers with
+    /// their exact digits); the table ends with a line saying how many items there are.
     Show {
         /// The pipeline and where its stages run.
         #[command(flatten)]
@@ -144,9 +157,23 @@ pub enum Command {
         /// Show at most this many rows.
         #[arg(long, default_value_t = 20, value_name = "N")]
         limit: usize,
-        /// List the dead-letter queue (poison records and why) instead of the store.
+        /// List the dead-letter queue (poison records and why) instead of the store. On AWS the
+        /// messages are looked at and left in the SQS dead-letter queue.
         #[arg(long)]
         dead: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Table)]
+        format: ShowFormat,
+        /// Only items inserted since then: a duration back from now (`2h`, `7d`), a date
+        /// (`2024-03-18`, UTC) or an RFC 3339 time. Reads the whole table (or series).
+        #[arg(long, value_name = "DURATION|TIME", value_parser = crate::commands::show::Since::parse, conflicts_with = "dead")]
+        since: Option<crate::commands::show::Since>,
+        /// Only the items of this series (a partition key value, such as `INFY`).
+        #[arg(long, value_name = "KEY", conflicts_with = "dead")]
+        series: Option<String>,
+        /// Only these columns, in this order, such as `symbol,price`.
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        columns: Option<Vec<String>>,
     },
     /// Replay the stored history through the alert rules and print what would have fired.
     ///
@@ -282,7 +309,8 @@ pub struct Target {
     )]
     pub state_dir: PathBuf,
     /// Send e-mail through this SMTP server instead of the outbox, such as
-    /// `smtp://127.0.0.1:1025` or `smtps://user:password@host` (never shown in output).
+    /// `smtp://127.0.0.1:1025` or `smtps://user:password@host`. Output and errors name the
+    /// server as `scheme://host:port` only; the user name and password are never shown.
     #[arg(
         long,
         env = "STOCKRUN_SMTP_URL",
@@ -315,6 +343,20 @@ pub enum ValidateFormat {
     Text,
     /// One JSON document with every diagnostic, for editors and CI.
     Json,
+}
+
+/// `show --format` (`commands::show::Format` once resolved).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// An aligned table, then a line saying how many items there are.
+    #[default]
+    Table,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// CSV with a header row.
+    Csv,
 }
 
 /// `deploy-template --format` (`commands::deploy_template::Format` once resolved).

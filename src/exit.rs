@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | 0 | success | the command did its job; also when its output is cut short by a closed pipe (`stockrun show FILE \| head`): a broken pipe anywhere in an error's chain is success, as in ripgrep |
 //! | 1 | the pipeline is invalid | `validate` found an error (or a warning, with `--deny-warnings`); any other command given a pipeline `validate` rejects, including an unset `${VAR}` where the command calls the API; a pipeline file that cannot be read (`validate` reports it as an error of that file, so the other commands agree with it); `deploy-template` on a pipeline the template cannot own |
-//! | 2 | usage error | what clap refuses (unknown option, missing or bad argument); an option the pipeline or backend rules out: `--visibility-timeout` within the batch window, `show --dead --backend aws`, a `deploy-template` option value Lambda or Secrets Manager refuses |
+//! | 2 | usage error | what clap refuses (unknown option, missing or bad argument); an option the pipeline or backend rules out: `--visibility-timeout` within the batch window, an unknown `show --columns` name, a `deploy-template` option value Lambda or Secrets Manager refuses |
 //! | 3 | failure at run time | `run --once`/`poll --once` whose every request failed or whose records could not be queued; `run --once`/`consume --once` whose digest e-mail was not sent (its records are stored); `run`/`consume` (with or without `--once`) stopped by a queue or store that kept failing, or at once on a damaged state file or a full disk; AWS unreachable or refusing; `show` with no local state; `init` finding a table with another key; stdout failing for another reason than a closed pipe; anything else not listed above |
 //!
 //! The Lambda mode has its own status (1 when the container cannot start), set in
@@ -27,6 +27,12 @@ pub enum ExitStatus {
     /// 3: something failed at run time: the source, queue, store, e-mail or AWS.
     Failure,
 }
+
+/// A command-line value found wrong only once the pipeline is read (exit 2), such as a
+/// `show --columns` name the table does not have; the message says what is accepted.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 impl ExitStatus {
     /// The process exit code.
@@ -58,11 +64,12 @@ impl ExitStatus {
             if cause.downcast_ref::<LoadError>().is_some() {
                 return ExitStatus::Invalid;
             }
+            if cause.downcast_ref::<UsageError>().is_some() {
+                return ExitStatus::Usage;
+            }
             if let Some(backend) = cause.downcast_ref::<BackendError>() {
                 return match backend {
-                    BackendError::VisibilityTooShort { .. } | BackendError::LocalOnly { .. } => {
-                        ExitStatus::Usage
-                    }
+                    BackendError::VisibilityTooShort { .. } => ExitStatus::Usage,
                     BackendError::Queue(_)
                     | BackendError::Store(_)
                     | BackendError::NoState { .. } => ExitStatus::Failure,
@@ -106,18 +113,28 @@ pub fn describe(error: &anyhow::Error) -> String {
     text
 }
 
-/// The status of a finished command; an error is printed to stderr as `stockrun: error: …`,
-/// except a closed pipe, which ends the command quietly.
+/// What stderr says about `error`: `stockrun: error: …`, except for a pipeline with errors, whose
+/// report (each diagnostic already `file:line:col: error: …`, then a line saying the file cannot
+/// run) is printed as it is, so no line carries two prefixes.
+fn message(error: &anyhow::Error) -> String {
+    let report = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<LoadError>() {
+            Some(LoadError::Invalid { report }) => Some(report.clone()),
+            _ => None,
+        });
+    report.unwrap_or_else(|| format!("stockrun: error: {}", describe(error)))
+}
+
+/// The status of a finished command; an error is printed to stderr (see [`message`]), except a
+/// closed pipe, which ends the command quietly.
 pub fn report(result: anyhow::Result<ExitStatus>) -> ExitStatus {
     match result {
         Ok(status) => status,
         Err(error) => {
             let status = ExitStatus::of_error(&error);
             if status != ExitStatus::Success {
-                eprintln!(
-                    "stockrun: error: {}",
-                    crate::redact::redact_registered(&describe(&error))
-                );
+                eprintln!("{}", crate::redact::redact_registered(&message(&error)));
             }
             status
         }
@@ -191,16 +208,26 @@ mod tests {
             ExitStatus::Usage,
             "--visibility-timeout"
         );
-        let local = BackendError::LocalOnly {
-            what: "`show --dead`",
-            instead: String::new(),
-        };
-        assert_eq!(ExitStatus::of_error(&local.into()), ExitStatus::Usage);
         let none = BackendError::NoState {
             pipeline: "p".to_owned(),
             database: PathBuf::from("p.db"),
         };
         assert_eq!(ExitStatus::of_error(&none.into()), ExitStatus::Failure);
+        let columns = UsageError("unknown column".to_owned());
+        assert_eq!(ExitStatus::of_error(&columns.into()), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn an_invalid_pipeline_is_reported_without_a_second_prefix() {
+        let invalid = anyhow::Error::from(LoadError::Invalid {
+            report: "p.yaml:1:1: error: bad\np.yaml cannot run".to_owned(),
+        });
+        assert_eq!(
+            message(&invalid),
+            "p.yaml:1:1: error: bad\np.yaml cannot run"
+        );
+        let other = anyhow::Error::msg("queue down");
+        assert_eq!(message(&other), "stockrun: error: queue down");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::compile::load_bytes;
+use crate::compile::{LoadError, load_bytes};
 use crate::config;
 use crate::config::env::{Environment, find_references};
 use crate::config::load::UnsetVariables;
@@ -59,6 +59,11 @@ pub fn run(
     let env = Environment::from_pairs(stand_ins);
     let loaded = match load_bytes(&options.file, &bytes, &env, UnsetVariables::Warn) {
         Ok(loaded) => loaded,
+        // The report's diagnostics carry their own `error:`.
+        Err(LoadError::Invalid { report }) => {
+            writeln!(errors, "{report}")?;
+            return Ok(ExitStatus::Invalid);
+        }
         Err(error) => {
             writeln!(errors, "stockrun: error: {error}")?;
             return Ok(ExitStatus::Invalid);
@@ -66,6 +71,12 @@ pub fn run(
     };
     for warning in &loaded.warnings {
         writeln!(errors, "{warning}")?;
+    }
+    if let Some(path) = loaded.pipeline.source.url.value.strip_prefix("file:") {
+        writeln!(
+            errors,
+            "stockrun: warning: the source reads the file `{path}` (`source.url: file:…`); the function reads it from its package, so put it in the zip beside the pipeline (at the same path relative to it), or the function's polls fail"
+        )?;
     }
     let mut settings = options.deploy.clone();
     if settings.pipeline_path.is_empty() {

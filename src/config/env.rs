@@ -58,7 +58,8 @@ impl Environment {
 
     /// The property map for the parser: every variable the text references, with a stand-in
     /// (`${NAME}` itself) for those that are unset and have no fallback, so the rest of the file
-    /// can still be checked. Returns the map and the unset references.
+    /// can still be checked. Returns the map and the unset references; a variable set to the
+    /// empty string counts as unset there (it is still substituted).
     pub fn properties_for(
         &self,
         references: &[EnvReference],
@@ -67,6 +68,12 @@ impl Environment {
         let mut unset = Vec::new();
         for reference in references {
             match self.get(&reference.name) {
+                // Set but empty, with no fallback: substituted as it is, and reported with the
+                // unset ones (an empty API key is as good as none).
+                Some("") if !reference.has_fallback => {
+                    properties.insert(reference.name.clone(), String::new());
+                    unset.push(reference.clone());
+                }
                 Some(value) => {
                     properties.insert(reference.name.clone(), value.to_owned());
                 }

@@ -124,7 +124,10 @@ pub fn parse<'a>(bytes: &'a [u8], env: &Environment, unset: UnsetVariables) -> P
     let (properties, unset_refs) = env.properties_for(&references);
     let mut diagnostics: Vec<Diagnostic> = unset_refs
         .iter()
-        .map(|r| unset_variable(r.position, &r.name, unset))
+        .map(|r| {
+            let empty = env.get(&r.name).is_some();
+            unset_variable(r.position, &r.name, empty, unset)
+        })
         .collect();
 
     let mut options = Options::default().with_properties(properties);
@@ -369,8 +372,18 @@ fn encode_url_values(
     }
 }
 
-fn unset_variable(position: Position, name: &str, unset: UnsetVariables) -> Diagnostic {
-    let message = format!("environment variable `{name}` is not set");
+/// The diagnostic of a `${NAME}` without a fallback whose variable is unset, or set but `empty`.
+fn unset_variable(
+    position: Position,
+    name: &str,
+    empty: bool,
+    unset: UnsetVariables,
+) -> Diagnostic {
+    let message = if empty {
+        format!("environment variable `{name}` is set but empty")
+    } else {
+        format!("environment variable `{name}` is not set")
+    };
     let help =
         format!("export {name}=… before `stockrun run`, or give a default: ${{{name}:-value}}");
     match unset {

@@ -37,6 +37,20 @@ pub struct Received {
     pub receive_count: u32,
 }
 
+/// A message that was dead-lettered, for `stockrun show --dead` and tests (the embedded queue
+/// keeps the last reason; the SQS one cannot, see `sqs::peek`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The message id.
+    pub id: String,
+    /// The message body.
+    pub body: String,
+    /// How many times it was delivered.
+    pub receive_count: u32,
+    /// The last reason it could not be processed, when one was given.
+    pub last_error: Option<String>,
+}
+
 /// Messages in the queue, by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueCounts {

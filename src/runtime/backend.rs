@@ -11,13 +11,13 @@ use crate::alert::ledger::dynamodb::DynamoDbLedger;
 use crate::alert::ledger::local::LocalLedger;
 use crate::aws::Aws;
 use crate::config::Pipeline;
-use crate::naming::{alert_table, database_path, dead_letter_queue_name, queue_name};
+use crate::naming::{alert_table, database_path, queue_name};
 use crate::notify::outbox::Outbox;
 use crate::notify::ses::Ses;
 use crate::notify::smtp::Smtp;
 use crate::notify::{Notifier, NotifyError};
 use crate::queue::local::LocalQueue;
-use crate::queue::sqs::SqsQueue;
+use crate::queue::sqs::{DeadLetters, SqsQueue};
 use crate::queue::{Queue, QueueError};
 use crate::resources::default_visibility;
 use crate::store::dynamodb::DynamoDbStore;
@@ -72,14 +72,6 @@ pub enum BackendError {
         /// The database file looked for.
         database: PathBuf,
     },
-    /// The command works on the local backend only.
-    #[error("{what} works with the local backend only; {instead}")]
-    LocalOnly {
-        /// What was asked for.
-        what: &'static str,
-        /// What to do on AWS instead.
-        instead: String,
-    },
     /// `--visibility-timeout` would let a batch being gathered be handed out again.
     #[error(
         "--visibility-timeout {} must be longer than the pipeline's batch_window ({}): messages are held that long while a batch fills",
@@ -127,20 +119,28 @@ impl Backend {
         }
     }
 
-    /// The local queue of a pipeline that has run, for what only it can do (listing dead
-    /// letters).
-    pub fn existing_local_queue(&self, pipeline: &Pipeline) -> Result<LocalQueue, BackendError> {
-        if self.kind == BackendKind::Aws {
-            return Err(BackendError::LocalOnly {
-                what: "`show --dead`",
-                instead: format!(
-                    "on AWS the dead letters are in the SQS queue `{}` (the queue's redrive policy target): look at them in the AWS console or with `aws sqs receive-message`",
-                    dead_letter_queue_name(&queue_name(pipeline))
-                ),
-            });
+    /// Up to `max` dead letters, the newest first, and how many there are: the local queue's
+    /// dead-letter table of a pipeline that has run, or on AWS a look at the SQS dead-letter
+    /// queue that leaves every message in it (`queue::sqs::peek`).
+    pub async fn dead_letters(
+        &self,
+        pipeline: &Pipeline,
+        max: usize,
+    ) -> Result<DeadLetters, BackendError> {
+        match self.kind {
+            BackendKind::Local => {
+                let database = self.existing_database(pipeline)?;
+                let queue = LocalQueue::open_existing(&database, &queue_name(pipeline))?;
+                let all = queue.dead_letters().await?;
+                Ok(DeadLetters {
+                    total: all.len() as u64,
+                    letters: all.into_iter().rev().take(max).collect(),
+                })
+            }
+            BackendKind::Aws => Ok(SqsQueue::new(Arc::clone(&self.aws), pipeline, None)
+                .peek_dead_letters(max)
+                .await?),
         }
-        let database = self.existing_database(pipeline)?;
-        Ok(LocalQueue::open_existing(&database, &queue_name(pipeline))?)
     }
 
     /// The store of a pipeline that has run, for reading it.

@@ -617,16 +617,3 @@ fn init_on_the_local_backend_creates_nothing() {
     assert_contains(&out.stdout, "nothing to create for the local backend");
     assert!(!ws.state().exists(), "no state directory is made");
 }
-
-#[test]
-fn show_dead_on_aws_is_a_usage_error_that_says_it_is_local_only() {
-    let ws = Workspace::new(&init_pipeline("dead-aws"));
-
-    let out = ws.run(&["show", "--dead", "--backend", "aws"]);
-
-    assert_eq!(out.code, 2);
-    assert_contains(
-        &out.stderr,
-        "`show --dead` works with the local backend only; on AWS the dead letters are in the SQS queue `dead-aws-dlq`",
-    );
-}

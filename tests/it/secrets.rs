@@ -203,8 +203,6 @@ async fn no_command_prints_logs_or_mails_a_secret() {
         // The e-mail was not sent (the SMTP server is unreachable): `--once` says so (issue 16).
         "run good.yaml --smtp",
         "run denied.yaml --once --backend aws",
-        // Documented: the dead letters are in the SQS dead-letter queue.
-        "show good.yaml --dead --backend aws",
         "show --backend aws (unreachable)",
     ];
     assert_eq!(

@@ -106,12 +106,13 @@ pub async fn run_case(loaded: &Loaded, case: &Case, dir: &Path) -> Result<Observ
         .history(None, None)
         .await
         .map_err(|e| e.to_string())?;
-    let dead = backend
-        .existing_local_queue(pipeline)
-        .map_err(|e| e.to_string())?
-        .dead_letters()
+    let mut dead = backend
+        .dead_letters(pipeline, usize::MAX)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .letters;
+    // Oldest first, as they were dead-lettered.
+    dead.reverse();
     observed.dead = dead
         .into_iter()
         .map(|letter| {

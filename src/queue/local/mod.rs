@@ -23,18 +23,7 @@ use crate::sqlite_error::SqliteError;
 /// sent by this process wake it at once).
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
-/// A message that was dead-lettered, for `stockrun show --dead` and tests.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// The message id.
-    pub id: String,
-    /// The message body.
-    pub body: String,
-    /// How many times it was delivered.
-    pub receive_count: u32,
-    /// The last reason it could not be processed, when one was given.
-    pub last_error: Option<String>,
-}
+pub use super::DeadLetter;
 
 /// The SQLite queue of one pipeline.
 pub struct LocalQueue {

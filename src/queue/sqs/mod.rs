@@ -4,9 +4,11 @@
 //! HTTP 200 when some entries failed. Dead-lettering is the queue's redrive policy
 //! (`stockrun init` sets it up from `queue.max_receive_count`). Here: the queue and its trait
 //! calls; `send` splits and retries SendMessageBatch, `lookup` finds queue URLs and attributes,
-//! `provision` creates the queue and its dead-letter queue for `stockrun init`.
+//! `provision` creates the queue and its dead-letter queue for `stockrun init`, `peek` looks at
+//! the dead-letter queue for `stockrun show --dead`.
 
 mod lookup;
+mod peek;
 pub(crate) mod provision;
 mod send;
 
@@ -25,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use self::lookup::dead_letter_arn;
 use self::lookup::queue_url;
+pub use self::peek::DeadLetters;
 use self::send::send_chunks;
 use super::{
     MAX_BATCH, MAX_VISIBILITY, MAX_WAIT, Queue, QueueCounts, QueueError, Received,

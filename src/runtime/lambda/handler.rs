@@ -55,7 +55,9 @@ pub enum InitError {
 
 /// Why an invocation failed as a whole (Lambda then retries it or sends it to the function's
 /// failure destination). A bad record never does this: it is reported in `batchItemFailures`.
-#[derive(Debug, thiserror::Error)]
+/// Its `Debug` is its message: the Lambda runtime logs a failed invocation's error with `{:?}`,
+/// and the log should say in plain words what happened, not show Rust's structure.
+#[derive(thiserror::Error)]
 pub enum HandlerError {
     /// The event is not one the function handles.
     #[error(transparent)]
@@ -76,6 +78,12 @@ pub enum HandlerError {
         /// Feeds that failed.
         failed_feeds: u64,
     },
+}
+
+impl std::fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// What a scheduled poll did: the handler's response to EventBridge (visible in the log and when

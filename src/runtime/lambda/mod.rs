@@ -156,6 +156,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_invocation_is_logged_in_plain_words() {
+        let error = HandlerError::Event(EventError::Unsupported {
+            found: "an object with keys `foo`".to_owned(),
+        });
+        let logged = format!("{error:?}");
+        assert!(
+            logged.starts_with("unsupported event (an object"),
+            "{logged}"
+        );
+        assert!(!logged.contains("Unsupported {"), "{logged}");
+    }
+
+    #[test]
     fn the_pipeline_path_is_absolute_or_relative_to_the_package_root() {
         let root = Some(PathBuf::from("/var/task"));
         assert_eq!(

@@ -4,8 +4,12 @@
 //! runs one command with stdout locked and flushed, on a tokio runtime when it needs one.
 
 pub mod backtest;
+pub mod completions;
 pub mod deploy_template;
+pub mod dry_run;
+pub mod echo;
 pub mod init;
+pub mod invoke;
 pub mod run;
 pub mod schema;
 pub mod show;
@@ -38,6 +42,14 @@ pub enum Command {
     Init(init::Options),
     /// `stockrun deploy-template`.
     DeployTemplate(deploy_template::Options),
+    /// `stockrun echo`.
+    Echo(echo::Options),
+    /// `stockrun invoke`.
+    Invoke(invoke::Options),
+    /// `stockrun completions SHELL`.
+    Completions(clap_complete::Shell),
+    /// `stockrun man [--dir DIR]`.
+    Man(Option<std::path::PathBuf>),
 }
 
 impl Command {
@@ -46,7 +58,11 @@ impl Command {
     pub fn uses_backend(&self) -> bool {
         matches!(
             self,
-            Command::Run(_) | Command::Show(_) | Command::Init(_) | Command::Backtest(_)
+            Command::Run(_)
+                | Command::Show(_)
+                | Command::Init(_)
+                | Command::Backtest(_)
+                | Command::Invoke(invoke::Options::Invoke { .. })
         )
     }
 }
@@ -81,6 +97,17 @@ fn run_command(
         }
         Command::Init(options) => block_on(init::run(options, env, stdout))?,
         Command::Backtest(options) => block_on(backtest::run(options, env, stdout))?,
+        Command::Echo(options) => echo::run(options, env, stdout)?,
+        Command::Invoke(invoke::Options::PrintEvent(kind)) => {
+            invoke::print_event(*kind, stdout).map(|()| ExitStatus::Success)?
+        }
+        Command::Invoke(options) => block_on(invoke::run(options, env, stdout))?,
+        Command::Completions(shell) => {
+            completions::completions(*shell, stdout).map(|()| ExitStatus::Success)?
+        }
+        Command::Man(dir) => {
+            completions::man(dir.as_deref(), stdout).map(|()| ExitStatus::Success)?
+        }
     })
 }
 

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// A duration such as `10s`, `1m`, `1m 30s` or `500ms`, parsed by `humantime`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -33,6 +33,13 @@ impl<'de> Deserialize<'de> for Duration {
                     "invalid duration `{text}`: {err}; write a number and a unit, such as `10s`, `1m` or `500ms`"
                 ))
             })
+    }
+}
+
+/// Written back as `humantime` writes it (`1m 30s`), which it parses to the same duration.
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

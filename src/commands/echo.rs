@@ -1,7 +1,8 @@
 //! `stockrun echo`: the pipeline as stockrun reads it, every default filled in and every
-//! `${VAR}` substituted, printed as a pipeline file (YAML or JSON). Secrets never show: every
-//! value the environment put in, every value of a secret-looking header and the credentials in
-//! the URL (its password, `apikey=`-like query parameters) are written `<redacted>`. The output
+//! `${VAR}` substituted, printed as a pipeline file (YAML or JSON). Secrets never show: the
+//! values of the secret variables (those `deploy-template` makes `NoEcho` parameters), every
+//! value of a secret-looking header and the credentials in the URL (its password,
+//! `apikey=`-like query parameters) are written `<redacted>`. The output
 //! is itself a valid pipeline, and echoing it again prints the same text.
 
 use std::io::Write;
@@ -10,7 +11,9 @@ use std::path::PathBuf;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::config::env::Environment;
+use crate::compile::{LoadError, load_bytes};
+use crate::config::Pipeline;
+use crate::config::env::{EnvReference, Environment, find_references};
 use crate::config::load::UnsetVariables;
 use crate::config::model::redacted_url;
 use crate::exit::ExitStatus;
@@ -44,7 +47,12 @@ pub fn run(
     env: &Environment,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitStatus> {
-    let loaded = super::load_pipeline(&options.file, env, UnsetVariables::Warn)?;
+    let bytes = crate::config::file::read(&options.file).map_err(LoadError::from)?;
+    let loaded = load_bytes(&options.file, &bytes, env, UnsetVariables::Warn)?;
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    let redactor = secrets(&loaded.pipeline, &String::from_utf8_lossy(&bytes), env);
     let mut pipeline = loaded.pipeline.clone();
     for (name, value) in &mut pipeline.source.headers {
         if is_secret_name(name) {
@@ -53,7 +61,7 @@ pub fn run(
     }
     pipeline.source.url.value = redacted_url(&pipeline.source.url);
     let mut value = serde_json::to_value(&pipeline)?;
-    redact_strings(&mut value, &loaded.redactor.showing_all_as(REDACTED));
+    redact_strings(&mut value, &redactor);
     match options.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &value)?;
@@ -62,6 +70,23 @@ pub fn run(
         Format::Yaml => write!(out, "{}", serde_saphyr::to_string(&Plain(&value))?)?,
     }
     Ok(ExitStatus::Success)
+}
+
+/// What the secret variables hold, each shown as `<redacted>`: those `deploy-template` makes
+/// `NoEcho` parameters (by their name, or because they sit in a credential header or query
+/// parameter). The values of the other variables are shown, substituted.
+fn secrets(pipeline: &Pipeline, text: &str, env: &Environment) -> Redactor {
+    let references = find_references(text);
+    let secret: Vec<String> = crate::deploy::parameters::variables(pipeline, text, &references)
+        .into_iter()
+        .filter(|variable| variable.secret)
+        .map(|variable| variable.name)
+        .collect();
+    let references: Vec<EnvReference> = references
+        .into_iter()
+        .filter(|reference| secret.contains(&reference.name))
+        .collect();
+    Redactor::new(env.secrets_in(&references)).showing_all_as(REDACTED)
 }
 
 /// Replaces every secret in every string of `value`, keys included.

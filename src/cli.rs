@@ -16,6 +16,9 @@ Examples:
   stockrun run pipeline.yaml --once             # poll once, drain the queue, print a summary
   API_KEY=... stockrun run pipeline.yaml        # poll on the schedule and process, until Ctrl-C
   stockrun show pipeline.yaml --limit 5         # what the store holds
+  stockrun run pipeline.yaml --dry-run          # what one poll would queue, store and mail
+  stockrun echo pipeline.yaml                   # the pipeline resolved, secrets redacted
+  stockrun invoke pipeline.yaml --event sqs     # the Lambda handler, in this process
   stockrun init pipeline.yaml --backend aws     # create the queue, table and SES identity
   stockrun deploy-template pipeline.yaml > pipeline.cfn.yaml   # CloudFormation for Lambda
   stockrun schema > pipeline.schema.json

@@ -113,3 +113,25 @@ fn bad_records_files_and_usage_errors_are_refused() {
     let invalid = stockrun(&["invoke", "no/such.yaml", "--event", "sqs"], &[]);
     assert_eq!(invalid.code, 1, "{}", invalid.stderr);
 }
+
+#[tokio::test]
+async fn an_sqs_invocation_on_aws_stores_in_dynamodb_and_mails_through_ses() {
+    let source = serve(body(2, 1)).await;
+    let name = crate::moto::unique("inv");
+    let ws = crate::aws_e2e::initialised(&format!("{}/price", source.uri()), &name, 3);
+    let out = ws.run(&["invoke", "--event", "sqs", "--backend", "aws"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let failures = json(&out.stdout)["batchItemFailures"].clone();
+    assert_eq!(failures.as_array().map(Vec::len), Some(1), "{}", out.stdout);
+    let aws = crate::moto::aws_at(&crate::moto::moto_url()).await;
+    assert_eq!(crate::aws_e2e::item_count(&aws, &name).await, 2);
+    assert_eq!(
+        crate::aws_e2e::emails_from(&format!("{name}@example.com"))
+            .await
+            .len(),
+        1
+    );
+    // The batch was built, not received: the queue never saw it.
+    assert_eq!(crate::aws_e2e::queue_counts(&aws, &name).await, (0, 0));
+    assert!(!ws.state().exists());
+}

@@ -1,4 +1,5 @@
-//! One module per subcommand; each takes its resolved options ([`Command`], which `crate::settings`
+//! One module per subcommand (`completions` holds `completions` and `man`; `dry_run` is `run`'s
+//! and `poll`'s `--dry-run`); each takes its resolved options ([`Command`], which `crate::settings`
 //! resolves from the command line) and says how it
 //! ended with an [`ExitStatus`] (or an error `ExitStatus::of_error` classifies). [`execute`]
 //! runs one command with stdout locked and flushed, on a tokio runtime when it needs one.
@@ -54,7 +55,7 @@ pub enum Command {
 
 impl Command {
     /// Whether the command runs stages (and so logs and needs the async runtime): `run`,
-    /// `poll`, `consume`, `show` and `init`.
+    /// `poll`, `consume`, `show`, `backtest`, `init` and `invoke` (not `--print-event`).
     pub fn uses_backend(&self) -> bool {
         matches!(
             self,

@@ -55,3 +55,18 @@ impl JsonSchema for Duration {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duration_is_written_back_as_text_that_parses_to_it() {
+        for written in ["10s", "1m 30s", "500ms", "2h", "1day"] {
+            let duration: Duration = serde_saphyr::from_str(written).unwrap();
+            let text = serde_json::to_value(duration).unwrap();
+            let again: Duration = serde_saphyr::from_str(text.as_str().unwrap()).unwrap();
+            assert_eq!(again, duration, "{written} → {text}");
+        }
+    }
+}

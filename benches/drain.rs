@@ -92,6 +92,7 @@ fn drain(c: &mut Criterion) {
                     });
                     let stages = Stages {
                         alerts: None,
+                        clock: Default::default(),
                         pipeline: pipeline.clone(),
                         processor: Processor::new(
                             &pipeline.name,

@@ -21,8 +21,10 @@ AWS_ENDPOINT_URL=<its own URL> in its environment (it hands that to the function
 
 1. SQS batch: 25 good and 2 poison quotes, sent the way the poller sends them; then, polling
    against a deadline, until the table holds the 25 good quotes (values checked exactly),
-   ministack's SES outbox holds digests that list each of them exactly once, the dead-letter queue
-   holds exactly the 2 poison messages and the queue is empty.
+   ministack's SES outbox holds digests that list each of them exactly once and one alert mail
+   for each quote above the rule's level (the alert table, the ledger's conditional writes and
+   the alert mail as deployed), the dead-letter queue holds exactly the 2 poison messages and
+   the queue is empty.
 2. With --source-file (the body the pipeline's `source.url` serves): the function is invoked with
    the event the stack's schedule sends (its target's `Input`), must report one request and every record
    queued, and the records then go the same way (the demo response: 12 more stored and e-mailed,
@@ -72,6 +74,15 @@ class Failed(Exception):
 
 def log(msg):
     print(f"lambda_e2e: {msg}", flush=True)
+
+
+# The pipeline's alert rule fires for a quote above this price (tests/fixtures/lambda-e2e).
+ALERT_LEVEL = "1010"
+
+
+def is_alert(mail):
+    """Whether `mail` is an alert mail (the rule's subject), not a batch digest."""
+    return mail.get("Subject", "").startswith("ALERT ")
 
 
 def symbol(i):
@@ -398,7 +409,8 @@ class Scenario:
         return [m for m in msgs if m.get("Source") == self.p["from"]]
 
     def email_lines(self, emails):
-        return [line for m in emails for line in (m.get("BodyText") or "").splitlines() if line]
+        return [line for m in emails if not is_alert(m)
+                for line in (m.get("BodyText") or "").splitlines() if line]
 
     def counts(self, url):
         a = self.sqs.get_queue_attributes(
@@ -489,8 +501,17 @@ class Scenario:
             log(f"an item as stored: {json.dumps(items[0], sort_keys=True)}")
             self.item_shown = True
 
-        # SES: digests listing every stored quote exactly once; the subject counts the lines.
+        # SES: one alert mail per quote above the rule's level (the rule fires once per symbol:
+        # each symbol has one quote), each exactly once.
         emails = self.emails()
+        alerts = sorted(m.get("Subject", "") for m in emails if is_alert(m))
+        want_alerts = sorted(f"ALERT {s} above {ALERT_LEVEL}" for s, (pr, *_) in want.items()
+                             if Decimal(pr) > Decimal(ALERT_LEVEL))
+        if alerts != want_alerts:
+            errors.append(f"alert mails {alerts}, want {want_alerts}")
+        log(f"{label}: {len(alerts)} alert e-mails")
+        # SES: digests listing every stored quote exactly once; the subject counts the lines.
+        emails = [m for m in emails if not is_alert(m)]
         lines = []
         for m in emails:
             body = [line for line in (m.get("BodyText") or "").splitlines() if line]
@@ -581,7 +602,8 @@ class Scenario:
             raise Failed(f"the scheduled invocation failed ({r['FunctionError']}): {payload}")
         counts = json.loads(payload)
         want_counts = {"pipeline": self.p["name"], "requests": 1, "failed_feeds": 0,
-                       "fetched": len(quotes), "queued": len(quotes), "too_large": 0}
+                       "fetched": len(quotes), "queued": len(quotes), "too_large": 0,
+                       "alerts_mailed": 0}
         if counts != want_counts:
             raise Failed(f"scheduled poll returned {counts}, want {want_counts}")
         self.sent_at = time.monotonic()

@@ -256,6 +256,29 @@ pub enum Command {
         #[arg(long, value_name = "SECRET")]
         secrets_manager: Option<String>,
     },
+    /// Run the test cases beside pipelines: recorded responses at virtual times through the
+    /// whole pipeline, offline, compared with what each case expects.
+    ///
+    /// The cases of `NAME.yaml` are in `NAME.test.yaml` beside it. Each case plays its recorded
+    /// responses in order, each at its virtual time, through the real queue, processing, store,
+    /// alert rules and outbox on a throwaway state directory (no network, no AWS, no process
+    /// environment: `${VAR}`s take the test file's `env`), then compares the stored items (exact,
+    /// `inserted_at` from the virtual time), the dead-lettered records and their reasons, the
+    /// alerts raised and the rejected responses with the case's `expect`, and the e-mails
+    /// (subject, text, HTML) with its snapshot file, `NAME.snapshots/CASE.txt`.
+    #[command(after_help = TEST_AFTER_HELP)]
+    Test {
+        /// Test files, pipelines (with their test file beside them) or directories (every
+        /// `*.test.yaml` in them). Default: the current directory.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write the e-mail snapshots that are missing or differ, instead of failing on them.
+        #[arg(long)]
+        update: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        format: ValidateFormat,
+    },
     /// Print the pipeline fully resolved: every default filled in, every `${VAR}` substituted,
     /// secrets shown as `<redacted>`.
     ///
@@ -335,6 +358,17 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
 }
+
+/// What `stockrun test --help` prints after the options.
+const TEST_AFTER_HELP: &str = "\
+Examples:
+  stockrun test pipeline.yaml                   # the cases in pipeline.test.yaml
+  stockrun test conf/                           # every *.test.yaml in that directory
+  stockrun test pipeline.test.yaml --update     # write the e-mail snapshots, then review them
+  stockrun test --format json                   # for CI
+
+Exit status: 0 when every case passes, 1 when a case fails or a test file or its pipeline
+cannot be used, 2 on a usage error.";
 
 /// The pipeline file and where its state lives: the options every command that runs stages or
 /// reads their state shares (`run`, `poll`, `consume`, `show`, `backtest`, `init`, `invoke`).

@@ -277,6 +277,12 @@ impl std::fmt::Debug for Loaded {
 }
 
 impl Loaded {
+    /// The compiled source (see [`Compiled::source`]): what splits a response into messages,
+    /// for `stockrun test`, which plays recorded responses instead of polling.
+    pub fn source(&self) -> Option<&CompiledSource> {
+        self.source.as_ref()
+    }
+
     /// The poller of this pipeline, built on the source `validate` checked.
     pub fn poller(&self) -> Result<Poller, SourceError> {
         let source = self.source.clone().ok_or_else(|| {

@@ -46,6 +46,14 @@ pub(crate) fn store_write() -> ExponentialBuilder {
     backoff(Duration::from_millis(200), Duration::from_secs(2), 3)
 }
 
+/// An alert commit that lost to another writer of the same series (a version conflict): read
+/// the state again and evaluate again after 10 ms doubling to 320 ms, 9 times (about 1.3 s, at
+/// most 2.6 s with jitter, which keeps two consumers from colliding in step). After that the
+/// batch goes back to the queue and is evaluated again when delivered again.
+pub(crate) fn alert_commit() -> ExponentialBuilder {
+    backoff(Duration::from_millis(10), Duration::from_millis(320), 9)
+}
+
 /// The digest e-mail (the mail server or SES refused it): 3 retries after 200, 400, 800 ms
 /// (1.4 s, at most 2.8 s with jitter; the 5 s cap is never reached). The records are stored by
 /// then, so giving up loses only the e-mail, which is logged; the batch is not held longer.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::cli::{self, BackendArg, Cli, Delivery, TemplateFormat, ValidateFormat};
 use crate::commands::{
-    Command, backtest, deploy_template, echo, init, invoke, run, show, validate,
+    Command, backtest, deploy_template, echo, init, invoke, run, show, test, validate,
 };
 use crate::runtime::backend::{Backend, BackendKind};
 
@@ -95,6 +95,18 @@ pub fn resolve(cli: Cli) -> Command {
                 function_name,
                 log_retention_days,
                 secrets_manager,
+            },
+        }),
+        cli::Command::Test {
+            files,
+            update,
+            format,
+        } => Command::Test(test::Options {
+            files,
+            update,
+            format: match format {
+                cli::ValidateFormat::Text => test::Format::Text,
+                cli::ValidateFormat::Json => test::Format::Json,
             },
         }),
         cli::Command::Echo { file, format } => Command::Echo(echo::Options {

@@ -16,15 +16,22 @@
 //! Time is the record's own (`Rules::time_field`), never the clock, so a replay decides exactly as
 //! the live run did. A record whose sort key is below the series' latest (it arrived late, or it
 //! corrects a stored one) is evaluated against its own previous record and may fire, but it never
-//! re-arms a rule or moves the series' latest: it says nothing about now. A record equal to the
-//! series' latest (a redelivery) is not new: it is not evaluated again.
+//! re-arms a rule or moves the series' latest: it says nothing about now. A record the series
+//! evaluated recently (its latest [`RECENT`]), with the same values, is a redelivery: it is not
+//! evaluated again, even when newer records were evaluated meanwhile (evaluated as late, it would
+//! fire against today's rule state an alert its first evaluation did not raise; found by
+//! bench/soak).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::expr::{Condition, Scope};
 use super::rules::{AlertContext, Rules};
-use super::{Alert, AlertKind, Fields, SeriesState, Snapshot, alert_id};
+use super::{Alert, AlertKind, Fields, Seen, SeriesState, Snapshot, alert_id};
+
+/// How many of its latest evaluated records a series' state remembers, to know a redelivery of
+/// one of them: more than a series gets while a message waits out its visibility timeout.
+pub const RECENT: usize = 16;
 
 /// Where a record stands against its series' state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +79,16 @@ impl<'r> Engine<'r> {
         let Some(last) = &state.last else {
             return Arrival::New;
         };
+        if sort < last.sort.as_str() && !state.recent.is_empty() {
+            let values = self.fingerprint(fields);
+            if state
+                .recent
+                .iter()
+                .any(|seen| seen.sort == sort && seen.values == values)
+            {
+                return Arrival::Repeat;
+            }
+        }
         match sort.cmp(last.sort.as_str()) {
             std::cmp::Ordering::Greater => Arrival::New,
             std::cmp::Ordering::Less => Arrival::Late,
@@ -179,6 +196,13 @@ impl<'r> Engine<'r> {
                 ),
             }
         }
+        state.recent.push(Seen {
+            sort: step.sort.to_owned(),
+            values: self.fingerprint(step.fields),
+        });
+        if state.recent.len() > RECENT {
+            state.recent.drain(..state.recent.len() - RECENT);
+        }
         if arrival == Arrival::New {
             state.last = Some(Snapshot {
                 sort: step.sort.to_owned(),
@@ -223,14 +247,26 @@ impl<'r> Engine<'r> {
 
     /// Whether two records have the same values, their insert times aside.
     fn same_values(&self, a: &Fields, b: &Fields) -> bool {
-        let relevant = |fields: &Fields| {
-            fields
-                .iter()
-                .filter(|(name, _)| name.as_str() != self.inserted_at)
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect::<std::collections::BTreeMap<_, _>>()
-        };
-        relevant(a) == relevant(b)
+        self.relevant(a) == self.relevant(b)
+    }
+
+    /// A record's values by name, its insert time aside.
+    fn relevant<'f>(&self, fields: &'f Fields) -> std::collections::BTreeMap<&'f str, &'f Value> {
+        fields
+            .iter()
+            .filter(|(name, _)| name.as_str() != self.inserted_at)
+            .map(|(name, value)| (name.as_str(), value))
+            .collect()
+    }
+
+    /// A stable fingerprint of a record's values, its insert time aside: FNV-1a (64 bits) of
+    /// their JSON, in hex. Stable across processes and versions (the state keeps it).
+    fn fingerprint(&self, fields: &Fields) -> String {
+        let json = serde_json::to_string(&self.relevant(fields)).unwrap_or_default();
+        let hash = json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        format!("{hash:016x}")
     }
 }
 

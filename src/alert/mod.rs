@@ -45,6 +45,20 @@ pub struct SeriesState {
     /// Incremented by every write; 0 for a series never written.
     #[serde(default)]
     pub version: u64,
+    /// The series' latest evaluated records, oldest first, at most `engine::RECENT`: a
+    /// redelivery of one of them after newer records were evaluated is a repeat, not a late
+    /// record to evaluate again (it would fire against today's rule state).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<Seen>,
+}
+
+/// One evaluated record as the series' state remembers it: enough to know it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The record's sort key.
+    pub sort: String,
+    /// A fingerprint of its values, the insert time aside (a correction differs).
+    pub values: String,
 }
 
 /// One record of a series as remembered: its sort key and attributes.

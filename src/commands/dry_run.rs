@@ -23,6 +23,7 @@ use crate::queue::{Queue, QueueCounts, QueueError, Received};
 use crate::redact::redact_registered;
 use crate::runtime::Stages;
 use crate::runtime::batch::{Acknowledge, handle_batch};
+use crate::runtime::clock::BatchClock;
 use crate::store::{Item, Store, StoreError};
 
 /// Polls once and reports what `run` (or `poll`) would do with what came back, writing nothing.
@@ -68,6 +69,7 @@ pub async fn run(
             .as_ref()
             .map(|_| Arc::clone(&recorder) as Arc<dyn Notifier>),
         alerts: None,
+        clock: BatchClock::system(),
     };
     let received = as_received(&bodies);
     let batch_size = (*pipeline.queue.batch_size as usize).max(1);

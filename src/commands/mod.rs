@@ -14,6 +14,7 @@ pub mod invoke;
 pub mod run;
 pub mod schema;
 pub mod show;
+pub mod test;
 pub mod validate;
 
 use std::io::Write;
@@ -43,6 +44,8 @@ pub enum Command {
     Init(init::Options),
     /// `stockrun deploy-template`.
     DeployTemplate(deploy_template::Options),
+    /// `stockrun test`.
+    Test(test::Options),
     /// `stockrun echo`.
     Echo(echo::Options),
     /// `stockrun invoke`.
@@ -98,6 +101,7 @@ fn run_command(
         }
         Command::Init(options) => block_on(init::run(options, env, stdout))?,
         Command::Backtest(options) => block_on(backtest::run(options, env, stdout))?,
+        Command::Test(options) => block_on(test::run(options, stdout))?,
         Command::Echo(options) => echo::run(options, env, stdout)?,
         Command::Invoke(invoke::Options::PrintEvent(kind)) => {
             invoke::print_event(*kind, stdout).map(|()| ExitStatus::Success)?

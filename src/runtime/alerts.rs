@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::BackoffBuilder;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -26,15 +27,32 @@ use crate::alert::rules::Rules;
 use crate::alert::{Alert, Fields};
 use crate::store::{Item, StoreError};
 
-/// How long a sender holds the alerts it claimed before another may mail them: four e-mail
-/// attempts at the longest deadline fit in it with room to spare.
+/// How long a sender holds the alerts it claimed before another may mail them, by default: four
+/// e-mail attempts at the default deadline fit in it with room to spare. After a crash, an alert
+/// the dead process claimed waits this long. `STOCKRUN_ALERT_LEASE` (such as `30s`) changes it.
 pub const LEASE: Duration = Duration::from_secs(120);
+
+/// The variable that changes [`LEASE`].
+pub const LEASE_VARIABLE: &str = "STOCKRUN_ALERT_LEASE";
+
+/// The lease this process uses: `STOCKRUN_ALERT_LEASE` when set to a duration, else [`LEASE`]
+/// (a value that does not parse is logged and ignored).
+pub fn lease_from_env() -> Duration {
+    match std::env::var(LEASE_VARIABLE) {
+        Ok(text) => humantime::parse_duration(text.trim()).unwrap_or_else(|error| {
+            tracing::warn!(%error, variable = LEASE_VARIABLE, "not a duration; the default lease is used");
+            LEASE
+        }),
+        Err(_) => LEASE,
+    }
+}
 
 /// How often a running consumer looks at the outbox (leftovers, a due digest).
 pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
-/// Commits tried before a batch whose series keep changing under it is given back.
-const COMMIT_ATTEMPTS: usize = 5;
+/// Commits tried before a batch whose series keep changing under it is given back: the first
+/// and one after each pause of `retry::alert_commit`.
+const COMMIT_ATTEMPTS: usize = 10;
 
 /// The most outbox alerts one flush mails one by one.
 const FLUSH_LIMIT: usize = 50;
@@ -49,6 +67,8 @@ pub struct AlertStage {
     pub rules: Arc<Rules>,
     /// Series state, ledger and outbox.
     pub ledger: Arc<dyn AlertLedger>,
+    /// How long claimed alerts are held ([`lease_from_env`]).
+    pub lease: Duration,
 }
 
 /// Why a batch's alerts could not be committed: its stored messages are given back, so they
@@ -64,7 +84,7 @@ pub enum RaiseError {
 }
 
 /// Evaluates a batch's stored `items` and commits the series' new state with the alerts they
-/// raised. Returns the alerts committed (claimed by the caller for [`LEASE`] when they are to be
+/// raised. Returns the alerts committed (claimed by the caller for its lease when they are to be
 /// mailed at once, that is without a digest).
 pub async fn raise(
     stages: &Stages,
@@ -82,14 +102,20 @@ pub async fn raise(
     let series: Vec<String> = by_series.keys().map(|s| (*s).to_owned()).collect();
     let mut raised_already: Vec<String> = Vec::new();
     let mut conflicts = String::new();
-    for _ in 0..COMMIT_ATTEMPTS {
+    let mut pauses = crate::retry::alert_commit().build();
+    for attempt in 0..COMMIT_ATTEMPTS {
+        if attempt > 0
+            && let Some(pause) = pauses.next()
+        {
+            tokio::time::sleep(pause).await;
+        }
         let states = stage.ledger.load(&series).await?;
         let mut commit = Commit {
             claimed_until: stage
                 .rules
                 .digest
                 .is_none()
-                .then(|| now + chrono::Duration::from_std(LEASE).unwrap_or_default()),
+                .then(|| now + chrono::Duration::from_std(stage.lease).unwrap_or_default()),
             ..Commit::default()
         };
         for (series, series_items) in &by_series {
@@ -329,7 +355,7 @@ async fn flush_each(
     stop: &CancellationToken,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let pending = stage.ledger.claim(now, LEASE, FLUSH_LIMIT).await?;
+    let pending = stage.ledger.claim(now, stage.lease, FLUSH_LIMIT).await?;
     let alerts: Vec<Alert> = pending.into_iter().map(|p| p.alert).collect();
     Ok(mail(stages, stage, &alerts, stop).await)
 }
@@ -349,7 +375,7 @@ async fn flush_digest(
     let (Some(templates), Some(notifier)) = (&stages.templates, &stages.notifier) else {
         return Ok(0);
     };
-    let pending = stage.ledger.claim(now, LEASE, DIGEST_LIMIT).await?;
+    let pending = stage.ledger.claim(now, stage.lease, DIGEST_LIMIT).await?;
     if pending.is_empty() {
         return Ok(0);
     }

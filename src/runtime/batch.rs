@@ -193,7 +193,7 @@ async fn raise_alerts(stages: &Stages, outcome: &mut BatchOutcome) -> Vec<Alert>
     let (Some(stage), Some(digest)) = (&stages.alerts, &outcome.digest) else {
         return Vec::new();
     };
-    match alerts::raise(stages, stage, &digest.items, chrono::Utc::now()).await {
+    match alerts::raise(stages, stage, &digest.items, stages.clock.now()).await {
         Ok(raised) => raised,
         Err(error) => {
             let records = outcome.stored.len();
@@ -239,7 +239,10 @@ struct Digest {
 /// exactly one of the outcome's lists.
 async fn store_batch(stages: &Stages, messages: Vec<Received>) -> BatchOutcome {
     let mut outcome = BatchOutcome::default();
-    let inserted_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let inserted_at = stages
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
     let mut feeds: Vec<Map<String, Value>> = Vec::with_capacity(messages.len());
     let mut processed: Vec<Received> = Vec::with_capacity(messages.len());

@@ -281,7 +281,7 @@ async fn flush_outbox(stages: &Stages, counters: &Counters, stop: &CancellationT
     if stages.alerts.is_none() {
         return;
     }
-    let mailed = alerts::flush(stages, stop, chrono::Utc::now()).await;
+    let mailed = alerts::flush(stages, stop, stages.clock.now()).await;
     Counters::add(&counters.alerts_mailed_later, mailed as u64);
 }
 

@@ -1,12 +1,13 @@
 //! The runtime: everything that runs a pipeline. `backend` chooses the stage implementations in
 //! one place; `batch` is the one lifecycle from queued messages to stored records, an e-mail and
 //! the acknowledgement, for the consumer and the Lambda handler alike;
-//! `consumer` and `poll_loop` drive it on one machine; `shutdown` turns signals into a graceful
+//! `clock` is the time it stamps records with; `consumer` and `poll_loop` drive it on one machine; `shutdown` turns signals into a graceful
 //! stop.
 
 pub mod alerts;
 pub mod backend;
 pub mod batch;
+pub mod clock;
 pub mod consumer;
 pub mod counters;
 pub mod lambda;
@@ -18,6 +19,7 @@ mod testing;
 use std::sync::Arc;
 
 use self::backend::Backend;
+use self::clock::BatchClock;
 
 use crate::compile::Loaded;
 use crate::config::Pipeline;
@@ -43,6 +45,9 @@ pub struct Stages {
     pub notifier: Option<Arc<dyn Notifier>>,
     /// The alert rules and their state, when the pipeline has rules.
     pub alerts: Option<alerts::AlertStage>,
+    /// The time records are stamped and alerts evaluated at: the system clock, or `stockrun
+    /// test`'s virtual one.
+    pub clock: BatchClock,
 }
 
 /// Why the consumer's stages cannot be built.
@@ -88,10 +93,12 @@ impl Stages {
                 Some(rules) => Some(alerts::AlertStage {
                     rules: Arc::clone(rules),
                     ledger: backend.alert_ledger(pipeline)?,
+                    lease: alerts::lease_from_env(),
                 }),
                 None => None,
             },
             pipeline: pipeline.clone(),
+            clock: BatchClock::system(),
         })
     }
 }

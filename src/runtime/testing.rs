@@ -142,6 +142,7 @@ pub(crate) async fn stages(
     });
     let stages = Stages {
         alerts: None,
+        clock: super::clock::BatchClock::system(),
         processor: Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key)
             .expect("processor"),
         templates: pipeline.notify.as_ref().map(|notify| {

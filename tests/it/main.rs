@@ -32,4 +32,5 @@ mod smtp;
 mod source;
 mod source_reach;
 mod support;
+mod test_command;
 mod workspace;

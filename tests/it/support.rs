@@ -31,12 +31,14 @@ pub fn stockrun(args: &[&str], vars: &[(&str, &str)]) -> Output {
     }
 }
 
-/// The YAML files in `dir` (relative to the root), sorted, as root-relative paths.
+/// The pipeline files in `dir` (relative to the root), sorted, as root-relative paths: every
+/// `.yaml` but the test files beside them (`*.test.yaml`, which `stockrun test` reads).
 pub fn yaml_files(dir: &str) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(root().join(dir))
         .unwrap_or_else(|e| panic!("read {dir}: {e}"))
         .map(|entry| entry.expect("directory entry").path())
         .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .filter(|path| !path.to_string_lossy().ends_with(".test.yaml"))
         .map(|path| relative(&path))
         .collect();
     files.sort();

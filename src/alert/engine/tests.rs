@@ -232,6 +232,64 @@ fn a_repeated_record_is_not_new_and_a_changed_one_with_the_same_key_is_late() {
 }
 
 #[test]
+fn a_redelivered_record_is_a_repeat_even_after_newer_records_were_evaluated() {
+    // Found by bench/soak: a consumer killed after the commit and before the acknowledgement
+    // left 09:02 to be delivered again after 09:03 was evaluated. Taken for a late record, it
+    // fired `high` (armed again since 09:03) for a record whose first evaluation did not fire,
+    // and left the rule firing, so 09:05 did not fire when it should have.
+    let rules =
+        rules("high:\n  when: price > 100.0\n  subject: '{{symbol}} at {{price}}'\n  text: 'high'");
+    let engine = Engine::new(&rules, "inserted_at");
+    let mut state = SeriesState::default();
+    let mut alerts = Vec::new();
+    let evaluate =
+        |state: &mut SeriesState, alerts: &mut Vec<Alert>, (sort, fields): &(String, Fields)| {
+            let arrival = engine.arrival(state, sort, fields);
+            if arrival != Arrival::Repeat {
+                let prev = state.last.as_ref().map(|last| last.fields.clone());
+                let step = Step {
+                    sort,
+                    fields,
+                    prev: prev.as_ref(),
+                    history: &[],
+                };
+                alerts.extend(engine.evaluate(state, "INFY", arrival, &step, now()));
+            }
+            arrival
+        };
+    for quote in [
+        quote(0, 90.0),
+        quote(1, 110.0),
+        quote(2, 140.0),
+        quote(3, 95.0),
+    ] {
+        evaluate(&mut state, &mut alerts, &quote);
+    }
+    let (sort, mut again) = quote(2, 140.0);
+    again.insert("inserted_at".into(), json!("2024-03-19T11:00:00.000Z"));
+    assert_eq!(
+        evaluate(&mut state, &mut alerts, &(sort.clone(), again.clone())),
+        Arrival::Repeat
+    );
+    assert_eq!(
+        evaluate(&mut state, &mut alerts, &quote(5, 110.0)),
+        Arrival::New
+    );
+    assert_eq!(
+        summary(&alerts),
+        [fired("high", "09:01"), fired("high", "09:05")]
+    );
+    // A correction of a recent record (other values, same key) is still evaluated, as late.
+    again.insert("price".into(), json!(141.0));
+    assert_eq!(engine.arrival(&state, &sort, &again), Arrival::Late);
+    // The state remembers at most RECENT records.
+    for minute in 6..40 {
+        evaluate(&mut state, &mut alerts, &quote(minute, 90.0));
+    }
+    assert_eq!(state.recent.len(), super::RECENT);
+}
+
+#[test]
 fn a_late_record_can_fire_against_its_own_previous_but_never_rearms_or_moves_the_latest() {
     let rules = rules(MOVE);
     let engine = Engine::new(&rules, "inserted_at");

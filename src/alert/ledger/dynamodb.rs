@@ -35,7 +35,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AlertLedger, Commit, CommitError, Pending};
 use crate::alert::{Alert, SeriesState};
-use crate::aws::{Aws, sdk_error_message};
+use crate::aws::Aws;
 use crate::store::StoreError;
 use transaction::Owner;
 
@@ -84,18 +84,7 @@ impl DynamoDbLedger {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        if error.code() == Some("ResourceNotFoundException") {
-            StoreError::Aws(format!(
-                "DynamoDB table {} does not exist: create it with `stockrun init FILE --backend aws`",
-                self.table
-            ))
-        } else {
-            StoreError::Aws(format!(
-                "DynamoDB table {}: {operation} failed: {}",
-                self.table,
-                sdk_error_message(error)
-            ))
-        }
+        crate::store::dynamodb::batch::table_error(&self.table, operation, error)
     }
 
     /// Every page of a Query of the partition `pk`.

@@ -175,6 +175,7 @@ fn alpha_vantage_unknown_symbol_would_be_poison() {
         reason,
         "required fields `symbol` (path `$['01. symbol']`) is missing; \
          `price` (path `$['05. price']`) is missing; \
+         `previous_close` (path `$['08. previous close']`) is missing; \
          `trading_day` (path `$['07. latest trading day']`) is missing"
     );
 }

@@ -156,7 +156,7 @@ impl Handler {
                 // Mail what the alert outbox holds (leftovers, a due digest) before polling: a
                 // poll that fails must not hold up alerts already raised.
                 let alerts_mailed = if self.stages.alerts.is_some() {
-                    alerts::flush(&self.stages, stop, chrono::Utc::now()).await as u64
+                    alerts::flush(&self.stages, stop, self.stages.clock.now()).await as u64
                 } else {
                     0
                 };

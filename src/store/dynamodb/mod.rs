@@ -4,6 +4,7 @@
 //! the digits the record had, strings (timestamps too) `S`, booleans `BOOL`. `provision`
 //! creates the table for `stockrun init`.
 
+pub(crate) mod batch;
 pub(crate) mod provision;
 mod read;
 
@@ -12,8 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::scan::ScanError;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, Select, WriteRequest};
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 use serde_json::{Number, Value};
 
 use super::{Item, Store, StoreError};
-use crate::aws::{Aws, sdk_error_message};
+use crate::aws::Aws;
 use crate::config::Pipeline;
 
 /// The most items one BatchWriteItem may carry (AWS rejects more; moto does not, so we enforce it).
@@ -77,47 +77,9 @@ impl DynamoDbStore {
     }
 
     /// Writes one chunk (≤ 25 requests), retrying what DynamoDB leaves unprocessed.
-    async fn write_chunk(&self, mut pending: Vec<WriteRequest>) -> Result<(), StoreError> {
+    async fn write_chunk(&self, pending: Vec<WriteRequest>) -> Result<(), StoreError> {
         let client = self.aws.dynamodb().await;
-        let total = pending.len();
-        let mut delays = self.retry.build();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let output = client
-                .batch_write_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(|e| {
-                    let missing = e
-                        .as_service_error()
-                        .is_some_and(BatchWriteItemError::is_resource_not_found_exception);
-                    self.error("BatchWriteItem", missing, &e)
-                })?;
-            pending = output
-                .unprocessed_items
-                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
-                .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(());
-            }
-            let Some(delay) = delays.next() else {
-                return Err(StoreError::Aws(format!(
-                    "DynamoDB table {}: {} of {total} items still unprocessed after {attempts} \
-                     BatchWriteItem attempts (the table's write capacity is exceeded)",
-                    self.table,
-                    pending.len(),
-                )));
-            };
-            tracing::debug!(
-                table = %self.table,
-                unprocessed = pending.len(),
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "BatchWriteItem left items unprocessed: retrying them"
-            );
-            tokio::time::sleep(delay).await;
-        }
+        batch::write_items(client, &self.table, pending, self.retry.build()).await
     }
 
     /// The item for one scanned DynamoDB item, attributes in display order: the key, the
@@ -157,34 +119,7 @@ impl DynamoDbStore {
 
     /// A failed Scan as a store error.
     fn scan_error(&self, error: &SdkError<ScanError, HttpResponse>) -> StoreError {
-        let missing = error
-            .as_service_error()
-            .is_some_and(ScanError::is_resource_not_found_exception);
-        self.error("Scan", missing, error)
-    }
-
-    /// A failed `operation` as a store error; a missing table says how to create it.
-    fn error<E>(
-        &self,
-        operation: &str,
-        missing_table: bool,
-        error: &SdkError<E, HttpResponse>,
-    ) -> StoreError
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        if missing_table {
-            StoreError::Aws(format!(
-                "DynamoDB table {} does not exist: create it with `stockrun init FILE --backend aws`",
-                self.table
-            ))
-        } else {
-            StoreError::Aws(format!(
-                "DynamoDB table {}: {operation} failed: {}",
-                self.table,
-                sdk_error_message(error)
-            ))
-        }
+        batch::table_error(&self.table, "Scan", error)
     }
 }
 

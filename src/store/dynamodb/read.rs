@@ -7,9 +7,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError;
 use aws_sdk_dynamodb::operation::query::QueryError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use backon::BackoffBuilder;
 
 use super::DynamoDbStore;
@@ -19,7 +18,7 @@ use crate::store::{Item, StoreError};
 pub(crate) const MAX_BATCH_GET: usize = 100;
 
 /// One DynamoDB item, by attribute name.
-type Attributes = HashMap<String, AttributeValue>;
+use super::batch::Attributes;
 
 impl DynamoDbStore {
     /// The item of `partition` with the greatest sort key below `before`.
@@ -112,51 +111,9 @@ impl DynamoDbStore {
     }
 
     /// One BatchGetItem of at most 100 keys, retrying what DynamoDB leaves unprocessed.
-    async fn get_chunk(&self, mut pending: Vec<Attributes>) -> Result<Vec<Attributes>, StoreError> {
+    async fn get_chunk(&self, pending: Vec<Attributes>) -> Result<Vec<Attributes>, StoreError> {
         let client = self.aws.dynamodb().await;
-        let total = pending.len();
-        let mut delays = self.retry.build();
-        let mut attempts = 0;
-        let mut found = Vec::new();
-        loop {
-            attempts += 1;
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(pending))
-                .consistent_read(true)
-                .build()
-                .expect("the keys are set");
-            let output = client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| {
-                    let missing = e
-                        .as_service_error()
-                        .is_some_and(BatchGetItemError::is_resource_not_found_exception);
-                    self.error("BatchGetItem", missing, &e)
-                })?;
-            if let Some(mut responses) = output.responses {
-                found.extend(responses.remove(&self.table).unwrap_or_default());
-            }
-            pending = output
-                .unprocessed_keys
-                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
-                .map(|keys| keys.keys)
-                .unwrap_or_default();
-            if pending.is_empty() {
-                return Ok(found);
-            }
-            let Some(delay) = delays.next() else {
-                return Err(StoreError::Aws(format!(
-                    "DynamoDB table {}: {} of {total} keys still unprocessed after {attempts} \
-                     BatchGetItem attempts (the table's read capacity is exceeded)",
-                    self.table,
-                    pending.len(),
-                )));
-            };
-            tokio::time::sleep(delay).await;
-        }
+        super::batch::get_items(client, &self.table, pending, self.retry.build()).await
     }
 
     /// Every item with a sort key from `since`, of `partition` or all, by partition and sort key.
@@ -253,9 +210,6 @@ impl DynamoDbStore {
             aws_sdk_dynamodb::config::http::HttpResponse,
         >,
     ) -> StoreError {
-        let missing = error
-            .as_service_error()
-            .is_some_and(QueryError::is_resource_not_found_exception);
-        self.error("Query", missing, error)
+        super::batch::table_error(&self.table, "Query", error)
     }
 }

@@ -137,6 +137,7 @@ fn state(series: &str, minute: i64) -> SeriesState {
             },
         )]),
         version: 0,
+        recent: Vec::new(),
     }
 }
 

@@ -16,6 +16,9 @@ Examples:
   stockrun run pipeline.yaml --once             # poll once, drain the queue, print a summary
   API_KEY=... stockrun run pipeline.yaml        # poll on the schedule and process, until Ctrl-C
   stockrun show pipeline.yaml --limit 5         # what the store holds
+  stockrun run pipeline.yaml --dry-run          # what one poll would queue, store and mail
+  stockrun echo pipeline.yaml                   # the pipeline resolved, secrets redacted
+  stockrun invoke pipeline.yaml --event sqs     # the Lambda handler, in this process
   stockrun init pipeline.yaml --backend aws     # create the queue, table and SES identity
   stockrun deploy-template pipeline.yaml > pipeline.cfn.yaml   # CloudFormation for Lambda
   stockrun schema > pipeline.schema.json
@@ -27,6 +30,14 @@ Exit status:
   3  failure at run time: the source, queue, store, e-mail or AWS failed (see the error)
 
 The pipeline format: `stockrun schema`. Logs go to stderr; set STOCKRUN_LOG=debug for more.";
+
+/// What `stockrun invoke --help` prints after the options.
+const INVOKE_AFTER_HELP: &str = "\
+Examples:
+  stockrun invoke pipeline.yaml --event schedule            # poll once, queue locally
+  stockrun invoke pipeline.yaml --event sqs                 # a batch of what one poll fetches
+  stockrun invoke pipeline.yaml --event sqs --records bodies.json --backend aws
+  stockrun invoke --print-event sqs > event.json";
 
 /// What `stockrun deploy-template --help` prints after the options.
 const DEPLOY_TEMPLATE_AFTER_HELP: &str = "\
@@ -114,9 +125,17 @@ pub enum Command {
         /// The pipeline and where its stages run.
         #[command(flatten)]
         target: Target,
+        /// How records are received and mailed.
+        #[command(flatten)]
+        delivery: Delivery,
         /// Poll once, drain the queue, print a summary and exit.
         #[arg(long)]
         once: bool,
+        /// Poll once and process for real, print what would be queued, stored, dead-lettered
+        /// and mailed (the e-mails rendered), and write nothing: no queue, store, outbox, SMTP
+        /// or AWS call (alert rules are not evaluated).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Only poll: fetch on the schedule and queue every record (pair with `consume`).
     ///
@@ -131,6 +150,10 @@ pub enum Command {
         /// Poll once, print a summary and exit.
         #[arg(long)]
         once: bool,
+        /// Poll once for real and print the messages that would be queued, without queueing
+        /// them (nothing is written).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Only consume: process, store and e-mail what is queued (several can share a queue).
     ///
@@ -142,6 +165,9 @@ pub enum Command {
         /// The pipeline and where its stages run.
         #[command(flatten)]
         target: Target,
+        /// How records are received and mailed.
+        #[command(flatten)]
+        delivery: Delivery,
         /// Drain the queue, print a summary and exit.
         #[arg(long)]
         once: bool,
@@ -205,6 +231,9 @@ pub enum Command {
         /// The pipeline and where its stages run.
         #[command(flatten)]
         target: Target,
+        /// The queue's visibility timeout, and whether e-mail needs an SES identity.
+        #[command(flatten)]
+        delivery: Delivery,
     },
     /// Print the CloudFormation template that runs the pipeline on AWS Lambda (for production).
     ///
@@ -277,6 +306,84 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
         format: ValidateFormat,
     },
+    /// Print the pipeline fully resolved: every default filled in, every `${VAR}` substituted,
+    /// secrets shown as `<redacted>`.
+    ///
+    /// The output is itself a pipeline: saved (with the secrets' `<redacted>` put back as
+    /// `${VAR}`s, or as it is for a look), `stockrun validate` accepts it and it means the
+    /// same. Exit status 1 when the pipeline is invalid (an unset `${VAR}` is a warning, and
+    /// stays `${VAR}`).
+    Echo {
+        /// The pipeline file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = EchoFormat::Yaml)]
+        format: EchoFormat,
+    },
+    /// Run the Lambda handler in this process with the event AWS would send, and print its
+    /// response (`batchItemFailures` for an SQS batch, the poll's counts for a schedule).
+    ///
+    /// `--event sqs` builds an SQS event source mapping batch from `--records` (a JSON array of
+    /// message bodies, or of records, each wrapped as the poller wraps it), else from one real
+    /// poll of the source; `--event schedule` builds the EventBridge Scheduler event, so the
+    /// handler polls and queues. With the local backend the state directory stands in for
+    /// SQS, DynamoDB and SES. `--print-event` only prints a sample event. Exit status 3 when
+    /// the handler fails the invocation (Lambda would retry it), 1 when the pipeline is invalid.
+    #[command(after_help = INVOKE_AFTER_HELP)]
+    Invoke {
+        /// The pipeline file (not with `--print-event`).
+        #[arg(
+            value_name = "FILE",
+            required_unless_present = "print_event",
+            conflicts_with = "print_event"
+        )]
+        file: Option<PathBuf>,
+        /// The event to invoke the handler with.
+        #[arg(
+            long,
+            value_enum,
+            value_name = "KIND",
+            required_unless_present = "print_event"
+        )]
+        event: Option<EventKind>,
+        /// With `--event sqs`: a JSON file holding an array of message bodies or records.
+        #[arg(long, value_name = "FILE", conflicts_with = "print_event")]
+        records: Option<PathBuf>,
+        /// Print a sample event of this kind (as AWS sends it) and exit.
+        #[arg(long, value_enum, value_name = "KIND", conflicts_with = "event")]
+        print_event: Option<EventKind>,
+        /// Where the queue, store and e-mail live.
+        #[arg(long, value_enum, default_value_t = BackendArg::Local)]
+        backend: BackendArg,
+        /// Directory of the local backend's database files and e-mail outbox.
+        #[arg(
+            long,
+            env = "STOCKRUN_STATE_DIR",
+            default_value = ".stockrun",
+            value_name = "DIR"
+        )]
+        state_dir: PathBuf,
+    },
+    /// Print the shell completion script for SHELL.
+    ///
+    /// bash: `stockrun completions bash > ~/.local/share/bash-completion/completions/stockrun`;
+    /// zsh: `stockrun completions zsh > ~/.zfunc/_stockrun` (with `~/.zfunc` in `fpath`); fish:
+    /// `stockrun completions fish > ~/.config/fish/completions/stockrun.fish`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of stockrun, or write one page per subcommand into a directory.
+    ///
+    /// `stockrun man | man -l -` reads it; `stockrun man --dir /usr/local/share/man/man1`
+    /// installs `stockrun.1`, `stockrun-run.1`, ….
+    Man {
+        /// Write `stockrun.1` and a page per subcommand into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// What `stockrun test --help` prints after the options.
@@ -290,8 +397,8 @@ Examples:
 Exit status: 0 when every case passes, 1 when a case fails or a test file or its pipeline
 cannot be used, 2 on a usage error.";
 
-/// The pipeline file and where its stages run: the options `run`, `poll`, `consume`, `show` and
-/// `init` share.
+/// The pipeline file and where its state lives: the options every command that runs stages or
+/// reads their state shares (`run`, `poll`, `consume`, `show`, `backtest`, `init`, `invoke`).
 #[derive(Debug, Args)]
 pub struct Target {
     /// The pipeline file.
@@ -308,6 +415,13 @@ pub struct Target {
         value_name = "DIR"
     )]
     pub state_dir: PathBuf,
+}
+
+/// How records are received and mailed: the options of the commands that consume the queue or
+/// set it up (`run`, `consume`, `init`); `poll`, `show` and `backtest` neither receive nor mail,
+/// so their `--help` does not list these.
+#[derive(Debug, Default, Args)]
+pub struct Delivery {
     /// Send e-mail through this SMTP server instead of the outbox, such as
     /// `smtp://127.0.0.1:1025` or `smtps://user:password@host`. Output and errors name the
     /// server as `scheme://host:port` only; the user name and password are never shown.
@@ -367,6 +481,31 @@ pub enum TemplateFormat {
     Yaml,
     /// JSON.
     Json,
+}
+
+/// `echo --format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum EchoFormat {
+    /// YAML, as a pipeline file is written.
+    #[default]
+    Yaml,
+    /// JSON (also a valid pipeline file: YAML reads JSON).
+    Json,
+}
+
+/// `invoke --event` and `--print-event`: the invocations the function handles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EventKind {
+    /// An SQS event source mapping batch.
+    Sqs,
+    /// An EventBridge Scheduler scheduled event.
+    Schedule,
+}
+
+/// The clap definition of the whole command line, for what is generated from it (shell
+/// completions, man pages).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// The retention periods CloudWatch Logs accepts, in days.

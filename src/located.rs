@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::ops::Deref;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_saphyr::Spanned;
 
 /// A position in the pipeline file: 1-based line and column, and the byte offset of the value.
@@ -101,6 +101,13 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
             position: Position::from_saphyr(&spanned.referenced),
             value: spanned.value,
         })
+    }
+}
+
+/// Written as the value alone: the position is an artefact of loading.
+impl<T: Serialize> Serialize for Located<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
     }
 }
 

@@ -60,6 +60,18 @@ impl Redactor {
             .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
     }
 
+    /// The same secrets, every one shown as `shown` (such as `<redacted>`) rather than as the
+    /// reference that brought it: for output that must not read as a `${VAR}` (`stockrun echo`).
+    pub fn showing_all_as(&self, shown: &str) -> Redactor {
+        Redactor {
+            secrets: self
+                .secrets
+                .iter()
+                .map(|(value, _)| (value.clone(), shown.to_owned()))
+                .collect(),
+        }
+    }
+
     /// `text` with every secret replaced.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut text = Cow::Borrowed(text);

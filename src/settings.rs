@@ -3,8 +3,12 @@
 //! left behind, so nothing past this module (least of all `runtime/`) knows about clap.
 
 use crate::aws::Aws;
-use crate::cli::{self, BackendArg, Cli, TemplateFormat, ValidateFormat};
-use crate::commands::{Command, backtest, deploy_template, init, run, show, test, validate};
+use std::path::PathBuf;
+
+use crate::cli::{self, BackendArg, Cli, Delivery, TemplateFormat, ValidateFormat};
+use crate::commands::{
+    Command, backtest, deploy_template, echo, init, invoke, run, show, test, validate,
+};
 use crate::runtime::backend::{Backend, BackendKind};
 
 /// Resolves what was typed into the command to run. Nothing is read or connected here: the AWS
@@ -21,13 +25,28 @@ pub fn resolve(cli: Cli) -> Command {
             deny_warnings,
         }),
         cli::Command::Schema => Command::Schema,
-        cli::Command::Run { target, once } => Command::Run(halves(target, once, run::Halves::Both)),
-        cli::Command::Poll { target, once } => {
-            Command::Run(halves(target, once, run::Halves::Poll))
-        }
-        cli::Command::Consume { target, once } => {
-            Command::Run(halves(target, once, run::Halves::Consume))
-        }
+        cli::Command::Run {
+            target,
+            delivery,
+            once,
+            dry_run,
+        } => Command::Run(run::Options {
+            dry_run,
+            ..halves(target, delivery, once, run::Halves::Both)
+        }),
+        cli::Command::Poll {
+            target,
+            once,
+            dry_run,
+        } => Command::Run(run::Options {
+            dry_run,
+            ..halves(target, Delivery::default(), once, run::Halves::Poll)
+        }),
+        cli::Command::Consume {
+            target,
+            delivery,
+            once,
+        } => Command::Run(halves(target, delivery, once, run::Halves::Consume)),
         cli::Command::Show {
             target,
             limit,
@@ -38,7 +57,7 @@ pub fn resolve(cli: Cli) -> Command {
             columns,
         } => Command::Show(show::Options {
             file: target.file.clone(),
-            backend: backend(target),
+            backend: backend(target, Delivery::default()),
             limit,
             dead,
             format: match format {
@@ -58,7 +77,7 @@ pub fn resolve(cli: Cli) -> Command {
             format,
         } => Command::Backtest(backtest::Options {
             file: target.file.clone(),
-            backend: backend(target),
+            backend: backend(target, Delivery::default()),
             since,
             series,
             format: match format {
@@ -66,9 +85,9 @@ pub fn resolve(cli: Cli) -> Command {
                 cli::ValidateFormat::Json => backtest::Format::Json,
             },
         }),
-        cli::Command::Init { target } => Command::Init(init::Options {
+        cli::Command::Init { target, delivery } => Command::Init(init::Options {
             file: target.file.clone(),
-            backend: backend(target),
+            backend: backend(target, delivery),
         }),
         cli::Command::DeployTemplate {
             file,
@@ -103,27 +122,76 @@ pub fn resolve(cli: Cli) -> Command {
                 cli::ValidateFormat::Json => test::Format::Json,
             },
         }),
+        cli::Command::Echo { file, format } => Command::Echo(echo::Options {
+            file,
+            format: match format {
+                cli::EchoFormat::Yaml => echo::Format::Yaml,
+                cli::EchoFormat::Json => echo::Format::Json,
+            },
+        }),
+        cli::Command::Invoke {
+            file,
+            event,
+            records,
+            print_event,
+            backend: kind,
+            state_dir,
+        } => Command::Invoke(match print_event {
+            // clap requires FILE and `--event` unless `--print-event` is given.
+            Some(kind) => invoke::Options::PrintEvent(kind.into()),
+            None => invoke::Options::Invoke {
+                file: file.unwrap_or_default(),
+                event: event.map_or(invoke::EventKind::Sqs, Into::into),
+                records,
+                backend: backend(
+                    cli::Target {
+                        file: PathBuf::new(),
+                        backend: kind,
+                        state_dir,
+                    },
+                    Delivery::default(),
+                ),
+            },
+        }),
+        cli::Command::Completions { shell } => Command::Completions(shell),
+        cli::Command::Man { dir } => Command::Man(dir),
     }
 }
 
-/// The options of `run`, `poll` or `consume`.
-fn halves(target: cli::Target, once: bool, halves: run::Halves) -> run::Options {
+/// The options of `run`, `poll` or `consume` (not a dry run).
+fn halves(
+    target: cli::Target,
+    delivery: Delivery,
+    once: bool,
+    halves: run::Halves,
+) -> run::Options {
     run::Options {
         file: target.file.clone(),
-        backend: backend(target),
+        backend: backend(target, delivery),
         once,
         halves,
+        dry_run: false,
     }
 }
 
-/// Where the stages run, from `--backend`, `--state-dir`, `--smtp` and `--visibility-timeout`.
-fn backend(target: cli::Target) -> Backend {
+/// Where the stages run, from `--backend`, `--state-dir` and, for the commands that take them,
+/// `--smtp` and `--visibility-timeout` (`Delivery::default()` for the others).
+fn backend(target: cli::Target, delivery: Delivery) -> Backend {
     Backend {
         kind: target.backend.into(),
         state_dir: target.state_dir,
-        smtp: target.smtp,
-        visibility_timeout: target.visibility_timeout,
+        smtp: delivery.smtp,
+        visibility_timeout: delivery.visibility_timeout,
         aws: Aws::new(),
+    }
+}
+
+impl From<cli::EventKind> for invoke::EventKind {
+    fn from(kind: cli::EventKind) -> invoke::EventKind {
+        match kind {
+            cli::EventKind::Sqs => invoke::EventKind::Sqs,
+            cli::EventKind::Schedule => invoke::EventKind::Schedule,
+        }
     }
 }
 
@@ -174,7 +242,7 @@ mod tests {
             ("poll", run::Halves::Poll),
             ("consume", run::Halves::Consume),
         ] {
-            let Command::Run(options) = resolve(&[
+            let mut args = vec![
                 command,
                 "p.yaml",
                 "--once",
@@ -182,20 +250,22 @@ mod tests {
                 "aws",
                 "--state-dir",
                 "/tmp/s",
-                "--visibility-timeout",
-                "90s",
-            ]) else {
+            ];
+            // `poll` receives nothing: it has no `--visibility-timeout`.
+            if expected != run::Halves::Poll {
+                args.extend(["--visibility-timeout", "90s"]);
+            }
+            let Command::Run(options) = resolve(&args) else {
                 panic!("{command} resolves to Command::Run");
             };
             assert_eq!(options.halves, expected);
             assert!(options.once);
+            assert!(!options.dry_run);
             assert_eq!(options.file, PathBuf::from("p.yaml"));
             assert_eq!(options.backend.kind, BackendKind::Aws);
             assert_eq!(options.backend.state_dir, PathBuf::from("/tmp/s"));
-            assert_eq!(
-                options.backend.visibility_timeout,
-                Some(Duration::from_secs(90))
-            );
+            let visibility = (expected != run::Halves::Poll).then(|| Duration::from_secs(90));
+            assert_eq!(options.backend.visibility_timeout, visibility);
         }
     }
 
@@ -221,5 +291,18 @@ mod tests {
         assert!(resolve(&["consume", "p.yaml"]).uses_backend());
         assert!(!resolve(&["validate", "p.yaml"]).uses_backend());
         assert!(!resolve(&["schema"]).uses_backend());
+        assert!(resolve(&["invoke", "p.yaml", "--event", "sqs"]).uses_backend());
+        assert!(!resolve(&["invoke", "--print-event", "sqs"]).uses_backend());
+        assert!(!resolve(&["echo", "p.yaml"]).uses_backend());
+    }
+
+    #[test]
+    fn dry_run_is_resolved_for_run_and_poll() {
+        for command in ["run", "poll"] {
+            let Command::Run(options) = resolve(&[command, "p.yaml", "--dry-run"]) else {
+                panic!("{command} resolves to Command::Run");
+            };
+            assert!(options.dry_run, "{command}");
+        }
     }
 }

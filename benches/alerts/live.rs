@@ -177,7 +177,9 @@ impl Live {
             alerts: Some(AlertStage {
                 rules: Arc::clone(&rules),
                 ledger: ledger.clone(),
+                lease: stockrun::runtime::alerts::LEASE,
             }),
+            clock: stockrun::runtime::clock::BatchClock::system(),
             pipeline,
         };
         // The states of every series, from its latest quote.
@@ -228,6 +230,7 @@ impl Live {
         let stage = AlertStage {
             rules: Arc::clone(rules),
             ledger: self.ledger.clone(),
+            lease: stockrun::runtime::alerts::LEASE,
         };
         self.runtime
             .block_on(self.stages.store.put_batch(&items))

@@ -1,11 +1,16 @@
-//! One module per subcommand; each takes its resolved options ([`Command`], which `crate::settings`
+//! One module per subcommand (`completions` holds `completions` and `man`; `dry_run` is `run`'s
+//! and `poll`'s `--dry-run`); each takes its resolved options ([`Command`], which `crate::settings`
 //! resolves from the command line) and says how it
 //! ended with an [`ExitStatus`] (or an error `ExitStatus::of_error` classifies). [`execute`]
 //! runs one command with stdout locked and flushed, on a tokio runtime when it needs one.
 
 pub mod backtest;
+pub mod completions;
 pub mod deploy_template;
+pub mod dry_run;
+pub mod echo;
 pub mod init;
+pub mod invoke;
 pub mod run;
 pub mod schema;
 pub mod show;
@@ -41,15 +46,27 @@ pub enum Command {
     DeployTemplate(deploy_template::Options),
     /// `stockrun test`.
     Test(test::Options),
+    /// `stockrun echo`.
+    Echo(echo::Options),
+    /// `stockrun invoke`.
+    Invoke(invoke::Options),
+    /// `stockrun completions SHELL`.
+    Completions(clap_complete::Shell),
+    /// `stockrun man [--dir DIR]`.
+    Man(Option<std::path::PathBuf>),
 }
 
 impl Command {
     /// Whether the command runs stages (and so logs and needs the async runtime): `run`,
-    /// `poll`, `consume`, `show` and `init`.
+    /// `poll`, `consume`, `show`, `backtest`, `init` and `invoke` (not `--print-event`).
     pub fn uses_backend(&self) -> bool {
         matches!(
             self,
-            Command::Run(_) | Command::Show(_) | Command::Init(_) | Command::Backtest(_)
+            Command::Run(_)
+                | Command::Show(_)
+                | Command::Init(_)
+                | Command::Backtest(_)
+                | Command::Invoke(invoke::Options::Invoke { .. })
         )
     }
 }
@@ -85,6 +102,17 @@ fn run_command(
         Command::Init(options) => block_on(init::run(options, env, stdout))?,
         Command::Backtest(options) => block_on(backtest::run(options, env, stdout))?,
         Command::Test(options) => block_on(test::run(options, stdout))?,
+        Command::Echo(options) => echo::run(options, env, stdout)?,
+        Command::Invoke(invoke::Options::PrintEvent(kind)) => {
+            invoke::print_event(*kind, stdout).map(|()| ExitStatus::Success)?
+        }
+        Command::Invoke(options) => block_on(invoke::run(options, env, stdout))?,
+        Command::Completions(shell) => {
+            completions::completions(*shell, stdout).map(|()| ExitStatus::Success)?
+        }
+        Command::Man(dir) => {
+            completions::man(dir.as_deref(), stdout).map(|()| ExitStatus::Success)?
+        }
     })
 }
 

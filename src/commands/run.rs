@@ -40,6 +40,9 @@ pub struct Options {
     pub once: bool,
     /// Which halves to run.
     pub halves: Halves,
+    /// Poll once and report what would be queued, stored and mailed, writing nothing
+    /// (`super::dry_run`; `run` and `poll` only).
+    pub dry_run: bool,
 }
 
 /// Runs the pipeline and prints the summary line to `out` when it stops. Ends with an error
@@ -52,6 +55,9 @@ pub async fn run(
     env: &Environment,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitStatus> {
+    if options.dry_run {
+        return super::dry_run::run(options, env, out).await;
+    }
     let unset = match options.halves {
         Halves::Consume => UnsetVariables::Warn,
         Halves::Both | Halves::Poll => UnsetVariables::Deny,

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// A duration such as `10s`, `1m`, `1m 30s` or `500ms`, parsed by `humantime`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,6 +36,13 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
+/// Written back as `humantime` writes it (`1m 30s`), which it parses to the same duration.
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl JsonSchema for Duration {
     fn schema_name() -> Cow<'static, str> {
         "Duration".into()
@@ -46,5 +53,20 @@ impl JsonSchema for Duration {
             "type": "string",
             "pattern": "^\\s*([0-9]+\\s*[a-zA-Zµ]+\\s*)+$"
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duration_is_written_back_as_text_that_parses_to_it() {
+        for written in ["10s", "1m 30s", "500ms", "2h", "1day"] {
+            let duration: Duration = serde_saphyr::from_str(written).unwrap();
+            let text = serde_json::to_value(duration).unwrap();
+            let again: Duration = serde_saphyr::from_str(text.as_str().unwrap()).unwrap();
+            assert_eq!(again, duration, "{written} → {text}");
+        }
     }
 }

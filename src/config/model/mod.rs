@@ -10,13 +10,14 @@ mod source;
 mod store;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
 pub use notify::{Notify, Resolved, Rule};
 pub use process::{Ambiguous, Field, FieldType, Process};
 pub use queue::{MAX_BATCH_SIZE, Queue};
 pub use size::Size;
+pub(crate) use source::redacted_url;
 pub use source::{
     ActiveWindow, Feed, FeedValue, Method, Next, Quota, QuotaPeriod, RateLimitHeaders, Source,
 };
@@ -26,7 +27,7 @@ use super::Located;
 
 /// A stockrun pipeline: where records come from, how they are queued, which fields are kept,
 /// where they are stored and who is told.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "stockrun pipeline")]
 pub struct Pipeline {
@@ -49,6 +50,7 @@ pub struct Pipeline {
     /// An e-mail after every processed batch (SES v2 on AWS, `.eml` files in an outbox locally).
     /// Leave it out to send no e-mail.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
 }
 

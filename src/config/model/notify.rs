@@ -3,7 +3,7 @@
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Duration;
 use crate::config::Located;
@@ -19,7 +19,7 @@ use crate::config::Located;
 /// (inside `{{#each records}}` each record has its fields, `inserted_at` and `feed`). An alert
 /// mail sees the record's fields, `prev` (the previous record's fields; empty for a series' first), `rule`,
 /// `series`, `pipeline` and `fired_at`.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
     /// Sender, such as `stockrun@example.com` or `Stock bot <bot@example.com>`. On AWS it must be
@@ -30,12 +30,15 @@ pub struct Notify {
     /// Subject template of the per-batch mail, such as `{{count}} new quotes`. With `text`, every
     /// batch that stored new or changed records mails them.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<Located<String>>,
     /// Plain-text body template of the per-batch mail.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<Located<String>>,
     /// HTML body template of the per-batch mail, sent beside the text body.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<Located<String>>,
     /// Alert rules by name (letters, digits, `_` and `-`). Each series (the records sharing the
     /// partition key, such as one symbol) has its own state per rule.
@@ -45,6 +48,7 @@ pub struct Notify {
     /// pipeline) instead of one mail per alert. Locally the consumer sends it; on Lambda the
     /// scheduled invocation does.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Located<Duration>>,
     /// How long one attempt to send the e-mail may take in all (connecting, every SMTP exchange,
     /// or the whole SES call) before it is abandoned; a failed attempt is retried 3 times, with
@@ -63,7 +67,7 @@ pub struct Notify {
 /// `min_over(price, "20d")`, `max_over`, `avg_over`, `first_over`, `last_over`, and
 /// `count_over("1h")`. A condition that cannot be evaluated for a record (an optional field
 /// missing, no previous record yet) skips the rule for that record; the record is stored anyway.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// The condition that fires the rule, such as
@@ -72,12 +76,15 @@ pub struct Rule {
     /// The condition that re-arms the rule once it fired. Default: `when` is false again. Write
     /// one to re-arm only after the value moved back by some amount, such as `price < 1990.0`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rearm: Option<Located<String>>,
     /// The least time between two firings of this rule for one series, such as `30m`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<Located<Duration>>,
     /// When the rule stops firing: an RFC 3339 time such as `2026-12-31T00:00:00Z`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<Located<String>>,
     /// Subject template of the alert, such as `{{symbol}} moved to {{price}}`.
     pub subject: Located<String>,
@@ -85,14 +92,16 @@ pub struct Rule {
     pub text: Located<String>,
     /// HTML body template of the alert, sent beside the text body.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub html: Option<Located<String>>,
     /// A "back to normal" mail, sent when the rule re-arms after it fired.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Resolved>,
 }
 
 /// The "back to normal" mail of a rule.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resolved {
     /// Subject template, such as `{{symbol}} back to {{price}}`.

@@ -2,12 +2,12 @@
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Located;
 
 /// What the processor keeps of each record.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Process {
     /// The fields to keep, by name. Names are letters, digits and `_`, starting with a letter or
@@ -17,21 +17,24 @@ pub struct Process {
 
 /// One field picked from a record. Its value comes from exactly one of `path` (the record),
 /// `root` (the whole response) and `member_name` (the name the record has in its response).
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
     /// JSONPath relative to one record, such as `$.price` or `$['last price']`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<Located<String>>,
     /// JSONPath relative to the whole response the record came from, such as
     /// `$['Meta Data']['2. Symbol']`: a value every record of the response shares. It is
     /// evaluated when the response is polled and travels in each record's message.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub root: Option<Located<String>>,
     /// `true`: the value is the name of the object member the record was selected from, such as
     /// the date of `{"2024-03-15": {…}, …}` selected by `source.records: $.*`. A record that is
     /// an array element, or the whole body, has none (the field is missing).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub member_name: Option<Located<bool>>,
     /// The type the value is converted to.
     #[serde(default, rename = "type")]
@@ -44,10 +47,12 @@ pub struct Field {
     /// For `timestamp`: the strftime format of the text, such as `%d-%b-%Y %H:%M:%S`. Without
     /// it, RFC 3339 text and epoch seconds or milliseconds are accepted.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<Located<String>>,
     /// For `timestamp` with a `format` that has no UTC offset: the IANA time zone the text is
     /// in, such as `America/New_York`. Default: UTC.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timezone: Option<Located<String>>,
     /// For `timestamp` in a `timezone` with daylight saving: which instant a local time in the
     /// hour that happens twice (when the clocks go back) means. `earlier` (the default) takes
@@ -55,6 +60,7 @@ pub struct Field {
     /// two quotes an hour apart would otherwise share one instant (and one key). A local time
     /// the clocks skipped (when they go forward) is always refused.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ambiguous: Option<Located<Ambiguous>>,
 }
 
@@ -81,7 +87,7 @@ impl Process {
 }
 
 /// Which instant a local time that happened twice (a daylight-saving overlap) means.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Ambiguous {
     /// The first reading (before the clocks went back): the earlier instant.
@@ -95,7 +101,7 @@ pub enum Ambiguous {
 
 /// The type of a field. Every value is converted on the way in; one that cannot be converted
 /// makes the record a poison record when the field is `required`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
     /// Text, as it is.

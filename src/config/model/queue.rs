@@ -1,7 +1,7 @@
 //! The `queue` section: how records travel from the poller to the processor.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Duration;
 use crate::config::Located;
@@ -11,14 +11,16 @@ use crate::config::Located;
 pub const MAX_BATCH_SIZE: u32 = 10;
 
 /// The queue between poller and processor.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Queue {
     /// SQS queue name (its URL is looked up). Default: the pipeline's `name`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<Located<String>>,
     /// SQS queue URL, instead of `name`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<Located<String>>,
     /// Records processed together, 1 to 10 (the SQS receive limit; the Lambda trigger's
     /// `BatchSize`).

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// A size such as `10MiB`, `512KiB` or `2MB` (parsed by `bytesize`), or a plain number of bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,6 +48,18 @@ impl<'de> Deserialize<'de> for Size {
     }
 }
 
+/// Written back as text (`10.0 MiB`) when that parses to the same number of bytes, else as
+/// the number of bytes (the text is rounded to one decimal).
+impl Serialize for Size {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self.to_string();
+        match text.parse::<bytesize::ByteSize>() {
+            Ok(size) if size.as_u64() == self.0 => serializer.serialize_str(&text),
+            _ => serializer.serialize_u64(self.0),
+        }
+    }
+}
+
 impl JsonSchema for Size {
     fn schema_name() -> Cow<'static, str> {
         "Size".into()
@@ -76,5 +88,12 @@ mod tests {
         let error = parse("lots").unwrap_err().to_string();
         assert!(error.contains("invalid size `lots`"), "{error}");
         assert_eq!(Size::mib(10).to_string(), "10.0 MiB");
+    }
+
+    #[test]
+    fn sizes_are_written_back_as_text_only_when_it_is_exact() {
+        let write = |size: Size| serde_json::to_string(&size).unwrap();
+        assert_eq!(write(Size::mib(10)), "\"10.0 MiB\"");
+        assert_eq!(write(Size(1_000_001)), "1000001");
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Duration, Size};
 use crate::config::Located;
@@ -12,7 +12,7 @@ use crate::config::located::Position;
 use crate::redact::is_secret_name;
 
 /// The REST API a pipeline polls.
-#[derive(Clone, Deserialize, JsonSchema)]
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// URL to GET, such as `https://api.example.com/quotes?symbol={{symbol}}`. With `feeds`,
@@ -28,6 +28,7 @@ pub struct Source {
     /// The HTTP method: `GET` (the default) or `POST`, for APIs that take their query in a
     /// request body.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<Located<Method>>,
     /// With `method: POST`: the JSON request body, a template like the URL, such as
     /// `'{"symbol": "{{symbol}}", "interval": "1day"}'`. A substituted value is escaped for a
@@ -35,11 +36,13 @@ pub struct Source {
     /// must render to JSON for every feed, and is sent with `Content-Type: application/json`
     /// unless `headers` sets one.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Located<String>>,
     /// Pagination: where a response says the next page is, such as `{ link: $.next }` (a URL)
     /// or `{ cursor: $.cursor, param: cursor }` (a value sent as a query parameter). Each poll
     /// requests at most `max_pages` pages per feed. Default: one request per feed.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<Located<Next>>,
     /// When to poll: a cron expression with a seconds field (`sec min hour day-of-month month
     /// day-of-week [year]`), read in `timezone` (UTC by default). Day-of-week numbers count
@@ -51,12 +54,14 @@ pub struct Source {
     /// repeated when they go back fires once). Also the zone of `active` windows that name none.
     /// Default: `UTC`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timezone: Option<Located<String>>,
     /// When the pipeline polls at all: a list of windows, such as
     /// `[{ days: mon-fri, hours: "09:15-15:30" }]`. A firing of `schedule` outside every window
     /// is skipped (locally and on Lambda, and `validate`'s quota count leaves it out). Default:
     /// always active.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub active: Option<Located<Vec<ActiveWindow>>>,
     /// How long one request (or `file:` read) may take before it is retried.
     #[serde(default = "default_timeout")]
@@ -80,6 +85,7 @@ pub struct Source {
     pub errors: Vec<Located<String>>,
     /// The API plan's request allowance; `validate` warns when `schedule` × feeds exceeds it.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub quota: Option<Located<Quota>>,
     /// The response headers that tell how much of the API's request allowance is left. Each
     /// response's values are logged at debug, and a warning when the allowance is nearly spent.
@@ -89,28 +95,31 @@ pub struct Source {
 }
 
 /// One window of `source.active`: days of the week and a time range, in a time zone.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveWindow {
     /// Days of the week, by name: a range such as `mon-fri`, a list such as `mon,wed,fri`, or
     /// both (`mon-wed,fri`). Default: every day.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub days: Option<Located<String>>,
     /// The time of day, `HH:MM-HH:MM`, from the start (included) to the end (excluded):
     /// `"09:15-15:30"` polls at 09:15 and at 15:29, not at 15:30. The end may be `24:00`; a
     /// window cannot cross midnight (write two). Quote it in YAML. Default: the whole day.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hours: Option<Located<String>>,
     /// The IANA time zone of `days` and `hours`, such as `Asia/Kolkata`. Default:
     /// `source.timezone`, or UTC.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timezone: Option<Located<String>>,
 }
 
 /// The names of the rate-limit response headers, such as
 /// `{ limit: X-RateLimit-Limit, remaining: X-RateLimit-Remaining }`. Names are matched ignoring
 /// case; a response without the `remaining` header is not checked.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitHeaders {
     /// The header with the number of requests the plan allows. Default:
@@ -180,8 +189,8 @@ impl fmt::Debug for Redacted {
 }
 
 /// `url` with its password and the values of credential-like query parameters replaced by
-/// `<redacted>`.
-fn redacted_url(url: &str) -> String {
+/// `<redacted>` (for `Debug`, and for `stockrun echo`).
+pub(crate) fn redacted_url(url: &str) -> String {
     let (base, fragment) = url
         .split_once('#')
         .map_or((url, None), |(b, f)| (b, Some(f)));
@@ -251,7 +260,7 @@ fn default_reset_header() -> Located<String> {
 pub type Feed = BTreeMap<String, Located<FeedValue>>;
 
 /// A feed value: written as text, a number or a boolean, used as text.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(transparent)]
 pub struct FeedValue(pub String);
 
@@ -265,7 +274,7 @@ impl JsonSchema for FeedValue {
 }
 
 /// The HTTP method of the source's requests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     /// `GET`: the query is in the URL.
@@ -286,21 +295,24 @@ impl Method {
 }
 
 /// Where the next page of a response is: exactly one of `link` and `cursor`.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Next {
     /// JSONPath of the next page's URL in a response, such as `$.next` or `$.links.next`:
     /// absolute or relative to the page it is in; it must stay on the source's host (headers
     /// carry keys). No value (missing, `null` or `""`) means the last page.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<Located<String>>,
     /// JSONPath of a cursor in a response, such as `$.meta.next_cursor`: the next request is
     /// the feed's own, with the cursor added as the query parameter `param`. No value (missing,
     /// `null` or `""`) means the last page.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Located<String>>,
     /// With `cursor`: the query parameter the cursor is sent in, such as `cursor`.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub param: Option<Located<String>>,
     /// The most pages one feed's poll requests (the first included), from 1 to 1000: a poll
     /// stops there with a warning, so a response that always links on cannot poll forever.
@@ -314,7 +326,7 @@ fn default_max_pages() -> Located<u32> {
 }
 
 /// A request allowance, such as `{ requests: 500, per: month }`.
-#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Requests allowed per period.
@@ -324,7 +336,7 @@ pub struct Quota {
 }
 
 /// The period of a quota. A month counts as 30 days.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum QuotaPeriod {
     /// One second.

@@ -1,12 +1,12 @@
 //! The `store` section: the table processed records are written to.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Located;
 
 /// The table records are written to.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Store {
     /// Table name (DynamoDB on AWS, a SQLite table locally).
@@ -23,18 +23,19 @@ fn default_inserted_at() -> Located<String> {
 }
 
 /// The table's primary key.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableKey {
     /// The partition (hash) key.
     pub partition: KeyAttribute,
     /// The sort (range) key, if the table has one.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<KeyAttribute>,
 }
 
 /// One key attribute: its name in the table and the template that makes its value.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAttribute {
     /// Attribute name in the table.

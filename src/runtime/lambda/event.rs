@@ -80,6 +80,55 @@ pub fn classify(event: Value) -> Result<Invocation, EventError> {
     })
 }
 
+/// The SQS event source mapping batch AWS would send for messages with these `bodies` from
+/// queue `queue` (its name) in `region`, each received once (`stockrun invoke`). Message ids
+/// are UUID-shaped and unique per call; receipt handles are made up, so a queue asked to release
+/// one ignores it (locally) or refuses it (SQS; logged). `md5OfBody` is left out: the handler
+/// does not read it.
+pub fn sqs_event(bodies: &[String], queue: &str, region: &str) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let millis = now.as_millis().to_string();
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(index, body)| {
+            let id = format!(
+                "{:08x}-{:04x}-4000-8000-{:012x}",
+                now.as_secs() & 0xffff_ffff,
+                index & 0xffff,
+                u64::from(now.subsec_nanos()) << 8 | (index as u64 & 0xff)
+            );
+            serde_json::json!({
+                "messageId": id,
+                "receiptHandle": format!("stockrun-invoke-{id}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": millis,
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": millis,
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": format!("arn:aws:sqs:{region}:123456789012:{queue}"),
+                "awsRegion": region,
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// The event the template's EventBridge Scheduler schedule sends (`deploy::SCHEDULED_EVENT`),
+/// with its time filled in as the scheduler fills it.
+pub fn scheduled_event(time: chrono::DateTime<chrono::Utc>) -> Value {
+    let mut event: Value =
+        serde_json::from_str(crate::deploy::SCHEDULED_EVENT).expect("the event is JSON");
+    event["time"] = Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    event
+}
+
 /// An event with `Records` whose every record comes from SQS.
 fn is_sqs(event: &Value) -> bool {
     event
@@ -158,6 +207,23 @@ mod tests {
     #[test]
     fn the_event_the_templates_schedule_sends_is_scheduled() {
         let event = serde_json::from_str(crate::deploy::SCHEDULED_EVENT).unwrap();
+        assert!(matches!(classify(event).unwrap(), Invocation::Scheduled));
+    }
+
+    #[test]
+    fn the_built_events_are_the_ones_the_handler_takes() {
+        let bodies = vec!["{}".to_owned(), "[]".to_owned()];
+        let Invocation::Sqs(messages) = classify(sqs_event(&bodies, "q", "eu-west-1")).unwrap()
+        else {
+            panic!("not an SQS batch");
+        };
+        assert_eq!(messages.len(), 2);
+        assert_ne!(messages[0].id, messages[1].id);
+        assert_eq!(messages[1].body, "[]");
+        assert_eq!(messages[0].receive_count, 1);
+        let time = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let event = scheduled_event(time);
+        assert_eq!(event["time"], "2023-11-14T22:13:20Z");
         assert!(matches!(classify(event).unwrap(), Invocation::Scheduled));
     }
 

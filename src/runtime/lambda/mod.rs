@@ -15,7 +15,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::Instrument as _;
 
-pub use self::event::{EventError, Invocation, classify};
+pub use self::event::{EventError, Invocation, classify, scheduled_event, sqs_event};
 pub use self::handler::{Handler, HandlerError, InitError, PollCounts};
 use crate::aws::Aws;
 use crate::compile::load;

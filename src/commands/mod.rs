@@ -5,7 +5,6 @@
 //! runs one command with stdout locked and flushed, on a tokio runtime when it needs one.
 
 pub mod backtest;
-pub mod completions;
 pub mod deploy_template;
 pub mod dry_run;
 pub mod echo;
@@ -51,7 +50,7 @@ pub enum Command {
     /// `stockrun invoke`.
     Invoke(invoke::Options),
     /// `stockrun completions SHELL`.
-    Completions(clap_complete::Shell),
+    Completions(crate::cli::Shell),
     /// `stockrun man [--dir DIR]`.
     Man(Option<std::path::PathBuf>),
 }
@@ -108,10 +107,10 @@ fn run_command(
         }
         Command::Invoke(options) => block_on(invoke::run(options, env, stdout))?,
         Command::Completions(shell) => {
-            completions::completions(*shell, stdout).map(|()| ExitStatus::Success)?
+            crate::cli::completions(*shell, stdout).map(|()| ExitStatus::Success)?
         }
         Command::Man(dir) => {
-            completions::man(dir.as_deref(), stdout).map(|()| ExitStatus::Success)?
+            crate::cli::man(dir.as_deref(), stdout).map(|()| ExitStatus::Success)?
         }
     })
 }

@@ -442,12 +442,20 @@ fn only_the_cli_module_refers_to_clap() {
     assert!(refers_to_clap("use clap::Parser;"));
     assert!(refers_to_clap("fn f() { ::clap::Command::new(\"x\"); }"));
     assert!(!refers_to_clap("let clapped = 1;"));
+    assert!(refers_to_clap(
+        "clap_complete::generate(shell, &mut c, \"x\", &mut out);"
+    ));
 }
 
 /// Whether `code` (comments and strings blanked) names the `clap` crate in a path.
+/// Whether `code` refers to clap or its companions (`clap_complete`, `clap_mangen`).
 fn refers_to_clap(code: &str) -> bool {
-    code.match_indices("clap::")
-        .any(|(at, _)| !is_ident(code[..at].chars().next_back()))
+    ["clap::", "clap_complete::", "clap_mangen::"]
+        .iter()
+        .any(|path| {
+            code.match_indices(path)
+                .any(|(at, _)| !is_ident(code[..at].chars().next_back()))
+        })
 }
 
 #[test]

@@ -80,10 +80,7 @@ pub fn resolve(cli: Cli) -> Command {
             backend: backend(target, Delivery::default()),
             since,
             series,
-            format: match format {
-                cli::ValidateFormat::Text => backtest::Format::Text,
-                cli::ValidateFormat::Json => backtest::Format::Json,
-            },
+            format: format.into(),
         }),
         cli::Command::Init { target, delivery } => Command::Init(init::Options {
             file: target.file.clone(),
@@ -117,10 +114,7 @@ pub fn resolve(cli: Cli) -> Command {
         } => Command::Test(test::Options {
             files,
             update,
-            format: match format {
-                cli::ValidateFormat::Text => test::Format::Text,
-                cli::ValidateFormat::Json => test::Format::Json,
-            },
+            format: format.into(),
         }),
         cli::Command::Echo { file, format } => Command::Echo(echo::Options {
             file,
@@ -204,11 +198,11 @@ impl From<BackendArg> for BackendKind {
     }
 }
 
-impl From<ValidateFormat> for validate::Format {
-    fn from(format: ValidateFormat) -> validate::Format {
+impl From<ValidateFormat> for crate::commands::Format {
+    fn from(format: ValidateFormat) -> crate::commands::Format {
         match format {
-            ValidateFormat::Text => validate::Format::Text,
-            ValidateFormat::Json => validate::Format::Json,
+            ValidateFormat::Text => crate::commands::Format::Text,
+            ValidateFormat::Json => crate::commands::Format::Json,
         }
     }
 }

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets};
 use serde::Serialize;
 
+use super::Format;
 use crate::alert::engine::Engine;
 use crate::alert::replay::replay_series;
 use crate::alert::{Alert, AlertKind, Fields};
@@ -25,16 +26,6 @@ use crate::visible;
 
 /// How many alerts per rule are shown in full.
 const EXAMPLES: usize = 3;
-
-/// How `backtest` prints.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Format {
-    /// Tables and lines for people.
-    #[default]
-    Text,
-    /// One JSON document.
-    Json,
-}
 
 /// What `backtest` was asked to do.
 #[derive(Clone, Debug)]

@@ -26,6 +26,18 @@ use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::exit::ExitStatus;
 
+/// How `validate`, `backtest` and `test` print: for people, or one JSON document for editors
+/// and CI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Lines for people (`validate`: `file:line:column: severity: message`, the source line and
+    /// a caret).
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+}
+
 /// One command, ready to run.
 #[derive(Clone, Debug)]
 pub enum Command {

@@ -14,22 +14,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::Format;
 use crate::compile::{LoadError, load};
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::exit::ExitStatus;
 
 use compare::{Mismatch, Snapshot};
-
-/// How `test` prints.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Format {
-    /// A line per case, a diff under each failing one, a summary.
-    #[default]
-    Text,
-    /// One JSON document, for CI.
-    Json,
-}
 
 /// What `test` was asked to do.
 #[derive(Clone, Debug)]

@@ -5,22 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::Format;
 use crate::compile::check;
 use crate::config;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::diag::{Diagnostic, Tally};
 use crate::exit::ExitStatus;
-
-/// How diagnostics are printed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Format {
-    /// `file:line:column: severity: message`, the source line and a caret.
-    #[default]
-    Text,
-    /// One JSON document with every diagnostic, for editors and CI.
-    Json,
-}
 
 /// What `validate` was asked to do.
 #[derive(Clone, Debug)]

@@ -177,26 +177,12 @@ async fn evaluate_series(
     let mut state = before.clone();
     let mut alerts = Vec::new();
     // The series' records before the batch's first, as far back as the longest window.
-    let mut seen: Vec<Fields> = match (stage.rules.longest_window, items.first()) {
-        (Some(longest), Some(first)) => {
+    let mut seen: Vec<Fields> = match items.first() {
+        Some(first) => {
             let first_sort = first.sort.as_deref().unwrap_or("");
-            let from = history_start(
-                &stage.rules,
-                stages,
-                &engine,
-                &first.attributes,
-                longest,
-                now,
-            );
-            stages
-                .store
-                .range(series, &from, first_sort)
-                .await?
-                .into_iter()
-                .map(|item| item.attributes)
-                .collect()
+            window_history(stages, stage, &engine, series, first, first_sort, now).await?
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     for item in items {
         let sort = item.sort.as_deref().unwrap_or("");
@@ -217,26 +203,8 @@ async fn evaluate_series(
             }
             Arrival::Late => {
                 let prev = stages.store.previous(series, sort).await?;
-                let late_history: Vec<Fields> = match stage.rules.longest_window {
-                    Some(longest) => {
-                        let from = history_start(
-                            &stage.rules,
-                            stages,
-                            &engine,
-                            &item.attributes,
-                            longest,
-                            now,
-                        );
-                        stages
-                            .store
-                            .range(series, &from, sort)
-                            .await?
-                            .into_iter()
-                            .map(|item| item.attributes)
-                            .collect()
-                    }
-                    None => Vec::new(),
-                };
+                let late_history =
+                    window_history(stages, stage, &engine, series, item, sort, now).await?;
                 let history: Vec<&Fields> = late_history.iter().collect();
                 let step = Step {
                     sort,
@@ -249,6 +217,30 @@ async fn evaluate_series(
         }
     }
     Ok((state, alerts))
+}
+
+/// The stored records of `series` before the sort key `before` that the windows of a record
+/// (`item`) can reach, oldest first; none when no rule uses a window.
+async fn window_history(
+    stages: &Stages,
+    stage: &AlertStage,
+    engine: &Engine<'_>,
+    series: &str,
+    item: &Item,
+    before: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Fields>, StoreError> {
+    let Some(longest) = stage.rules.longest_window else {
+        return Ok(Vec::new());
+    };
+    let from = history_start(&stage.rules, stages, engine, &item.attributes, longest, now);
+    Ok(stages
+        .store
+        .range(series, &from, before)
+        .await?
+        .into_iter()
+        .map(|item| item.attributes)
+        .collect())
 }
 
 /// The least sort key a window of `longest` before the record `fields` can reach: its time

@@ -249,7 +249,7 @@ async fn an_unreachable_smtp_server_loses_no_records_and_never_shows_the_passwor
     assert_eq!(out.code, NOT_SENT, "{}\n{}", out.stdout, out.stderr);
     assert_contains(
         &out.stdout,
-        "stored 12, dead-lettered 1, e-mails 0 (2 not sent)",
+        "stored 12, dead-lettered 1, e-mails 0, 2 failed",
     );
     assert_eq!(stored(&ws.database("quotes")).len(), 12);
     assert_contains(
@@ -421,7 +421,7 @@ async fn a_hanging_server_costs_the_timeout_per_attempt_not_the_run(hang: Hang) 
     );
     assert_contains(
         &out.stdout,
-        "stored 12, dead-lettered 1, e-mails 0 (2 not sent)",
+        "stored 12, dead-lettered 1, e-mails 0, 2 failed",
     );
     assert_eq!(stored(&ws.database("quotes")).len(), 12);
     assert_contains(&out.stderr, "no answer within 1s (notify.timeout)");

@@ -69,6 +69,8 @@ pub async fn run(
     {
         let name = &loaded.pipeline.name.value;
         if options.once {
+            // A bad --visibility-timeout is still a usage error.
+            options.backend.visibility_timeout(&loaded.pipeline)?;
             // Nothing can be queued where no poll has run: say so, and leave no empty state
             // behind (as `show` refuses it).
             writeln!(

@@ -1,6 +1,7 @@
 //! What a new user ran into (issue 12, item 7), each pinned through the binary: `help --help`,
 //! one prefix per error line, an empty required variable, the `--smtp` help saying what is
-//! printed, `deploy-template` on a `file:` source.
+//! printed, `deploy-template` on a `file:` source, AWS without a region, credentials or a
+//! reachable endpoint, `consume --once` where nothing has run. (A failed SMTP e-mail: smtp.rs.)
 
 use crate::support::{assert_contains, stockrun};
 

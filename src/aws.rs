@@ -2,20 +2,55 @@
 //! credentials, profiles, `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SQS` … for moto or LocalStack),
 //! loaded only when a stage first needs it, and one client per service built once from it. Every
 //! request the SDK sends, retries included, is counted (the run summary reports it). SDK errors
-//! become text in one way, [`sdk_error_message`], whichever service they come from.
+//! become text in one way, [`sdk_error_message`], whichever service they come from. Before a
+//! command uses AWS, [`Aws::check`] makes sure there is a region, credentials and (when
+//! `AWS_ENDPOINT_URL` is set) a reachable endpoint, and says in one line which is missing.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 // The SDK crates share these types (they come from aws-smithy); the SQS crate's re-exports name
 // them for every service.
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_sqs::config::{ConfigBag, Intercept, ProvideCredentials, RuntimeComponents};
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::OnceCell;
+
+/// How long [`Aws::check`] waits for a TCP connection to `AWS_ENDPOINT_URL`.
+const ENDPOINT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The credential sources the SDK's default chain tries, in its order, for the error that says
+/// none gave credentials.
+const CREDENTIAL_SOURCES: &str = "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), \
+the profile `{profile}` in ~/.aws/credentials and ~/.aws/config, web identity \
+(AWS_WEB_IDENTITY_TOKEN_FILE), the ECS container endpoint, EC2 instance metadata (IMDS)";
+
+/// Why AWS cannot be used at all: the setup, not a request, is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No region, or no credentials, or neither, in the environment or the profile.
+    #[error("{}", missing_message(*region, *credentials, profile))]
+    Missing {
+        /// The region is missing.
+        region: bool,
+        /// The credential chain found nothing.
+        credentials: bool,
+        /// The profile looked in (`AWS_PROFILE`, else `default`).
+        profile: String,
+    },
+    /// `AWS_ENDPOINT_URL` does not accept connections.
+    #[error("cannot reach AWS_ENDPOINT_URL {endpoint}: {reason}")]
+    Unreachable {
+        /// The endpoint as configured.
+        endpoint: String,
+        /// The connection error, or that it timed out.
+        reason: String,
+    },
+}
 
 /// Lazily built AWS clients, shared by the stages of one process.
 #[derive(Default)]
@@ -54,6 +89,34 @@ impl Aws {
     /// Requests sent to AWS so far (every attempt, by every client of this process).
     pub fn requests(&self) -> u64 {
         self.requests.0.load(Ordering::Relaxed)
+    }
+
+    /// Checks, once, before the first request, that AWS can be used: a region is set,
+    /// credentials are found, and `AWS_ENDPOINT_URL`, when set, accepts a TCP connection within
+    /// a few seconds. Without this, a missing region or credentials surface as an SDK dispatch
+    /// failure naming IMDS, and an unreachable endpoint costs every request its retries.
+    pub async fn check(&self) -> Result<(), SetupError> {
+        let config = self.config().await;
+        let region = config.region().is_none();
+        let credentials = match config.credentials_provider() {
+            Some(provider) => provider.provide_credentials().await.is_err(),
+            None => true,
+        };
+        if region || credentials {
+            let profile = std::env::var("AWS_PROFILE")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "default".to_owned());
+            return Err(SetupError::Missing {
+                region,
+                credentials,
+                profile,
+            });
+        }
+        if let Some(endpoint) = config.endpoint_url() {
+            reachable(endpoint).await?;
+        }
+        Ok(())
     }
 
     async fn config(&self) -> &SdkConfig {
@@ -96,6 +159,58 @@ impl Aws {
                 aws_sdk_sesv2::Client::from_conf(config)
             })
             .await
+    }
+}
+
+/// The one line of a [`SetupError::Missing`]: what is missing, what to set, and where
+/// credentials were looked for.
+fn missing_message(region: bool, credentials: bool, profile: &str) -> String {
+    let tried = format!(
+        "credential sources tried: {}",
+        CREDENTIAL_SOURCES.replace("{profile}", profile)
+    );
+    match (region, credentials) {
+        (true, false) => {
+            "no AWS region: set AWS_REGION (or AWS_PROFILE, naming a profile that has a region)"
+                .to_owned()
+        }
+        (false, _) => format!(
+            "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; {tried}"
+        ),
+        (true, true) => format!(
+            "no AWS region and no AWS credentials: set AWS_REGION (or AWS_PROFILE) and credentials; {tried}"
+        ),
+    }
+}
+
+/// Whether `endpoint` (a URL) accepts a TCP connection within [`ENDPOINT_CONNECT_TIMEOUT`].
+async fn reachable(endpoint: &str) -> Result<(), SetupError> {
+    let unreachable = |reason: String| SetupError::Unreachable {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    let url = url::Url::parse(endpoint).map_err(|e| unreachable(format!("not a URL: {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| unreachable("the URL has no host".to_owned()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| unreachable("the URL has no port".to_owned()))?;
+    match tokio::time::timeout(
+        ENDPOINT_CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "no connection within {}",
+            humantime::format_duration(ENDPOINT_CONNECT_TIMEOUT)
+        ))),
     }
 }
 

@@ -72,7 +72,8 @@ impl ExitStatus {
                     BackendError::VisibilityTooShort { .. } => ExitStatus::Usage,
                     BackendError::Queue(_)
                     | BackendError::Store(_)
-                    | BackendError::NoState { .. } => ExitStatus::Failure,
+                    | BackendError::NoState { .. }
+                    | BackendError::AwsSetup(_) => ExitStatus::Failure,
                 };
             }
         }

@@ -25,7 +25,7 @@ use crate::redact;
 use crate::visible;
 
 /// What is logged when neither `STOCKRUN_LOG` nor `RUST_LOG` is set.
-const DEFAULT_FILTER: &str = "warn,stockrun=info";
+const DEFAULT_FILTER: &str = "warn,stockrun=info,aws_config=error";
 
 /// Logs to stderr as text, coloured only on a terminal. Call once, before anything logs.
 pub fn init_cli() {

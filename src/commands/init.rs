@@ -49,6 +49,7 @@ pub async fn run(
         )?;
         return Ok(ExitStatus::Success);
     }
+    options.backend.ready().await?;
     let aws = &options.backend.aws;
     let visibility = development_visibility(options.backend.visibility_timeout(pipeline)?);
     let resources = Resources::new(pipeline, visibility);

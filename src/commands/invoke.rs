@@ -87,6 +87,7 @@ pub async fn run(
     };
     // As a container loads it: an unset variable stops it.
     let loaded = super::load_pipeline(file, env, UnsetVariables::Deny)?;
+    backend.ready().await?;
     let handler = Handler::new(&loaded, backend)?;
     let event = match event {
         EventKind::Schedule => scheduled_event(chrono::Utc::now()),

@@ -63,6 +63,29 @@ pub async fn run(
         Halves::Both | Halves::Poll => UnsetVariables::Deny,
     };
     let loaded = super::load_pipeline(&options.file, env, unset)?;
+    options.backend.ready().await?;
+    if options.halves == Halves::Consume
+        && let Some(database) = options.backend.missing_local_state(&loaded.pipeline)
+    {
+        let name = &loaded.pipeline.name.value;
+        if options.once {
+            // A bad --visibility-timeout is still a usage error.
+            options.backend.visibility_timeout(&loaded.pipeline)?;
+            // Nothing can be queued where no poll has run: say so, and leave no empty state
+            // behind (as `show` refuses it).
+            writeln!(
+                out,
+                "{name}: nothing queued: {} does not exist (no `stockrun poll` or `run` has used this --state-dir); nothing created",
+                database.display()
+            )?;
+            return Ok(ExitStatus::Success);
+        }
+        tracing::warn!(
+            pipeline = %name,
+            database = %database.display(),
+            "no local state yet: created it; waiting for `stockrun poll` with the same --state-dir to queue records"
+        );
+    }
     // Before the queue or store opens, so a signal while waiting on a locked file is graceful.
     // Also for `--once`: a signal finishes the batch in hand and prints the summary.
     let stop = shutdown::on_signal();

@@ -81,6 +81,7 @@ impl Since {
 /// Prints the rows to `out` (the pipeline's warnings go to stderr first).
 pub async fn run(options: &Options, env: &Environment, out: &mut impl Write) -> anyhow::Result<()> {
     let loaded = super::load_pipeline(&options.file, env, UnsetVariables::Warn)?;
+    options.backend.ready().await?;
     if options.dead {
         return dead(options, &loaded, out).await;
     }

@@ -61,6 +61,9 @@ pub enum BackendError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// AWS is not set up (no region, no credentials, an unreachable endpoint).
+    #[error(transparent)]
+    AwsSetup(#[from] crate::aws::SetupError),
     /// A command that reads state found none.
     #[error(
         "pipeline `{pipeline}` has no local state: {} does not exist. Run it first (`stockrun run FILE --once`), or pass the --state-dir it ran with",
@@ -87,6 +90,16 @@ pub enum BackendError {
 }
 
 impl Backend {
+    /// On AWS, checks once that AWS can be used at all ([`Aws::check`]), so that a missing
+    /// region, missing credentials or an unreachable endpoint is one clear error before any
+    /// stage starts; nothing on the local backend.
+    pub async fn ready(&self) -> Result<(), BackendError> {
+        match self.kind {
+            BackendKind::Local => Ok(()),
+            BackendKind::Aws => Ok(self.aws.check().await?),
+        }
+    }
+
     /// The queue between poller and consumer.
     pub fn queue(&self, pipeline: &Pipeline) -> Result<Arc<dyn Queue>, BackendError> {
         let visibility = self.visibility_timeout(pipeline)?;
@@ -153,6 +166,13 @@ impl Backend {
                 &pipeline.store.inserted_at,
             )?)
         })
+    }
+
+    /// On the local backend, the pipeline's database file when it does not exist yet (nothing
+    /// has run with this state directory); `None` when it exists, or on AWS.
+    pub fn missing_local_state(&self, pipeline: &Pipeline) -> Option<PathBuf> {
+        let database = self.database(pipeline);
+        (self.kind == BackendKind::Local && !database.is_file()).then_some(database)
     }
 
     /// Requests sent to AWS so far, when the backend is AWS (for the run summary).

@@ -53,7 +53,8 @@ impl Counters {
     }
 }
 
-/// The one-line summary of a run: `fetched 20 records (1 request), queued 20, stored 20, …`.
+/// The one-line summary of a run: `fetched 20 records (1 request), queued 20, stored 20, …`;
+/// e-mails that could not be sent are counted after the sent ones: `e-mails 0, 2 failed`.
 pub struct Summary<'a> {
     /// The totals.
     pub counters: &'a Counters,
@@ -110,7 +111,7 @@ impl fmt::Display for Summary<'_> {
             write!(f, " {to}")?;
         }
         if get(&c.emails_not_sent) > 0 {
-            write!(f, " ({} not sent)", get(&c.emails_not_sent))?;
+            write!(f, ", {} failed", get(&c.emails_not_sent))?;
         }
         if get(&c.emails_cut) > 0 {
             write!(

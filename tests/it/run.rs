@@ -377,7 +377,9 @@ fn run_once_exits_3_when_every_request_fails() {
 async fn run_once_exits_3_when_records_cannot_be_queued() {
     let server = serve(quotes(5, 0)).await;
     let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "full"));
-    // A drain of the empty queue creates the database; then the queue refuses every message.
+    // A poll and a drain create the database and leave the queue empty; then the queue refuses
+    // every message.
+    assert_eq!(ws.run(&["poll", "--once"]).code, 0);
     assert_eq!(ws.run(&["consume", "--once"]).code, 0);
     ws.database("full")
         .execute_batch(

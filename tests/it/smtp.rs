@@ -249,7 +249,7 @@ async fn an_unreachable_smtp_server_loses_no_records_and_never_shows_the_passwor
     assert_eq!(out.code, NOT_SENT, "{}\n{}", out.stdout, out.stderr);
     assert_contains(
         &out.stdout,
-        "stored 12, dead-lettered 1, e-mails 0 (2 not sent)",
+        "stored 12, dead-lettered 1, e-mails 0, 2 failed",
     );
     assert_eq!(stored(&ws.database("quotes")).len(), 12);
     assert_contains(
@@ -421,7 +421,7 @@ async fn a_hanging_server_costs_the_timeout_per_attempt_not_the_run(hang: Hang) 
     );
     assert_contains(
         &out.stdout,
-        "stored 12, dead-lettered 1, e-mails 0 (2 not sent)",
+        "stored 12, dead-lettered 1, e-mails 0, 2 failed",
     );
     assert_eq!(stored(&ws.database("quotes")).len(), 12);
     assert_contains(&out.stderr, "no answer within 1s (notify.timeout)");
@@ -446,4 +446,41 @@ async fn smtp_server_that_never_answers_ehlo_costs_the_notify_timeout_per_attemp
 #[tokio::test(flavor = "multi_thread")]
 async fn smtp_server_silent_after_data_costs_the_notify_timeout_per_attempt() {
     a_hanging_server_costs_the_timeout_per_attempt_not_the_run(Hang::AfterData).await;
+}
+
+/// A server that does not offer AUTH (aiosmtpd offers it only over TLS) while the `--smtp` URL
+/// carries a user and password: nothing is sent without the authentication the user asked
+/// for; each e-mail counts as failed, and `--once` exits 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_for_a_server_without_auth_fail_the_emails_not_send_them_unauthenticated() {
+    const PASSWORD: &str = "hunter2-secret";
+    let smtp = SmtpServer::start();
+    let source = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", source.uri()), "quotes"));
+
+    let out = ws.run(&[
+        "run",
+        "--once",
+        "--smtp",
+        &format!("smtp://user:{PASSWORD}@127.0.0.1:{}", smtp.port),
+    ]);
+
+    assert_eq!(out.code, NOT_SENT, "{}\n{}", out.stdout, out.stderr);
+    assert_contains(
+        &out.stdout,
+        "stored 12, dead-lettered 1, e-mails 0, 2 failed",
+    );
+    assert_eq!(stored(&ws.database("quotes")).len(), 12);
+    assert_contains(&out.stderr, "authentication");
+    assert!(
+        smtp.messages().is_empty(),
+        "sent without authentication; aiosmtpd log:\n{}",
+        smtp.log()
+    );
+    for text in [&out.stdout, &out.stderr] {
+        assert!(
+            !text.contains(PASSWORD),
+            "the SMTP password leaked:\n{text}"
+        );
+    }
 }

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::Stages;
-use super::batch::{Emailed, deliver};
+use super::batch::{Emailed, STOP_GRACE, deliver};
 use crate::alert::engine::{Arrival, Engine, Step};
 use crate::alert::ledger::{AlertLedger, Commit, CommitError, StateWrite};
 use crate::alert::rules::Rules;
@@ -283,8 +283,17 @@ pub async fn mail(
         return 0;
     };
     let mut mailed: Vec<String> = Vec::new();
+    // A stop (a signal, a Lambda deadline drawing near) leaves the alerts not yet mailed to a
+    // later flush, but only once `STOP_GRACE` has passed since it was seen: like the batch mail,
+    // what a healthy server takes a moment to send still goes out now.
+    let mut stopped_at: Option<std::time::Instant> = None;
     for alert in alerts {
-        if stop.is_cancelled() {
+        if stop.is_cancelled()
+            && stopped_at
+                .get_or_insert_with(std::time::Instant::now)
+                .elapsed()
+                >= STOP_GRACE
+        {
             break;
         }
         let email = match templates.alert_email(alert) {

@@ -247,10 +247,10 @@ impl<'r> Engine<'r> {
 
     /// Whether two records have the same values, their insert times aside.
     fn same_values(&self, a: &Fields, b: &Fields) -> bool {
-        self.relevant(a) == self.relevant(b)
+        crate::store::item::same_values(a, b, self.inserted_at)
     }
 
-    /// A record's values by name, its insert time aside.
+    /// A record's values by name (in name order), its insert time aside.
     fn relevant<'f>(&self, fields: &'f Fields) -> std::collections::BTreeMap<&'f str, &'f Value> {
         fields
             .iter()

@@ -41,6 +41,7 @@ use crate::notify::{Email, Notifier, NotifyError};
 use crate::process::Key;
 use crate::queue::{QueueError, Received};
 use crate::retry::{email as email_retry, store_write as store_retry};
+use crate::store::item::same_values;
 use crate::store::{Item, StoreError};
 
 /// How the queue learns that a batch's stored messages are done: the one difference between the
@@ -337,13 +338,6 @@ async fn fresh_items(stages: &Stages, items: &[Item], redelivered: &[bool]) -> V
         }
     };
     let inserted_at = stages.pipeline.store.inserted_at.as_str();
-    let values = |item: &Item| {
-        item.attributes
-            .iter()
-            .filter(|(name, _)| name.as_str() != inserted_at)
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
     let stored: HashMap<(&str, Option<&str>), &Item> = existing
         .iter()
         .map(|item| ((item.partition.as_str(), item.sort.as_deref()), item))
@@ -355,7 +349,7 @@ async fn fresh_items(stages: &Stages, items: &[Item], redelivered: &[bool]) -> V
             *redelivered
                 || stored
                     .get(&(item.partition.as_str(), item.sort.as_deref()))
-                    .is_none_or(|old| values(old) != values(item))
+                    .is_none_or(|old| !same_values(&old.attributes, &item.attributes, inserted_at))
         })
         .collect()
 }

@@ -46,3 +46,23 @@ impl Item {
         }
     }
 }
+
+/// Whether two items' attributes hold the same values, their insert times (the attribute
+/// `inserted_at`) aside: the one rule for "this record is not new" (a poll of unchanged data, a
+/// redelivery), used by the batch mail and the alert rules alike. Order does not matter.
+pub fn same_values(
+    a: &IndexMap<String, Value>,
+    b: &IndexMap<String, Value>,
+    inserted_at: &str,
+) -> bool {
+    let others = |fields: &IndexMap<String, Value>| {
+        fields
+            .keys()
+            .filter(|name| name.as_str() != inserted_at)
+            .count()
+    };
+    others(a) == others(b)
+        && a.iter()
+            .filter(|(name, _)| name.as_str() != inserted_at)
+            .all(|(name, value)| b.get(name) == Some(value))
+}

@@ -47,11 +47,12 @@ pub(crate) fn store_write() -> ExponentialBuilder {
 }
 
 /// An alert commit that lost to another writer of the same series (a version conflict): read
-/// the state again and evaluate again after 10 ms doubling to 320 ms, 9 times (about 1.3 s, at
-/// most 2.6 s with jitter, which keeps two consumers from colliding in step). After that the
-/// batch goes back to the queue and is evaluated again when delivered again.
+/// the state again and evaluate again after 10 ms doubling to 1 s, 29 times (about 24 s, at
+/// most 48 s with jitter, which keeps two consumers from colliding in step; two consumers whose
+/// every batch touches the same series on a slow DynamoDB emulator needed more than 10 tries).
+/// After that the batch goes back to the queue and is evaluated again when delivered again.
 pub(crate) fn alert_commit() -> ExponentialBuilder {
-    backoff(Duration::from_millis(10), Duration::from_millis(320), 9)
+    backoff(Duration::from_millis(10), Duration::from_secs(1), 29)
 }
 
 /// The digest e-mail (the mail server or SES refused it): 3 retries after 200, 400, 800 ms

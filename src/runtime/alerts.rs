@@ -52,7 +52,7 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
 /// Commits tried before a batch whose series keep changing under it is given back: the first
 /// and one after each pause of `retry::alert_commit`.
-const COMMIT_ATTEMPTS: usize = 10;
+const COMMIT_ATTEMPTS: usize = 30;
 
 /// The most outbox alerts one flush mails one by one.
 const FLUSH_LIMIT: usize = 50;

@@ -120,7 +120,7 @@ pub enum Command {
     /// (messages in flight are delivered again later, nothing is lost).
     ///
     /// Several pipelines in one process: give a directory (every `*.yaml`/`*.yml` in it but
-    /// `*.test.yaml`) or several files. Each pipeline keeps its own state (database file, queue,
+    /// test files, `*.cfn.yaml` templates and hidden files) or several files. Each pipeline keeps its own state (database file, queue,
     /// table) and its own log span (`pipeline{name=…}`); one that fails stops alone and the
     /// others go on. Nothing starts when any file is invalid or two pipelines share a name: every
     /// error is printed. The summaries are printed per pipeline, and the exit status is the worst
@@ -140,7 +140,8 @@ pub enum Command {
         /// The pipeline (a file, or a directory of pipelines) and where its stages run.
         #[command(flatten)]
         target: Target,
-        /// More pipeline files or directories, run in the same process.
+        /// More pipelines, run in the same process: files, or directories of pipeline files (the
+        /// first FILE may be a directory too).
         #[arg(value_name = "FILE")]
         more: Vec<PathBuf>,
         /// Reload a pipeline file when it changes and the change validates (checked every

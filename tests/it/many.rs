@@ -289,7 +289,10 @@ async fn watch_refuses_a_broken_edit_keeps_the_old_version_and_reloads_a_valid_o
     let log = running.log();
     let at = format!("watched.yaml:{}:", line_of(&broken, "$.lastPrice["));
     assert_contains(&log, &at);
-    assert_contains(&log, "(the running version goes on)");
+    assert_contains(
+        &log,
+        "pipeline{name=watched}: not reloaded, the running version goes on: the new version has errors",
+    );
     let polled = source.received_requests().await.map_or(0, |r| r.len());
     wait_until("the old version polls on", Duration::from_secs(15), || {
         source.received_requests().await_blocking() >= polled + 2

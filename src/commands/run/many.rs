@@ -138,7 +138,8 @@ impl Slot {
     /// that is a child of the process's.
     fn spawn(&mut self, loaded: Loaded, context: &Context) {
         let stop = context.stop.child_token();
-        let span = tracing::info_span!("pipeline", name = %loaded.pipeline.name.value);
+        let span =
+            tracing::info_span!(parent: None, "pipeline", name = %loaded.pipeline.name.value);
         let task = tokio::spawn(
             one_run(
                 loaded,
@@ -321,6 +322,9 @@ fn load_all(
             )),
         }
     }
+    // A file given twice (itself and in its directory) is one pipeline.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|file| seen.insert(std::fs::canonicalize(file).unwrap_or_else(|_| file.clone())));
     for path in &files {
         let text = match file::read(path) {
             Ok(text) => text,

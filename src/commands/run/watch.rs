@@ -19,6 +19,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use tracing::Instrument as _;
+
 use super::many::{Context, Slot};
 use crate::compile::{LoadError, Loaded, load_bytes};
 use crate::config::env::Environment;
@@ -63,36 +65,39 @@ pub(super) async fn watch(slots: &mut [Slot], context: &Context, env: &Environme
             () = context.stop.cancelled() => return,
         }
         for (slot, watched) in slots.iter_mut().zip(&mut watched) {
-            slot.reap().await;
-            let Some(text) = changed(&slot.file, watched) else {
-                continue;
-            };
-            if text == slot.text && slot.is_running() {
-                watched.refused = None;
-                continue;
-            }
-            if watched.refused.as_ref() == Some(&text) {
-                continue;
-            }
-            match check(slot, &text, context, env) {
-                Ok(loaded) => {
-                    tracing::info!(pipeline = %slot.name(), file = %slot.file.display(), "the file changed and validates: reloading (the batch in hand is finished first)");
-                    watched.refused = None;
-                    slot.reload(loaded, text, context).await;
-                    tracing::info!(pipeline = %slot.name(), file = %slot.file.display(), "reloaded");
-                }
-                Err(why) => {
-                    tracing::error!(
-                        pipeline = %slot.name(),
-                        file = %slot.file.display(),
-                        "not reloaded: {why}\n(the running version goes on)"
-                    );
-                    watched.refused = Some(text);
-                }
-            }
+            let span = tracing::info_span!("pipeline", name = %slot.name());
+            look(slot, watched, context, env).instrument(span).await;
             if context.stop.is_cancelled() {
                 return;
             }
+        }
+    }
+}
+
+/// One look at `slot`'s file: takes in a run that has ended, and reloads the file when it has
+/// changed and the change can replace the running version (else says why, once per version).
+async fn look(slot: &mut Slot, watched: &mut Watched, context: &Context, env: &Environment) {
+    slot.reap().await;
+    let Some(text) = changed(&slot.file, watched) else {
+        return;
+    };
+    if text == slot.text && slot.is_running() {
+        watched.refused = None;
+        return;
+    }
+    if watched.refused.as_ref() == Some(&text) {
+        return;
+    }
+    match check(slot, &text, context, env) {
+        Ok(loaded) => {
+            tracing::info!(file = %slot.file.display(), "the file changed and validates: reloading (the batch in hand is finished first)");
+            watched.refused = None;
+            slot.reload(loaded, text, context).await;
+            tracing::info!(file = %slot.file.display(), "reloaded");
+        }
+        Err(why) => {
+            tracing::error!(file = %slot.file.display(), "not reloaded, the running version goes on: {why}");
+            watched.refused = Some(text);
         }
     }
 }

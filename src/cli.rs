@@ -127,8 +127,8 @@ pub enum Command {
     /// of them.
     ///
     /// With `--watch`: a changed file is reloaded once it validates (an edit with errors is
-    /// logged with file:line:column, and the running version goes on): the old version stops
-    /// polling and finishes the batch in hand, then the new one starts on the same queue and
+    /// logged with file:line:column, and the running version goes on): the old version queues
+    /// the poll in progress, polls no more and finishes the batch in hand, then the new one starts on the same queue and
     /// state, so no record is lost or handled twice.
     ///
     /// Exit status 3 with `--once` when every request to the API failed, when records could not

@@ -23,7 +23,7 @@ use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
 use crate::runtime::consumer::{ConsumeError, Until, consume};
 use crate::runtime::counters::{Counters, Summary};
-use crate::runtime::poll_loop::{poll_and_queue, poll_on_schedule};
+use crate::runtime::poll_loop::{Clock, SystemClock, poll_and_queue, poll_on_schedule_by};
 use crate::runtime::shutdown;
 
 /// Which halves of the pipeline to run.
@@ -109,7 +109,15 @@ pub async fn run(
     let counters = Counters::default();
     let queue = options.backend.queue(&loaded.pipeline)?;
     let dead_before = dead_letters(queue.as_ref(), 0).await;
-    let ran = drive(&loaded, options, Arc::clone(&queue), &counters, &stop).await?;
+    let ran = drive(
+        &loaded,
+        options,
+        Arc::clone(&queue),
+        &counters,
+        &stop,
+        &stop,
+    )
+    .await?;
     let dead_after = dead_letters(queue.as_ref(), dead_before).await;
     // A failed drain outranks a closed pipe: the summary's write error comes second.
     let printed = writeln!(
@@ -159,12 +167,18 @@ pub(crate) struct Ran {
 /// it are done). A half that fails for good (the queue or the store cannot record progress)
 /// cancels `stop`, so the other one stops too, as on a signal: the consumer finishes the batch in
 /// hand. The error is a stage that cannot be opened.
+///
+/// `wind_down` is the gentler stop of a reload (`many`): the poll in progress finishes queueing
+/// all it fetched (a signal cuts it short: the next poll fetches it again, which a new version
+/// polling an API that answers only what is new would not), no poll follows, and then `stop` is
+/// cancelled for the consumer. A single run passes `stop` for both.
 pub(crate) async fn drive(
     loaded: &Loaded,
     options: &Options,
     queue: Arc<dyn Queue>,
     counters: &Counters,
     stop: &CancellationToken,
+    wind_down: &CancellationToken,
 ) -> anyhow::Result<Ran> {
     let pipeline = &loaded.pipeline;
     let poller = match options.halves {
@@ -185,10 +199,13 @@ pub(crate) async fn drive(
             Some(poller) if options.once => {
                 poll_and_queue(poller, queue.as_ref(), counters, stop).await
             }
-            Some(poller) => poll_on_schedule(poller, queue.as_ref(), counters, stop).await,
+            Some(poller) => {
+                let clock = WindDown(wind_down);
+                poll_on_schedule_by(&clock, poller, queue.as_ref(), counters, stop).await
+            }
             None => Ok(()),
         };
-        if polled.is_err() {
+        if polled.is_err() || wind_down.is_cancelled() {
             stop.cancel();
         }
         polled
@@ -215,6 +232,27 @@ pub(crate) async fn drive(
         consumed,
         polls: poller.is_some(),
     })
+}
+
+/// The system clock, whose waits for the next poll also end when its token is cancelled: the
+/// poll loop then stops between polls, never during one.
+struct WindDown<'a>(&'a CancellationToken);
+
+impl Clock for WindDown<'_> {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        SystemClock.now()
+    }
+
+    async fn sleep_until(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        stop: &CancellationToken,
+    ) -> bool {
+        tokio::select! {
+            woke = SystemClock.sleep_until(at, stop) => woke,
+            () = self.0.cancelled() => false,
+        }
+    }
 }
 
 /// The status of a run that ended as `ran` with `counters`: an error when the drain stopped on

@@ -319,8 +319,11 @@ async fn watch_refuses_a_broken_edit_keeps_the_old_version_and_reloads_a_valid_o
     assert_contains(&stdout, "watched: fetched ");
 }
 
-/// The source of the reload test: request `i` (from 0) answers 10 new quotes `SYM{10i..10i+9}`
-/// until `requests` have been answered, then none.
+/// The source of the reload test: request `i` (from 0) answers [`PER_REQUEST`] new quotes (three
+/// queue sends) until `requests` have been answered, then none: a record whose queueing a stop
+/// cut short would never be fetched again.
+const PER_REQUEST: usize = 25;
+
 struct Fresh {
     served: Arc<AtomicUsize>,
     requests: usize,
@@ -330,7 +333,7 @@ impl Respond for Fresh {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let i = self.served.fetch_add(1, Ordering::SeqCst);
         let quotes: Vec<Value> = if i < self.requests {
-            (i * 10..i * 10 + 10)
+            (i * PER_REQUEST..(i + 1) * PER_REQUEST)
                 .map(|n| {
                     serde_json::json!({
                         "symbol": format!("SYM{n:05}"),
@@ -378,7 +381,7 @@ async fn a_reload_under_load_loses_or_doubles_no_record() {
         running.log().contains("reloaded")
     });
     let reloaded_at = served.load(Ordering::SeqCst);
-    let all = (REQUESTS * 10) as i64;
+    let all = (REQUESTS * PER_REQUEST) as i64;
     wait_until("every record is stored", Duration::from_secs(30), || {
         count(&ws.database("load"), "SELECT count(*) FROM items") == all
             && count(&ws.database("load"), "SELECT count(*) FROM queue_messages") == 0
@@ -400,7 +403,11 @@ async fn a_reload_under_load_loses_or_doubles_no_record() {
             *times.entry(symbol.to_owned()).or_default() += 1;
         }
     }
-    assert_eq!(times.len(), REQUESTS * 10, "every record e-mailed:\n{log}");
+    assert_eq!(
+        times.len(),
+        REQUESTS * PER_REQUEST,
+        "every record e-mailed:\n{log}"
+    );
     assert!(
         times.values().all(|&n| n == 1),
         "a record e-mailed twice: {times:?}"

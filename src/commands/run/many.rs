@@ -95,9 +95,10 @@ pub(super) struct Slot {
     running: Option<Running>,
 }
 
-/// A run in progress: its stop token and its task.
+/// A run in progress: its tokens and its task.
 struct Running {
-    stop: CancellationToken,
+    /// Ends the run gently, for a reload (see [`drive`]'s `wind_down`).
+    wind_down: CancellationToken,
     task: JoinHandle<Ended>,
 }
 
@@ -138,6 +139,7 @@ impl Slot {
     /// that is a child of the process's.
     fn spawn(&mut self, loaded: Loaded, context: &Context) {
         let stop = context.stop.child_token();
+        let wind_down = CancellationToken::new();
         let span =
             tracing::info_span!(parent: None, "pipeline", name = %loaded.pipeline.name.value);
         let task = tokio::spawn(
@@ -145,19 +147,20 @@ impl Slot {
                 loaded,
                 Arc::clone(&context.options),
                 Arc::clone(&self.counters),
-                stop.clone(),
+                stop,
+                wind_down.clone(),
             )
             .instrument(span),
         );
-        self.running = Some(Running { stop, task });
+        self.running = Some(Running { wind_down, task });
     }
 
-    /// Stops the run in progress the way a signal stops `run` (no more polls; the batch in hand
-    /// is finished), waits for it to end, then starts `loaded` (read from `text`) on the same
-    /// state: nothing is received twice or left behind.
+    /// Stops the run in progress (the poll in progress finishes queueing, no poll follows, the
+    /// consumer finishes the batch in hand), waits for it to end, then starts `loaded` (read
+    /// from `text`) on the same state: nothing is received twice or left behind.
     pub(super) async fn reload(&mut self, loaded: Loaded, text: Vec<u8>, context: &Context) {
         if let Some(running) = &self.running {
-            running.stop.cancel();
+            running.wind_down.cancel();
         }
         self.wait().await;
         self.text = text;
@@ -211,6 +214,7 @@ async fn one_run(
     options: Arc<Options>,
     counters: Arc<Counters>,
     stop: CancellationToken,
+    wind_down: CancellationToken,
 ) -> Ended {
     let queue = match options.backend.queue(&loaded.pipeline) {
         Ok(queue) => queue,
@@ -224,7 +228,8 @@ async fn one_run(
         }
     };
     let dead_before = dead_letters(queue.as_ref(), 0).await;
-    let result = match drive(&loaded, &options, Arc::clone(&queue), &counters, &stop).await {
+    let queued = Arc::clone(&queue);
+    let result = match drive(&loaded, &options, queued, &counters, &stop, &wind_down).await {
         Ok(ran) => outcome(&options, &counters, ran),
         Err(error) => Err(error),
     };

@@ -2,9 +2,10 @@
 //! change has held still for one look (an editor's save is one change, not two), reads the file
 //! and loads it as `run` does. A version with errors is not started: the running one goes on, and
 //! the log says why with every located diagnostic (`file:line:column`). A valid one replaces the
-//! running one through [`Slot::reload`]: the old poller stops, its consumer finishes the batch in
-//! hand (the graceful stop, `runtime::batch::STOP_GRACE` for an e-mail), and only then does the
-//! new version start, on the same queue and state, so no record is lost or handled twice.
+//! running one through [`Slot::reload`]: the old poller finishes queueing the poll in progress and
+//! polls no more, its consumer finishes the batch in hand (the graceful stop,
+//! `runtime::batch::STOP_GRACE` for an e-mail), and only then does the new version start, on the
+//! same queue and state, so no record is lost or handled twice.
 //!
 //! A version that would move the pipeline's state (another `name`, queue or table) is refused
 //! too: the records queued under the old names would be left behind. A pipeline whose run failed

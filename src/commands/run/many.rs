@@ -421,3 +421,72 @@ async fn dry_runs(
     }
     Ok(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// The pipeline `name` with the queue `queue` and the table `table`, as loaded from `file`.
+    fn loaded(file: &str, name: &str, queue: &str, table: &str) -> (Vec<u8>, Loaded) {
+        let text = format!(
+            "name: {name}\nsource:\n  url: http://127.0.0.1:9/\n  schedule: \"0 * * * * *\"\n  \
+             records: $[*]\nqueue:\n  name: {queue}\nprocess:\n  fields:\n    symbol: {{ path: $.symbol }}\n\
+             store:\n  table: {table}\n  key:\n    partition: {{ name: symbol, value: \"{{{{symbol}}}}\" }}\n"
+        );
+        let pipeline = load_bytes(
+            Path::new(file),
+            text.as_bytes(),
+            &Environment::default(),
+            UnsetVariables::Deny,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        (text.into_bytes(), pipeline)
+    }
+
+    #[test]
+    fn a_shared_name_clashes_everywhere_a_shared_queue_or_table_only_on_aws() {
+        let first = [loaded("a.yaml", "alpha", "quotes", "prices")];
+        let cases = [
+            ("alpha", "other", "other", true, true),
+            ("beta", "quotes", "other", false, true),
+            ("beta", "other", "prices", false, true),
+            ("beta", "other", "other", false, false),
+        ];
+        for (name, queue, table, on_local, on_aws) in cases {
+            let (text, new) = loaded("b.yaml", name, queue, table);
+            let local = clash(&first, &new, &text, BackendKind::Local);
+            let aws = clash(&first, &new, &text, BackendKind::Aws);
+            assert_eq!(
+                local.is_some(),
+                on_local,
+                "{name} {queue} {table}: {local:?}"
+            );
+            assert_eq!(aws.is_some(), on_aws, "{name} {queue} {table}: {aws:?}");
+            if let Some(report) = aws {
+                assert!(
+                    report.starts_with("b.yaml:1:7: error: pipeline `"),
+                    "{report}"
+                );
+                assert!(report.contains("as the pipeline in a.yaml"), "{report}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_worse_status_is_the_higher_number() {
+        assert_eq!(
+            worse(ExitStatus::Success, ExitStatus::Failure),
+            ExitStatus::Failure
+        );
+        assert_eq!(
+            worse(ExitStatus::Failure, ExitStatus::Invalid),
+            ExitStatus::Failure
+        );
+        assert_eq!(
+            worse(ExitStatus::Success, ExitStatus::Success),
+            ExitStatus::Success
+        );
+    }
+}

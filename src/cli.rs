@@ -144,8 +144,9 @@ pub enum Command {
         /// first FILE may be a directory too).
         #[arg(value_name = "FILE")]
         more: Vec<PathBuf>,
-        /// Reload a pipeline file when it changes and the change validates (checked every
-        /// second); run until Ctrl-C.
+        /// Reload a pipeline file when it changes and the change validates, and start a
+        /// pipeline file that appears in a given directory (checked every second); run until
+        /// Ctrl-C.
         #[arg(long, conflicts_with_all = ["once", "dry_run"])]
         watch: bool,
         /// How records are received and mailed.

@@ -255,7 +255,8 @@ fn an_invalid_file_or_a_shared_name_starts_nothing_and_every_error_is_listed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn watch_refuses_a_broken_edit_keeps_the_old_version_and_reloads_a_valid_one() {
+async fn watch_refuses_a_broken_edit_keeps_the_old_version_reloads_a_valid_one_and_starts_a_new_file()
+ {
     let source = serve(demo_body()).await;
     let ws = workspace();
     let yaml = pipeline(&format!("{}/price", source.uri()), "watched");
@@ -307,8 +308,33 @@ async fn watch_refuses_a_broken_edit_keeps_the_old_version_and_reloads_a_valid_o
         Duration::from_secs(20),
         || low_of_tcs().as_deref() == Some("4185"),
     );
+
+    // A file that appears in the directory starts, unless it would share a running one's state.
+    write(&ws, "twin.yaml", &yaml);
+    write(
+        &ws,
+        "second.yaml",
+        &pipeline(&format!("{}/price", source.uri()), "second"),
+    );
+    wait_until(
+        "the new file's pipeline stores",
+        Duration::from_secs(20),
+        || {
+            ws.state().join("second.db").exists()
+                && count(&ws.database("second"), "SELECT count(*) FROM items") == 12
+        },
+    );
+    wait_until("the twin is refused", Duration::from_secs(10), || {
+        running.log().contains("new pipeline file not started")
+    });
+    assert_contains(
+        &running.log(),
+        "twin.yaml:1:7: error: pipeline `watched` has the same name as the pipeline in",
+    );
     let (code, stdout, log) = running.stop();
     assert_eq!(code, Some(0), "{stdout}\n{log}");
+    assert_contains(&stdout, "second: fetched ");
+    assert!(!stdout.contains("twin"), "{stdout}");
     assert_contains(&log, "pipeline=watched");
     assert_contains(&log, "reloaded");
     assert_eq!(

@@ -13,7 +13,7 @@
 //! of them.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
@@ -59,7 +59,12 @@ pub(super) async fn run(
         .map(|(text, pipeline)| Slot::start(pipeline, text, &context))
         .collect();
     if options.watch {
-        watch::watch(&mut slots, &context, env).await;
+        let dirs: Vec<PathBuf> = std::iter::once(&options.file)
+            .chain(&options.more)
+            .filter(|path| path.is_dir())
+            .cloned()
+            .collect();
+        watch::watch(&mut slots, &dirs, &context, env).await;
     }
     for slot in &mut slots {
         slot.wait().await;
@@ -110,7 +115,7 @@ struct Ended {
 
 impl Slot {
     /// Starts `loaded` (read from `text`) as a new pipeline of the process.
-    fn start(loaded: Loaded, text: Vec<u8>, context: &Context) -> Slot {
+    pub(super) fn start(loaded: Loaded, text: Vec<u8>, context: &Context) -> Slot {
         let mut slot = Slot {
             file: loaded.file.clone(),
             text,
@@ -343,7 +348,8 @@ fn load_all(
                 for warning in &pipeline.warnings {
                     eprintln!("{warning}");
                 }
-                if let Some(clash) = clash(&loaded, &pipeline, &text, backend) {
+                let before = loaded.iter().map(|(_, l)| (&l.pipeline, l.file.as_path()));
+                if let Some(clash) = clash(before, &pipeline, &text, backend) {
                     reports.push(clash);
                 }
                 loaded.push((text, pipeline));
@@ -368,15 +374,14 @@ fn load_all(
 /// When `new` (read from `text`) would share its state with a pipeline loaded before it, the
 /// error, at `new`'s `name`: the same name (the same database file and outbox names); on AWS also
 /// the same queue or table.
-fn clash(
-    before: &[(Vec<u8>, Loaded)],
+pub(super) fn clash<'a>(
+    before: impl IntoIterator<Item = (&'a Pipeline, &'a Path)>,
     new: &Loaded,
     text: &[u8],
     backend: BackendKind,
 ) -> Option<String> {
     let pipeline = &new.pipeline;
-    let other = before.iter().map(|(_, l)| l).find_map(|other| {
-        let o = &other.pipeline;
+    let other = before.into_iter().find_map(|(o, file)| {
         let what = if o.name.value == pipeline.name.value {
             "name"
         } else if backend == BackendKind::Aws && queue_name(o) == queue_name(pipeline) {
@@ -386,7 +391,7 @@ fn clash(
         } else {
             return None;
         };
-        Some((what, other.file.display().to_string()))
+        Some((what, file.display().to_string()))
     })?;
     let (what, other_file) = other;
     let diagnostic = Diagnostic::error(
@@ -424,8 +429,6 @@ async fn dry_runs(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     /// The pipeline `name` with the queue `queue` and the table `table`, as loaded from `file`.
@@ -456,8 +459,9 @@ mod tests {
         ];
         for (name, queue, table, on_local, on_aws) in cases {
             let (text, new) = loaded("b.yaml", name, queue, table);
-            let local = clash(&first, &new, &text, BackendKind::Local);
-            let aws = clash(&first, &new, &text, BackendKind::Aws);
+            let before = || first.iter().map(|(_, l)| (&l.pipeline, l.file.as_path()));
+            let local = clash(before(), &new, &text, BackendKind::Local);
+            let aws = clash(before(), &new, &text, BackendKind::Aws);
             assert_eq!(
                 local.is_some(),
                 on_local,

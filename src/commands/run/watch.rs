@@ -9,22 +9,25 @@
 //!
 //! A version that would move the pipeline's state (another `name`, queue or table) is refused
 //! too: the records queued under the old names would be left behind. A pipeline whose run failed
-//! (its store, say) starts again on the next valid edit. Files added to a watched directory later
-//! are not picked up.
+//! (its store, say) starts again on the next valid edit. A pipeline file that appears in a
+//! watched directory is started once it validates and shares no state with the running ones; a
+//! file that disappears leaves its pipeline running (an editor may be replacing it).
 //!
 //! Why a poll and not file-system events (the `notify` crate): one `stat` per file per second
 //! costs nothing, needs no dependency, and sees every way a file changes — written in place,
 //! replaced by an editor's rename, on a network or container mount where inotify is silent —
 //! while the debounce that events need anyway is the same one-second wait.
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use tracing::Instrument as _;
 
-use super::many::{Context, Slot};
+use super::many::{Context, Slot, clash};
 use crate::compile::{LoadError, Loaded, load_bytes};
 use crate::config::env::Environment;
+use crate::config::file::pipelines_in;
 use crate::config::load::UnsetVariables;
 use crate::naming::queue_name;
 
@@ -44,9 +47,15 @@ struct Watched {
     refused: Option<Vec<u8>>,
 }
 
-/// Watches the files of `slots` and reloads each on a valid change, until the process is asked
-/// to stop (`context.stop`). Runs that end meanwhile (a failure) are taken in as they end.
-pub(super) async fn watch(slots: &mut [Slot], context: &Context, env: &Environment) {
+/// Watches the files of `slots` and reloads each on a valid change, and starts the pipeline
+/// files that appear in `dirs`, until the process is asked to stop (`context.stop`). Runs that
+/// end meanwhile (a failure) are taken in as they end.
+pub(super) async fn watch(
+    slots: &mut Vec<Slot>,
+    dirs: &[PathBuf],
+    context: &Context,
+    env: &Environment,
+) {
     let mut watched: Vec<Watched> = slots
         .iter()
         .map(|slot| Watched {
@@ -55,6 +64,7 @@ pub(super) async fn watch(slots: &mut [Slot], context: &Context, env: &Environme
             refused: None,
         })
         .collect();
+    let mut appeared: HashMap<PathBuf, Watched> = HashMap::new();
     tracing::info!(
         files = slots.len(),
         every = ?LOOK_EVERY,
@@ -72,7 +82,77 @@ pub(super) async fn watch(slots: &mut [Slot], context: &Context, env: &Environme
                 return;
             }
         }
+        for file in new_files(slots, dirs) {
+            let seen = appeared.entry(file.clone()).or_insert(Watched {
+                stamp: None,
+                changing: false,
+                refused: None,
+            });
+            let Some(text) = changed(&file, seen) else {
+                continue;
+            };
+            if seen.refused.as_ref() == Some(&text) {
+                continue;
+            }
+            match check_new(slots, &file, &text, context, env) {
+                Ok(loaded) => {
+                    tracing::info!(file = %file.display(), pipeline = %loaded.pipeline.name.value, "a new pipeline file validates: starting it");
+                    let stamp = seen.stamp;
+                    appeared.remove(&file);
+                    slots.push(Slot::start(loaded, text, context));
+                    watched.push(Watched {
+                        stamp,
+                        changing: false,
+                        refused: None,
+                    });
+                }
+                Err(why) => {
+                    tracing::error!(file = %file.display(), "new pipeline file not started: {why}");
+                    seen.refused = Some(text);
+                }
+            }
+        }
     }
+}
+
+/// The pipeline files in `dirs` that no slot runs (compared as canonical paths).
+fn new_files(slots: &[Slot], dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let canonical = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let running: HashSet<PathBuf> = slots.iter().map(|slot| canonical(&slot.file)).collect();
+    dirs.iter()
+        .filter_map(|dir| pipelines_in(dir).ok())
+        .flatten()
+        .filter(|file| !running.contains(&canonical(file)))
+        .collect()
+}
+
+/// The new pipeline file `file` (its text `text`), loaded as `run` loads it, when it can start
+/// beside `slots` (it shares no state with them); else why not.
+fn check_new(
+    slots: &[Slot],
+    file: &Path,
+    text: &[u8],
+    context: &Context,
+    env: &Environment,
+) -> Result<Loaded, String> {
+    let loaded = match load_bytes(file, text, env, UnsetVariables::Deny) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Invalid { report }) => return Err(format!("it has errors\n{report}")),
+        Err(error) => return Err(error.to_string()),
+    };
+    let before = slots
+        .iter()
+        .map(|slot| (&slot.pipeline, slot.file.as_path()));
+    if let Some(clash) = clash(before, &loaded, text, context.options.backend.kind) {
+        return Err(clash);
+    }
+    if let Err(error) = context.options.backend.visibility_timeout(&loaded.pipeline) {
+        return Err(error.to_string());
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(loaded)
 }
 
 /// One look at `slot`'s file: takes in a run that has ended, and reloads the file when it has

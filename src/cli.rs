@@ -119,14 +119,36 @@ pub enum Command {
     /// SIGINT/SIGTERM stop polling and finish the batch in hand; a second signal quits at once
     /// (messages in flight are delivered again later, nothing is lost).
     ///
+    /// Several pipelines in one process: give a directory (every `*.yaml`/`*.yml` in it but
+    /// test files, `*.cfn.yaml` templates and hidden files) or several files. Each pipeline keeps its own state (database file, queue,
+    /// table) and its own log span (`pipeline{name=…}`); one that fails stops alone and the
+    /// others go on. Nothing starts when any file is invalid or two pipelines share a name: every
+    /// error is printed. The summaries are printed per pipeline, and the exit status is the worst
+    /// of them.
+    ///
+    /// With `--watch`: a changed file is reloaded once it validates (an edit with errors is
+    /// logged with file:line:column, and the running version goes on): the old version queues
+    /// the poll in progress, polls no more and finishes the batch in hand, then the new one starts on the same queue and
+    /// state, so no record is lost or handled twice.
+    ///
     /// Exit status 3 with `--once` when every request to the API failed, when records could not
     /// be queued, or when a digest e-mail was not sent (its records are stored); with or without
     /// `--once` when the queue or store kept failing (what was queued stays queued). 1 when the
     /// pipeline is invalid, 2 on a usage error (`stockrun --help` lists every status).
+    #[command(after_help = RUN_AFTER_HELP)]
     Run {
-        /// The pipeline and where its stages run.
+        /// The pipeline (a file, or a directory of pipelines) and where its stages run.
         #[command(flatten)]
         target: Target,
+        /// More pipelines, run in the same process: files, or directories of pipeline files (the
+        /// first FILE may be a directory too).
+        #[arg(value_name = "FILE")]
+        more: Vec<PathBuf>,
+        /// Reload a pipeline file when it changes and the change validates, and start a
+        /// pipeline file that appears in a given directory (checked every second); run until
+        /// Ctrl-C.
+        #[arg(long, conflicts_with_all = ["once", "dry_run"])]
+        watch: bool,
         /// How records are received and mailed.
         #[command(flatten)]
         delivery: Delivery,
@@ -387,6 +409,14 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
 }
+
+/// What `stockrun run --help` prints after the options.
+const RUN_AFTER_HELP: &str = "\
+Examples:
+  stockrun run pipeline.yaml --once             # poll once, drain the queue, print a summary
+  stockrun run conf/                            # every pipeline in conf/, one process, until Ctrl-C
+  stockrun run a.yaml b.yaml --once             # each polls once and drains; the worst status
+  stockrun run conf/ --watch                    # reload an edited file once it validates";
 
 /// What `stockrun test --help` prints after the options.
 const TEST_AFTER_HELP: &str = "\

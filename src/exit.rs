@@ -3,9 +3,11 @@
 //! | status | meaning | cases |
 //! |---|---|---|
 //! | 0 | success | the command did its job; also when its output is cut short by a closed pipe (`stockrun show FILE \| head`): a broken pipe anywhere in an error's chain is success, as in ripgrep |
-//! | 1 | the pipeline is invalid | `validate` found an error (or a warning, with `--deny-warnings`); any other command given a pipeline `validate` rejects, including an unset `${VAR}` where the command calls the API; a pipeline file that cannot be read (`validate` reports it as an error of that file, so the other commands agree with it); `deploy-template` on a pipeline the template cannot own |
+//! | 1 | the pipeline is invalid | `validate` found an error (or a warning, with `--deny-warnings`); any other command given a pipeline `validate` rejects, including an unset `${VAR}` where the command calls the API; a pipeline file that cannot be read (`validate` reports it as an error of that file, so the other commands agree with it); `deploy-template` on a pipeline the template cannot own; `run` with several pipelines when any is invalid or two share their state (nothing starts) |
 //! | 2 | usage error | what clap refuses (unknown option, missing or bad argument); an option the pipeline or backend rules out: `--visibility-timeout` within the batch window, an unknown `show --columns` name, a `deploy-template` option value Lambda or Secrets Manager refuses |
 //! | 3 | failure at run time | `run --once`/`poll --once` whose every request failed or whose records could not be queued; `run --once`/`consume --once` whose digest e-mail was not sent (its records are stored); `run`/`consume` (with or without `--once`) stopped by a queue or store that kept failing, or at once on a damaged state file or a full disk; AWS unreachable or refusing; `show` with no local state; `init` finding a table with another key; stdout failing for another reason than a closed pipe; anything else not listed above |
+//!
+//! `run` with several pipelines exits with the worst (highest) status of its pipelines.
 //!
 //! The Lambda mode has its own status (1 when the container cannot start), set in
 //! `runtime::lambda`.

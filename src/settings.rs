@@ -27,11 +27,15 @@ pub fn resolve(cli: Cli) -> Command {
         cli::Command::Schema => Command::Schema,
         cli::Command::Run {
             target,
+            more,
+            watch,
             delivery,
             once,
             dry_run,
         } => Command::Run(run::Options {
             dry_run,
+            more,
+            watch,
             ..halves(target, delivery, once, run::Halves::Both)
         }),
         cli::Command::Poll {
@@ -161,6 +165,8 @@ fn halves(
 ) -> run::Options {
     run::Options {
         file: target.file.clone(),
+        more: Vec::new(),
+        watch: false,
         backend: backend(target, delivery),
         once,
         halves,

@@ -1,21 +1,29 @@
 //! `stockrun run`, `poll` and `consume`: the pipeline on one machine. `run` is the poller and
 //! the consumer in one process; `poll` and `consume` are each half (several consumers can share
-//! one queue).
+//! one queue). `run` given a directory, several files or `--watch` runs several pipelines in one
+//! process (`many`), each through the same [`drive`] and [`outcome`] as a single one; `watch`
+//! reloads an edited file.
+
+mod many;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
+use crate::compile::Loaded;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::exit::ExitStatus;
+use crate::queue::{Queue, QueueError};
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
-use crate::runtime::consumer::{Until, consume};
+use crate::runtime::consumer::{ConsumeError, Until, consume};
 use crate::runtime::counters::{Counters, Summary};
-use crate::runtime::poll_loop::{poll_and_queue, poll_on_schedule};
+use crate::runtime::poll_loop::{Clock, SystemClock, poll_and_queue, poll_on_schedule_by};
 use crate::runtime::shutdown;
 
 /// Which halves of the pipeline to run.
@@ -32,8 +40,12 @@ pub enum Halves {
 /// What `run`, `poll` or `consume` was asked to do.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The pipeline file.
+    /// The pipeline file (`run`: or a directory of pipelines).
     pub file: PathBuf,
+    /// `run`: more pipeline files or directories, run in the same process (`many`).
+    pub more: Vec<PathBuf>,
+    /// `run`: reload a pipeline file when it changes and the change validates (`watch`).
+    pub watch: bool,
     /// Where the stages run.
     pub backend: Backend,
     /// Poll once and/or drain the queue, then exit with a summary.
@@ -55,6 +67,11 @@ pub async fn run(
     env: &Environment,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitStatus> {
+    if options.halves == Halves::Both
+        && (options.watch || !options.more.is_empty() || options.file.is_dir())
+    {
+        return many::run(options, env, out).await;
+    }
     if options.dry_run {
         return super::dry_run::run(options, env, out).await;
     }
@@ -89,41 +106,113 @@ pub async fn run(
     // Before the queue or store opens, so a signal while waiting on a locked file is graceful.
     // Also for `--once`: a signal finishes the batch in hand and prints the summary.
     let stop = shutdown::on_signal();
-    let pipeline = &loaded.pipeline;
     let counters = Counters::default();
-    let queue = options.backend.queue(pipeline)?;
+    let queue = options.backend.queue(&loaded.pipeline)?;
+    let dead_before = dead_letters(queue.as_ref(), 0).await;
+    let ran = drive(
+        &loaded,
+        options,
+        Arc::clone(&queue),
+        &counters,
+        &stop,
+        &stop,
+    )
+    .await?;
+    let dead_after = dead_letters(queue.as_ref(), dead_before).await;
+    // A failed drain outranks a closed pipe: the summary's write error comes second.
+    let printed = writeln!(
+        out,
+        "{}: {}",
+        loaded.pipeline.name.value,
+        summary(options, &counters, dead_before, dead_after)
+    );
+    let status = outcome(options, &counters, ran)?;
+    printed?;
+    Ok(status)
+}
+
+/// How many messages the dead-letter queue holds; `otherwise` when the queue cannot say.
+pub(crate) async fn dead_letters(queue: &dyn Queue, otherwise: u64) -> u64 {
+    queue.counts().await.map(|c| c.dead).unwrap_or(otherwise)
+}
+
+/// The one-line summary of a run's `counters` (the `name: ` before it is the caller's).
+pub(crate) fn summary(
+    options: &Options,
+    counters: &Counters,
+    dead_before: u64,
+    dead_after: u64,
+) -> String {
+    Summary {
+        counters,
+        dead_lettered: dead_after.saturating_sub(dead_before),
+        emails_to: Some(options.backend.emails_destination()),
+        aws_requests: options.backend.aws_requests(),
+    }
+    .to_string()
+}
+
+/// How each half of a run ended, for [`outcome`].
+pub(crate) struct Ran {
+    /// The poller's end (`Ok` when the pipeline does not poll).
+    polled: Result<(), QueueError>,
+    /// The consumer's end (`Ok` when the pipeline does not consume).
+    consumed: Result<(), ConsumeError>,
+    /// Whether it polled.
+    polls: bool,
+}
+
+/// Runs the halves `options` asks for of the loaded pipeline on `queue`, counting into
+/// `counters`, until `stop` is cancelled (or, with `--once`, until one poll and the drain after
+/// it are done). A half that fails for good (the queue or the store cannot record progress)
+/// cancels `stop`, so the other one stops too, as on a signal: the consumer finishes the batch in
+/// hand. The error is a stage that cannot be opened.
+///
+/// `wind_down` is the gentler stop of a reload (`many`): the poll in progress finishes queueing
+/// all it fetched (a signal cuts it short: the next poll fetches it again, which a new version
+/// polling an API that answers only what is new would not), no poll follows, and then `stop` is
+/// cancelled for the consumer. A single run passes `stop` for both.
+pub(crate) async fn drive(
+    loaded: &Loaded,
+    options: &Options,
+    queue: Arc<dyn Queue>,
+    counters: &Counters,
+    stop: &CancellationToken,
+    wind_down: &CancellationToken,
+) -> anyhow::Result<Ran> {
+    let pipeline = &loaded.pipeline;
     let poller = match options.halves {
         Halves::Consume => None,
         _ => Some(loaded.poller()?),
     };
     let stages = match options.halves {
         Halves::Poll => None,
-        _ => Some(Stages::open(&loaded, &options.backend, Arc::clone(&queue))?),
+        _ => Some(Stages::open(loaded, &options.backend, Arc::clone(&queue))?),
     };
     tracing::info!(pipeline = %pipeline.name.value, file = %loaded.file.display(), once = options.once, "starting");
-    let dead_before = queue.counts().await.map(|c| c.dead).unwrap_or(0);
     let until = Until {
         drained: options.once,
         stop: stop.clone(),
     };
-    // A half that fails for good (the queue or the store cannot record progress) stops the
-    // other one too, as a signal would: the consumer finishes the batch in hand.
     let polling = async {
         let polled = match &poller {
             Some(poller) if options.once => {
-                poll_and_queue(poller, queue.as_ref(), &counters, &stop).await
+                poll_and_queue(poller, queue.as_ref(), counters, stop).await
             }
-            Some(poller) => poll_on_schedule(poller, queue.as_ref(), &counters, &stop).await,
+            Some(poller) => {
+                let clock = WindDown(wind_down);
+                poll_on_schedule_by(&clock, poller, queue.as_ref(), counters, stop).await
+            }
             None => Ok(()),
         };
-        if polled.is_err() {
+        if polled.is_err() || wind_down.is_cancelled() {
             stop.cancel();
         }
         polled
     };
     let consuming = async {
         let consumed = match &stages {
-            Some(stages) => consume(stages, &counters, &until).await,
+            Some(stages) => consume(stages, counters, &until).await,
             None => Ok(()),
         };
         if consumed.is_err() {
@@ -138,18 +227,44 @@ pub async fn run(
     } else {
         tokio::join!(polling, consuming)
     };
-    let dead_after = queue.counts().await.map(|c| c.dead).unwrap_or(dead_before);
-    let summary = Summary {
-        counters: &counters,
-        dead_lettered: dead_after.saturating_sub(dead_before),
-        emails_to: Some(options.backend.emails_destination()),
-        aws_requests: options.backend.aws_requests(),
-    };
-    // A failed drain outranks a closed pipe: the summary's write error comes second.
-    let printed = writeln!(out, "{}: {summary}", pipeline.name.value);
-    polled.context("records could not be queued")?;
-    consumed?;
-    printed?;
+    Ok(Ran {
+        polled,
+        consumed,
+        polls: poller.is_some(),
+    })
+}
+
+/// The system clock, whose waits for the next poll also end when its token is cancelled: the
+/// poll loop then stops between polls, never during one.
+struct WindDown<'a>(&'a CancellationToken);
+
+impl Clock for WindDown<'_> {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        SystemClock.now()
+    }
+
+    async fn sleep_until(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+        stop: &CancellationToken,
+    ) -> bool {
+        tokio::select! {
+            woke = SystemClock.sleep_until(at, stop) => woke,
+            () = self.0.cancelled() => false,
+        }
+    }
+}
+
+/// The status of a run that ended as `ran` with `counters`: an error when the drain stopped on
+/// a failing queue or store; with `--once`, `Failure` when every poll request failed, records
+/// could not be queued, or a digest e-mail was not sent.
+pub(crate) fn outcome(
+    options: &Options,
+    counters: &Counters,
+    ran: Ran,
+) -> anyhow::Result<ExitStatus> {
+    ran.polled.context("records could not be queued")?;
+    ran.consumed?;
     let not_queued = Counters::get(&counters.not_queued);
     if options.once && not_queued > 0 {
         // No later poll fetches them again.
@@ -160,7 +275,7 @@ pub async fn run(
     // A long-running poller that fails is logged all along; only `--once` reports it in its
     // status.
     let all_failed = options.once
-        && poller.is_some()
+        && ran.polls
         && Counters::get(&counters.fetched) == 0
         && Counters::get(&counters.failed_feeds) > 0;
     let mail_failed = options.once && Counters::get(&counters.emails_not_sent) > 0;

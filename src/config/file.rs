@@ -1,5 +1,5 @@
-//! A pipeline file on disk: reading it, the directory its relative paths resolve against, and
-//! the report shown when it cannot run.
+//! A pipeline file on disk: reading it, the directory its relative paths resolve against, the
+//! pipeline files of a directory, and the report shown when it cannot run.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,39 @@ pub fn read(path: &Path) -> Result<Vec<u8>, ReadError> {
     })
 }
 
+/// The suffix of a test file (`stockrun test`): `stocks.test.yaml` tests `stocks.yaml`.
+pub const TEST_SUFFIX: &str = ".test.yaml";
+
+/// Suffixes of YAML files that sit beside pipelines but are not pipelines: test files, and the
+/// CloudFormation templates `deploy-template` writes (`stocks.cfn.yaml`, as its help suggests).
+const NOT_PIPELINES: [&str; 3] = [TEST_SUFFIX, ".cfn.yaml", ".cfn.yml"];
+
+/// Whether the file name `name` is a pipeline's: `*.yaml` or `*.yml`, not hidden (editors' swap
+/// and backup files start with a dot) and none of [`NOT_PIPELINES`].
+pub fn is_pipeline_name(name: &str) -> bool {
+    (name.ends_with(".yaml") || name.ends_with(".yml"))
+        && !name.starts_with('.')
+        && !NOT_PIPELINES.iter().any(|suffix| name.ends_with(suffix))
+}
+
+/// The pipeline files directly in `dir` (see [`is_pipeline_name`]; subdirectories are not
+/// entered), sorted by name.
+pub fn pipelines_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let named = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(is_pipeline_name);
+        if named && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// The directory of the pipeline file at `path` (`.` for a bare file name): relative `file:`
 /// source URLs resolve against it.
 pub fn base_dir(path: &Path) -> PathBuf {
@@ -43,4 +76,40 @@ pub fn cannot_run_report(name: &str, text: &str, diagnostics: &[Diagnostic]) -> 
         "{name} cannot run: {tally} (`stockrun validate {name}` shows the same)"
     ));
     report.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipelines_are_yaml_files_but_test_files_templates_and_hidden_files() {
+        for name in ["stocks.yaml", "daily.yml", "a.b.yaml"] {
+            assert!(is_pipeline_name(name), "{name}");
+        }
+        for name in [
+            "stocks.test.yaml",
+            "stocks.cfn.yaml",
+            ".stocks.yaml",
+            "stocks.yaml~",
+            "stocks.json",
+            "README.md",
+        ] {
+            assert!(!is_pipeline_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_directory_s_pipelines_are_listed_sorted_without_entering_subdirectories() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.yaml", "a.yaml", "a.test.yaml", "notes.txt"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("c.yaml")).unwrap();
+        let found = pipelines_in(dir.path()).unwrap();
+        assert_eq!(
+            found,
+            [dir.path().join("a.yaml"), dir.path().join("b.yaml")]
+        );
+    }
 }

@@ -22,6 +22,7 @@ mod imports;
 mod invoke;
 mod lambda;
 mod limits;
+mod many;
 mod moto;
 mod newcomer;
 mod robustness;

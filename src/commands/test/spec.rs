@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The suffix that makes a file a test file: `stocks.test.yaml` tests `stocks.yaml`.
-pub const SUFFIX: &str = ".test.yaml";
+pub const SUFFIX: &str = crate::config::file::TEST_SUFFIX;
 
 /// A test file.
 #[derive(Debug, Deserialize)]

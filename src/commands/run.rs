@@ -3,20 +3,25 @@
 //! one queue).
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::exit::ExitStatus;
+use crate::http::Ready;
+use crate::queue::Queue;
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
 use crate::runtime::consumer::{Until, consume};
 use crate::runtime::counters::{Counters, Summary};
 use crate::runtime::poll_loop::{poll_and_queue, poll_on_schedule};
 use crate::runtime::shutdown;
+use tokio_util::sync::CancellationToken;
 
 /// Which halves of the pipeline to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +48,13 @@ pub struct Options {
     /// Poll once and report what would be queued, stored and mailed, writing nothing
     /// (`super::dry_run`; `run` and `poll` only).
     pub dry_run: bool,
+    /// Serve `/metrics`, `/ready` and `/live` here while running (`crate::http`).
+    pub metrics: Option<SocketAddr>,
 }
+
+/// How often `--metrics` refreshes the queue and dead-letter depth gauges (one count each time;
+/// a scrape only renders what is recorded).
+const DEPTH_REFRESH: Duration = Duration::from_secs(5);
 
 /// Runs the pipeline and prints the summary line to `out` when it stops. Ends with an error
 /// when the drain stopped on a failing queue or store; with `once`, `Failure` when every poll
@@ -90,6 +101,13 @@ pub async fn run(
     // Also for `--once`: a signal finishes the batch in hand and prints the summary.
     let stop = shutdown::on_signal();
     let pipeline = &loaded.pipeline;
+    // The server stops with the run, whatever ends it.
+    let serving = CancellationToken::new();
+    let _stop_serving = serving.clone().drop_guard();
+    let ready = match options.metrics {
+        Some(address) => Some(serve_metrics(address, &serving).await?),
+        None => None,
+    };
     let counters = Counters::default();
     let queue = options.backend.queue(pipeline)?;
     let poller = match options.halves {
@@ -100,6 +118,10 @@ pub async fn run(
         Halves::Poll => None,
         _ => Some(Stages::open(&loaded, &options.backend, Arc::clone(&queue))?),
     };
+    if let Some(ready) = &ready {
+        refresh_depth(&pipeline.name.value, Arc::clone(&queue), &serving);
+        ready.set();
+    }
     tracing::info!(pipeline = %pipeline.name.value, file = %loaded.file.display(), once = options.once, "starting");
     let dead_before = queue.counts().await.map(|c| c.dead).unwrap_or(0);
     let until = Until {
@@ -174,4 +196,56 @@ pub async fn run(
         !all_failed && !mail_failed,
         ExitStatus::Failure,
     ))
+}
+
+/// Installs the Prometheus recorder and serves `/metrics`, `/ready` and `/live` on `address`
+/// until `stop` is cancelled; returns the flag `/ready` reads.
+async fn serve_metrics(address: SocketAddr, stop: &CancellationToken) -> anyhow::Result<Ready> {
+    let handle = crate::metrics::install_prometheus()?;
+    let listener = crate::http::bind(address).await?;
+    let bound = listener.local_addr().unwrap_or(address);
+    tracing::info!(address = %bound, "serving metrics on /metrics, /ready and /live");
+    let ready = Ready::default();
+    let router = crate::http::metrics_routes(handle.clone(), ready.clone());
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        // The exporter's histograms are drained on render; between scrapes, now and then.
+        let upkeep = async {
+            loop {
+                tokio::time::sleep(DEPTH_REFRESH).await;
+                handle.run_upkeep();
+            }
+        };
+        tokio::select! {
+            served = crate::http::serve(listener, router, stop) => {
+                if let Err(error) = served {
+                    tracing::error!(%error, "the metrics server stopped");
+                }
+            }
+            () = upkeep => {}
+        }
+    });
+    Ok(ready)
+}
+
+/// Refreshes the queue and dead-letter depth gauges every [`DEPTH_REFRESH`] until `stop`.
+fn refresh_depth(pipeline: &str, queue: Arc<dyn Queue>, stop: &CancellationToken) {
+    let pipeline = pipeline.to_owned();
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            match queue.counts().await {
+                Ok(counts) => crate::metrics::queue_depth(
+                    &pipeline,
+                    counts.visible + counts.in_flight,
+                    counts.dead,
+                ),
+                Err(error) => tracing::debug!(%error, "queue depth not refreshed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(DEPTH_REFRESH) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    });
 }

@@ -21,6 +21,7 @@ mod hostile_state;
 mod imports;
 mod invoke;
 mod lambda;
+mod metrics;
 mod limits;
 mod moto;
 mod newcomer;

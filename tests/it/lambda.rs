@@ -418,9 +418,21 @@ async fn the_binary_answers_an_sqs_invocation_with_batch_item_failures_and_logs_
     assert_eq!(done["fields"]["poison"], 1, "{done}");
     // The invocation's metrics, as CloudWatch Embedded Metric Format lines in the same log.
     let emf = emf_values(&lines, &name);
-    assert_eq!(emf.get("stockrun_records_stored_total"), Some(&json!(1)), "{log}");
-    assert_eq!(emf.get("stockrun_records_poison_total"), Some(&json!(1)), "{log}");
-    assert_eq!(emf.get("stockrun_emails_sent_total"), Some(&json!(1)), "{log}");
+    assert_eq!(
+        emf.get("stockrun_records_stored_total"),
+        Some(&json!(1)),
+        "{log}"
+    );
+    assert_eq!(
+        emf.get("stockrun_records_poison_total"),
+        Some(&json!(1)),
+        "{log}"
+    );
+    assert_eq!(
+        emf.get("stockrun_emails_sent_total"),
+        Some(&json!(1)),
+        "{log}"
+    );
 }
 
 /// The metric values of the EMF lines among `lines` whose only dimension is the pipeline
@@ -480,7 +492,11 @@ async fn the_binary_reports_a_scheduled_polls_metrics_as_emf_lines() {
         .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
         .collect();
     let values = emf_values(&lines, &name);
-    assert_eq!(values.get("stockrun_records_queued_total"), Some(&json!(5)), "{log}");
+    assert_eq!(
+        values.get("stockrun_records_queued_total"),
+        Some(&json!(5)),
+        "{log}"
+    );
     let polls = emf_lines(&lines, &name, &["pipeline", "outcome"]);
     assert_eq!(polls.len(), 1, "{log}");
     assert_eq!(polls[0]["outcome"], "ok");
@@ -489,10 +505,24 @@ async fn the_binary_reports_a_scheduled_polls_metrics_as_emf_lines() {
     assert_eq!(feed.len(), 1, "{log}");
     assert_eq!(feed[0]["feed"], "-");
     assert_eq!(feed[0]["stockrun_records_fetched_total"], 5);
-    assert_eq!(feed[0]["stockrun_poll_duration_seconds"].as_array().map(Vec::len), Some(1));
-    assert!(feed[0]["stockrun_last_successful_poll_timestamp_seconds"].as_f64().unwrap() > 1.7e9);
+    assert_eq!(
+        feed[0]["stockrun_poll_duration_seconds"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        feed[0]["stockrun_last_successful_poll_timestamp_seconds"]
+            .as_f64()
+            .unwrap()
+            > 1.7e9
+    );
     // Each line is one document, whole.
-    assert!(log.lines().filter(|l| l.contains("\"_aws\"")).all(|l| l.starts_with('{')));
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("\"_aws\""))
+            .all(|l| l.starts_with('{'))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

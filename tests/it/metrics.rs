@@ -143,7 +143,10 @@ async fn a_running_pipeline_serves_exact_counts_readiness_and_liveness() {
         450.0
     );
     assert_eq!(
-        value(&found, &format!("stockrun_api_quota_remaining_ratio{{{p}}}")),
+        value(
+            &found,
+            &format!("stockrun_api_quota_remaining_ratio{{{p}}}")
+        ),
         0.9
     );
     let last_poll = value(
@@ -170,7 +173,9 @@ async fn a_running_pipeline_serves_exact_counts_readiness_and_liveness() {
         0.0
     );
     assert!(
-        !found.keys().any(|k| k.starts_with("stockrun_source_failures_total")),
+        !found
+            .keys()
+            .any(|k| k.starts_with("stockrun_source_failures_total")),
         "{found:#?}"
     );
     // The queue's depth is refreshed in the background: present, and small.
@@ -190,7 +195,8 @@ async fn a_failing_feed_is_counted_by_kind_and_the_poll_as_failed() {
     Mock::given(method("GET"))
         .and(path("/price"))
         .respond_with(
-            ResponseTemplate::new(404).set_body_raw(r#"{"message":"no such symbol"}"#, "application/json"),
+            ResponseTemplate::new(404)
+                .set_body_raw(r#"{"message":"no such symbol"}"#, "application/json"),
         )
         .mount(&api)
         .await;
@@ -200,7 +206,10 @@ async fn a_failing_feed_is_counted_by_kind_and_the_poll_as_failed() {
 
     let p = r#"pipeline="failing""#;
     let found = scrape_until(port, &mut child, |s| {
-        value(s, &format!("stockrun_polls_total{{{p},outcome=\"failed\"}}")) >= 2.0
+        value(
+            s,
+            &format!("stockrun_polls_total{{{p},outcome=\"failed\"}}"),
+        ) >= 2.0
     })
     .await;
     let _ = child.kill();
@@ -210,11 +219,17 @@ async fn a_failing_feed_is_counted_by_kind_and_the_poll_as_failed() {
         &found,
         &format!("stockrun_source_failures_total{{{p},feed=\"-\",kind=\"http_4xx\"}}"),
     );
-    let polls = value(&found, &format!("stockrun_polls_total{{{p},outcome=\"failed\"}}"));
+    let polls = value(
+        &found,
+        &format!("stockrun_polls_total{{{p},outcome=\"failed\"}}"),
+    );
     // Scraped between two polls or during one: every finished poll counted its failure.
     assert!(failures >= polls && failures <= polls + 1.0, "{found:#?}");
     assert_eq!(
-        value(&found, &format!("stockrun_polls_total{{{p},outcome=\"ok\"}}")),
+        value(
+            &found,
+            &format!("stockrun_polls_total{{{p},outcome=\"ok\"}}")
+        ),
         0.0
     );
     assert!(

@@ -254,3 +254,19 @@ fn metrics_is_refused_with_once() {
         out.stderr
     );
 }
+
+#[test]
+fn the_readme_lists_every_metric() {
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Metrics\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Metrics section");
+    for (name, _, _) in stockrun::metrics::ALL {
+        assert!(
+            section.contains(&format!("| `{name}` |")),
+            "{name} is not in the README's Metrics table"
+        );
+    }
+}

@@ -64,6 +64,9 @@ POISON_AT = (3, 14)
 # The demo quotes' lastUpdateTime (Asia/Kolkata), and the same instant as stored (UTC).
 LAST_UPDATE_TIME = "18-Mar-2024 15:59:38"
 QUOTED_AT = "2024-03-18T10:29:38.000Z"
+# The address the template's AlarmEmail parameter subscribes to the alarm topic.
+ALARM_EMAIL = "alarms@example.com"
+
 # How long the stack may take to reach CREATE_COMPLETE (ministack: about a second).
 STACK_TIMEOUT = 60
 
@@ -179,6 +182,8 @@ class Scenario:
         self.s3 = boto3.client("s3", **kw)
         self.cfn = boto3.client("cloudformation", **kw)
         self.scheduler = boto3.client("scheduler", **kw)
+        self.cw = boto3.client("cloudwatch", **kw)
+        self.sns = boto3.client("sns", **kw)
         self.t0 = time.monotonic()
         self.item_shown = False
 
@@ -204,12 +209,13 @@ class Scenario:
         self.s3.put_object(Bucket=bucket, Key=key, Body=code)
         log(f"{self.elapsed()} s3://{bucket}/{key} ({len(code) / 1e6:.1f} MB package)")
 
-        params = {"CodeBucket": bucket, "CodeKey": key}
+        params = {"CodeBucket": bucket, "CodeKey": key, "AlarmEmail": ALARM_EMAIL}
         params.update({pascal(var): value for var, value in self.env.items()})
         declared = self.template.get("Parameters") or {}
         if set(declared) != set(params):
             raise Failed(f"{self.template_path} declares the parameters {sorted(declared)}, want "
-                         f"{sorted(params)} (CodeBucket, CodeKey and one per --env variable)")
+                         f"{sorted(params)} (CodeBucket, CodeKey, AlarmEmail and one per --env "
+                         "variable)")
         started = time.monotonic()
         try:
             self.cfn.create_stack(
@@ -255,9 +261,40 @@ class Scenario:
             f"{e['ResourceStatus']} {e.get('ResourceStatusReason') or ''}"
             for e in reversed(events))
 
+    def check_alarms(self):
+        """The alarms the template declares (src/deploy/alarms.rs), as CloudWatch has them: on
+        their metric, notifying the topic whose e-mail subscription is the AlarmEmail given."""
+        errors = []
+        ids = [i for i, r in self.template["Resources"].items()
+               if r["Type"] == "AWS::CloudWatch::Alarm"]
+        if not {"DeadLetterAlarm", "FunctionErrorsAlarm", "FeedSilentAlarm"} <= set(ids):
+            errors.append(f"the template's alarms are {ids}")
+        topic = self.resources.get("AlarmTopic", {}).get("PhysicalResourceId")
+        names = {i: self.resources[i]["PhysicalResourceId"] for i in ids}
+        found = {a["AlarmName"]: a for a in
+                 self.cw.describe_alarms(AlarmNames=list(names.values()))["MetricAlarms"]}
+        for i, name in names.items():
+            want, alarm = self.template["Resources"][i]["Properties"], found.get(name)
+            if alarm is None:
+                errors.append(f"alarm {i} ({name}) is not in DescribeAlarms")
+                continue
+            for k in ("Namespace", "MetricName", "Statistic", "Period", "EvaluationPeriods",
+                      "ComparisonOperator", "TreatMissingData"):
+                if alarm.get(k) != want[k]:
+                    errors.append(f"alarm {i} {k} {alarm.get(k)!r}, want {want[k]!r}")
+            if alarm.get("AlarmActions") != [topic]:
+                errors.append(f"alarm {i} actions {alarm.get('AlarmActions')}, want [{topic}]")
+        subs = self.sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] if topic else []
+        if [(s["Protocol"], s["Endpoint"]) for s in subs] != [("email", ALARM_EMAIL)]:
+            errors.append(f"topic {topic} subscriptions {subs}, want e-mail to {ALARM_EMAIL}")
+        if errors:
+            raise Failed("the alarms differ:\n  " + "\n  ".join(errors))
+        log(f"{self.elapsed()} alarms {', '.join(ids)} on their metrics, notifying {topic}")
+
     def check_deployment(self):
         """What the stack made, against the pipeline: the names stockrun uses, the function's
-        environment, the redrive, the trigger, the schedule."""
+        environment, the redrive, the trigger, the schedule, the alarms."""
+        self.check_alarms()
         p, errors = self.p, []
         if self.table != p["table"]:
             errors.append(f"table {self.table}, want {p['table']}")

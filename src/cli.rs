@@ -160,6 +160,12 @@ pub enum Command {
         /// or AWS call (alert rules are not evaluated).
         #[arg(long)]
         dry_run: bool,
+        /// Serve metrics over HTTP on ADDR while running: `/metrics` (Prometheus text), `/ready`
+        /// (200 once the pipeline is loaded and its stages are open) and `/live`. A bare port
+        /// listens on 127.0.0.1; give `0.0.0.0:PORT` to be scraped from elsewhere. Off by default;
+        /// not with `--once`. The README's "Metrics" lists what is served.
+        #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "dry_run"], value_parser = metrics_address)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Only poll: fetch on the schedule and queue every record (pair with `consume`).
     ///
@@ -178,6 +184,12 @@ pub enum Command {
         /// them (nothing is written).
         #[arg(long)]
         dry_run: bool,
+        /// Serve metrics over HTTP on ADDR while running: `/metrics` (Prometheus text), `/ready`
+        /// (200 once the pipeline is loaded and its stages are open) and `/live`. A bare port
+        /// listens on 127.0.0.1; give `0.0.0.0:PORT` to be scraped from elsewhere. Off by default;
+        /// not with `--once`. The README's "Metrics" lists what is served.
+        #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "dry_run"], value_parser = metrics_address)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Only consume: process, store and e-mail what is queued (several can share a queue).
     ///
@@ -195,6 +207,12 @@ pub enum Command {
         /// Drain the queue, print a summary and exit.
         #[arg(long)]
         once: bool,
+        /// Serve metrics over HTTP on ADDR while running: `/metrics` (Prometheus text), `/ready`
+        /// (200 once the pipeline is loaded and its stages are open) and `/live`. A bare port
+        /// listens on 127.0.0.1; give `0.0.0.0:PORT` to be scraped from elsewhere. Off by default;
+        /// not with `--once`. The README's "Metrics" lists what is served.
+        #[arg(long, value_name = "ADDR", conflicts_with = "once", value_parser = metrics_address)]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Print what the store holds, newest first, as a table or as data (JSON, NDJSON, CSV).
     ///
@@ -468,6 +486,11 @@ pub struct Delivery {
     /// again (default: the batch window plus 30s).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub visibility_timeout: Option<Duration>,
+}
+
+/// `--metrics ADDR`: `HOST:PORT`, or a port on 127.0.0.1 (`crate::http::listen_address`).
+fn metrics_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    crate::http::listen_address(text).map_err(|error| error.to_string())
 }
 
 /// `--backend`: where the stages run (`runtime::backend::BackendKind` once resolved).

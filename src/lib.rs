@@ -19,7 +19,8 @@
 //! - Leaves, which import only `config` and each other (nothing of the runtime, the edge, the
 //!   stages, `deploy` or `compile`): `naming` (resource names, key schema), `retry` (retry
 //!   policies), `resources` (what a pipeline needs on AWS), `aws`, `sqlite`, `sqlite_error`,
-//!   `redact`, `logging`, `diag`, `located`, `percent`, `visible`, `message`, `time_zone` (IANA
+//!   `redact`, `logging`, `metrics` (names and recorders), `http` (the
+//!   `--metrics` server), `diag`, `located`, `percent`, `visible`, `message`, `time_zone` (IANA
 //!   zone names). Every top-level module but `cli`, `settings`, `exit` and `compile` is a leaf;
 //!   `tests/it/imports.rs` keeps these directions, `clap` inside `cli`, and the modules free of
 //!   import cycles.
@@ -35,9 +36,11 @@ pub mod config;
 pub mod deploy;
 pub mod diag;
 pub mod exit;
+pub mod http;
 pub mod located;
 pub mod logging;
 pub mod message;
+pub mod metrics;
 pub mod naming;
 pub mod notify;
 mod percent;

@@ -1,7 +1,7 @@
 //! What a pipeline needs on AWS, described once: the queue and its dead-letter queue (names,
 //! redrive after `max_receive_count`, visibility timeout, retention), the table (name, key
 //! schema, billing mode), the alert table when the pipeline has alert rules, and the e-mail
-//! sender's identity. `stockrun init` provisions from it (through each backend's
+//! sender's identity, and the alarms' thresholds (`deploy/` writes the alarms). `stockrun init` provisions from it (through each backend's
 //! `provision` module) and `deploy/` writes the CloudFormation resources from it, so the two
 //! cannot disagree on a name or a key. A leaf: it knows the pipeline model and [`naming`].
 
@@ -21,6 +21,22 @@ pub const PROCESSING_ALLOWANCE: Duration = Duration::from_secs(30);
 /// How long SQS keeps a dead letter: 14 days, the most it allows, so there is time to look
 /// (longer than the queue's: a message keeps its first enqueue time when it is dead-lettered).
 const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(14 * 86_400);
+
+/// The "feed went silent" alarm fires after this many of the schedule's longest gaps without a
+/// poll in which every feed answered.
+pub const SILENT_PERIODS: u32 = 3;
+
+/// The quota alarm fires when the API's remaining requests fall under this share of its limit.
+pub const QUOTA_ALARM_FLOOR: f64 = 0.1;
+
+/// The period of the alarms on the dead-letter queue, errors and the quota: 5 minutes.
+pub const ALARM_PERIOD: Duration = Duration::from_secs(300);
+
+/// Whether the pipeline's alarms include the quota one: only when it declares `source.quota`
+/// (the metric comes from the API's rate-limit headers).
+pub fn alarms_on_quota(pipeline: &Pipeline) -> bool {
+    pipeline.source.quota.is_some()
+}
 
 /// How long the queue keeps a message: SQS's default of 4 days, written out.
 const QUEUE_RETENTION: Duration = Duration::from_secs(4 * 86_400);

@@ -32,25 +32,33 @@ pub fn resolve(cli: Cli) -> Command {
             delivery,
             once,
             dry_run,
+            metrics,
         } => Command::Run(run::Options {
             dry_run,
             more,
             watch,
+            metrics,
             ..halves(target, delivery, once, run::Halves::Both)
         }),
         cli::Command::Poll {
             target,
             once,
             dry_run,
+            metrics,
         } => Command::Run(run::Options {
             dry_run,
+            metrics,
             ..halves(target, Delivery::default(), once, run::Halves::Poll)
         }),
         cli::Command::Consume {
             target,
             delivery,
             once,
-        } => Command::Run(halves(target, delivery, once, run::Halves::Consume)),
+            metrics,
+        } => Command::Run(run::Options {
+            metrics,
+            ..halves(target, delivery, once, run::Halves::Consume)
+        }),
         cli::Command::Show {
             target,
             limit,
@@ -171,6 +179,7 @@ fn halves(
         once,
         halves,
         dry_run: false,
+        metrics: None,
     }
 }
 

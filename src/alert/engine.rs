@@ -59,6 +59,15 @@ pub struct Step<'a> {
     pub history: &'a [&'a Fields],
 }
 
+/// What evaluating one record gave.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// The alerts it raised.
+    pub alerts: Vec<Alert>,
+    /// The rules whose condition held but that were cooling down (`cooldown`): not raised.
+    pub suppressed: Vec<String>,
+}
+
 /// Evaluates records of a series against the pipeline's rules.
 #[derive(Clone, Debug)]
 pub struct Engine<'r> {
@@ -119,8 +128,23 @@ impl<'r> Engine<'r> {
         step: &Step<'_>,
         now: DateTime<Utc>,
     ) -> Vec<Alert> {
+        self.evaluate_counted(state, series, arrival, step, now)
+            .alerts
+    }
+
+    /// [`Engine::evaluate`], also saying which rules held but were cooling down (for the
+    /// runtime's metrics: the engine records nothing).
+    pub fn evaluate_counted(
+        &self,
+        state: &mut SeriesState,
+        series: &str,
+        arrival: Arrival,
+        step: &Step<'_>,
+        now: DateTime<Utc>,
+    ) -> Evaluation {
         let at = self.time_of(step.fields, now);
         let mut alerts = Vec::new();
+        let mut suppressed = Vec::new();
         for (index, rule) in self.rules.rules.iter().enumerate() {
             if rule.expires.is_some_and(|expires| at >= expires) {
                 continue;
@@ -140,6 +164,9 @@ impl<'r> Engine<'r> {
                     }
                     _ => false,
                 };
+                if holds && cooling {
+                    suppressed.push(rule.name.clone());
+                }
                 if !holds || cooling {
                     continue;
                 }
@@ -209,7 +236,7 @@ impl<'r> Engine<'r> {
                 fields: step.fields.clone(),
             });
         }
-        alerts
+        Evaluation { alerts, suppressed }
     }
 
     /// Evaluates `condition` for the record of `step` at `at`, with its windows' values.

@@ -8,8 +8,10 @@ mod many;
 mod watch;
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +20,7 @@ use crate::compile::Loaded;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
 use crate::exit::ExitStatus;
+use crate::http::Ready;
 use crate::queue::{Queue, QueueError};
 use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
@@ -55,7 +58,13 @@ pub struct Options {
     /// Poll once and report what would be queued, stored and mailed, writing nothing
     /// (`super::dry_run`; `run` and `poll` only).
     pub dry_run: bool,
+    /// Serve `/metrics`, `/ready` and `/live` here while running (`crate::http`).
+    pub metrics: Option<SocketAddr>,
 }
+
+/// How often `--metrics` refreshes the queue and dead-letter depth gauges (one count each time;
+/// a scrape only renders what is recorded).
+const DEPTH_REFRESH: Duration = Duration::from_secs(5);
 
 /// Runs the pipeline and prints the summary line to `out` when it stops. Ends with an error
 /// when the drain stopped on a failing queue or store; with `once`, `Failure` when every poll
@@ -106,6 +115,16 @@ pub async fn run(
     // Before the queue or store opens, so a signal while waiting on a locked file is graceful.
     // Also for `--once`: a signal finishes the batch in hand and prints the summary.
     let stop = shutdown::on_signal();
+    // The server stops with the run, whatever ends it.
+    let serving = CancellationToken::new();
+    let _stop_serving = serving.clone().drop_guard();
+    let metrics = match options.metrics {
+        Some(address) => Some(Serving {
+            ready: serve_metrics(address, &serving).await?,
+            stop: serving.clone(),
+        }),
+        None => None,
+    };
     let counters = Counters::default();
     let queue = options.backend.queue(&loaded.pipeline)?;
     let dead_before = dead_letters(queue.as_ref(), 0).await;
@@ -116,6 +135,7 @@ pub async fn run(
         &counters,
         &stop,
         &stop,
+        metrics.as_ref(),
     )
     .await?;
     let dead_after = dead_letters(queue.as_ref(), dead_before).await;
@@ -179,6 +199,7 @@ pub(crate) async fn drive(
     counters: &Counters,
     stop: &CancellationToken,
     wind_down: &CancellationToken,
+    metrics: Option<&Serving>,
 ) -> anyhow::Result<Ran> {
     let pipeline = &loaded.pipeline;
     let poller = match options.halves {
@@ -189,6 +210,10 @@ pub(crate) async fn drive(
         Halves::Poll => None,
         _ => Some(Stages::open(loaded, &options.backend, Arc::clone(&queue))?),
     };
+    if let Some(metrics) = metrics {
+        refresh_depth(&pipeline.name.value, Arc::clone(&queue), &metrics.stop);
+        metrics.ready.set();
+    }
     tracing::info!(pipeline = %pipeline.name.value, file = %loaded.file.display(), once = options.once, "starting");
     let until = Until {
         drained: options.once,
@@ -289,4 +314,65 @@ pub(crate) fn outcome(
         !all_failed && !mail_failed,
         ExitStatus::Failure,
     ))
+}
+
+/// A running `--metrics` server: `/ready` to set once the stages are open, and the token that
+/// stops the depth refresh with the server.
+pub(crate) struct Serving {
+    /// What `/ready` answers.
+    pub(crate) ready: Ready,
+    /// Cancelled when the run ends.
+    pub(crate) stop: CancellationToken,
+}
+
+/// Installs the Prometheus recorder and serves `/metrics`, `/ready` and `/live` on `address`
+/// until `stop` is cancelled; returns the flag `/ready` reads.
+async fn serve_metrics(address: SocketAddr, stop: &CancellationToken) -> anyhow::Result<Ready> {
+    let handle = crate::metrics::install_prometheus()?;
+    let listener = crate::http::bind(address).await?;
+    let bound = listener.local_addr().unwrap_or(address);
+    tracing::info!(address = %bound, "serving metrics on /metrics, /ready and /live");
+    let ready = Ready::default();
+    let router = crate::http::metrics_routes(handle.clone(), ready.clone());
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        // The exporter's histograms are drained on render; between scrapes, now and then.
+        let upkeep = async {
+            loop {
+                tokio::time::sleep(DEPTH_REFRESH).await;
+                handle.run_upkeep();
+            }
+        };
+        tokio::select! {
+            served = crate::http::serve(listener, router, stop) => {
+                if let Err(error) = served {
+                    tracing::error!(%error, "the metrics server stopped");
+                }
+            }
+            () = upkeep => {}
+        }
+    });
+    Ok(ready)
+}
+
+/// Refreshes the queue and dead-letter depth gauges every [`DEPTH_REFRESH`] until `stop`.
+fn refresh_depth(pipeline: &str, queue: Arc<dyn Queue>, stop: &CancellationToken) {
+    let pipeline = pipeline.to_owned();
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            match queue.counts().await {
+                Ok(counts) => crate::metrics::queue_depth(
+                    &pipeline,
+                    counts.visible + counts.in_flight,
+                    counts.dead,
+                ),
+                Err(error) => tracing::debug!(%error, "queue depth not refreshed"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(DEPTH_REFRESH) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    });
 }

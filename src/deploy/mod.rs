@@ -1,7 +1,8 @@
 //! `stockrun deploy-template`: the CloudFormation template that runs a pipeline on AWS Lambda —
 //! the queue and its dead-letter queue, the function with its SQS trigger and its schedule (an
 //! EventBridge Scheduler schedule in `source.timezone`, `source.active` folded in where a cron can
-//! say it: `cron`), the table, the log group and roles allowed only what they need.
+//! say it: `cron`), the table, the log group and roles allowed only what they need, and the
+//! alarms with their optional SNS topic (`alarms`).
 //!
 //! The queues and the table are `resources::Resources`, the description `stockrun init` also
 //! provisions from, so their names (`naming::queue_name`, `naming::dead_letter_queue_name`,
@@ -9,6 +10,7 @@
 //! the pipeline alone: `${VAR}` references become parameters, never the values of the
 //! environment that ran it.
 
+mod alarms;
 pub mod cron;
 mod iam;
 pub mod model;
@@ -47,6 +49,14 @@ pub const SCHEDULER_ROLE: &str = "SchedulerRole";
 /// The event the schedule sends the function: the shape of an EventBridge scheduled event, with
 /// the time it was due (`runtime::lambda` classifies it as a scheduled poll).
 pub const SCHEDULED_EVENT: &str = r#"{"source":"aws.scheduler","detail-type":"Scheduled Event","time":"<aws.scheduler.scheduled-time>"}"#;
+/// Logical id of the SNS topic the alarms notify (only with `AlarmEmail`).
+pub const ALARM_TOPIC: &str = "AlarmTopic";
+/// Logical id of the topic's e-mail subscription.
+pub const ALARM_SUBSCRIPTION: &str = "AlarmEmailSubscription";
+/// The parameter naming the address the alarms e-mail (empty: no topic).
+pub const ALARM_EMAIL: &str = "AlarmEmail";
+/// The condition under which the topic exists: `AlarmEmail` is given.
+pub const HAS_ALARM_EMAIL: &str = "HasAlarmEmail";
 /// Parameters the template always has.
 pub const CODE_PARAMETERS: [&str; 2] = ["CodeBucket", "CodeKey"];
 

@@ -17,6 +17,9 @@ pub struct Template {
     pub description: String,
     /// Values given at deploy time: the code's location and the pipeline's variables.
     pub parameters: IndexMap<String, Parameter>,
+    /// Named conditions on the parameters (the alarm e-mail's topic exists only when given).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub conditions: IndexMap<String, Condition>,
     /// The resources, by logical id.
     pub resources: IndexMap<String, Resource>,
     /// What the stack reports once created.
@@ -62,6 +65,37 @@ pub enum Intrinsic {
     /// A string with `${AWS::Region}`-style substitutions.
     #[serde(rename = "Fn::Sub")]
     Sub(String),
+    /// `[condition, value if true, value if false]`.
+    #[serde(rename = "Fn::If")]
+    If(Box<(String, Str, Str)>),
+}
+
+/// A template condition: `{Fn::Not: [{Fn::Equals: [{Ref: parameter}, ""]}]}`, true when a
+/// parameter is given (the only kind the template needs).
+#[derive(Clone, Debug, Serialize)]
+pub struct Condition {
+    /// The negation.
+    #[serde(rename = "Fn::Not")]
+    pub not: [Equals; 1],
+}
+
+/// `{Fn::Equals: [a, b]}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Equals {
+    /// The two values compared.
+    #[serde(rename = "Fn::Equals")]
+    pub equals: (Str, Str),
+}
+
+impl Condition {
+    /// True when `parameter` is not empty.
+    pub fn given(parameter: &str) -> Condition {
+        Condition {
+            not: [Equals {
+                equals: (Str::reference(parameter), Str::Literal(String::new())),
+            }],
+        }
+    }
 }
 
 impl Str {
@@ -76,6 +110,20 @@ impl Str {
             resource.to_owned(),
             attribute.to_owned(),
         ]))
+    }
+
+    /// `{Fn::If: [condition, then, otherwise]}`.
+    pub fn when(condition: &str, then: Str, otherwise: Str) -> Str {
+        Str::Fn(Intrinsic::If(Box::new((
+            condition.to_owned(),
+            then,
+            otherwise,
+        ))))
+    }
+
+    /// `{Ref: AWS::NoValue}`: the property or list item is left out.
+    pub fn no_value() -> Str {
+        Str::reference("AWS::NoValue")
     }
 
     /// `{Fn::Sub: text}`.
@@ -103,11 +151,34 @@ pub struct Resource {
     /// Same as `deletion_policy`, on replacement.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update_replace_policy: Option<&'static str>,
+    /// The condition the resource exists under, when it is optional.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
     /// Resources created first although nothing here refers to them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
     /// The resource's properties.
     pub properties: Properties,
+}
+
+impl Resource {
+    /// A resource of `kind` with `properties` and no policy.
+    pub fn new(kind: &'static str, properties: Properties) -> Resource {
+        Resource {
+            kind,
+            deletion_policy: None,
+            update_replace_policy: None,
+            condition: None,
+            depends_on: Vec::new(),
+            properties,
+        }
+    }
+
+    /// The same resource, existing only when `condition` holds.
+    pub fn when(mut self, condition: &str) -> Resource {
+        self.condition = Some(condition.to_owned());
+        self
+    }
 }
 
 /// One output.

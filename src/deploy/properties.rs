@@ -25,6 +25,70 @@ pub enum Properties {
     EventSourceMapping(EventSourceMapping),
     /// `AWS::Scheduler::Schedule`.
     Schedule(Schedule),
+    /// `AWS::CloudWatch::Alarm`.
+    Alarm(Alarm),
+    /// `AWS::SNS::Topic`.
+    Topic(Topic),
+    /// `AWS::SNS::Subscription`.
+    Subscription(Subscription),
+}
+
+/// `AWS::CloudWatch::Alarm` on one metric.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Alarm {
+    /// What it means and what to do.
+    pub alarm_description: String,
+    /// Where it notifies (the alarm topic, when there is one).
+    pub alarm_actions: Vec<Str>,
+    /// The metric's namespace (`AWS/SQS`, `AWS/Lambda`, `stockrun`).
+    pub namespace: &'static str,
+    /// The metric.
+    pub metric_name: &'static str,
+    /// Which of its series.
+    pub dimensions: Vec<Dimension>,
+    /// `Sum`, `Maximum`, `Minimum`.
+    pub statistic: &'static str,
+    /// Seconds per datapoint.
+    pub period: u64,
+    /// Datapoints looked at.
+    pub evaluation_periods: u32,
+    /// Compared with.
+    pub threshold: f64,
+    /// How.
+    pub comparison_operator: &'static str,
+    /// `breaching` (silence is the problem) or `notBreaching`.
+    pub treat_missing_data: &'static str,
+}
+
+/// A metric dimension.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dimension {
+    /// Its name.
+    pub name: &'static str,
+    /// Its value.
+    pub value: Str,
+}
+
+/// `AWS::SNS::Topic`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Topic {
+    /// Shown in the e-mails' sender name.
+    pub display_name: String,
+}
+
+/// `AWS::SNS::Subscription`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Subscription {
+    /// `email`.
+    pub protocol: &'static str,
+    /// The address.
+    pub endpoint: Str,
+    /// The topic.
+    pub topic_arn: Str,
 }
 
 /// `AWS::SQS::Queue`.

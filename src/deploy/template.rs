@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 
+use super::alarms;
 use super::iam::{role, scheduler_role};
 use super::model::{Output, Parameter, Resource, Str, Template};
 use super::parameters::Variable;
@@ -12,8 +13,9 @@ use super::properties::{
     KeySchemaElement, LogGroup, Properties, Queue, RedrivePolicy, Schedule, ScheduleTarget, Table,
 };
 use super::{
-    ALERT_TABLE, CODE_PARAMETERS, DEAD_LETTER_QUEUE, DeployError, FUNCTION, LOG_GROUP, Options,
-    QUEUE, ROLE, SCHEDULE, SCHEDULED_EVENT, SCHEDULER_ROLE, TABLE, TRIGGER,
+    ALARM_EMAIL, ALERT_TABLE, CODE_PARAMETERS, DEAD_LETTER_QUEUE, DeployError, FUNCTION,
+    HAS_ALARM_EMAIL, LOG_GROUP, Options, QUEUE, ROLE, SCHEDULE, SCHEDULED_EVENT, SCHEDULER_ROLE,
+    TABLE, TRIGGER,
 };
 use crate::config::Pipeline;
 use crate::naming::{KEY_ATTRIBUTE_TYPE, PIPELINE_VARIABLE};
@@ -67,6 +69,12 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
         resource("AWS::IAM::Role", Properties::Role(scheduler_role())),
     );
     resources.insert(SCHEDULE.to_owned(), schedule(pipeline, &plan));
+    parameters.insert(ALARM_EMAIL.to_owned(), alarms::email_parameter());
+    let mut conditions = IndexMap::new();
+    conditions.insert(HAS_ALARM_EMAIL.to_owned(), alarms::email_given());
+    for (id, alarm) in alarms::resources(pipeline, source.schedule.gaps()) {
+        resources.insert(id.to_owned(), alarm);
+    }
     let mut outputs = IndexMap::new();
     let mut output = |id: &str, description: &str, value: Str| {
         outputs.insert(
@@ -105,6 +113,7 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
             plan.schedule, plan.timezone, plan.resources.queue.name, plan.resources.table.name
         ),
         parameters,
+        conditions,
         resources,
         outputs,
     })
@@ -150,13 +159,7 @@ fn variable_parameter(variable: &Variable) -> Parameter {
 }
 
 fn resource(kind: &'static str, properties: Properties) -> Resource {
-    Resource {
-        kind,
-        deletion_policy: None,
-        update_replace_policy: None,
-        depends_on: Vec::new(),
-        properties,
-    }
+    Resource::new(kind, properties)
 }
 
 /// A named resource that goes with the stack, said explicitly. Keeping it would make the next

@@ -24,7 +24,7 @@ use super::batch::{Emailed, STOP_GRACE, deliver};
 use crate::alert::engine::{Arrival, Engine, Step};
 use crate::alert::ledger::{AlertLedger, Commit, CommitError, StateWrite};
 use crate::alert::rules::Rules;
-use crate::alert::{Alert, Fields};
+use crate::alert::{Alert, AlertKind, Fields};
 use crate::store::{Item, StoreError};
 
 /// How long a sender holds the alerts it claimed before another may mail them, by default: four
@@ -109,6 +109,8 @@ pub async fn raise(
         {
             tokio::time::sleep(pause).await;
         }
+        // Rules held back by their cooldown in this attempt (counted once it commits).
+        let mut suppressed: Vec<String> = Vec::new();
         let states = stage.ledger.load(&series).await?;
         let mut commit = Commit {
             claimed_until: stage
@@ -120,8 +122,9 @@ pub async fn raise(
         };
         for (series, series_items) in &by_series {
             let before = states.get(*series).cloned().unwrap_or_default();
-            let (state, alerts) =
+            let (state, alerts, held) =
                 evaluate_series(stages, stage, series, series_items, &before, now).await?;
+            suppressed.extend(held);
             commit.alerts.extend(
                 alerts
                     .into_iter()
@@ -136,6 +139,7 @@ pub async fn raise(
             }
         }
         if commit.states.is_empty() && commit.alerts.is_empty() {
+            count_alerts(stages, &[], &suppressed);
             return Ok(Vec::new());
         }
         match stage.ledger.commit(&commit).await {
@@ -143,6 +147,7 @@ pub async fn raise(
                 for alert in &commit.alerts {
                     tracing::info!(rule = %alert.rule, kind = ?alert.kind, series = %alert.series, sort = %alert.sort, "alert raised");
                 }
+                count_alerts(stages, &commit.alerts, &suppressed);
                 return Ok(commit.alerts);
             }
             Err(CommitError::Conflict(series)) => {
@@ -162,8 +167,23 @@ pub async fn raise(
     Err(RaiseError::Contended(conflicts))
 }
 
+/// Counts a committed batch's alerts per rule (fired ones; resolved mails are not firings) and
+/// the rules held back by their cooldown, as the metrics of the pipeline.
+fn count_alerts(stages: &Stages, alerts: &[Alert], suppressed: &[String]) {
+    let mut by_rule: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for alert in alerts.iter().filter(|a| a.kind == AlertKind::Fired) {
+        by_rule.entry(&alert.rule).or_default().0 += 1;
+    }
+    for rule in suppressed {
+        by_rule.entry(rule).or_default().1 += 1;
+    }
+    for (rule, (fired, held)) in by_rule {
+        crate::metrics::alerts(&stages.pipeline.name.value, rule, fired, held);
+    }
+}
+
 /// Evaluates one series' records (sorted by sort key) from the state `before`: the series' next
-/// state and the alerts raised.
+/// state, the alerts raised and the rules their cooldown held back (once per record).
 async fn evaluate_series(
     stages: &Stages,
     stage: &AlertStage,
@@ -171,11 +191,12 @@ async fn evaluate_series(
     items: &[&Item],
     before: &crate::alert::SeriesState,
     now: DateTime<Utc>,
-) -> Result<(crate::alert::SeriesState, Vec<Alert>), StoreError> {
+) -> Result<(crate::alert::SeriesState, Vec<Alert>, Vec<String>), StoreError> {
     let store_config = &stages.pipeline.store;
     let engine = Engine::new(&stage.rules, &store_config.inserted_at);
     let mut state = before.clone();
     let mut alerts = Vec::new();
+    let mut suppressed = Vec::new();
     // The series' records before the batch's first, as far back as the longest window.
     let mut seen: Vec<Fields> = match items.first() {
         Some(first) => {
@@ -198,7 +219,9 @@ async fn evaluate_series(
                     prev: prev.as_ref(),
                     history: &history,
                 };
-                alerts.extend(engine.evaluate(&mut state, series, arrival, &step, now));
+                let evaluation = engine.evaluate_counted(&mut state, series, arrival, &step, now);
+                alerts.extend(evaluation.alerts);
+                suppressed.extend(evaluation.suppressed);
                 seen.push(item.attributes.clone());
             }
             Arrival::Late => {
@@ -212,11 +235,13 @@ async fn evaluate_series(
                     prev: prev.as_ref().map(|item| &item.attributes),
                     history: &history,
                 };
-                alerts.extend(engine.evaluate(&mut state, series, arrival, &step, now));
+                let evaluation = engine.evaluate_counted(&mut state, series, arrival, &step, now);
+                alerts.extend(evaluation.alerts);
+                suppressed.extend(evaluation.suppressed);
             }
         }
     }
-    Ok((state, alerts))
+    Ok((state, alerts, suppressed))
 }
 
 /// The stored records of `series` before the sort key `before` that the windows of a record
@@ -344,10 +369,18 @@ pub async fn flush(stages: &Stages, stop: &CancellationToken, now: DateTime<Utc>
         None => flush_each(stages, stage, stop, now).await,
         Some(period) => flush_digest(stages, stage, stop, now, period).await,
     };
-    result.unwrap_or_else(|error| {
+    let mailed = result.unwrap_or_else(|error| {
         tracing::warn!(%error, "the alert outbox could not be read; it is tried again later");
         0
-    })
+    });
+    // One mail each, or one digest for them all.
+    let emails = if stage.rules.digest.is_some() {
+        mailed.min(1)
+    } else {
+        mailed
+    };
+    crate::metrics::emails_sent(&stages.pipeline.name.value, emails);
+    mailed
 }
 
 async fn flush_each(

@@ -170,6 +170,13 @@ pub async fn handle_batch(
     halt = halt.or(release_poison(stages, &outcome.poison)
         .await
         .map(Halt::Queue));
+    crate::metrics::batch_settled(
+        &stages.pipeline.name.value,
+        stored,
+        outcome.poison.len(),
+        usize::from(emailed == Emailed::Sent) + alerts_mailed,
+        usize::from(emailed == Emailed::NotSent),
+    );
     Settled {
         stored,
         poison: outcome

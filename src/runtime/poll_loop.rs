@@ -49,15 +49,20 @@ pub async fn poll_and_queue(
         }
         bodies.push(body);
     }
+    let refused = report.messages.len() - bodies.len();
     let mut permanent: Option<QueueError> = None;
     let mut left = 0;
+    let mut sent = 0;
     for chunk in bodies.chunks(MAX_BATCH) {
         if permanent.is_some() || stop.is_cancelled() {
             left += chunk.len();
             continue;
         }
         match send(queue, chunk, stop).await {
-            Ok(()) => Counters::add(&counters.queued, chunk.len() as u64),
+            Ok(()) => {
+                sent += chunk.len();
+                Counters::add(&counters.queued, chunk.len() as u64);
+            }
             Err(error) if !error.is_transient() => {
                 left += chunk.len();
                 permanent = Some(error);
@@ -72,6 +77,7 @@ pub async fn poll_and_queue(
             }
         }
     }
+    crate::metrics::queued(poller.pipeline(), sent, refused);
     if left > 0 {
         Counters::add(&counters.not_queued, left as u64);
         if permanent.is_none() {

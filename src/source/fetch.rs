@@ -12,6 +12,7 @@ use reqwest::{Client, Response, StatusCode, Url};
 use super::ratelimit::RateLimitHeaders;
 use super::{body, retry};
 use crate::config::model::Method;
+use crate::metrics::FailureKind;
 
 /// How much of an error response (4xx, 5xx) is read to find its message.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -79,6 +80,17 @@ impl FetchError {
                 *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
             }
             FetchError::TooLarge { .. } | FetchError::File { .. } => false,
+        }
+    }
+
+    /// The kind of failure, as the metrics count it.
+    pub(crate) fn kind(&self) -> FailureKind {
+        match self {
+            FetchError::Timeout(_) => FailureKind::Timeout,
+            FetchError::Transport { .. } => FailureKind::Transport,
+            FetchError::Status { status, .. } => FailureKind::of_status(status.as_u16()),
+            FetchError::TooLarge { .. } => FailureKind::TooLarge,
+            FetchError::File { .. } => FailureKind::File,
         }
     }
 

@@ -258,9 +258,14 @@ impl Poller {
             timeout,
             retry: RetryPolicy::default(),
             max_body_bytes,
-            ratelimit,
+            ratelimit: ratelimit.for_pipeline(pipeline),
             base_dir: base_dir.to_owned(),
         })
+    }
+
+    /// The name of the pipeline it polls for.
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
     }
 
     /// The same poller with another retry policy (tests use millisecond delays).
@@ -298,14 +303,22 @@ impl Poller {
             if !feed.label.is_empty() {
                 span.record("feed", feed.label.as_str());
             }
+            let started = std::time::Instant::now();
             let polled = self.poll_feed(feed, &requests).instrument(span).await;
+            crate::metrics::feed_polled(
+                &self.pipeline,
+                &feed.label,
+                started.elapsed().as_secs_f64(),
+                polled.failure.map_or(Ok(polled.messages.len()), Err),
+            );
             report.positions.extend(polled.positions);
             report.messages.extend(polled.messages);
-            if polled.failed {
+            if polled.failure.is_some() {
                 report.failed_feeds += 1;
             }
         }
         report.requests = requests.into_inner();
+        crate::metrics::polled(&self.pipeline, report.failed_feeds == 0);
         tracing::debug!(
             pipeline = %self.pipeline,
             messages = report.messages.len(),

@@ -12,6 +12,7 @@ use super::body::{self, Selected};
 use super::fetch::{self, FetchError, Fetched};
 use super::request::{FeedRequest, Target};
 use crate::message::Message;
+use crate::metrics::FailureKind;
 
 impl Poller {
     /// One feed's messages, page after page (`source.next`) up to `max_pages`. A failure is
@@ -26,9 +27,12 @@ impl Poller {
         let mut pages = 0u32;
         loop {
             pages += 1;
-            let Some(page) = self.poll_page(feed, url.as_ref(), requests).await else {
-                polled.failed = true;
-                return polled;
+            let page = match self.poll_page(feed, url.as_ref(), requests).await {
+                Ok(page) => page,
+                Err(kind) => {
+                    polled.failure = Some(kind);
+                    return polled;
+                }
             };
             polled.positions.extend(0..page.records.len());
             let fetched_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -60,20 +64,20 @@ impl Poller {
                 Ok(Some(next)) => url = Some(next),
                 Err(error) => {
                     tracing::error!(%error, page = pages, "next page not requested");
-                    polled.failed = true;
+                    polled.failure = Some(FailureKind::BodyRejected);
                     return polled;
                 }
             }
         }
     }
 
-    /// One page of a feed (at `url`, for HTTP), or `None` when it failed (logged here).
+    /// One page of a feed (at `url`, for HTTP), or why it failed (logged here).
     async fn poll_page(
         &self,
         feed: &FeedRequest,
         url: Option<&reqwest::Url>,
         requests: &AtomicU64,
-    ) -> Option<body::Page> {
+    ) -> Result<body::Page, FailureKind> {
         let started = Instant::now();
         let fetched = self.fetch(&feed.target, url, requests).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -81,7 +85,7 @@ impl Poller {
             Ok(fetched) => fetched,
             Err(error) => {
                 tracing::error!(%error, duration_ms, "feed failed");
-                return None;
+                return Err(error.kind());
             }
         };
         let status = fetched
@@ -91,14 +95,14 @@ impl Poller {
             Ok(page) => page,
             Err(error) => {
                 tracing::error!(%status, %error, duration_ms, "feed failed");
-                return None;
+                return Err(FailureKind::BodyRejected);
             }
         };
         if page.records.is_empty() {
             tracing::warn!(%status, "response had no records");
         }
         tracing::info!(%status, records = page.records.len(), duration_ms, "polled");
-        Some(page)
+        Ok(page)
     }
 
     /// The body of one request of a feed (to `url`, which replaces the feed's own for a later
@@ -169,6 +173,7 @@ pub(super) struct FeedPoll {
     pub(super) messages: Vec<Message>,
     /// Each record's index among its page's records.
     pub(super) positions: Vec<usize>,
-    /// Whether a request failed, a body was an error, or a next page could not be requested.
-    pub(super) failed: bool,
+    /// Why it failed, when a request failed, a body was an error, or a next page could not be
+    /// requested.
+    pub(super) failure: Option<FailureKind>,
 }

@@ -18,6 +18,8 @@ pub(crate) struct RateLimitHeaders {
     limit: HeaderName,
     remaining: HeaderName,
     reset: HeaderName,
+    /// The pipeline the metrics name ([`crate::metrics::quota`]); set by the poller.
+    pipeline: String,
 }
 
 impl RateLimitHeaders {
@@ -35,6 +37,7 @@ impl RateLimitHeaders {
                 limit,
                 remaining,
                 reset,
+                pipeline: String::new(),
             }),
             (limit, remaining, reset) => Err([limit.err(), remaining.err(), reset.err()]
                 .into_iter()
@@ -43,7 +46,14 @@ impl RateLimitHeaders {
         }
     }
 
-    /// Logs the rate-limit headers of a response, if it has them.
+    /// The same headers, reporting the allowance as the metrics of `pipeline`.
+    pub(crate) fn for_pipeline(mut self, pipeline: &str) -> Self {
+        pipeline.clone_into(&mut self.pipeline);
+        self
+    }
+
+    /// Logs the rate-limit headers of a response, if it has them, and reports them as the
+    /// API's quota ([`crate::metrics::quota`]).
     pub(crate) fn log(&self, headers: &HeaderMap) {
         let number = |name: &HeaderName| -> Option<u64> {
             headers
@@ -57,6 +67,7 @@ impl RateLimitHeaders {
         let limit = number(&self.limit);
         let reset = number(&self.reset);
         tracing::debug!(remaining, limit, reset_s = reset, "rate limit");
+        crate::metrics::quota(&self.pipeline, remaining, limit);
         if is_low(remaining, limit) {
             tracing::warn!(
                 remaining,

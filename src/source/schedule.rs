@@ -131,6 +131,37 @@ impl Schedule {
             .find(|time| self.is_active(*time))
     }
 
+    /// The shortest and the longest wait between two firings inside the active windows, over
+    /// eight days from a fixed date (so weekly windows are seen; the same answer on every run):
+    /// how often a healthy pipeline polls, and how long it can go without a poll
+    /// (`deploy-template`'s "feed went silent" alarm). `None` when it fires fewer than twice in
+    /// that time.
+    pub fn gaps(&self) -> Option<(std::time::Duration, std::time::Duration)> {
+        let start = Utc
+            .with_ymd_and_hms(2025, 1, 6, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let end = start + chrono::TimeDelta::days(8);
+        let mut previous: Option<DateTime<Utc>> = None;
+        let mut gaps: Option<(chrono::TimeDelta, chrono::TimeDelta)> = None;
+        let firings = self
+            .after(start)
+            .take_while(|time| *time < end)
+            .filter(|time| self.is_active(*time))
+            .take(200_000);
+        for time in firings {
+            if let Some(previous) = previous {
+                let gap = time - previous;
+                gaps = Some(gaps.map_or((gap, gap), |(shortest, longest)| {
+                    (shortest.min(gap), longest.max(gap))
+                }));
+            }
+            previous = Some(time);
+        }
+        let (shortest, longest) = gaps?;
+        Some((shortest.to_std().ok()?, longest.to_std().ok()?))
+    }
+
     /// Whether `at` is inside the active windows (always, without `source.active`).
     pub fn is_active(&self, at: DateTime<Utc>) -> bool {
         self.windows.is_empty() || self.windows.iter().any(|window| window.contains(at))

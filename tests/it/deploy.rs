@@ -233,3 +233,125 @@ fn help_lists_the_options_and_examples() {
         assert_contains(&out.stdout, option);
     }
 }
+
+/// The alarms of `file`'s template (JSON), by logical id, and the whole template.
+fn alarms_of(file: &str) -> (serde_json::Value, Vec<(String, serde_json::Value)>) {
+    let json: serde_json::Value =
+        serde_json::from_str(&template(&[file, "--format", "json"])).unwrap();
+    let alarms = json["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(id, r)| (id.clone(), r["Properties"].clone()))
+        .collect();
+    (json, alarms)
+}
+
+#[test]
+fn alarms_watch_the_dead_letters_errors_silence_and_quota_and_notify_an_optional_topic() {
+    use serde_json::json;
+    use stockrun::metrics;
+    // pipelines/stocks.yaml: `source.active` (NSE hours) and `source.quota`.
+    let (stocks, alarms) = alarms_of("pipelines/stocks.yaml");
+    let ids: Vec<&str> = alarms.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "DeadLetterAlarm",
+            "FunctionErrorsAlarm",
+            "FeedSilentAlarm",
+            "QuotaAlarm"
+        ]
+    );
+    // The topic and its subscription exist only when AlarmEmail is given.
+    assert_eq!(stocks["Parameters"]["AlarmEmail"]["Default"], "");
+    assert_eq!(
+        stocks["Conditions"]["HasAlarmEmail"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]})
+    );
+    for id in ["AlarmTopic", "AlarmEmailSubscription"] {
+        assert_eq!(
+            stocks["Resources"][id]["Condition"], "HasAlarmEmail",
+            "{id}"
+        );
+    }
+    let subscription = &stocks["Resources"]["AlarmEmailSubscription"]["Properties"];
+    assert_eq!(subscription["Protocol"], "email");
+    assert_eq!(subscription["Endpoint"], json!({"Ref": "AlarmEmail"}));
+    for (id, alarm) in &alarms {
+        assert_eq!(
+            alarm["AlarmActions"],
+            json!([{"Fn::If": ["HasAlarmEmail", {"Ref": "AlarmTopic"}, {"Ref": "AWS::NoValue"}]}]),
+            "{id}"
+        );
+    }
+    let by_id = |id: &str| &alarms.iter().find(|(i, _)| i == id).unwrap().1;
+    let dead = by_id("DeadLetterAlarm");
+    assert_eq!(dead["Namespace"], "AWS/SQS");
+    assert_eq!(dead["MetricName"], "ApproximateNumberOfMessagesVisible");
+    assert_eq!(
+        dead["Dimensions"],
+        json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}])
+    );
+    assert_eq!(by_id("FunctionErrorsAlarm")["MetricName"], "Errors");
+    // With active windows, silence outside them is expected: failed polls alarm instead.
+    let silent = by_id("FeedSilentAlarm");
+    assert_eq!(silent["Namespace"], metrics::NAMESPACE);
+    assert_eq!(silent["MetricName"], metrics::POLLS);
+    assert_eq!(
+        silent["Dimensions"],
+        json!([{"Name": "pipeline", "Value": "stocks"}, {"Name": "outcome", "Value": "failed"}])
+    );
+    assert_eq!(silent["TreatMissingData"], "notBreaching");
+    assert_eq!(
+        (
+            silent["Period"].as_u64(),
+            silent["EvaluationPeriods"].as_u64()
+        ),
+        (Some(60), Some(3))
+    );
+    let quota = by_id("QuotaAlarm");
+    assert_eq!(quota["MetricName"], metrics::QUOTA_REMAINING_RATIO);
+    assert_eq!(quota["Threshold"], 0.1);
+    assert_eq!(quota["ComparisonOperator"], "LessThanThreshold");
+
+    // Without active windows (every weekday at 22:30) silence itself breaches.
+    let (_, alarms) = alarms_of("examples/alpha-vantage-daily.yaml");
+    let silent = &alarms
+        .iter()
+        .find(|(id, _)| id == "FeedSilentAlarm")
+        .unwrap()
+        .1;
+    assert_eq!(silent["TreatMissingData"], "breaching");
+    assert_eq!(silent["ComparisonOperator"], "LessThanThreshold");
+    assert_eq!(
+        silent["Dimensions"][1],
+        json!({"Name": "outcome", "Value": "ok"})
+    );
+    // The weekend is the longest gap: days, enough to cover it three times (capped at a week).
+    assert_eq!(
+        (
+            silent["Period"].as_u64(),
+            silent["EvaluationPeriods"].as_u64()
+        ),
+        (Some(86_400), Some(7))
+    );
+
+    // Every minute, no quota: three silent minutes, and no quota alarm.
+    let (_, alarms) = alarms_of("examples/demo.yaml");
+    let ids: Vec<&str> = alarms.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["DeadLetterAlarm", "FunctionErrorsAlarm", "FeedSilentAlarm"]
+    );
+    let silent = &alarms[2].1;
+    assert_eq!(
+        (
+            silent["Period"].as_u64(),
+            silent["EvaluationPeriods"].as_u64()
+        ),
+        (Some(60), Some(3))
+    );
+    assert_eq!(silent["TreatMissingData"], "breaching");
+}

@@ -416,6 +416,113 @@ async fn the_binary_answers_an_sqs_invocation_with_batch_item_failures_and_logs_
     assert_eq!(done["span"]["pipeline"], name.as_str(), "{done}");
     assert_eq!(done["fields"]["stored"], 1, "{done}");
     assert_eq!(done["fields"]["poison"], 1, "{done}");
+    // The invocation's metrics, as CloudWatch Embedded Metric Format lines in the same log.
+    let emf = emf_values(&lines, &name);
+    assert_eq!(
+        emf.get("stockrun_records_stored_total"),
+        Some(&json!(1)),
+        "{log}"
+    );
+    assert_eq!(
+        emf.get("stockrun_records_poison_total"),
+        Some(&json!(1)),
+        "{log}"
+    );
+    assert_eq!(
+        emf.get("stockrun_emails_sent_total"),
+        Some(&json!(1)),
+        "{log}"
+    );
+}
+
+/// The metric values of the EMF lines among `lines` whose only dimension is the pipeline
+/// `name`, after checking each such line's metadata: namespace `stockrun`, the dimension set,
+/// every value declared as a metric.
+fn emf_values(lines: &[Value], name: &str) -> serde_json::Map<String, Value> {
+    emf_lines(lines, name, &["pipeline"])
+        .into_iter()
+        .flat_map(|line| {
+            let metrics = &line["_aws"]["CloudWatchMetrics"][0]["Metrics"];
+            metrics
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|metric| {
+                    let metric = metric["Name"].as_str().unwrap().to_owned();
+                    (metric.clone(), line[&metric].clone())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The EMF lines of pipeline `name` whose dimensions are `dimensions`, checked: namespace
+/// `stockrun`, a timestamp, the dimensions' values on the line.
+fn emf_lines<'l>(lines: &'l [Value], name: &str, dimensions: &[&str]) -> Vec<&'l Value> {
+    lines
+        .iter()
+        .filter(|line| line.get("_aws").is_some() && line["pipeline"] == name)
+        .filter(|line| {
+            let set = &line["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(set["Namespace"], "stockrun", "{line}");
+            assert!(line["_aws"]["Timestamp"].as_u64().is_some(), "{line}");
+            set["Dimensions"] == json!([dimensions])
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reports_a_scheduled_polls_metrics_as_emf_lines() {
+    let name = unique("lambda-emf");
+    let source = serve(body(4, 1)).await;
+    let ws = initialised(&format!("{}/price", source.uri()), &name, 3);
+    let api = runtime_api(fixture("scheduled-event.json")).await;
+
+    let child = lambda_process(&api, &ws.file(), aws_env(&moto_url()));
+    let posts = posts(&api).await;
+    let log = finish(child);
+
+    assert_eq!(
+        posts[0].url.path(),
+        "/2018-06-01/runtime/invocation/req-1/response",
+        "{log}"
+    );
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let values = emf_values(&lines, &name);
+    assert_eq!(
+        values.get("stockrun_records_queued_total"),
+        Some(&json!(5)),
+        "{log}"
+    );
+    let polls = emf_lines(&lines, &name, &["pipeline", "outcome"]);
+    assert_eq!(polls.len(), 1, "{log}");
+    assert_eq!(polls[0]["outcome"], "ok");
+    assert_eq!(polls[0]["stockrun_polls_total"], 1);
+    let feed = emf_lines(&lines, &name, &["pipeline", "feed"]);
+    assert_eq!(feed.len(), 1, "{log}");
+    assert_eq!(feed[0]["feed"], "-");
+    assert_eq!(feed[0]["stockrun_records_fetched_total"], 5);
+    assert_eq!(
+        feed[0]["stockrun_poll_duration_seconds"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        feed[0]["stockrun_last_successful_poll_timestamp_seconds"]
+            .as_f64()
+            .unwrap()
+            > 1.7e9
+    );
+    // Each line is one document, whole.
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("\"_aws\""))
+            .all(|l| l.starts_with('{'))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

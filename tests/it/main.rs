@@ -23,6 +23,7 @@ mod invoke;
 mod lambda;
 mod limits;
 mod many;
+mod metrics;
 mod moto;
 mod newcomer;
 mod robustness;

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::{Options, dead_letters, drive, outcome, watch};
+use super::{Options, Serving, dead_letters, drive, outcome, serve_metrics, watch};
 use crate::compile::{LoadError, Loaded, load_bytes};
 use crate::config::Pipeline;
 use crate::config::env::Environment;
@@ -50,9 +50,20 @@ pub(super) async fn run(
         options.backend.visibility_timeout(&pipeline.pipeline)?;
     }
     let stop = shutdown::on_signal();
+    // One metrics server for the process; every pipeline's metrics carry its name.
+    let serving = CancellationToken::new();
+    let _stop_serving = serving.clone().drop_guard();
+    let metrics = match options.metrics {
+        Some(address) => Some(Arc::new(Serving {
+            ready: serve_metrics(address, &serving).await?,
+            stop: serving.clone(),
+        })),
+        None => None,
+    };
     let context = Context {
         options: Arc::new(options.clone()),
         stop: stop.clone(),
+        metrics,
     };
     let mut slots: Vec<Slot> = loaded
         .into_iter()
@@ -78,6 +89,8 @@ pub(super) struct Context {
     pub(super) options: Arc<Options>,
     /// Cancelled by a signal: every pipeline's token is a child of it.
     pub(super) stop: CancellationToken,
+    /// The `--metrics` server, when asked for (`/ready` once a pipeline's stages are open).
+    pub(super) metrics: Option<Arc<Serving>>,
 }
 
 /// One pipeline of the process, across the runs a reload starts.
@@ -154,6 +167,7 @@ impl Slot {
                 Arc::clone(&self.counters),
                 stop,
                 wind_down.clone(),
+                context.metrics.clone(),
             )
             .instrument(span),
         );
@@ -220,6 +234,7 @@ async fn one_run(
     counters: Arc<Counters>,
     stop: CancellationToken,
     wind_down: CancellationToken,
+    metrics: Option<Arc<Serving>>,
 ) -> Ended {
     let queue = match options.backend.queue(&loaded.pipeline) {
         Ok(queue) => queue,
@@ -234,7 +249,17 @@ async fn one_run(
     };
     let dead_before = dead_letters(queue.as_ref(), 0).await;
     let queued = Arc::clone(&queue);
-    let result = match drive(&loaded, &options, queued, &counters, &stop, &wind_down).await {
+    let result = match drive(
+        &loaded,
+        &options,
+        queued,
+        &counters,
+        &stop,
+        &wind_down,
+        metrics.as_deref(),
+    )
+    .await
+    {
         Ok(ran) => outcome(&options, &counters, ran),
         Err(error) => Err(error),
     };

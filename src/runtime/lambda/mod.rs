@@ -2,7 +2,9 @@
 //! serves the Lambda runtime API instead of the command line. The pipeline is the file named by
 //! `PIPELINE`, bundled with the function; it is loaded and checked once per container, and a
 //! pipeline that cannot run fails the container's init with the `validate` diagnostics in the log.
-//! Logs are JSON lines carrying the pipeline's name (`crate::logging::init_lambda`).
+//! Logs are JSON lines carrying the pipeline's name (`crate::logging::init_lambda`); after each
+//! invocation the metrics it recorded follow as CloudWatch Embedded Metric Format lines
+//! (`crate::metrics`), which CloudWatch turns into metrics in the namespace `stockrun`.
 
 mod event;
 mod handler;
@@ -62,6 +64,10 @@ pub fn serve() -> ExitCode {
         };
         let handler = &handler;
         let pipeline = handler.pipeline_name().to_owned();
+        // Metrics go out as EMF lines in the log, once per invocation: no PutMetricData calls.
+        if let Err(error) = crate::metrics::install_emf() {
+            tracing::warn!(%error, "metrics are not reported");
+        }
         tracing::info!(pipeline = %pipeline, "ready");
         let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let span = tracing::info_span!(
@@ -71,7 +77,14 @@ pub fn serve() -> ExitCode {
             );
             let deadline =
                 std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
-            async move { handler.handle_by(event.payload, deadline).await }.instrument(span)
+            async move {
+                let handled = handler.handle_by(event.payload, deadline).await;
+                if let Err(error) = crate::metrics::flush_emf(&mut std::io::stdout().lock()) {
+                    tracing::warn!(%error, "metrics not written to the log");
+                }
+                handled
+            }
+            .instrument(span)
         }))
         .await;
         match served {

@@ -56,7 +56,15 @@ impl Message {
 
     /// The JSON text sent to the queue.
     pub fn to_body(&self) -> String {
-        serde_json::to_string(self).expect("a JSON value always serialises")
+        MessageRef {
+            pipeline: &self.pipeline,
+            feed: &self.feed,
+            fetched_at: &self.fetched_at,
+            record: &self.record,
+            member: self.member.as_deref(),
+            root: &self.root,
+        }
+        .to_body()
     }
 
     /// Enough of the record to find it in the response when it cannot travel (a record over
@@ -92,6 +100,33 @@ impl Message {
         } else {
             shown.join(" ")
         }
+    }
+}
+
+/// A [`Message`] made of borrowed parts: the poller writes each record's body straight from the
+/// parsed response, without copying the record first. Serialises exactly as a `Message`.
+#[derive(Debug, Serialize)]
+pub struct MessageRef<'a> {
+    /// [`Message::pipeline`].
+    pub pipeline: &'a str,
+    /// [`Message::feed`].
+    pub feed: &'a Map<String, Value>,
+    /// [`Message::fetched_at`].
+    pub fetched_at: &'a str,
+    /// [`Message::record`].
+    pub record: &'a Value,
+    /// [`Message::member`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<&'a str>,
+    /// [`Message::root`].
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub root: &'a Map<String, Value>,
+}
+
+impl MessageRef<'_> {
+    /// The JSON text sent to the queue.
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("a JSON value always serialises")
     }
 }
 

@@ -53,7 +53,7 @@ use ratelimit::RateLimitHeaders;
 use request::{FeedRequest, Requests};
 
 use crate::config::Located;
-use crate::config::model::{Feed, Source};
+use crate::config::model::{Feed, QuotaPeriod, Source};
 use crate::diag::Diagnostic;
 use crate::message::Message;
 use crate::redact::Redactor;
@@ -189,8 +189,9 @@ pub struct Context {
 
 /// The warnings about a source whose `schedule` parsed, whether the rest compiles or not: a
 /// numeric day-of-week, active windows the schedule never fires in, and a schedule that makes
-/// more requests than `source.quota` allows (`feeds` is `None` when that section did not parse:
-/// one request per poll is assumed).
+/// more requests than `source.quota` allows, or, with a quota per second (which the poller
+/// paces its requests to), polls that take longer than the time between firings (`feeds` is
+/// `None` when that section did not parse: one request per poll is assumed).
 pub fn warnings(
     source: &Source,
     schedule: &Schedule,
@@ -204,7 +205,11 @@ pub fn warnings(
     }
     if let Some(quota) = &source.quota {
         let requests_per_poll = feeds.map_or(1, |f| f.len().max(1));
-        found.extend(quota::check(schedule, quota, requests_per_poll));
+        found.extend(match quota.per {
+            // The poller keeps to it: the question is whether a poll ends in time.
+            QuotaPeriod::Second => quota::check_pace(schedule, quota, requests_per_poll),
+            _ => quota::check(schedule, quota, requests_per_poll),
+        });
     }
     found
 }

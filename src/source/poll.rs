@@ -26,6 +26,9 @@ pub(super) struct Arrived {
     duration_ms: u64,
 }
 
+/// The next page's link or cursor (`None`: the last page), or why the value found is neither.
+type NextValue = Result<Option<String>, String>;
+
 /// How one feed's poll ended.
 pub(super) struct FeedEnd {
     /// Records handed on.
@@ -198,11 +201,7 @@ impl Poller {
     /// The messages' bodies of one page's records, in record order, and the next page's link
     /// or cursor; `None` when the body holds no records (logged here). The parsed body is
     /// dropped before this returns: what stays is the bodies.
-    fn bodies(
-        &self,
-        feed: &FeedRequest,
-        page: Arrived,
-    ) -> Option<(Vec<String>, Result<Option<String>, String>)> {
+    fn bodies(&self, feed: &FeedRequest, page: Arrived) -> Option<(Vec<String>, NextValue)> {
         let Arrived {
             fetched,
             at,

@@ -41,7 +41,9 @@ impl Respond for Noting {
 }
 
 /// A server answering every request with `delay`; the arrivals it notes.
-async fn server(delay: fn(usize) -> Duration) -> (MockServer, Arc<Mutex<Vec<(Instant, Duration)>>>) {
+async fn server(
+    delay: fn(usize) -> Duration,
+) -> (MockServer, Arc<Mutex<Vec<(Instant, Duration)>>>) {
     let server = MockServer::start().await;
     let arrivals = Arc::new(Mutex::new(Vec::new()));
     Mock::given(wiremock::matchers::method("GET"))
@@ -57,9 +59,7 @@ async fn server(delay: fn(usize) -> Duration) -> (MockServer, Arc<Mutex<Vec<(Ins
 /// The poller of a pipeline polling `feeds` symbols `S0`, `S1`, … at `uri`, with these extra
 /// `source` lines.
 fn poller(uri: &str, feeds: usize, source: &str) -> Poller {
-    let feeds: String = (0..feeds)
-        .map(|n| format!("  - symbol: S{n}\n"))
-        .collect();
+    let feeds: String = (0..feeds).map(|n| format!("  - symbol: S{n}\n")).collect();
     let yaml = format!(
         "name: concurrent\nsource:\n  url: {uri}/quote?symbol={{{{symbol}}}}\n{source}feeds:\n{feeds}\
          process:\n  fields:\n    symbol: {{ path: $.symbol }}\n\
@@ -124,7 +124,9 @@ async fn never_more_requests_in_flight_than_the_concurrency_and_records_in_feed_
 #[tokio::test]
 async fn a_concurrency_of_one_requests_the_feeds_one_after_another() {
     let (server, arrivals) = server(|_| Duration::from_millis(50)).await;
-    let report = poller(&server.uri(), 4, "  concurrency: 1\n").poll_once().await;
+    let report = poller(&server.uri(), 4, "  concurrency: 1\n")
+        .poll_once()
+        .await;
     assert_eq!(symbols(&report), ["S0", "S1", "S2", "S3"]);
     assert_eq!(most_in_flight(&arrivals.lock().unwrap()), 1);
 }
@@ -132,11 +134,7 @@ async fn a_concurrency_of_one_requests_the_feeds_one_after_another() {
 #[tokio::test]
 async fn a_quota_per_second_paces_the_requests() {
     let (server, arrivals) = server(|_| Duration::ZERO).await;
-    let poller = poller(
-        &server.uri(),
-        10,
-        "  quota: { requests: 4, per: second }\n",
-    );
+    let poller = poller(&server.uri(), 10, "  quota: { requests: 4, per: second }\n");
     let started = Instant::now();
     let report = poller.poll_once().await;
     let took = started.elapsed();
@@ -150,7 +148,10 @@ async fn a_quota_per_second_paces_the_requests() {
         assert!(
             five[4] - five[0] >= Duration::from_millis(950),
             "{:?}",
-            arrivals.iter().map(|a| *a - arrivals[0]).collect::<Vec<_>>()
+            arrivals
+                .iter()
+                .map(|a| *a - arrivals[0])
+                .collect::<Vec<_>>()
         );
     }
     assert!(took >= Duration::from_millis(1_950), "{took:?}");

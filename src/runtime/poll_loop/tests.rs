@@ -151,7 +151,10 @@ async fn a_poll_that_overruns_the_next_firing_skips_it_and_says_so() {
     let second_arrived = async {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while arrivals.lock().unwrap().len() < 2 {
-            assert!(std::time::Instant::now() < deadline, "no second poll in 10 s");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no second poll in 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         stop.cancel();
@@ -169,5 +172,9 @@ async fn a_poll_that_overruns_the_next_firing_skips_it_and_says_so() {
         "the second poll came {gap:?} after the first"
     );
     assert!(Counters::get(&counters.skipped_polls) >= 1);
-    assert_eq!(Counters::get(&counters.queued), 1, "the first poll's record");
+    assert_eq!(
+        Counters::get(&counters.queued),
+        1,
+        "the first poll's record"
+    );
 }

@@ -159,6 +159,18 @@ mod tests {
     }
 
     #[test]
+    fn a_body_written_from_borrowed_parts_is_the_message_serialised() {
+        let mut full = message(json!({"symbol": "X", "price": 1.50}));
+        full.member = Some("2024-03-15".to_owned());
+        full.root.insert("$.meta".to_owned(), json!("IBM"));
+        for message in [message(json!([1])), full] {
+            let body = message.to_body();
+            assert_eq!(body, serde_json::to_string(&message).unwrap());
+            assert_eq!(serde_json::from_str::<Message>(&body).unwrap(), message);
+        }
+    }
+
+    #[test]
     fn identity_shows_the_first_scalars_short_and_escaped() {
         let record = json!({
             "symbol": "HUGE\u{1b}]0;x\u{7}",

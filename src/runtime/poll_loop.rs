@@ -19,12 +19,13 @@ use crate::queue::{MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError};
 use crate::retry;
 use crate::source::{Flow, Poller, Sink};
 
-/// Polls once and queues the records of each page as it is handed on (so a poll holds a few
-/// responses, not every record of every feed). A send that fails is retried (not once `stop` is
-/// cancelled), then its records count as not queued. Once `stop` is cancelled, the records in
-/// hand count as not queued and no further feed is requested (the next poll fetches them
-/// again). An error trying again cannot fix ends the sending and the poll: the records in hand
-/// count as not queued and the error is returned.
+/// Polls once and queues the records as the pages are handed on, in batches of ten across
+/// pages and feeds (so a poll holds a few responses, not every record of every feed, and sends
+/// as few batches as before). A send that fails is retried (not once `stop` is cancelled), then
+/// its records count as not queued. Once `stop` is cancelled, the records in hand count as not
+/// queued and no further feed is requested (the next poll fetches them again). An error trying
+/// again cannot fix ends the sending and the poll: the records in hand count as not queued and
+/// the error is returned.
 pub async fn poll_and_queue(
     poller: &Poller,
     queue: &dyn Queue,
@@ -35,10 +36,12 @@ pub async fn poll_and_queue(
         queue,
         counters,
         stop,
+        pending: Vec::with_capacity(MAX_BATCH),
         permanent: None,
         left: 0,
     };
     let stats = poller.poll(&mut sink).await;
+    sink.send_pending(0).await;
     Counters::add(&counters.requests, stats.requests);
     Counters::add(&counters.failed_feeds, stats.failed_feeds);
     if sink.left > 0 && sink.permanent.is_none() {
@@ -56,22 +59,63 @@ pub async fn poll_and_queue(
     sink.permanent.map_or(Ok(()), Err)
 }
 
-/// Queues each page's records in batches, counting what it queued and what it could not.
+/// Queues the records handed on in batches of ten, counting what it queued and what it could
+/// not.
 struct QueueSink<'a> {
     queue: &'a dyn Queue,
     counters: &'a Counters,
     stop: &'a CancellationToken,
+    /// Bodies not sent yet: fewer than a batch between pages.
+    pending: Vec<String>,
     /// The error trying again cannot fix that ended the sending.
     permanent: Option<QueueError>,
     /// Records not sent because of a stop or `permanent`.
     left: u64,
 }
 
+impl QueueSink<'_> {
+    /// Sends the pending bodies in batches while more than `keep` are pending (`0`: all).
+    async fn send_pending(&mut self, keep: usize) {
+        let counters = self.counters;
+        while !self.pending.is_empty() && self.pending.len() > keep {
+            let n = self.pending.len().min(MAX_BATCH);
+            if n < MAX_BATCH && keep > 0 {
+                return;
+            }
+            let chunk: Vec<String> = self.pending.drain(..n).collect();
+            if self.permanent.is_some() || self.stop.is_cancelled() {
+                self.not_sent(chunk.len());
+                continue;
+            }
+            match send(self.queue, &chunk, self.stop).await {
+                Ok(()) => Counters::add(&counters.queued, chunk.len() as u64),
+                Err(error) if !error.is_transient() => {
+                    self.not_sent(chunk.len());
+                    self.permanent = Some(error);
+                }
+                Err(error) => {
+                    tracing::error!(
+                        records = chunk.len(),
+                        %error,
+                        "records not queued after retries; they are fetched again by the next poll"
+                    );
+                    Counters::add(&counters.not_queued, chunk.len() as u64);
+                }
+            }
+        }
+    }
+
+    /// Counts `n` records not sent because of a stop or an error trying again cannot fix.
+    fn not_sent(&mut self, n: usize) {
+        Counters::add(&self.counters.not_queued, n as u64);
+        self.left += n as u64;
+    }
+}
+
 impl Sink for QueueSink<'_> {
     async fn take(&mut self, feed: &Map<String, Value>, bodies: Vec<String>) -> Flow {
         let counters = self.counters;
         Counters::add(&counters.fetched, bodies.len() as u64);
-        let mut sendable: Vec<String> = Vec::with_capacity(bodies.len());
         for (index, body) in bodies.into_iter().enumerate() {
             if body.len() > MAX_MESSAGE_BYTES {
                 // It could never be sent: say which and why, and queue the others. Not
@@ -91,33 +135,14 @@ impl Sink for QueueSink<'_> {
                 Counters::add(&counters.too_large, 1);
                 continue;
             }
-            sendable.push(body);
-        }
-        let mut left = 0;
-        for chunk in sendable.chunks(MAX_BATCH) {
-            if self.permanent.is_some() || self.stop.is_cancelled() {
-                left += chunk.len() as u64;
-                continue;
-            }
-            match send(self.queue, chunk, self.stop).await {
-                Ok(()) => Counters::add(&counters.queued, chunk.len() as u64),
-                Err(error) if !error.is_transient() => {
-                    left += chunk.len() as u64;
-                    self.permanent = Some(error);
-                }
-                Err(error) => {
-                    tracing::error!(
-                        records = chunk.len(),
-                        %error,
-                        "records not queued after retries; they are fetched again by the next poll"
-                    );
-                    Counters::add(&counters.not_queued, chunk.len() as u64);
-                }
+            self.pending.push(body);
+            if self.pending.len() >= MAX_BATCH {
+                self.send_pending(MAX_BATCH - 1).await;
             }
         }
-        Counters::add(&counters.not_queued, left);
-        self.left += left;
         if self.permanent.is_some() || self.stop.is_cancelled() {
+            // What is pending is not sent: counted now.
+            self.send_pending(0).await;
             Flow::Stop
         } else {
             Flow::Continue

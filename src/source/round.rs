@@ -67,12 +67,13 @@ pub struct PollReport {
 
 impl Sink for PollReport {
     async fn take(&mut self, _feed: &Map<String, Value>, bodies: Vec<String>) -> Flow {
-        self.positions.extend(0..bodies.len());
-        self.messages.extend(
-            bodies
-                .iter()
-                .filter_map(|body| serde_json::from_str::<Message>(body).ok()),
-        );
+        for (position, body) in bodies.iter().enumerate() {
+            // Written from a message just before: it reads back (else it is left out).
+            if let Ok(message) = serde_json::from_str::<Message>(body) {
+                self.messages.push(message);
+                self.positions.push(position);
+            }
+        }
         Flow::Continue
     }
 }

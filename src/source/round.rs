@@ -2,8 +2,9 @@
 //! time (each a task of its own, at the pace `pace` sets), and their pages handed to a [`Sink`]
 //! one at a time, in feed order whatever order the responses arrive in: the queue, `--dry-run`
 //! and the tests see the same order as a poll one feed after another. At most `concurrency`
-//! responses wait their turn, each as it arrived (bytes, not parsed), so a poll's memory is
-//! bounded by a few responses, not by the number of feeds. A feed that answers slowly holds
+//! responses wait their turn (one for `file:` URLs), each as it arrived (bytes, not parsed), and
+//! one is parsed at a time, so a poll's memory is bounded by a few responses, not by the number
+//! of feeds. A feed that answers slowly holds
 //! back the `concurrency` feeds after it, not the whole poll.
 
 use std::pin::Pin;
@@ -16,7 +17,7 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use super::Poller;
-use super::request::FeedRequest;
+use super::request::{FeedRequest, Target};
 use crate::message::Message;
 
 /// What one poll made and found.
@@ -98,7 +99,7 @@ impl Poller {
                 ));
                 async move { (feed, span, first.await) }
             })
-            .buffered(self.concurrency);
+            .buffered(self.ahead());
         while let Some((feed, span, first)) = firsts.next().await {
             let first = first.unwrap_or_else(|error| {
                 tracing::error!(parent: &span, %error, "feed failed: its request ended early");
@@ -135,6 +136,16 @@ impl Poller {
         report.requests = stats.requests;
         report.failed_feeds = stats.failed_feeds;
         report
+    }
+
+    /// How many feeds' first pages are requested ahead of the one handed on: `concurrency`
+    /// for HTTP, to overlap the API's latency; one for `file:` URLs, which have none to hide,
+    /// so a poll of recorded responses holds one response at a time.
+    fn ahead(&self) -> usize {
+        match self.feeds.first().map(|feed| &feed.target) {
+            Some(Target::File(_)) => 1,
+            _ => self.concurrency,
+        }
     }
 
     /// The span of one feed's requests and log lines: the pipeline and the feed.

@@ -13,6 +13,8 @@ pub struct Counters {
     pub requests: AtomicU64,
     /// Feeds whose request failed or whose body was an error.
     pub failed_feeds: AtomicU64,
+    /// Firings of the schedule skipped because the poll before was still running (logged).
+    pub skipped_polls: AtomicU64,
     /// Records found in responses.
     pub fetched: AtomicU64,
     /// Records sent to the queue.

@@ -11,89 +11,152 @@ use backon::Retryable;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use serde_json::{Map, Value};
+
 use super::counters::Counters;
+use crate::message::Message;
 use crate::queue::{MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError};
 use crate::retry;
-use crate::source::Poller;
+use crate::source::{Flow, Poller, Sink};
 
-/// Polls once and queues every record. A send that fails is retried (not once `stop` is
-/// cancelled), then its records count as not queued. Records left when `stop` is cancelled count
-/// as not queued too (the next poll fetches them again). An error trying again cannot fix ends
-/// the sending: the rest count as not queued and the error is returned.
+/// Polls once and queues the records as the pages are handed on, in batches of ten across
+/// pages and feeds (so a poll holds a few responses, not every record of every feed, and sends
+/// as few batches as before). A send that fails is retried (not once `stop` is cancelled), then
+/// its records count as not queued. Once `stop` is cancelled, the records in hand count as not
+/// queued and no further feed is requested (the next poll fetches them again). An error trying
+/// again cannot fix ends the sending and the poll: the records in hand count as not queued and
+/// the error is returned.
 pub async fn poll_and_queue(
     poller: &Poller,
     queue: &dyn Queue,
     counters: &Counters,
     stop: &CancellationToken,
 ) -> Result<(), QueueError> {
-    let report = poller.poll_once().await;
-    Counters::add(&counters.requests, report.requests);
-    Counters::add(&counters.failed_feeds, report.failed_feeds);
-    Counters::add(&counters.fetched, report.messages.len() as u64);
-    let mut bodies: Vec<String> = Vec::with_capacity(report.messages.len());
-    for (i, message) in report.messages.iter().enumerate() {
-        let body = message.to_body();
-        if body.len() > MAX_MESSAGE_BYTES {
-            // It could never be sent: say which and why, and queue the others. Not dead-lettered
-            // (RELIABILITY.md, "Hostile conditions"): the log says where to find it.
-            tracing::error!(
-                feed = %serde_json::Value::Object(message.feed.clone()),
-                index = report.positions.get(i),
-                record = %message.identity(),
-                bytes = body.len(),
-                limit = MAX_MESSAGE_BYTES,
-                "record not queued: as a message it is over the queue's 256 KiB limit; point `source.records` at smaller records"
-            );
-            Counters::add(&counters.too_large, 1);
-            continue;
-        }
-        bodies.push(body);
-    }
-    let refused = report.messages.len() - bodies.len();
-    let mut permanent: Option<QueueError> = None;
-    let mut left = 0;
-    let mut sent = 0;
-    for chunk in bodies.chunks(MAX_BATCH) {
-        if permanent.is_some() || stop.is_cancelled() {
-            left += chunk.len();
-            continue;
-        }
-        match send(queue, chunk, stop).await {
-            Ok(()) => {
-                sent += chunk.len();
-                Counters::add(&counters.queued, chunk.len() as u64);
-            }
-            Err(error) if !error.is_transient() => {
-                left += chunk.len();
-                permanent = Some(error);
-            }
-            Err(error) => {
-                tracing::error!(
-                    records = chunk.len(),
-                    %error,
-                    "records not queued after retries; they are fetched again by the next poll"
-                );
-                Counters::add(&counters.not_queued, chunk.len() as u64);
-            }
-        }
-    }
-    crate::metrics::queued(poller.pipeline(), sent, refused);
-    if left > 0 {
-        Counters::add(&counters.not_queued, left as u64);
-        if permanent.is_none() {
-            tracing::warn!(
-                records = left,
-                "stopping: records not queued; they are fetched again by the next poll"
-            );
-        }
+    let mut sink = QueueSink {
+        queue,
+        counters,
+        stop,
+        pending: Vec::with_capacity(MAX_BATCH),
+        permanent: None,
+        left: 0,
+    };
+    let (queued_before, refused_before) = (
+        Counters::get(&counters.queued),
+        Counters::get(&counters.too_large),
+    );
+    let stats = poller.poll(&mut sink).await;
+    sink.send_pending(0).await;
+    crate::metrics::queued(
+        poller.pipeline(),
+        (Counters::get(&counters.queued) - queued_before) as usize,
+        (Counters::get(&counters.too_large) - refused_before) as usize,
+    );
+    Counters::add(&counters.requests, stats.requests);
+    Counters::add(&counters.failed_feeds, stats.failed_feeds);
+    if sink.left > 0 && sink.permanent.is_none() {
+        tracing::warn!(
+            records = sink.left,
+            "stopping: records not queued; they are fetched again by the next poll"
+        );
     }
     tracing::info!(
-        records = report.messages.len(),
-        requests = report.requests,
-        failed_feeds = report.failed_feeds,
+        records = stats.records,
+        requests = stats.requests,
+        failed_feeds = stats.failed_feeds,
         "poll done"
     );
-    permanent.map_or(Ok(()), Err)
+    sink.permanent.map_or(Ok(()), Err)
+}
+
+/// Queues the records handed on in batches of ten, counting what it queued and what it could
+/// not.
+struct QueueSink<'a> {
+    queue: &'a dyn Queue,
+    counters: &'a Counters,
+    stop: &'a CancellationToken,
+    /// Bodies not sent yet: fewer than a batch between pages.
+    pending: Vec<String>,
+    /// The error trying again cannot fix that ended the sending.
+    permanent: Option<QueueError>,
+    /// Records not sent because of a stop or `permanent`.
+    left: u64,
+}
+
+impl QueueSink<'_> {
+    /// Sends the pending bodies in batches while more than `keep` are pending (`0`: all).
+    async fn send_pending(&mut self, keep: usize) {
+        let counters = self.counters;
+        while !self.pending.is_empty() && self.pending.len() > keep {
+            let n = self.pending.len().min(MAX_BATCH);
+            if n < MAX_BATCH && keep > 0 {
+                return;
+            }
+            let chunk: Vec<String> = self.pending.drain(..n).collect();
+            if self.permanent.is_some() || self.stop.is_cancelled() {
+                self.not_sent(chunk.len());
+                continue;
+            }
+            match send(self.queue, &chunk, self.stop).await {
+                Ok(()) => Counters::add(&counters.queued, chunk.len() as u64),
+                Err(error) if !error.is_transient() => {
+                    self.not_sent(chunk.len());
+                    self.permanent = Some(error);
+                }
+                Err(error) => {
+                    tracing::error!(
+                        records = chunk.len(),
+                        %error,
+                        "records not queued after retries; they are fetched again by the next poll"
+                    );
+                    Counters::add(&counters.not_queued, chunk.len() as u64);
+                }
+            }
+        }
+    }
+
+    /// Counts `n` records not sent because of a stop or an error trying again cannot fix.
+    fn not_sent(&mut self, n: usize) {
+        Counters::add(&self.counters.not_queued, n as u64);
+        self.left += n as u64;
+    }
+}
+
+impl Sink for QueueSink<'_> {
+    async fn take(&mut self, feed: &Map<String, Value>, bodies: Vec<String>) -> Flow {
+        let counters = self.counters;
+        Counters::add(&counters.fetched, bodies.len() as u64);
+        for (index, body) in bodies.into_iter().enumerate() {
+            if body.len() > MAX_MESSAGE_BYTES {
+                // It could never be sent: say which and why, and queue the others. Not
+                // dead-lettered (RELIABILITY.md, "Hostile conditions"): the log says where to
+                // find it.
+                let record = serde_json::from_str::<Message>(&body)
+                    .map(|message| message.identity())
+                    .unwrap_or_default();
+                tracing::error!(
+                    feed = %serde_json::Value::Object(feed.clone()),
+                    index,
+                    record = %record,
+                    bytes = body.len(),
+                    limit = MAX_MESSAGE_BYTES,
+                    "record not queued: as a message it is over the queue's 256 KiB limit; point `source.records` at smaller records"
+                );
+                Counters::add(&counters.too_large, 1);
+                continue;
+            }
+            self.pending.push(body);
+            if self.pending.len() >= MAX_BATCH {
+                self.send_pending(MAX_BATCH - 1).await;
+            }
+        }
+        if self.permanent.is_some() || self.stop.is_cancelled() {
+            // What is pending is not sent: counted now.
+            self.send_pending(0).await;
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
 }
 
 /// Sends one batch, retrying what may pass on a second try, for as long as `stop` is not
@@ -155,8 +218,8 @@ impl Clock for SystemClock {
 
 /// Polls at every firing of the pipeline's schedule (in `source.timezone`, inside
 /// `source.active`) until `stop` is cancelled. A poll that overruns the next firing skips it
-/// rather than polling twice in a row. Returns the queue's error when it is one trying again
-/// cannot fix.
+/// (logged and counted) rather than polling twice in a row. Returns the queue's error when it is
+/// one trying again cannot fix.
 pub async fn poll_on_schedule(
     poller: &Poller,
     queue: &dyn Queue,
@@ -187,6 +250,36 @@ pub async fn poll_on_schedule_by(
             return Ok(());
         }
         poll_and_queue(poller, queue, counters, stop).await?;
+        note_overrun(poller, next, clock.now(), counters);
+    }
+}
+
+/// The most skipped firings counted after one poll: a dense schedule overrun by hours is not
+/// walked firing by firing.
+const MAX_SKIPPED_COUNTED: u64 = 1_000;
+
+/// Logs and counts the firings a poll started at `fired` overran (those up to `now`): the loop
+/// goes on from the first firing after `now`, so they are skipped, not made up.
+fn note_overrun(poller: &Poller, fired: DateTime<Utc>, now: DateTime<Utc>, counters: &Counters) {
+    let mut skipped = 0;
+    let mut at = fired;
+    while skipped < MAX_SKIPPED_COUNTED {
+        match poller.next_fire(at) {
+            Some(missed) if missed <= now => {
+                skipped += 1;
+                at = missed;
+            }
+            _ => break,
+        }
+    }
+    if skipped > 0 {
+        let took = (now - fired).to_std().unwrap_or_default();
+        tracing::warn!(
+            skipped,
+            poll_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            "the poll took longer than the schedule allows: firings skipped, not stacked; poll less often, or raise `source.concurrency` when the quota allows"
+        );
+        Counters::add(&counters.skipped_polls, skipped);
     }
 }
 

@@ -73,16 +73,13 @@ pub(crate) struct Selected {
     pub(crate) member: Option<String>,
 }
 
-/// What one response holds.
+/// What one response holds for a test or a recorded response: its records, copied.
 #[derive(Debug)]
 pub(crate) struct Page {
     /// Its records.
     pub(crate) records: Vec<Selected>,
     /// The values of the `root` JSONPaths that select exactly one value, by JSONPath.
     pub(crate) root: Map<String, Value>,
-    /// The next page's link or cursor (`None`: this is the last page), or why the value found
-    /// there is neither.
-    pub(crate) next: Result<Option<String>, String>,
 }
 
 impl Extractor {
@@ -148,16 +145,41 @@ impl Extractor {
     #[cfg(test)]
     pub(crate) fn records(&self, fetched: &Fetched) -> Result<Vec<Value>, BodyError> {
         Ok(self
-            .page(fetched)?
+            .page(fetched.clone())?
             .records
             .into_iter()
             .map(|selected| selected.record)
             .collect())
     }
 
-    /// Everything a response body holds for the poller, or why it holds no records.
-    pub(crate) fn page(&self, fetched: &Fetched) -> Result<Page, BodyError> {
-        let body = parse(fetched)?;
+    /// Everything a response body holds for the poller, or why it holds no records: each
+    /// record copied out of the parsed body.
+    pub(crate) fn page(&self, fetched: Fetched) -> Result<Page, BodyError> {
+        self.read(fetched, |found| Page {
+            records: found
+                .records
+                .into_iter()
+                .map(|(record, member)| Selected {
+                    record: record.clone(),
+                    member,
+                })
+                .collect(),
+            root: found.root,
+        })
+    }
+
+    /// Parses a response body (its bytes dropped once parsed) and gives `take` what it holds,
+    /// each record borrowed from the parsed body: the poller writes the records' messages from
+    /// there, so a response is in memory once, not twice. The error says why the body holds no
+    /// records.
+    pub(crate) fn read<T>(
+        &self,
+        fetched: Fetched,
+        take: impl FnOnce(Found<'_>) -> T,
+    ) -> Result<T, BodyError> {
+        let body = parse(&fetched)?;
+        let is_file = fetched.status.is_none();
+        drop(fetched);
         for (path, query, filtered) in &self.errors {
             if let Some(value) = matches(path, query, &body)?
                 .into_iter()
@@ -165,10 +187,7 @@ impl Extractor {
             {
                 return Err(BodyError::ErrorBody {
                     path: path.clone(),
-                    value: fetched
-                        .status
-                        .is_some()
-                        .then(|| shorten(&value_text(value), PREVIEW_CHARS * 2)),
+                    value: (!is_file).then(|| shorten(&value_text(value), PREVIEW_CHARS * 2)),
                 });
             }
         }
@@ -179,13 +198,13 @@ impl Extractor {
         })?;
         let records = found
             .into_iter()
-            .map(|found| Selected {
-                record: found.val.clone(),
-                member: if self.member_name {
+            .map(|found| {
+                let member = if self.member_name {
                     last_member(&found.path)
                 } else {
                     None
-                },
+                };
+                (found.val(), member)
             })
             .collect();
         let mut root = Map::new();
@@ -206,12 +225,23 @@ impl Extractor {
             None => Ok(None),
             Some((path, query)) => next_value(path, &matches(path, query, &body)?),
         };
-        Ok(Page {
+        Ok(take(Found {
             records,
             root,
             next,
-        })
+        }))
     }
+}
+
+/// What one response holds, its records borrowed from the parsed body.
+pub(crate) struct Found<'a> {
+    /// Each record and its member name (when it was a member and that is wanted).
+    pub(crate) records: Vec<(&'a Value, Option<String>)>,
+    /// The values of the `root` JSONPaths that select exactly one value, by JSONPath.
+    pub(crate) root: Map<String, Value>,
+    /// The next page's link or cursor (`None`: this is the last page), or why the value found
+    /// there is neither.
+    pub(crate) next: Result<Option<String>, String>,
 }
 
 /// The next page's link or cursor among what its JSONPath matched: text or a number; nothing,

@@ -18,7 +18,7 @@ use crate::metrics::FailureKind;
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// A response that arrived whole.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Fetched {
     /// The HTTP status; `None` for a file.
     pub(crate) status: Option<StatusCode>,

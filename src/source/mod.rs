@@ -9,7 +9,9 @@
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
 //! - `body`: JSON, `source.errors`, `source.records`, and what records share with their
 //!   response (member names, `root` values: [`Context`]).
-//! - `paging`: `source.next`, the next page's URL; `poll`: one feed's pages and their messages.
+//! - `paging`: `source.next`, the next page's URL; `poll`: one feed's pages and their messages;
+//!   `round`: one poll of every feed, a few at a time, handed on in feed order ([`Sink`]).
+//! - `pace`: `source.concurrency` and a per-second `source.quota`, for every request.
 //! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
 //! - `schedule`: when to poll ([`Schedule`]: the cron in `source.timezone`, the `source.active`
 //!   windows); `quota`: whether that stays within the API's quota.
@@ -20,34 +22,38 @@
 
 mod body;
 mod fetch;
+mod pace;
 mod paging;
 mod poll;
 mod quota;
 mod ratelimit;
 mod request;
 mod retry;
+mod round;
 mod schedule;
 mod template;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use tracing::Instrument;
 
 pub use retry::RetryPolicy;
+pub use round::{Flow, PollReport, PollStats, Sink};
 pub use schedule::Schedule;
 
 use body::Extractor;
 use fetch::Fetched;
+use pace::{Limits, Pace};
 use paging::Paging;
+use poll::Fetcher;
 use ratelimit::RateLimitHeaders;
 use request::{FeedRequest, Requests};
 
 use crate::config::Located;
-use crate::config::model::{Feed, Source};
+use crate::config::model::{Feed, QuotaPeriod, Source};
 use crate::diag::Diagnostic;
 use crate::message::Message;
 use crate::redact::Redactor;
@@ -55,20 +61,6 @@ use crate::redact::Redactor;
 /// The default largest response body (or `file:` file) read, `source.max_body`: 10 MiB. A bigger
 /// one fails the feed.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
-
-/// What one poll produced.
-#[derive(Debug, Default)]
-pub struct PollReport {
-    /// One message per record, across every feed.
-    pub messages: Vec<Message>,
-    /// For each message (same order), its record's index among the records `source.records`
-    /// selected from its response: with the feed, where to find a record that cannot be queued.
-    pub positions: Vec<usize>,
-    /// Requests made (retries included).
-    pub requests: u64,
-    /// Feeds whose request failed after retries, or whose body was an error.
-    pub failed_feeds: u64,
-}
 
 /// Why a poller cannot be built: the HTTP client cannot be set up.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +78,7 @@ pub struct CompiledSource {
     ratelimit: RateLimitHeaders,
     timeout: Duration,
     max_body_bytes: usize,
+    limits: Limits,
 }
 
 impl CompiledSource {
@@ -103,8 +96,16 @@ impl CompiledSource {
         let extractor = Extractor::new(&source.records, &source.errors);
         let ratelimit = RateLimitHeaders::new(&source.ratelimit_headers);
         let paging = Paging::new(source);
-        match (requests, schedule, extractor, ratelimit, paging) {
-            (Some(Ok(requests)), Some(schedule), Ok(extractor), Ok(ratelimit), Ok(paging)) => {
+        let limits = Limits::new(source);
+        match (requests, schedule, extractor, ratelimit, paging, limits) {
+            (
+                Some(Ok(requests)),
+                Some(schedule),
+                Ok(extractor),
+                Ok(ratelimit),
+                Ok(paging),
+                Ok(limits),
+            ) => {
                 let (paging, extractor) = match paging {
                     Some((paging, next)) => (Some(paging), extractor.with_next(next)),
                     None => (None, extractor),
@@ -117,13 +118,15 @@ impl CompiledSource {
                     ratelimit,
                     timeout: source.timeout.0,
                     max_body_bytes: usize::try_from(source.max_body.0).unwrap_or(usize::MAX),
+                    limits,
                 })
             }
-            (requests, _, extractor, ratelimit, paging) => {
+            (requests, _, extractor, ratelimit, paging, limits) => {
                 let mut problems = requests.and_then(Result::err).unwrap_or_default();
                 problems.extend(extractor.err().unwrap_or_default());
                 problems.extend(ratelimit.err().unwrap_or_default());
                 problems.extend(paging.err().unwrap_or_default());
+                problems.extend(limits.err().unwrap_or_default());
                 Err(problems)
             }
         }
@@ -157,9 +160,20 @@ impl CompiledSource {
         };
         let page = self
             .extractor
-            .page(&fetched)
+            .page(fetched)
             .map_err(|err| err.to_string())?;
-        Ok(poll::messages(page.records, &page.root, pipeline, feed, fetched_at).collect())
+        Ok(page
+            .records
+            .into_iter()
+            .map(|selected| Message {
+                pipeline: pipeline.to_owned(),
+                feed: feed.clone(),
+                fetched_at: fetched_at.to_owned(),
+                record: selected.record,
+                member: selected.member,
+                root: page.root.clone(),
+            })
+            .collect())
     }
 }
 
@@ -175,8 +189,9 @@ pub struct Context {
 
 /// The warnings about a source whose `schedule` parsed, whether the rest compiles or not: a
 /// numeric day-of-week, active windows the schedule never fires in, and a schedule that makes
-/// more requests than `source.quota` allows (`feeds` is `None` when that section did not parse:
-/// one request per poll is assumed).
+/// more requests than `source.quota` allows, or, with a quota per second (which the poller
+/// paces its requests to), polls that take longer than the time between firings (`feeds` is
+/// `None` when that section did not parse: one request per poll is assumed).
 pub fn warnings(
     source: &Source,
     schedule: &Schedule,
@@ -190,7 +205,11 @@ pub fn warnings(
     }
     if let Some(quota) = &source.quota {
         let requests_per_poll = feeds.map_or(1, |f| f.len().max(1));
-        found.extend(quota::check(schedule, quota, requests_per_poll));
+        found.extend(match quota.per {
+            // The poller keeps to it: the question is whether a poll ends in time.
+            QuotaPeriod::Second => quota::check_pace(schedule, quota, requests_per_poll),
+            _ => quota::check(schedule, quota, requests_per_poll),
+        });
     }
     found
 }
@@ -198,17 +217,13 @@ pub fn warnings(
 /// Everything the poll loop needs: the compiled source, the HTTP client.
 pub struct Poller {
     pipeline: String,
-    feeds: Vec<FeedRequest>,
+    feeds: Vec<Arc<FeedRequest>>,
     extractor: Extractor,
     paging: Option<Paging>,
     schedule: Schedule,
-    client: reqwest::Client,
-    timeout: Duration,
-    retry: RetryPolicy,
-    max_body_bytes: usize,
-    ratelimit: RateLimitHeaders,
-    /// The pipeline file's directory: `file:` URLs read only inside it.
-    base_dir: PathBuf,
+    /// `source.concurrency`: feeds requested at once.
+    concurrency: usize,
+    fetcher: Arc<Fetcher>,
 }
 
 impl Poller {
@@ -231,6 +246,7 @@ impl Poller {
             ratelimit,
             timeout,
             max_body_bytes,
+            limits,
         } = source;
         for secret in requests.secrets {
             redactor.add(secret);
@@ -250,16 +266,20 @@ impl Poller {
             })?;
         Ok(Poller {
             pipeline: pipeline.to_owned(),
-            feeds: requests.feeds,
+            feeds: requests.feeds.into_iter().map(Arc::new).collect(),
             extractor,
             paging,
             schedule,
-            client,
-            timeout,
-            retry: RetryPolicy::default(),
-            max_body_bytes,
-            ratelimit: ratelimit.for_pipeline(pipeline),
-            base_dir: base_dir.to_owned(),
+            concurrency: limits.concurrency,
+            fetcher: Arc::new(Fetcher {
+                client,
+                timeout,
+                retry: RetryPolicy::default(),
+                max_body_bytes,
+                ratelimit: ratelimit.for_pipeline(pipeline),
+                pace: Arc::new(Pace::new(limits)),
+                base_dir: base_dir.to_owned(),
+            }),
         })
     }
 
@@ -270,7 +290,7 @@ impl Poller {
 
     /// The same poller with another retry policy (tests use millisecond delays).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Poller {
-        self.retry = retry;
+        Arc::make_mut(&mut self.fetcher).retry = retry;
         self
     }
 
@@ -285,47 +305,5 @@ impl Poller {
     /// does nothing outside.
     pub fn is_active(&self, at: DateTime<Utc>) -> bool {
         self.schedule.is_active(at)
-    }
-
-    /// Requests every feed once. Failures are logged and counted, never returned:
-    /// the poll loop must go on.
-    ///
-    /// Feeds are requested one after another, which keeps within per-second API limits.
-    pub async fn poll_once(&self) -> PollReport {
-        let requests = AtomicU64::new(0);
-        let mut report = PollReport::default();
-        for feed in &self.feeds {
-            let span = tracing::info_span!(
-                "poll",
-                pipeline = %self.pipeline,
-                feed = tracing::field::Empty
-            );
-            if !feed.label.is_empty() {
-                span.record("feed", feed.label.as_str());
-            }
-            let started = std::time::Instant::now();
-            let polled = self.poll_feed(feed, &requests).instrument(span).await;
-            crate::metrics::feed_polled(
-                &self.pipeline,
-                &feed.label,
-                started.elapsed().as_secs_f64(),
-                polled.failure.map_or(Ok(polled.messages.len()), Err),
-            );
-            report.positions.extend(polled.positions);
-            report.messages.extend(polled.messages);
-            if polled.failure.is_some() {
-                report.failed_feeds += 1;
-            }
-        }
-        report.requests = requests.into_inner();
-        crate::metrics::polled(&self.pipeline, report.failed_feeds == 0);
-        tracing::debug!(
-            pipeline = %self.pipeline,
-            messages = report.messages.len(),
-            requests = report.requests,
-            failed_feeds = report.failed_feeds,
-            "poll finished"
-        );
-        report
     }
 }

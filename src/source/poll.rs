@@ -1,108 +1,88 @@
 //! One feed's poll: its pages (`source.next`, at most `max_pages`), each fetched with the
-//! retry policy and split into records, and the messages they make.
+//! retry policy at the poll's pace, its records written straight into their messages' bodies
+//! and handed on, one page at a time.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
-use serde_json::{Map, Value};
 
 use super::Poller;
-use super::body::{self, Selected};
 use super::fetch::{self, FetchError, Fetched};
+use super::pace::Pace;
+use super::ratelimit::RateLimitHeaders;
 use super::request::{FeedRequest, Target};
-use crate::message::Message;
+use super::retry::RetryPolicy;
+use super::round::{Flow, Sink};
+use crate::message::MessageRef;
 use crate::metrics::FailureKind;
 
-impl Poller {
-    /// One feed's messages, page after page (`source.next`) up to `max_pages`. A failure is
-    /// logged here; the pages before it keep their records.
-    pub(super) async fn poll_feed(&self, feed: &FeedRequest, requests: &AtomicU64) -> FeedPoll {
-        let mut polled = FeedPoll::default();
-        let first = match &feed.target {
-            Target::Http { url, .. } => Some(url),
-            Target::File(_) => None,
-        };
-        let mut url = first.cloned();
-        let mut pages = 0u32;
-        loop {
-            pages += 1;
-            let page = match self.poll_page(feed, url.as_ref(), requests).await {
-                Ok(page) => page,
-                Err(kind) => {
-                    polled.failure = Some(kind);
-                    return polled;
-                }
-            };
-            polled.positions.extend(0..page.records.len());
-            let fetched_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-            polled.messages.extend(messages(
-                page.records,
-                &page.root,
-                &self.pipeline,
-                &feed.feed,
-                &fetched_at,
-            ));
-            let (Some(paging), Some(first), Some(current)) = (&self.paging, first, &url) else {
-                return polled;
-            };
-            let next = page.next.and_then(|value| {
-                value
-                    .map(|value| paging.next_url(first, current, &value))
-                    .transpose()
-                    .map_err(|error| error.to_string())
-            });
-            match next {
-                Ok(None) => return polled,
-                Ok(Some(_)) if pages >= paging.max_pages => {
-                    tracing::warn!(
-                        max_pages = paging.max_pages,
-                        "more pages remain: stopped at `source.next.max_pages`"
-                    );
-                    return polled;
-                }
-                Ok(Some(next)) => url = Some(next),
-                Err(error) => {
-                    tracing::error!(%error, page = pages, "next page not requested");
-                    polled.failure = Some(FailureKind::BodyRejected);
-                    return polled;
-                }
-            }
-        }
-    }
+/// One response as it arrived: the body, when, and how long the request took.
+pub(super) struct Arrived {
+    fetched: Fetched,
+    /// When the response arrived, RFC 3339 UTC with milliseconds (the messages' `fetched_at`).
+    at: String,
+    duration_ms: u64,
+}
 
-    /// One page of a feed (at `url`, for HTTP), or why it failed (logged here).
-    async fn poll_page(
+/// The next page's link or cursor (`None`: the last page), or why the value found is neither.
+type NextValue = Result<Option<String>, String>;
+
+/// How one feed's poll ended.
+pub(super) struct FeedEnd {
+    /// Records handed on.
+    pub(super) records: u64,
+    /// Why it failed, when a request failed, a body was an error, or a next page could not be
+    /// requested.
+    pub(super) failure: Option<FailureKind>,
+    /// Whether the sink asked the poll to stop.
+    pub(super) stop: bool,
+}
+
+/// What a request needs, shared by the poller and the requests it has in flight.
+#[derive(Clone)]
+pub(super) struct Fetcher {
+    /// The HTTP client (its connections are shared by every request).
+    pub(super) client: reqwest::Client,
+    /// `source.timeout`, per attempt.
+    pub(super) timeout: Duration,
+    /// Retries of a failed attempt.
+    pub(super) retry: RetryPolicy,
+    /// `source.max_body`.
+    pub(super) max_body_bytes: usize,
+    /// The rate-limit headers logged from each response.
+    pub(super) ratelimit: RateLimitHeaders,
+    /// Every request of every poll of this poller goes through it.
+    pub(super) pace: Arc<Pace>,
+    /// The pipeline file's directory: `file:` URLs read only inside it.
+    pub(super) base_dir: PathBuf,
+}
+
+impl Fetcher {
+    /// One page of a feed (at `url`, which replaces the feed's own for a later page), or why the
+    /// request failed after retries (logged here).
+    pub(super) async fn fetch_page(
         &self,
         feed: &FeedRequest,
         url: Option<&reqwest::Url>,
         requests: &AtomicU64,
-    ) -> Result<body::Page, FailureKind> {
+    ) -> Result<Arrived, FailureKind> {
         let started = Instant::now();
         let fetched = self.fetch(&feed.target, url, requests).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let fetched = match fetched {
-            Ok(fetched) => fetched,
+        match fetched {
+            Ok(fetched) => Ok(Arrived {
+                fetched,
+                at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+                duration_ms,
+            }),
             Err(error) => {
                 tracing::error!(%error, duration_ms, "feed failed");
-                return Err(error.kind());
+                Err(error.kind())
             }
-        };
-        let status = fetched
-            .status
-            .map_or_else(|| "file".to_owned(), |s| s.as_u16().to_string());
-        let page = match self.extractor.page(&fetched) {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::error!(%status, %error, duration_ms, "feed failed");
-                return Err(FailureKind::BodyRejected);
-            }
-        };
-        if page.records.is_empty() {
-            tracing::warn!(%status, "response had no records");
         }
-        tracing::info!(%status, records = page.records.len(), duration_ms, "polled");
-        Ok(page)
     }
 
     /// The body of one request of a feed (to `url`, which replaces the feed's own for a later
@@ -129,51 +109,146 @@ impl Poller {
                 tracing::debug!(url = %request.url, method = method.name(), "requesting");
                 self.retry
                     .run(|| {
-                        requests.fetch_add(1, Ordering::Relaxed);
-                        fetch::http(
-                            &self.client,
-                            &request,
-                            &self.ratelimit,
-                            self.max_body_bytes,
-                            self.timeout,
-                        )
+                        self.pace.request(async {
+                            requests.fetch_add(1, Ordering::Relaxed);
+                            fetch::http(
+                                &self.client,
+                                &request,
+                                &self.ratelimit,
+                                self.max_body_bytes,
+                                self.timeout,
+                            )
+                            .await
+                        })
                     })
                     .await
             }
             Target::File(path) => {
-                requests.fetch_add(1, Ordering::Relaxed);
-                fetch::file(&self.base_dir, path, self.max_body_bytes, self.timeout).await
+                self.pace
+                    .request(async {
+                        requests.fetch_add(1, Ordering::Relaxed);
+                        fetch::file(&self.base_dir, path, self.max_body_bytes, self.timeout).await
+                    })
+                    .await
             }
         }
     }
 }
 
-/// The messages of one page's records.
-pub(super) fn messages<'p>(
-    records: Vec<Selected>,
-    root: &'p Map<String, Value>,
-    pipeline: &'p str,
-    feed: &'p Map<String, Value>,
-    fetched_at: &'p str,
-) -> impl Iterator<Item = Message> + 'p {
-    records.into_iter().map(move |selected| Message {
-        pipeline: pipeline.to_owned(),
-        feed: feed.clone(),
-        fetched_at: fetched_at.to_owned(),
-        record: selected.record,
-        member: selected.member,
-        root: root.clone(),
-    })
-}
+impl Poller {
+    /// The rest of one feed's poll from its `first` page (already fetched, or `None` when that
+    /// failed): each page's records handed to `sink`, then the next page requested, up to
+    /// `max_pages`. A failure is logged here; the pages before it keep their records.
+    pub(super) async fn feed_pages(
+        &self,
+        feed: &FeedRequest,
+        first: Result<Arrived, FailureKind>,
+        sink: &mut impl Sink,
+        requests: &AtomicU64,
+    ) -> FeedEnd {
+        let mut end = FeedEnd {
+            records: 0,
+            failure: None,
+            stop: false,
+        };
+        let first_url = match &feed.target {
+            Target::Http { url, .. } => Some(url),
+            Target::File(_) => None,
+        };
+        let mut url = first_url.cloned();
+        let mut arrived = first;
+        let mut pages = 0u32;
+        loop {
+            pages += 1;
+            let (bodies, next) = match arrived.and_then(|page| self.bodies(feed, page)) {
+                Ok(read) => read,
+                Err(kind) => {
+                    end.failure = Some(kind);
+                    return end;
+                }
+            };
+            end.records += bodies.len() as u64;
+            if sink.take(&feed.feed, bodies).await == Flow::Stop {
+                end.stop = true;
+                return end;
+            }
+            let (Some(paging), Some(first), Some(current)) = (&self.paging, first_url, &url) else {
+                return end;
+            };
+            let next = next.and_then(|value| {
+                value
+                    .map(|value| paging.next_url(first, current, &value))
+                    .transpose()
+                    .map_err(|error| error.to_string())
+            });
+            match next {
+                Ok(None) => return end,
+                Ok(Some(_)) if pages >= paging.max_pages => {
+                    tracing::warn!(
+                        max_pages = paging.max_pages,
+                        "more pages remain: stopped at `source.next.max_pages`"
+                    );
+                    return end;
+                }
+                Ok(Some(next)) => {
+                    arrived = self.fetcher.fetch_page(feed, Some(&next), requests).await;
+                    url = Some(next);
+                }
+                Err(error) => {
+                    tracing::error!(%error, page = pages, "next page not requested");
+                    end.failure = Some(FailureKind::BodyRejected);
+                    return end;
+                }
+            }
+        }
+    }
 
-/// What one feed's poll produced.
-#[derive(Default)]
-pub(super) struct FeedPoll {
-    /// One message per record, over every page.
-    pub(super) messages: Vec<Message>,
-    /// Each record's index among its page's records.
-    pub(super) positions: Vec<usize>,
-    /// Why it failed, when a request failed, a body was an error, or a next page could not be
-    /// requested.
-    pub(super) failure: Option<FailureKind>,
+    /// The messages' bodies of one page's records, in record order, and the next page's link
+    /// or cursor; a rejected body is logged here. The parsed body is
+    /// dropped before this returns: what stays is the bodies.
+    fn bodies(
+        &self,
+        feed: &FeedRequest,
+        page: Arrived,
+    ) -> Result<(Vec<String>, NextValue), FailureKind> {
+        let Arrived {
+            fetched,
+            at,
+            duration_ms,
+        } = page;
+        let status = fetched
+            .status
+            .map_or_else(|| "file".to_owned(), |s| s.as_u16().to_string());
+        let read = self.extractor.read(fetched, |found| {
+            let bodies: Vec<String> = found
+                .records
+                .iter()
+                .map(|(record, member)| {
+                    MessageRef {
+                        pipeline: &self.pipeline,
+                        feed: &feed.feed,
+                        fetched_at: &at,
+                        record,
+                        member: member.as_deref(),
+                        root: &found.root,
+                    }
+                    .to_body()
+                })
+                .collect();
+            (bodies, found.next)
+        });
+        match read {
+            Ok((bodies, next)) => {
+                if bodies.is_empty() {
+                    tracing::warn!(%status, "response had no records");
+                }
+                tracing::info!(%status, records = bodies.len(), duration_ms, "polled");
+                Ok((bodies, next))
+            }
+            Err(error) => {
+                tracing::error!(%status, %error, duration_ms, "feed failed");
+                Err(FailureKind::BodyRejected)
+            }
+        }
+    }
 }

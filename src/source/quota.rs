@@ -1,6 +1,9 @@
 //! The request-rate check: how many requests `source.schedule` × feeds makes per
 //! `source.quota` period. It needs the parsed schedule, so it runs where the schedule is built,
 //! and counts what the poller does: firings in the schedule's zone, inside `source.active`.
+//! A quota per second is not counted that way: the poller paces its requests to it
+//! (`source::pace`), so the check is whether a poll at that pace ends before the next firing
+//! ([`check_pace`]).
 
 use std::collections::HashMap;
 
@@ -50,6 +53,54 @@ pub(crate) fn check(
             humantime::format_duration(allowed)
         )),
     )
+}
+
+/// Firings looked at for the shortest time between two polls.
+const GAP_FIRINGS: usize = 100;
+
+/// A warning when a poll of `requests_per_poll` requests, paced to a quota per second, takes
+/// longer than the shortest time between two firings: those polls overrun, and the firings they
+/// overrun are skipped.
+pub(crate) fn check_pace(
+    schedule: &Schedule,
+    quota: &Located<Quota>,
+    requests_per_poll: usize,
+) -> Option<Diagnostic> {
+    let per_second = quota.requests.max(1);
+    // The first `per_second` requests start at once, then `per_second` more every second.
+    let takes = (requests_per_poll as u64).saturating_sub(1) / per_second;
+    let gap = shortest_gap(schedule)?;
+    if takes < gap {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(
+            quota.position,
+            format!(
+                "at {per_second} requests/second a poll of {requests_per_poll} feeds takes {takes} s or more; the schedule fires every {gap} s"
+            ),
+        )
+        .at("source.quota")
+        .help("each poll overruns the next firing, which is skipped; poll less often, poll fewer feeds, or raise the plan"),
+    )
+}
+
+/// The shortest time between two active firings of `schedule`, in seconds, among the first
+/// [`GAP_FIRINGS`] from a fixed date.
+fn shortest_gap(schedule: &Schedule) -> Option<u64> {
+    let start: DateTime<Utc> = Utc
+        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let firings: Vec<DateTime<Utc>> = schedule
+        .after(start)
+        .filter(|time| schedule.is_active(*time))
+        .take(GAP_FIRINGS)
+        .collect();
+    firings
+        .windows(2)
+        .map(|pair| (pair[1] - pair[0]).num_seconds().max(0) as u64)
+        .min()
 }
 
 /// The most times `schedule` fires inside its active windows in one period of `period` seconds,
@@ -146,6 +197,24 @@ mod tests {
         assert_eq!(polls("0 * * * * Sat,Sun", 86_400), 1_440);
         // Irregular and dense: counted, not extrapolated from the first days.
         assert_eq!(polls("* * * 1,2 * *", 30 * 86_400), 172_800);
+    }
+
+    #[test]
+    fn a_poll_paced_to_a_quota_per_second_must_end_before_the_next_firing() {
+        let source: crate::config::model::Source = serde_saphyr::from_str(
+            "url: https://x.example\nschedule: \"*/30 * * * * *\"\nquota: { requests: 4, per: second }\n",
+        )
+        .unwrap();
+        let schedule = Schedule::new(&source).unwrap();
+        let quota = source.quota.as_ref().unwrap();
+        assert_eq!(shortest_gap(&schedule), Some(30));
+        // 120 requests at 4 a second: the last starts after 29 s.
+        assert!(check_pace(&schedule, quota, 120).is_none());
+        let warning = check_pace(&schedule, quota, 121).unwrap();
+        assert_eq!(
+            warning.message,
+            "at 4 requests/second a poll of 121 feeds takes 30 s or more; the schedule fires every 30 s"
+        );
     }
 
     #[test]

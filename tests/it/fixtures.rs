@@ -133,6 +133,11 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("bad-next", "5:9", "`next.cursor` needs `param`"),
     ("bad-body", "5:44", "`limt` is not defined here"),
     (
+        "bad-concurrency",
+        "7:16",
+        "`concurrency` is 0: it must be from 1 to 64",
+    ),
+    (
         "body-without-post",
         "5:5",
         "`body` is sent only with `method: POST`, not `GET`",
@@ -186,6 +191,11 @@ const WARNINGS: &[(&str, &str, &str)] = &[
         "over-quota",
         "7:10",
         "this schedule makes 86 400 requests/month (2 feeds); your quota is 500",
+    ),
+    (
+        "paced-poll-overruns",
+        "8:10",
+        "at 2 requests/second a poll of 12 feeds takes 5 s or more; the schedule fires every 5 s",
     ),
     (
         "quoted-variable",

@@ -10,6 +10,7 @@ mod aws_store;
 mod bad_responses;
 mod cli;
 mod completions;
+mod concurrency;
 mod contract;
 mod deploy;
 mod dry_run;

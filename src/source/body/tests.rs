@@ -122,7 +122,7 @@ fn member_names_come_from_the_normalized_path() {
         .with_context(true, &[path("$.meta.symbol"), path("$.meta.*")]);
     let body = r#"{"meta": {"symbol": "IBM", "tz": "US/Eastern"},
         "Time Series": {"2024-03-15": {"close": "1"}, "it's": {"close": "2"}}}"#;
-    let page = extractor.page(&fetched(body, None)).unwrap();
+    let page = extractor.page(fetched(body, None)).unwrap();
     let members: Vec<_> = page.records.iter().map(|s| s.member.as_deref()).collect();
     assert_eq!(members, [Some("2024-03-15"), Some("it's")]);
     assert_eq!(
@@ -138,7 +138,11 @@ fn next_values_are_text_numbers_or_nothing() {
     let extractor = Extractor::new(&path("$.data[*]"), &[])
         .unwrap()
         .with_next(("$.next".to_owned(), next));
-    let next = |body: &str| extractor.page(&fetched(body, None)).unwrap().next;
+    let next = |body: &str| {
+        extractor
+            .read(fetched(body, None), |found| found.next)
+            .unwrap()
+    };
     assert_eq!(
         next(r#"{"data": [], "next": "abc"}"#),
         Ok(Some("abc".to_owned()))

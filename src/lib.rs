@@ -40,6 +40,7 @@ pub mod logging;
 pub mod message;
 pub mod naming;
 pub mod notify;
+pub mod page;
 mod percent;
 pub mod process;
 pub mod queue;

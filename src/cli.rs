@@ -263,6 +263,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
         format: ValidateFormat,
     },
+    /// Serve a read-only page of the pipeline: per series the latest values, their change and a
+    /// chart; recent alerts; the queue and the dead letters with reasons; the feeds' last polls.
+    ///
+    /// Server-rendered HTML (no JavaScript) that refreshes every minute; `/page.json` is the same
+    /// data as JSON. Reads the state a `run` (or the deployed Lambda, with `--backend aws`)
+    /// writes, and writes nothing. Stops on Ctrl-C or SIGTERM.
+    Serve {
+        /// The pipeline and where its stages run.
+        #[command(flatten)]
+        target: Target,
+        /// Where to listen: `HOST:PORT`, or a bare port for 127.0.0.1 (loopback: the page is
+        /// not meant for the open network).
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = metrics_address)]
+        listen: std::net::SocketAddr,
+    },
     /// Create what the pipeline needs on AWS when it is missing (for development): the queue and
     /// its dead-letter queue with the redrive policy, the DynamoDB table, the SES sender identity.
     ///
@@ -488,7 +503,8 @@ pub struct Delivery {
     pub visibility_timeout: Option<Duration>,
 }
 
-/// `--metrics ADDR`: `HOST:PORT`, or a port on 127.0.0.1 (`crate::http::listen_address`).
+/// `--metrics ADDR` and `serve --listen ADDR`: `HOST:PORT`, or a port on 127.0.0.1
+/// (`crate::http::listen_address`).
 fn metrics_address(text: &str) -> Result<std::net::SocketAddr, String> {
     crate::http::listen_address(text).map_err(|error| error.to_string())
 }

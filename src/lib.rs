@@ -43,6 +43,7 @@ pub mod message;
 pub mod metrics;
 pub mod naming;
 pub mod notify;
+pub mod page;
 mod percent;
 pub mod process;
 pub mod queue;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::cli::{self, BackendArg, Cli, Delivery, TemplateFormat, ValidateFormat};
 use crate::commands::{
-    Command, backtest, deploy_template, echo, init, invoke, run, show, test, validate,
+    Command, backtest, deploy_template, echo, init, invoke, run, serve, show, test, validate,
 };
 use crate::runtime::backend::{Backend, BackendKind};
 
@@ -93,6 +93,11 @@ pub fn resolve(cli: Cli) -> Command {
             since,
             series,
             format: format.into(),
+        }),
+        cli::Command::Serve { target, listen } => Command::Serve(serve::Options {
+            file: target.file.clone(),
+            backend: backend(target, Delivery::default()),
+            listen,
         }),
         cli::Command::Init { target, delivery } => Command::Init(init::Options {
             file: target.file.clone(),

@@ -225,6 +225,12 @@ impl Store for InMemory {
     async fn history(&self, _: Option<&str>, _: Option<&str>) -> Result<Vec<Item>, StoreError> {
         Ok(self.items().clone())
     }
+    async fn series(&self, _: usize) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn newest(&self, _: &str, _: usize) -> Result<Vec<Item>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A notifier that keeps the e-mails instead of sending them.

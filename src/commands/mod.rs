@@ -12,6 +12,7 @@ pub mod init;
 pub mod invoke;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod show;
 pub mod test;
 pub mod validate;
@@ -59,6 +60,8 @@ pub enum Command {
     Test(test::Options),
     /// `stockrun echo`.
     Echo(echo::Options),
+    /// `stockrun serve`.
+    Serve(serve::Options),
     /// `stockrun invoke`.
     Invoke(invoke::Options),
     /// `stockrun completions SHELL`.
@@ -77,6 +80,7 @@ impl Command {
                 | Command::Show(_)
                 | Command::Init(_)
                 | Command::Backtest(_)
+                | Command::Serve(_)
                 | Command::Invoke(invoke::Options::Invoke { .. })
         )
     }
@@ -114,6 +118,7 @@ fn run_command(
         Command::Backtest(options) => block_on(backtest::run(options, env, stdout))?,
         Command::Test(options) => block_on(test::run(options, stdout))?,
         Command::Echo(options) => echo::run(options, env, stdout)?,
+        Command::Serve(options) => block_on(serve::run(options, env, stdout))?,
         Command::Invoke(invoke::Options::PrintEvent(kind)) => {
             invoke::print_event(*kind, stdout).map(|()| ExitStatus::Success)?
         }

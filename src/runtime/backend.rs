@@ -18,7 +18,7 @@ use crate::notify::smtp::Smtp;
 use crate::notify::{Notifier, NotifyError};
 use crate::queue::local::LocalQueue;
 use crate::queue::sqs::{DeadLetters, SqsQueue};
-use crate::queue::{Queue, QueueError};
+use crate::queue::{Queue, QueueCounts, QueueError};
 use crate::resources::default_visibility;
 use crate::store::dynamodb::DynamoDbStore;
 use crate::store::local::LocalStore;
@@ -152,6 +152,21 @@ impl Backend {
             }
             BackendKind::Aws => Ok(SqsQueue::new(Arc::clone(&self.aws), pipeline, None)
                 .peek_dead_letters(max)
+                .await?),
+        }
+    }
+
+    /// The queue's counts of a pipeline that has run: the local queue's, or SQS's approximate
+    /// ones (for `serve`).
+    pub async fn queue_counts(&self, pipeline: &Pipeline) -> Result<QueueCounts, BackendError> {
+        match self.kind {
+            BackendKind::Local => {
+                let database = self.existing_database(pipeline)?;
+                let queue = LocalQueue::open_existing(&database, &queue_name(pipeline))?;
+                Ok(queue.counts().await?)
+            }
+            BackendKind::Aws => Ok(SqsQueue::new(Arc::clone(&self.aws), pipeline, None)
+                .counts()
                 .await?),
         }
     }

@@ -51,6 +51,22 @@ const HISTORY_ALL: &str = "SELECT partition_key, sort_key, attributes FROM items
      WHERE table_name = ?1 AND (sort_key >= ?2 OR sort_key = '')
      ORDER BY partition_key, sort_key";
 
+/// Every series, by a skip through the primary key: one search per distinct partition key, so
+/// a million items of fifty series cost fifty searches, not a million rows.
+const SERIES: &str = "WITH RECURSIVE series(key) AS (
+         SELECT (SELECT min(partition_key) FROM items WHERE table_name = ?1)
+         UNION ALL
+         SELECT (SELECT min(partition_key) FROM items
+                 WHERE table_name = ?1 AND partition_key > series.key)
+         FROM series WHERE series.key IS NOT NULL
+     )
+     SELECT key FROM series WHERE key IS NOT NULL LIMIT ?2";
+
+/// The newest items of one series, by sort key.
+const NEWEST: &str = "SELECT partition_key, sort_key, attributes FROM items
+     WHERE table_name = ?1 AND partition_key = ?2
+     ORDER BY sort_key DESC LIMIT ?3";
+
 /// The SQLite table of one pipeline.
 pub struct LocalStore {
     connection: Shared,
@@ -288,6 +304,34 @@ impl Store for LocalStore {
                     rows.collect()
                 }
             }
+        })
+        .await
+    }
+
+    async fn series(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        if !self.has_table {
+            return Ok(Vec::new());
+        }
+        let table = self.table.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            let mut statement = c.prepare_cached(SERIES)?;
+            let rows = statement.query_map(params![table, limit], |row| row.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn newest(&self, partition: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
+        if !self.has_table {
+            return Ok(Vec::new());
+        }
+        let (table, partition) = (self.table.clone(), partition.to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            let mut statement = c.prepare_cached(NEWEST)?;
+            let rows = statement.query_map(params![table, partition, limit], item_from_row)?;
+            rows.collect()
         })
         .await
     }

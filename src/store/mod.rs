@@ -73,4 +73,17 @@ pub trait Store: Send + Sync {
         since: Option<&str>,
         partition: Option<&str>,
     ) -> Result<Vec<Item>, StoreError>;
+
+    /// Up to `limit` series (partition key values), in key order, for a page that lists every
+    /// series without reading every item: the embedded store walks its key index (one search
+    /// per series); DynamoDB reads the keys of at most [`SERIES_SCAN_PAGES`] pages of a Scan
+    /// (a table with more series than that shows the ones found).
+    async fn series(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// The newest `limit` items of `partition` by sort key, newest first (the latest values of a
+    /// series and the change since the one before).
+    async fn newest(&self, partition: &str, limit: usize) -> Result<Vec<Item>, StoreError>;
 }
+
+/// How many Scan pages (each at most 1 MB read) DynamoDB's [`Store::series`] reads for keys.
+pub const SERIES_SCAN_PAGES: usize = 4;

@@ -14,8 +14,8 @@ use std::path::Path;
 use crate::support::root;
 
 /// Directories under `src/` whose files must not refer to the runtime side.
-const BELOW_THE_RUNTIME: [&str; 8] = [
-    "queue", "store", "notify", "deploy", "config", "source", "process", "alert",
+const BELOW_THE_RUNTIME: [&str; 9] = [
+    "queue", "store", "notify", "deploy", "config", "source", "process", "alert", "page",
 ];
 
 /// The top-level files (`src/<name>.rs`) that are not leaves: the crate roots, the edge, and

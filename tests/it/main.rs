@@ -31,6 +31,7 @@ mod robustness;
 mod run;
 mod schema;
 mod secrets;
+mod serve;
 mod show;
 mod shutdown;
 mod smtp;

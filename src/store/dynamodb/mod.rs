@@ -212,6 +212,14 @@ impl Store for DynamoDbStore {
     ) -> Result<Vec<Item>, StoreError> {
         self.read_history(since, partition).await
     }
+
+    async fn series(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.scan_series(limit).await
+    }
+
+    async fn newest(&self, partition: &str, limit: usize) -> Result<Vec<Item>, StoreError> {
+        self.query_newest(partition, limit).await
+    }
 }
 
 /// The DynamoDB value of one attribute; `None` for null (a missing value is never stored).

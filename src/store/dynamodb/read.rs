@@ -202,6 +202,64 @@ impl DynamoDbStore {
         Ok(items)
     }
 
+    /// Up to `limit` distinct partition keys from the keys-only pages of a Scan, at most
+    /// [`SERIES_SCAN_PAGES`](crate::store::SERIES_SCAN_PAGES) of them, in key order.
+    pub(super) async fn scan_series(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut pages = self
+            .aws
+            .dynamodb()
+            .await
+            .scan()
+            .table_name(&self.table)
+            .projection_expression("#p")
+            .expression_attribute_names("#p", &self.partition)
+            .into_paginator()
+            .page_size(1000)
+            .send();
+        let mut series = std::collections::BTreeSet::new();
+        let mut read = 0;
+        while read < crate::store::SERIES_SCAN_PAGES
+            && let Some(page) = pages.next().await
+        {
+            let page = page.map_err(|e| self.scan_error(&e))?;
+            read += 1;
+            for attributes in page.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(key)) = attributes.get(&self.partition) {
+                    series.insert(key.clone());
+                }
+            }
+        }
+        Ok(series.into_iter().take(limit).collect())
+    }
+
+    /// The newest `limit` items of `partition`: a Query newest first.
+    pub(super) async fn query_newest(
+        &self,
+        partition: &str,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let output = self
+            .aws
+            .dynamodb()
+            .await
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", &self.partition)
+            .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| self.query_error(&e))?;
+        Ok(output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|attributes| self.item_from(attributes))
+            .collect())
+    }
+
     /// A failed Query as a store error.
     fn query_error(
         &self,

@@ -500,6 +500,26 @@ async fn a_table_without_a_sort_key_has_no_previous_record(backend: Backend) {
     );
 }
 
+/// The series are the distinct partition keys in key order, at most as many as asked; the
+/// newest items of a series are by sort key, newest first, at most as many as asked.
+async fn series_are_listed_and_the_newest_items_come_first(backend: Backend) {
+    let store = backend.store(Key::PartitionAndSort).await;
+    assert!(store.series(10).await.expect("series").is_empty());
+    let items = three_infy_one_tcs(&store).await;
+
+    assert_eq!(store.series(10).await.expect("series"), ["INFY", "TCS"]);
+    assert_eq!(store.series(1).await.expect("series"), ["INFY"]);
+    assert_eq!(
+        store.newest("INFY", 2).await.expect("newest"),
+        vec![items[2].clone(), items[1].clone()]
+    );
+    assert_eq!(
+        store.newest("TCS", 5).await.expect("newest"),
+        vec![items[3].clone()]
+    );
+    assert!(store.newest("NONE", 2).await.expect("newest").is_empty());
+}
+
 contract_tests! {
     local = Backend::Local, dynamodb = Backend::DynamoDb;
     written_items_are_counted_and_read_back_newest_first;
@@ -513,4 +533,5 @@ contract_tests! {
     existing_finds_the_stored_items_among_many_keys;
     history_is_by_partition_then_sort_key_from_since;
     a_table_without_a_sort_key_has_no_previous_record;
+    series_are_listed_and_the_newest_items_come_first;
 }

@@ -1,0 +1,256 @@
+//! `stockrun serve FILE`: a read-only page of a pipeline (see `crate::page`), served with axum on
+//! loopback by default. Each request reads the stages afresh (the state a `run` or the deployed
+//! Lambda writes), by series and with limits, never the whole table: per series the newest two
+//! records ([`Store::newest`]), the series list from the key index ([`Store::series`]).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{SecondsFormat, Utc};
+
+use crate::alert::AlertKind;
+use crate::compile::Loaded;
+use crate::config::env::Environment;
+use crate::config::load::UnsetVariables;
+use crate::exit::ExitStatus;
+use crate::page::{self, AlertRow, DeadRow, Page, QueueRow};
+use crate::runtime::backend::Backend;
+use crate::store::Store;
+
+/// At most this many series on the page.
+pub const MAX_SERIES: usize = 200;
+/// At most this many dead letters on the page.
+pub const MAX_DEAD: usize = 20;
+/// At most this many alerts on the page.
+pub const MAX_ALERTS: usize = 50;
+/// How far back the page lists alerts.
+pub const ALERTS_WINDOW_DAYS: i64 = 7;
+
+/// What `serve` was asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// Where the stages are.
+    pub backend: Backend,
+    /// Where to listen.
+    pub listen: SocketAddr,
+}
+
+/// What every request reads.
+struct Context {
+    loaded: Loaded,
+    backend: Backend,
+}
+
+/// The page of the pipeline `loaded` as its stages on `backend` hold it now (what each request
+/// of `/` and `/page.json` reads; public for the benchmark).
+pub async fn page_of(loaded: &Loaded, backend: &Backend) -> Page {
+    gather(loaded, backend).await
+}
+
+/// Serves the page until Ctrl-C or SIGTERM; prints the address it listens on first.
+pub async fn run(
+    options: &Options,
+    env: &Environment,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitStatus> {
+    let loaded = super::load_pipeline(&options.file, env, UnsetVariables::Warn)?;
+    options.backend.ready().await?;
+    let listener = crate::http::bind(options.listen).await?;
+    let address = listener.local_addr()?;
+    writeln!(
+        out,
+        "serving {} on http://{address}/ (Ctrl-C stops)",
+        loaded.pipeline.name.value
+    )?;
+    out.flush()?;
+    let context = Arc::new(Context {
+        loaded,
+        backend: options.backend.clone(),
+    });
+    let stop = crate::runtime::shutdown::on_signal();
+    crate::http::serve(listener, router(context), stop)
+        .await
+        .context("the page server failed")?;
+    Ok(ExitStatus::Success)
+}
+
+/// The routes: the page, its data as JSON.
+fn router(context: Arc<Context>) -> Router {
+    Router::new()
+        .route("/", get(html))
+        .route("/page.json", get(json))
+        .with_state(context)
+}
+
+async fn html(State(context): State<Arc<Context>>) -> Response {
+    let page = gather(&context.loaded, &context.backend).await;
+    match page::html::render(&page) {
+        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the page could not be rendered: {error}"),
+        )
+            .into_response(),
+    }
+}
+
+async fn json(State(context): State<Arc<Context>>) -> Response {
+    match serde_json::to_string(&gather(&context.loaded, &context.backend).await) {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+/// Reads everything on the page; a section that cannot be read is left empty and said why.
+async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
+    let pipeline = &loaded.pipeline;
+    let redact = |text: &str| loaded.redactor.redact(text).into_owned();
+    let mut page = Page {
+        pipeline: pipeline.name.value.clone(),
+        backend: describe(backend),
+        generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        columns: columns(loaded),
+        alerts_window: format!("{ALERTS_WINDOW_DAYS} days"),
+        ..Page::default()
+    };
+    if let Some(database) = backend.missing_local_state(pipeline) {
+        page.problems.push(format!(
+            "Nothing has run with this state directory yet ({} does not exist): start `stockrun run` with the same --state-dir.",
+            database.display()
+        ));
+        return page;
+    }
+    match backend.existing_store(pipeline) {
+        Ok(store) => {
+            if let Err(error) = series(&*store, &mut page).await {
+                page.problems.push(redact(&format!("store: {error}")));
+            }
+        }
+        Err(error) => page.problems.push(redact(&format!("store: {error}"))),
+    }
+    if loaded.rules.is_some() {
+        let since = Utc::now() - chrono::Duration::days(ALERTS_WINDOW_DAYS);
+        let raised = match backend.alert_ledger(pipeline) {
+            Ok(ledger) => ledger.raised_since(since).await,
+            Err(error) => Err(error),
+        };
+        match raised {
+            Ok(mut alerts) => {
+                alerts.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
+                page.alerts = alerts
+                    .into_iter()
+                    .take(MAX_ALERTS)
+                    .map(|alert| AlertRow {
+                        at: alert.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        rule: alert.rule,
+                        kind: match alert.kind {
+                            AlertKind::Fired => "fired",
+                            AlertKind::Resolved => "resolved",
+                        },
+                        series: alert.series,
+                        subject: redact(&alert.subject),
+                    })
+                    .collect();
+            }
+            Err(error) => page.problems.push(redact(&format!("alerts: {error}"))),
+        }
+    }
+    match backend.queue_counts(pipeline).await {
+        Ok(counts) => {
+            page.queue = Some(QueueRow {
+                visible: counts.visible,
+                in_flight: counts.in_flight,
+                dead: counts.dead,
+            });
+        }
+        Err(error) => page.problems.push(redact(&format!("queue: {error}"))),
+    }
+    match backend.dead_letters(pipeline, MAX_DEAD).await {
+        Ok(dead) => {
+            page.dead_total = dead.total;
+            page.dead = dead
+                .letters
+                .into_iter()
+                .map(|letter| {
+                    let reason = match &letter.last_error {
+                        Some(reason) => reason.clone(),
+                        None => match loaded.processor.process(&letter.body) {
+                            Err(poison) => poison.reason,
+                            Ok(_) => "none now: the body processes".to_owned(),
+                        },
+                    };
+                    DeadRow {
+                        id: letter.id,
+                        receives: letter.receive_count,
+                        reason: redact(&reason),
+                        body: redact(&truncate(&letter.body, 200)),
+                    }
+                })
+                .collect();
+        }
+        Err(error) => page
+            .problems
+            .push(redact(&format!("dead letters: {error}"))),
+    }
+    page
+}
+
+/// The series rows: the series list, then the newest two items of each, concurrently.
+async fn series(store: &dyn Store, page: &mut Page) -> Result<(), crate::store::StoreError> {
+    let mut keys = store.series(MAX_SERIES + 1).await?;
+    page.series_truncated = keys.len() > MAX_SERIES;
+    keys.truncate(MAX_SERIES);
+    for key in keys {
+        let newest = store.newest(&key, 2).await?;
+        let chart = format!("/chart/{}.png", crate::percent::percent_encode(&key));
+        page.series
+            .push(page::series_row(&key, &newest, &page.columns, chart));
+    }
+    Ok(())
+}
+
+/// The columns of a series row: the fields (the key fields aside), then the insert time.
+fn columns(loaded: &Loaded) -> Vec<String> {
+    let store = &loaded.pipeline.store;
+    let mut key = vec![store.key.partition.name.value.as_str()];
+    if let Some(sort) = &store.key.sort {
+        key.push(sort.name.value.as_str());
+    }
+    let mut columns: Vec<String> = loaded
+        .pipeline
+        .process
+        .fields
+        .keys()
+        .filter(|name| !key.contains(&name.as_str()))
+        .cloned()
+        .collect();
+    columns.push(store.inserted_at.value.clone());
+    columns
+}
+
+/// Where the stages are, in words.
+fn describe(backend: &Backend) -> String {
+    match backend.kind {
+        crate::runtime::backend::BackendKind::Local => {
+            format!("local state in {}", backend.state_dir.display())
+        }
+        crate::runtime::backend::BackendKind::Aws => "AWS (SQS, DynamoDB)".to_owned(),
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,274 @@
+//! `stockrun serve`: the page of a pipeline that has run, read over HTTP (its JSON and HTML) on
+//! both backends, and loaded in a real headless Chromium (the rows are in the DOM it built, and
+//! its screenshot is not blank).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::aws_e2e::initialised;
+use crate::moto::unique;
+use crate::support::assert_contains;
+use crate::workspace::{API_KEY, Workspace, demo_body, pipeline, serve};
+
+/// A running `stockrun serve` and the address it printed; killed when dropped.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// Starts `stockrun serve` on a free port and waits (at most 30 s) for its address.
+    fn start(ws: &Workspace, extra: &[&str]) -> Served {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = ws.spawn(&args);
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve prints its address within 30 s");
+        let base = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Served {
+            child,
+            base: format!("http://{base}"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{path}", self.base))
+            .await
+            .expect("the page answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("a body"))
+    }
+
+    async fn page(&self) -> Value {
+        let (status, body) = self.get("/page.json").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains(API_KEY), "the API key leaked:\n{body}");
+        serde_json::from_str(&body).expect("page.json is JSON")
+    }
+}
+
+/// A workspace that ran the demo response once: 12 quotes stored, 1 dead-lettered.
+async fn ran() -> (Workspace, wiremock::MockServer) {
+    let server = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "quotes"));
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    (ws, server)
+}
+
+/// The series keys of a page.
+fn keys(page: &Value) -> Vec<&str> {
+    page["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .map(|row| row["key"].as_str().expect("key"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_every_series_the_dead_letter_and_the_queue() {
+    let (ws, _source) = ran().await;
+    let served = Served::start(&ws, &[]);
+
+    let page = served.page().await;
+    assert_eq!(page["pipeline"], "quotes");
+    let keys = keys(&page);
+    assert_eq!(keys.len(), 12, "{page:#}");
+    assert!(
+        keys.windows(2).all(|pair| pair[0] < pair[1]),
+        "in key order"
+    );
+    let columns: Vec<&str> = page["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .map(|c| c.as_str().expect("name"))
+        .collect();
+    assert_eq!(columns, ["price", "high", "low", "inserted_at"]);
+    let tcs = page["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .find(|row| row["key"] == "TCS")
+        .expect("TCS");
+    assert_eq!(tcs["cells"][0]["value"], "4173.85", "exact digits");
+    assert_eq!(page["dead_total"], 1);
+    assert_contains(page["dead"][0]["reason"].as_str().expect("reason"), "price");
+    assert_eq!(page["queue"]["dead"], 1);
+    assert_eq!(page["queue"]["visible"], 0);
+
+    let (status, html) = served.get("/").await;
+    assert_eq!(status, 200);
+    assert_contains(&html, r#"<tr data-series="TCS">"#);
+    assert_contains(&html, "4173.85");
+    assert!(!html.contains(API_KEY), "the API key leaked");
+    let (missing, _) = served.get("/nothing-here").await;
+    assert_eq!(missing, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_poll_shows_how_each_price_moved() {
+    let (ws, source) = ran().await;
+    // Every price 1 % up, quoted a minute later: a new record per series.
+    let mut quotes: Vec<Value> = serde_json::from_str(&demo_body()).expect("JSON");
+    for quote in &mut quotes {
+        if let Some(price) = quote["lastPrice"].as_f64() {
+            quote["lastPrice"] = Value::from((price * 101.0).round() / 100.0);
+        }
+        quote["lastUpdateTime"] = Value::from("18-Mar-2024 16:00:38");
+    }
+    source.reset().await;
+    wiremock::Mock::given(wiremock::matchers::path("/price"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(&quotes))
+        .mount(&source)
+        .await;
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let served = Served::start(&ws, &[]);
+    let page = served.page().await;
+    let tcs = page["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .find(|row| row["key"] == "TCS")
+        .expect("TCS");
+    assert_eq!(tcs["cells"][0]["value"], "4215.59");
+    assert_eq!(tcs["cells"][0]["change"], "+41.74 (+1.00 %)");
+    assert_eq!(tcs["cells"][0]["direction"], "up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn before_anything_ran_the_page_says_so_and_creates_no_state() {
+    let ws = Workspace::new(&pipeline("http://127.0.0.1:9/price", "fresh"));
+    let served = Served::start(&ws, &[]);
+    let page = served.page().await;
+    assert_contains(
+        page["problems"][0].as_str().expect("a problem"),
+        "Nothing has run with this state directory yet",
+    );
+    assert!(!ws.state().exists(), "serve wrote state");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_aws_the_page_reads_dynamodb_and_sqs() {
+    let name = unique("serve");
+    let source = serve(demo_body()).await;
+    let ws = initialised(&format!("{}/price", source.uri()), &name, 1);
+    let out = ws.run(&["run", "--once", "--backend", "aws"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let served = Served::start(&ws, &["--backend", "aws"]);
+    let page = served.page().await;
+    assert!(
+        page["problems"].as_array().expect("problems").is_empty(),
+        "{page:#}"
+    );
+    assert_eq!(keys(&page).len(), 12, "{page:#}");
+    assert_eq!(page["dead_total"], 1, "{page:#}");
+    assert_eq!(page["queue"]["visible"], 0);
+}
+
+/// The Chromium binary: `STOCKRUN_TEST_CHROMIUM`, else `chromium` on PATH; a clear failure
+/// saying how to install it otherwise.
+fn chromium() -> String {
+    if let Ok(path) = std::env::var("STOCKRUN_TEST_CHROMIUM") {
+        return path;
+    }
+    let found = Command::new("chromium").arg("--version").output();
+    match found {
+        Ok(output) if output.status.success() => "chromium".to_owned(),
+        _ => panic!(
+            "headless Chromium is needed for the page test: scripts/test installs it \
+             (`apt-get install chromium` on Debian), or set STOCKRUN_TEST_CHROMIUM to a Chrome/Chromium binary"
+        ),
+    }
+}
+
+/// Runs headless Chromium on `url` with `args` (a fresh profile each time).
+fn headless(url: &str, args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().expect("profile dir");
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1280,2000",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_browser_renders_the_rows_and_the_page_is_not_blank() {
+    let (ws, _source) = ran().await;
+    let served = Served::start(&ws, &[]);
+    let url = format!("{}/", served.base);
+
+    let url_for_dom = url.clone();
+    let dom = tokio::task::spawn_blocking(move || headless(&url_for_dom, &["--dump-dom"]))
+        .await
+        .expect("chromium task");
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    assert_eq!(
+        dom_text.matches("<tr data-series=").count(),
+        12,
+        "the browser's DOM has a row per series:\n{dom_text}"
+    );
+    assert_contains(&dom_text, "4173.85");
+    assert_eq!(dom_text.matches(r#"<img src="/chart/"#).count(), 12);
+
+    let shots = tempfile::tempdir().expect("screenshot dir");
+    let shot = shots.path().join("page.png");
+    let argument = format!("--screenshot={}", shot.display());
+    let screenshot = tokio::task::spawn_blocking(move || headless(&url, &[&argument]))
+        .await
+        .expect("chromium task");
+    assert!(
+        screenshot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&screenshot.stderr)
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert_eq!(&png[1..4], b"PNG", "a PNG file");
+    assert!(
+        png.len() > 10_000,
+        "a screenshot of a page with tables is not tiny: {} bytes",
+        png.len()
+    );
+}

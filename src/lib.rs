@@ -28,6 +28,7 @@
 
 pub mod alert;
 pub mod aws;
+pub mod chart;
 pub mod cli;
 pub mod commands;
 pub mod compile;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::cli::{self, BackendArg, Cli, Delivery, TemplateFormat, ValidateFormat};
 use crate::commands::{
-    Command, backtest, deploy_template, echo, init, invoke, run, show, test, validate,
+    Command, backtest, chart, deploy_template, echo, init, invoke, run, show, test, validate,
 };
 use crate::runtime::backend::{Backend, BackendKind};
 
@@ -81,6 +81,32 @@ pub fn resolve(cli: Cli) -> Command {
             since,
             series,
             format: format.into(),
+        }),
+        cli::Command::Chart {
+            target,
+            output,
+            series,
+            since,
+            timezone,
+            value,
+            band,
+            time,
+            width,
+            height,
+        } => Command::Chart(chart::Options {
+            file: target.file.clone(),
+            backend: backend(target, Delivery::default()),
+            output,
+            series,
+            since,
+            timezone,
+            fields: crate::config::model::ChartOverrides {
+                value,
+                band,
+                time,
+            },
+            width,
+            height,
         }),
         cli::Command::Init { target, delivery } => Command::Init(init::Options {
             file: target.file.clone(),

@@ -450,11 +450,18 @@ Examples:
 
 /// Two field names, `LOW,HIGH`, for `chart --band`.
 fn parse_band(text: &str) -> Result<(String, String), String> {
-    match text.split(',').map(str::trim).collect::<Vec<_>>().as_slice() {
+    match text
+        .split(',')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [low, high] if !low.is_empty() && !high.is_empty() => {
             Ok(((*low).to_owned(), (*high).to_owned()))
         }
-        _ => Err(format!("`{text}` is not two field names, low then high, such as `low,high`")),
+        _ => Err(format!(
+            "`{text}` is not two field names, low then high, such as `low,high`"
+        )),
     }
 }
 

@@ -20,7 +20,8 @@
 //!   stages, `deploy` or `compile`): `naming` (resource names, key schema), `retry` (retry
 //!   policies), `resources` (what a pipeline needs on AWS), `aws`, `sqlite`, `sqlite_error`,
 //!   `redact`, `logging`, `diag`, `located`, `percent`, `visible`, `message`, `time_zone` (IANA
-//!   zone names). Every top-level module but `cli`, `settings`, `exit` and `compile` is a leaf;
+//!   zone names), and the directory `chart` (the chart renderer: `runtime::chart` gathers its
+//!   data). Every top-level module but `cli`, `settings`, `exit` and `compile` is a leaf;
 //!   `tests/it/imports.rs` keeps these directions, `clap` inside `cli`, and the modules free of
 //!   import cycles.
 

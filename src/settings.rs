@@ -100,11 +100,7 @@ pub fn resolve(cli: Cli) -> Command {
             series,
             since,
             timezone,
-            fields: crate::config::model::ChartOverrides {
-                value,
-                band,
-                time,
-            },
+            fields: crate::config::model::ChartOverrides { value, band, time },
             width,
             height,
         }),

@@ -101,7 +101,9 @@ pub async fn run(
         format,
         width: options.width,
         panel_height: options.height,
-        timezone: options.timezone.unwrap_or_else(|| default_timezone(pipeline)),
+        timezone: options
+            .timezone
+            .unwrap_or_else(|| default_timezone(pipeline)),
     };
     let image = chart::render(&data, &chart_options).map_err(|e| UsageError(e.to_string()))?;
     std::fs::write(&options.output, &image)

@@ -303,8 +303,13 @@ pub async fn mail(
                 continue;
             }
         };
-        super::chart::attach(stages, &mut email, &[alert.series.as_str()], stages.clock.now())
-            .await;
+        super::chart::attach(
+            stages,
+            &mut email,
+            &[alert.series.as_str()],
+            stages.clock.now(),
+        )
+        .await;
         match deliver(
             stages,
             notifier.as_ref(),

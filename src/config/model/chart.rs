@@ -116,7 +116,11 @@ impl ChartFields {
         let configured = |pick: fn(&Chart) -> Option<&Located<String>>| {
             chart.and_then(pick).map(|name| name.value.clone())
         };
-        let value = match overrides.value.clone().or_else(|| configured(|c| c.value.as_ref())) {
+        let value = match overrides
+            .value
+            .clone()
+            .or_else(|| configured(|c| c.value.as_ref()))
+        {
             Some(value) => value,
             None => match numbers.as_slice() {
                 [only] => only.clone(),
@@ -146,13 +150,19 @@ impl ChartFields {
             Some(inner.trim().to_owned())
         });
         let sort_time = sort_field.filter(|name| timestamps.contains(name));
-        let time = match overrides.time.clone().or_else(|| configured(|c| c.time.as_ref())) {
+        let time = match overrides
+            .time
+            .clone()
+            .or_else(|| configured(|c| c.time.as_ref()))
+        {
             Some(time) if time == store.inserted_at.value || timestamps.contains(&time) => time,
             Some(time) => return Err(not_a(&time, "timestamp", &timestamps)),
-            None => sort_time.clone().unwrap_or_else(|| match timestamps.as_slice() {
-                [only] => only.clone(),
-                _ => store.inserted_at.value.clone(),
-            }),
+            None => sort_time
+                .clone()
+                .unwrap_or_else(|| match timestamps.as_slice() {
+                    [only] => only.clone(),
+                    _ => store.inserted_at.value.clone(),
+                }),
         };
         Ok(ChartFields {
             sort_is_time: sort_time.as_ref() == Some(&time),

@@ -13,9 +13,7 @@ mod store;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use chart::{
-    Chart, ChartFields, ChartOverrides, MAIL_HEIGHT, MAIL_WIDTH, MailChart,
-};
+pub use chart::{Chart, ChartFields, ChartOverrides, MAIL_HEIGHT, MAIL_WIDTH, MailChart};
 pub use duration::Duration;
 pub use notify::{Notify, Resolved, Rule};
 pub use process::{Ambiguous, Field, FieldType, Process};

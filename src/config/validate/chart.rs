@@ -8,8 +8,7 @@ use indexmap::IndexMap;
 use super::Ctx;
 use crate::config::Located;
 use crate::config::model::{
-    Chart, ChartFields, ChartOverrides, Field, FieldType, MAIL_HEIGHT, MAIL_WIDTH, MailChart,
-    Store,
+    Chart, ChartFields, ChartOverrides, Field, FieldType, MAIL_HEIGHT, MAIL_WIDTH, MailChart, Store,
 };
 use crate::diag::{Diagnostic, did_you_mean};
 
@@ -27,7 +26,14 @@ pub(super) fn check_section(
     if let Some(band) = &chart.band {
         if band.len() == 2 {
             for (i, name) in band.iter().enumerate() {
-                check_name(ctx, name, &format!("chart.band[{i}]"), fields, &numbers, None);
+                check_name(
+                    ctx,
+                    name,
+                    &format!("chart.band[{i}]"),
+                    fields,
+                    &numbers,
+                    None,
+                );
             }
         } else {
             ctx.push(
@@ -158,9 +164,12 @@ pub(super) fn check_mail(
         }
         if options.since.0.is_zero() {
             ctx.push(
-                Diagnostic::error(options.since.position, "`since` is 0: the chart would be empty")
-                    .at("notify.chart.since")
-                    .help("give a period such as `1d` or `7d`"),
+                Diagnostic::error(
+                    options.since.position,
+                    "`since` is 0: the chart would be empty",
+                )
+                .at("notify.chart.since")
+                .help("give a period such as `1d` or `7d`"),
             );
         }
     }
@@ -168,8 +177,7 @@ pub(super) fn check_mail(
         return;
     };
     if chart.is_none_or(|c| c.value.is_none())
-        && let Err(problem) =
-            ChartFields::resolve(chart, &ChartOverrides::default(), fields, store)
+        && let Err(problem) = ChartFields::resolve(chart, &ChartOverrides::default(), fields, store)
     {
         ctx.push(
             Diagnostic::error(mail.position, problem)

@@ -47,7 +47,13 @@ pub fn check(sections: &Sections, text: &str) -> Vec<Diagnostic> {
         outputs::check_notify(&mut ctx, notify, fields, inserted_at, feed_keys.as_deref());
         if let Some(mail) = &notify.chart {
             let chart_section = sections.chart.as_ref().and_then(Option::as_ref);
-            chart::check_mail(&mut ctx, mail, chart_section, fields, sections.store.as_ref());
+            chart::check_mail(
+                &mut ctx,
+                mail,
+                chart_section,
+                fields,
+                sections.store.as_ref(),
+            );
         }
     }
     if let (Some(Some(chart_section)), Some(fields)) = (&sections.chart, fields) {

@@ -67,7 +67,8 @@ fn note<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str) -> Result
     .map_err(failed)
 }
 
-/// The first and last time (seconds) of every point and marker, at least an hour apart.
+/// The first and last time (seconds) of every point and marker, with 3 % of the span on either
+/// side (so the markers at the ends show whole); half an hour either side of a single time.
 fn time_range(series: &[Series]) -> (i64, i64) {
     let times = series.iter().flat_map(|s| {
         s.points
@@ -80,11 +81,11 @@ fn time_range(series: &[Series]) -> (i64, i64) {
         let now = chrono::Utc::now().timestamp();
         return (now - 3600, now);
     }
-    if end - start < 3600 {
-        let middle = start + (end - start) / 2;
-        return (middle - 1800, middle + 1800);
+    if start == end {
+        return (start - 1800, end + 1800);
     }
-    (start, end)
+    let margin = ((end - start) * 3 / 100).max(1);
+    (start - margin, end + margin)
 }
 
 /// The lowest and highest value of `points`, line and band, with a margin.

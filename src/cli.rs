@@ -444,7 +444,7 @@ cannot be used, 2 on a usage error.";
 
 const CHART_AFTER_HELP: &str = "\
 Examples:
-  stockrun chart examples/demo.yaml -o demo.png                    # every series, all stored
+  stockrun chart pipeline.yaml -o all.png                          # every series, all stored
   stockrun chart pipeline.yaml --series INFY --since 7d -o infy.svg
   stockrun chart pipeline.yaml --value close --band low,high --timezone America/New_York -o c.png";
 

@@ -88,15 +88,10 @@ fn check_name(
             Diagnostic::error(
                 name.position,
                 format!(
-                    "field `{}` is a {:?} field; a chart draws a {kind} here",
+                    "field `{}` is a {} field; a chart draws a {kind} here",
                     name.as_str(),
-                    field.kind.value
-                )
-                .replace("String field", "string field")
-                .replace("Bool field", "bool field")
-                .replace("Integer field", "integer field")
-                .replace("Number field", "number field")
-                .replace("Timestamp field", "timestamp field"),
+                    field.kind.value.name()
+                ),
             )
             .at(path)
             .help(choices(kind, &fitting)),
@@ -137,41 +132,35 @@ pub(super) fn check_mail(
     store: Option<&Store>,
 ) {
     let options = &mail.value;
-    {
-        for (value, range, path) in [
-            (&options.width, MAIL_WIDTH, "notify.chart.width"),
-            (&options.height, MAIL_HEIGHT, "notify.chart.height"),
-        ] {
-            if !range.contains(&value.value) {
-                ctx.push(
-                    Diagnostic::error(
-                        value.position,
-                        format!(
-                            "{} pixels is outside {}..={}",
-                            value.value,
-                            range.start(),
-                            range.end()
-                        ),
-                    )
-                    .at(path)
-                    .help(format!(
-                        "give {} to {} pixels",
-                        range.start(),
-                        range.end()
-                    )),
-                );
-            }
-        }
-        if options.since.0.is_zero() {
+    for (value, range, path) in [
+        (&options.width, MAIL_WIDTH, "notify.chart.width"),
+        (&options.height, MAIL_HEIGHT, "notify.chart.height"),
+    ] {
+        if !range.contains(&value.value) {
             ctx.push(
                 Diagnostic::error(
-                    options.since.position,
-                    "`since` is 0: the chart would be empty",
+                    value.position,
+                    format!(
+                        "{} pixels is outside {}..={}",
+                        value.value,
+                        range.start(),
+                        range.end()
+                    ),
                 )
-                .at("notify.chart.since")
-                .help("give a period such as `1d` or `7d`"),
+                .at(path)
+                .help(format!("give {} to {} pixels", range.start(), range.end())),
             );
         }
+    }
+    if options.since.0.is_zero() {
+        ctx.push(
+            Diagnostic::error(
+                options.since.position,
+                "`since` is 0: the chart would be empty",
+            )
+            .at("notify.chart.since")
+            .help("give a period such as `1d` or `7d`"),
+        );
     }
     let (Some(fields), Some(store)) = (fields, store) else {
         return;

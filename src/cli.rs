@@ -278,6 +278,49 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = metrics_address)]
         listen: std::net::SocketAddr,
     },
+    /// Draw each series' stored values over time as a PNG or SVG chart.
+    ///
+    /// One panel per series, in one image: the value as a line, the low–high band shaded
+    /// behind it and the alerts marked (▲ fired, ▼ re-armed), time in the pipeline's
+    /// `source.timezone` (else UTC) or `--timezone`. The fields drawn are the pipeline's
+    /// `chart` section (`value`, `band`, `time`), or `--value`, `--band`, `--time`; without
+    /// either, the pipeline's one number field. On AWS each series is read by Query on its
+    /// partition key, so `--series` is required there.
+    #[command(after_help = CHART_AFTER_HELP)]
+    Chart {
+        /// The pipeline and where its stages run.
+        #[command(flatten)]
+        target: Target,
+        /// The image to write: `.png` or `.svg` (the extension is the format).
+        #[arg(short = 'o', long, value_name = "FILE.png|FILE.svg")]
+        output: PathBuf,
+        /// Draw this series (a partition key value, such as `INFY`); repeat for several.
+        /// Default: every series (local backend only).
+        #[arg(long, value_name = "KEY")]
+        series: Vec<String>,
+        /// Only the records since then: a duration back from now (`7d`), a date (`2024-03-18`,
+        /// UTC) or an RFC 3339 time. Default: all stored.
+        #[arg(long, value_name = "DURATION|TIME", value_parser = crate::commands::show::Since::parse)]
+        since: Option<crate::commands::show::Since>,
+        /// The time zone of the time axis (IANA name, such as `Asia/Kolkata`).
+        #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+        timezone: Option<chrono_tz::Tz>,
+        /// The number field drawn as the line (instead of `chart.value`).
+        #[arg(long, value_name = "FIELD")]
+        value: Option<String>,
+        /// The number fields of the band, low then high (instead of `chart.band`).
+        #[arg(long, value_name = "LOW,HIGH", value_parser = parse_band)]
+        band: Option<(String, String)>,
+        /// The timestamp field that places a record in time (instead of `chart.time`).
+        #[arg(long, value_name = "FIELD")]
+        time: Option<String>,
+        /// Image width in pixels (200 to 4000).
+        #[arg(long, default_value_t = crate::chart::DEFAULT_WIDTH, value_parser = clap::value_parser!(u32).range(200..=4000))]
+        width: u32,
+        /// Height of each series' panel in pixels (200 to 4000).
+        #[arg(long, default_value_t = crate::chart::DEFAULT_PANEL_HEIGHT, value_parser = clap::value_parser!(u32).range(200..=4000))]
+        height: u32,
+    },
     /// Create what the pipeline needs on AWS when it is missing (for development): the queue and
     /// its dead-letter queue with the redrive policy, the DynamoDB table, the SES sender identity.
     ///
@@ -461,6 +504,35 @@ Examples:
 
 Exit status: 0 when every case passes, 1 when a case fails or a test file or its pipeline
 cannot be used, 2 on a usage error.";
+
+const CHART_AFTER_HELP: &str = "\
+Examples:
+  stockrun chart pipeline.yaml -o all.png                          # every series, all stored
+  stockrun chart pipeline.yaml --series INFY --since 7d -o infy.svg
+  stockrun chart pipeline.yaml --value close --band low,high --timezone America/New_York -o c.png";
+
+/// Two field names, `LOW,HIGH`, for `chart --band`.
+fn parse_band(text: &str) -> Result<(String, String), String> {
+    match text
+        .split(',')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [low, high] if !low.is_empty() && !high.is_empty() => {
+            Ok(((*low).to_owned(), (*high).to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}` is not two field names, low then high, such as `low,high`"
+        )),
+    }
+}
+
+/// An IANA time zone name, for `chart --timezone`.
+fn parse_zone(text: &str) -> Result<chrono_tz::Tz, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not an IANA time zone name, such as `Europe/Berlin`"))
+}
 
 /// The pipeline file and where its state lives: the options every command that runs stages or
 /// reads their state shares (`run`, `poll`, `consume`, `show`, `backtest`, `init`, `invoke`).

@@ -19,9 +19,10 @@
 //! - Leaves, which import only `config` and each other (nothing of the runtime, the edge, the
 //!   stages, `deploy` or `compile`): `naming` (resource names, key schema), `retry` (retry
 //!   policies), `resources` (what a pipeline needs on AWS), `aws`, `sqlite`, `sqlite_error`,
-//!   `redact`, `logging`, `metrics` (names and recorders), `http` (the
-//!   `--metrics` server), `diag`, `located`, `percent`, `visible`, `message`, `time_zone` (IANA
-//!   zone names). Every top-level module but `cli`, `settings`, `exit` and `compile` is a leaf;
+//!   `redact`, `logging`, `metrics` (names and recorders), `http` (the `--metrics` and `serve`
+//!   server), `diag`, `located`, `percent`, `visible`, `message`, `time_zone` (IANA zone names),
+//!   and the directory `chart` (the chart renderer: `runtime::chart` gathers its data). Every
+//!   top-level module but `cli`, `settings`, `exit` and `compile` is a leaf;
 //!   `tests/it/imports.rs` keeps these directions, `clap` inside `cli`, and the modules free of
 //!   import cycles.
 
@@ -29,6 +30,7 @@
 
 pub mod alert;
 pub mod aws;
+pub mod chart;
 pub mod cli;
 pub mod commands;
 pub mod compile;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::cli::{self, BackendArg, Cli, Delivery, TemplateFormat, ValidateFormat};
 use crate::commands::{
-    Command, backtest, deploy_template, echo, init, invoke, run, serve, show, test, validate,
+    Command, backtest, chart, deploy_template, echo, init, invoke, run, serve, show, test, validate,
 };
 use crate::runtime::backend::{Backend, BackendKind};
 
@@ -98,6 +98,28 @@ pub fn resolve(cli: Cli) -> Command {
             file: target.file.clone(),
             backend: backend(target, Delivery::default()),
             listen,
+        }),
+        cli::Command::Chart {
+            target,
+            output,
+            series,
+            since,
+            timezone,
+            value,
+            band,
+            time,
+            width,
+            height,
+        } => Command::Chart(chart::Options {
+            file: target.file.clone(),
+            backend: backend(target, Delivery::default()),
+            output,
+            series,
+            since,
+            timezone,
+            fields: crate::config::model::ChartOverrides { value, band, time },
+            width,
+            height,
         }),
         cli::Command::Init { target, delivery } => Command::Init(init::Options {
             file: target.file.clone(),

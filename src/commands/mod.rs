@@ -5,6 +5,7 @@
 //! runs one command with stdout locked and flushed, on a tokio runtime when it needs one.
 
 pub mod backtest;
+pub mod chart;
 pub mod deploy_template;
 pub mod dry_run;
 pub mod echo;
@@ -52,6 +53,8 @@ pub enum Command {
     Show(show::Options),
     /// `stockrun backtest`.
     Backtest(backtest::Options),
+    /// `stockrun chart`.
+    Chart(chart::Options),
     /// `stockrun init`.
     Init(init::Options),
     /// `stockrun deploy-template`.
@@ -81,6 +84,7 @@ impl Command {
                 | Command::Init(_)
                 | Command::Backtest(_)
                 | Command::Serve(_)
+                | Command::Chart(_)
                 | Command::Invoke(invoke::Options::Invoke { .. })
         )
     }
@@ -116,6 +120,7 @@ fn run_command(
         }
         Command::Init(options) => block_on(init::run(options, env, stdout))?,
         Command::Backtest(options) => block_on(backtest::run(options, env, stdout))?,
+        Command::Chart(options) => block_on(chart::run(options, env, stdout))?,
         Command::Test(options) => block_on(test::run(options, stdout))?,
         Command::Echo(options) => echo::run(options, env, stdout)?,
         Command::Serve(options) => block_on(serve::run(options, env, stdout))?,

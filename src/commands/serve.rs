@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,9 +20,11 @@ use crate::alert::AlertKind;
 use crate::compile::Loaded;
 use crate::config::env::Environment;
 use crate::config::load::UnsetVariables;
+use crate::config::model::{ChartFields, ChartOverrides};
 use crate::exit::ExitStatus;
 use crate::page::{self, AlertRow, DeadRow, Page, QueueRow};
 use crate::runtime::backend::Backend;
+use crate::runtime::chart::Selection;
 use crate::store::Store;
 
 /// At most this many series on the page.
@@ -31,6 +33,11 @@ pub const MAX_SERIES: usize = 200;
 pub const MAX_DEAD: usize = 20;
 /// At most this many alerts on the page.
 pub const MAX_ALERTS: usize = 50;
+/// How far back each series' chart on the page goes.
+pub const CHART_DAYS: i64 = 7;
+/// The size of each series' chart on the page.
+const CHART_WIDTH: u32 = 600;
+const CHART_HEIGHT: u32 = 240;
 /// How far back the page lists alerts.
 pub const ALERTS_WINDOW_DAYS: i64 = 7;
 
@@ -84,12 +91,73 @@ pub async fn run(
     Ok(ExitStatus::Success)
 }
 
-/// The routes: the page, its data as JSON.
+/// The routes: the page, its data as JSON, each series' chart.
 fn router(context: Arc<Context>) -> Router {
     Router::new()
         .route("/", get(html))
         .route("/page.json", get(json))
+        .route("/chart/{file}", get(chart_png))
         .with_state(context)
+}
+
+/// `/chart/KEY.png`: the series' last [`CHART_DAYS`] days as a PNG (`crate::chart`), the alerts
+/// marked; the series is read by its partition key (a Query on DynamoDB).
+async fn chart_png(State(context): State<Arc<Context>>, Path(file): Path<String>) -> Response {
+    let Some(series) = file.strip_suffix(".png") else {
+        return (StatusCode::NOT_FOUND, "charts are KEY.png").into_response();
+    };
+    let loaded = &context.loaded;
+    let pipeline = &loaded.pipeline;
+    let fields = match chart_fields(loaded) {
+        Ok(fields) => fields,
+        Err(error) => return (StatusCode::NOT_FOUND, error).into_response(),
+    };
+    let drawn = async {
+        let store = context.backend.existing_store(pipeline)?;
+        let ledger = match loaded.rules {
+            Some(_) => Some(context.backend.alert_ledger(pipeline)?),
+            None => None,
+        };
+        let since = Utc::now() - chrono::Duration::days(CHART_DAYS);
+        let data = crate::runtime::chart::gather(
+            store.as_ref(),
+            ledger.as_deref(),
+            &fields,
+            &Selection::Series(vec![series.to_owned()]),
+            Some(since),
+        )
+        .await?;
+        let options = crate::chart::Options {
+            format: crate::chart::Format::Png,
+            width: CHART_WIDTH,
+            panel_height: CHART_HEIGHT,
+            timezone: crate::runtime::chart::default_timezone(pipeline),
+        };
+        anyhow::Ok(crate::chart::render(&data, &options)?)
+    };
+    match drawn.await {
+        Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            loaded
+                .redactor
+                .redact(&format!("the chart could not be drawn: {error:#}"))
+                .into_owned(),
+        )
+            .into_response(),
+    }
+}
+
+/// The fields a chart draws (the pipeline's `chart` section or its defaults), or why there are
+/// none to draw.
+fn chart_fields(loaded: &Loaded) -> Result<ChartFields, String> {
+    let pipeline = &loaded.pipeline;
+    ChartFields::resolve(
+        pipeline.chart.as_ref(),
+        &ChartOverrides::default(),
+        &pipeline.process.fields,
+        &pipeline.store,
+    )
 }
 
 async fn html(State(context): State<Arc<Context>>) -> Response {
@@ -132,7 +200,8 @@ async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
     }
     match backend.existing_store(pipeline) {
         Ok(store) => {
-            if let Err(error) = series(&*store, &mut page).await {
+            let charts = chart_fields(loaded).is_ok();
+            if let Err(error) = series(&*store, &mut page, charts).await {
                 page.problems.push(redact(&format!("store: {error}")));
             }
         }
@@ -205,14 +274,23 @@ async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
     page
 }
 
-/// The series rows: the series list, then the newest two items of each, concurrently.
-async fn series(store: &dyn Store, page: &mut Page) -> Result<(), crate::store::StoreError> {
+/// The series rows: the series list, then the newest two items of each; with `charts`, each row
+/// links its chart.
+async fn series(
+    store: &dyn Store,
+    page: &mut Page,
+    charts: bool,
+) -> Result<(), crate::store::StoreError> {
     let mut keys = store.series(MAX_SERIES + 1).await?;
     page.series_truncated = keys.len() > MAX_SERIES;
     keys.truncate(MAX_SERIES);
     for key in keys {
         let newest = store.newest(&key, 2).await?;
-        let chart = format!("/chart/{}.png", crate::percent::percent_encode(&key));
+        let chart = if charts {
+            format!("/chart/{}.png", crate::percent::percent_encode(&key))
+        } else {
+            String::new()
+        };
         page.series
             .push(page::series_row(&key, &newest, &page.columns, chart));
     }

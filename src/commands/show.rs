@@ -70,7 +70,7 @@ impl Since {
     }
 
     /// The time it stands for, given the time now.
-    fn from(self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub fn from(self, now: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             Since::Ago(duration) => now - chrono::Duration::from_std(duration).unwrap_or_default(),
             Since::At(time) => time,

@@ -11,7 +11,7 @@ use serde_saphyr::{Options, PropertySyntax};
 
 use super::env::{Environment, find_references};
 use super::located::Position;
-use super::model::{Feed, Notify, Pipeline, Process, Queue, Source, Store};
+use super::model::{Chart, Feed, Notify, Pipeline, Process, Queue, Source, Store};
 use super::yaml_error::diagnostic_from_yaml;
 use super::{Located, validate};
 use crate::diag::Diagnostic;
@@ -51,6 +51,8 @@ pub struct Sections {
     pub store: Option<Store>,
     /// `notify`; `Some(None)` when the pipeline sends no e-mail.
     pub notify: Option<Option<Notify>>,
+    /// `chart`; `Some(None)` when absent.
+    pub chart: Option<Option<Chart>>,
 }
 
 impl From<Pipeline> for Sections {
@@ -63,6 +65,7 @@ impl From<Pipeline> for Sections {
             process: Some(p.process),
             store: Some(p.store),
             notify: Some(p.notify),
+            chart: Some(p.chart),
         }
     }
 }
@@ -78,6 +81,7 @@ impl Sections {
             process: self.process?,
             store: self.store?,
             notify: self.notify?,
+            chart: self.chart?,
         })
     }
 }
@@ -223,6 +227,7 @@ fn parse_sections(text: &str, options: &Options, diagnostics: &mut Vec<Diagnosti
         process: parse.value("process").flatten(),
         store: parse.value("store").flatten(),
         notify: parse.value("notify"),
+        chart: parse.value("chart"),
     }
 }
 

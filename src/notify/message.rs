@@ -5,8 +5,12 @@
 //! reader's client. So the subject and the display names are passed through
 //! [`visible::one_line`] first (the subject already is by [`super::render`]; this holds for any
 //! e-mail built), and the text body through [`visible::lines`].
+//!
+//! With inline images (`notify.chart`) the HTML part becomes `multipart/related`: the HTML (the
+//! pipeline's, or the text in `<pre>`) followed by an `<img src="cid:…">` per image, and each
+//! PNG with its `Content-ID`; the text part is the same as without them.
 
-use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
 
 use super::{Email, NotifyError};
 use crate::visible;
@@ -32,6 +36,11 @@ pub fn build(email: &Email) -> Result<lettre::Message, NotifyError> {
         builder = builder.to(mailbox(to));
     }
     let built = match &email.html {
+        _ if !email.images.is_empty() => builder.multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(text))
+                .multipart(related(email)?),
+        ),
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html.clone())),
         None => builder.singlepart(
             SinglePart::builder()
@@ -40,4 +49,48 @@ pub fn build(email: &Email) -> Result<lettre::Message, NotifyError> {
         ),
     };
     built.map_err(|e| NotifyError::Build(e.to_string()))
+}
+
+/// The HTML part with its images: `multipart/related` of the HTML, then each PNG.
+fn related(email: &Email) -> Result<MultiPart, NotifyError> {
+    let mut related = MultiPart::related().singlepart(SinglePart::html(html_with_images(email)));
+    let png = ContentType::parse("image/png").map_err(|e| NotifyError::Build(e.to_string()))?;
+    for image in &email.images {
+        related = related.singlepart(
+            Attachment::new_inline(image.content_id.clone()).body(image.png.clone(), png.clone()),
+        );
+    }
+    Ok(related)
+}
+
+/// The HTML body followed by an `<img>` per inline image; without an HTML body, the text in
+/// `<pre>` (escaped) stands in for it.
+pub fn html_with_images(email: &Email) -> String {
+    let mut html = match &email.html {
+        Some(html) => html.clone(),
+        None => format!("<pre>{}</pre>\n", escape(&visible::lines(&email.text))),
+    };
+    for image in &email.images {
+        html.push_str(&format!(
+            "<p><img src=\"cid:{}\" alt=\"{}\"></p>\n",
+            escape(&image.content_id),
+            escape(&image.alt)
+        ));
+    }
+    html
+}
+
+/// `text` with `&`, `<`, `>` and `"` escaped for HTML.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

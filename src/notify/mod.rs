@@ -24,6 +24,20 @@ pub struct Email {
     pub text: String,
     /// The HTML body, when the pipeline has an `html` template.
     pub html: Option<String>,
+    /// Images shown inline in the HTML part (`notify.chart`), after the HTML body (or, without
+    /// one, after the text in `<pre>`); the text part stays as it is.
+    pub images: Vec<InlineImage>,
+}
+
+/// A PNG image of the HTML part, referenced by `cid:` (`multipart/related`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InlineImage {
+    /// Its Content-ID, without the angle brackets, such as `chart-0@stockrun`.
+    pub content_id: String,
+    /// The image's text alternative.
+    pub alt: String,
+    /// The PNG file.
+    pub png: Vec<u8>,
 }
 
 /// Why an e-mail could not be sent. Stored records are never affected.

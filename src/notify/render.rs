@@ -150,6 +150,7 @@ impl Templates {
                 Some(html) => Some(render(html, "html")?),
                 None => None,
             },
+            images: Vec::new(),
         })
     }
 
@@ -161,6 +162,7 @@ impl Templates {
             subject: alert.subject.clone(),
             text: alert.text.clone(),
             html: alert.html.clone(),
+            images: Vec::new(),
         })
     }
 
@@ -187,6 +189,7 @@ impl Templates {
             ),
             text,
             html: None,
+            images: Vec::new(),
         })
     }
 

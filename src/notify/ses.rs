@@ -1,14 +1,16 @@
 //! The SES v2 notifier: one SendEmail with simple content (subject, text body, optional HTML
-//! body, all UTF-8). Throttling is retried by the SDK's standard retry policy; the runtime
-//! retries the rest and never lets a failed e-mail touch the stored records. `provision` creates
-//! the sender's identity for `stockrun init`.
+//! body, all UTF-8), or raw content (the MIME message) when the mail has inline images.
+//! Throttling is retried by the SDK's standard retry policy; the runtime retries the rest and
+//! never lets a failed e-mail touch the stored records. `provision` creates the sender's
+//! identity for `stockrun init`.
 
 pub(crate) mod provision;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, RawMessage};
 
 use super::{Email, Notifier, NotifyError};
 use crate::aws::{Aws, sdk_error_message};
@@ -34,8 +36,17 @@ fn utf8(data: &str) -> Content {
         .expect("data is set")
 }
 
-/// The SES content of `email`.
-fn content(email: &Email) -> EmailContent {
+/// The SES content of `email`: simple content, or, with inline images (which simple content
+/// cannot reference by Content-ID), the MIME message the outbox and SMTP send, as raw content.
+fn content(email: &Email) -> Result<EmailContent, NotifyError> {
+    if !email.images.is_empty() {
+        let message = super::message::build(email)?;
+        let raw = RawMessage::builder()
+            .data(Blob::new(message.formatted()))
+            .build()
+            .map_err(|e| NotifyError::Build(e.to_string()))?;
+        return Ok(EmailContent::builder().raw(raw).build());
+    }
     let mut body = Body::builder().text(utf8(&email.text));
     if let Some(html) = &email.html {
         body = body.html(utf8(html));
@@ -44,7 +55,7 @@ fn content(email: &Email) -> EmailContent {
         .subject(utf8(&email.subject))
         .body(body.build())
         .build();
-    EmailContent::builder().simple(message).build()
+    Ok(EmailContent::builder().simple(message).build())
 }
 
 #[async_trait]
@@ -59,7 +70,7 @@ impl Notifier for Ses {
                     .set_to_addresses(Some(email.to.iter().map(ToString::to_string).collect()))
                     .build(),
             )
-            .content(content(email))
+            .content(content(email)?)
             .send()
             .await
             .map_err(|e| {
@@ -95,12 +106,13 @@ mod tests {
             subject: "2 new quotes".to_owned(),
             text: "AAPL: 1".to_owned(),
             html: html.map(str::to_owned),
+            images: Vec::new(),
         }
     }
 
     #[test]
     fn text_only_has_no_html_part() {
-        let content = content(&email(None));
+        let content = content(&email(None)).unwrap();
         let body = content.simple().unwrap().body().unwrap();
         assert_eq!(body.text().unwrap().data(), "AAPL: 1");
         assert_eq!(body.text().unwrap().charset(), Some("UTF-8"));
@@ -109,7 +121,7 @@ mod tests {
 
     #[test]
     fn html_goes_beside_the_text() {
-        let content = content(&email(Some("<b>AAPL</b>: 1")));
+        let content = content(&email(Some("<b>AAPL</b>: 1"))).unwrap();
         let message = content.simple().unwrap();
         assert_eq!(message.subject().unwrap().data(), "2 new quotes");
         let body = message.body().unwrap();

@@ -50,7 +50,7 @@ pub struct SeriesRow {
     pub sort: Option<String>,
     /// One cell per [`Page::columns`].
     pub cells: Vec<Cell>,
-    /// The path of the series' chart image.
+    /// The path of the series' chart image (empty when the pipeline has nothing to draw).
     pub chart: String,
 }
 

@@ -321,13 +321,20 @@ pub async fn mail(
         {
             break;
         }
-        let email = match templates.alert_email(alert) {
+        let mut email = match templates.alert_email(alert) {
             Ok(email) => email,
             Err(error) => {
                 tracing::error!(%error, rule = %alert.rule, "cannot build the alert's e-mail; it stays in the outbox");
                 continue;
             }
         };
+        super::chart::attach(
+            stages,
+            &mut email,
+            &[alert.series.as_str()],
+            stages.clock.now(),
+        )
+        .await;
         match deliver(
             stages,
             notifier.as_ref(),
@@ -414,13 +421,15 @@ async fn flush_digest(
         return Ok(0);
     }
     let alerts: Vec<Alert> = pending.into_iter().map(|p| p.alert).collect();
-    let email = match templates.digest_email(&alerts) {
+    let mut email = match templates.digest_email(&alerts) {
         Ok(email) => email,
         Err(error) => {
             tracing::error!(%error, "cannot build the digest e-mail; its alerts stay in the outbox");
             return Ok(0);
         }
     };
+    let series: Vec<&str> = alerts.iter().map(|alert| alert.series.as_str()).collect();
+    super::chart::attach(stages, &mut email, &series, now).await;
     if deliver(
         stages,
         notifier.as_ref(),

@@ -436,13 +436,18 @@ async fn send_digest(stages: &Stages, digest: &Digest, stop: &CancellationToken)
     if !templates.mails_batches() || records.is_empty() {
         return Emailed::NotDue;
     }
-    let email = match templates.render(&records) {
+    let mut email = match templates.render(&records) {
         Ok(email) => email,
         Err(error) => {
             tracing::error!(%error, "cannot render the e-mail; records are stored");
             return Emailed::NotSent;
         }
     };
+    let series: Vec<&str> = records
+        .iter()
+        .map(|record| record.item.partition.as_str())
+        .collect();
+    super::chart::attach(stages, &mut email, &series, stages.clock.now()).await;
     let emailed = deliver(
         stages,
         notifier.as_ref(),

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod backend;
 pub mod batch;
+pub mod chart;
 pub mod clock;
 pub mod consumer;
 pub mod counters;

@@ -142,6 +142,7 @@ fn email(from: &str, subject: &str, html: Option<&str>) -> Email {
         subject: subject.to_owned(),
         text: "RELIANCE: 51.7600 (high 52.10)\n".to_owned(),
         html: html.map(str::to_owned),
+        images: Vec::new(),
     }
 }
 

@@ -131,6 +131,16 @@ const INVALID: &[(&str, &str, &str)] = &[
         "field `date` has both `path` and `member_name`",
     ),
     ("bad-next", "5:9", "`next.cursor` needs `param`"),
+    (
+        "bad-chart",
+        "20:10",
+        "`prise` is not a field of the pipeline (at `chart.value`)",
+    ),
+    (
+        "bad-notify-chart",
+        "23:10",
+        "which number field is the line? the pipeline has price, volume",
+    ),
     ("bad-body", "5:44", "`limt` is not defined here"),
     (
         "bad-concurrency",

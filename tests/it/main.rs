@@ -8,6 +8,7 @@ mod aws_ledger;
 mod aws_queue;
 mod aws_store;
 mod bad_responses;
+mod chart;
 mod cli;
 mod completions;
 mod concurrency;

@@ -1,6 +1,7 @@
 //! The pipeline format as Rust types. Field doc comments are the user documentation: they end up
 //! in the JSON Schema (`stockrun schema`) that editors show while a pipeline is written.
 
+mod chart;
 mod duration;
 mod notify;
 mod process;
@@ -12,6 +13,7 @@ mod store;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use chart::{Chart, ChartFields, ChartOverrides, MAIL_HEIGHT, MAIL_WIDTH, MailChart};
 pub use duration::Duration;
 pub use notify::{Notify, Resolved, Rule};
 pub use process::{Ambiguous, Field, FieldType, Process};
@@ -52,9 +54,14 @@ pub struct Pipeline {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
+    /// Which fields `stockrun chart` and the chart in the e-mail (`notify.chart`) draw. Leave it
+    /// out when the pipeline has one number field and needs no band.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Chart>,
 }
 
 /// The top-level keys of a pipeline, in the order they are written.
-pub const SECTIONS: [&str; 7] = [
-    "name", "source", "feeds", "queue", "process", "store", "notify",
+pub const SECTIONS: [&str; 8] = [
+    "name", "source", "feeds", "queue", "process", "store", "notify", "chart",
 ];

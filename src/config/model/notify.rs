@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Duration;
+use super::{Duration, MailChart};
 use crate::config::Located;
 
 /// Who is told what, by e-mail.
@@ -57,6 +57,13 @@ pub struct Notify {
     /// 15 s (the default 60 s fits the default 10 s).
     #[serde(default = "default_timeout")]
     pub timeout: Located<Duration>,
+    /// A small PNG chart per series in the mail (the per-batch mail, each alert, the digest),
+    /// as an inline image of its HTML part; the text part is unchanged. `{}` for a chart of the
+    /// last day, 600 × 240 pixels, or such as `{since: 7d, width: 800, height: 300}`. The fields
+    /// it draws are the `chart` section's.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Located<MailChart>>,
 }
 
 /// One alert rule: when it fires, when it re-arms, and what it mails.

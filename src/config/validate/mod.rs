@@ -4,6 +4,7 @@
 //! What a stage builds (URL, cron, JSONPaths, timestamp formats, template syntax) is checked by
 //! the stage's own constructor, called by `crate::compile`.
 
+mod chart;
 mod inner;
 mod outputs;
 mod process;
@@ -44,6 +45,20 @@ pub fn check(sections: &Sections, text: &str) -> Vec<Diagnostic> {
     if let Some(Some(notify)) = &sections.notify {
         let inserted_at = sections.store.as_ref().map(|s| s.inserted_at.as_str());
         outputs::check_notify(&mut ctx, notify, fields, inserted_at, feed_keys.as_deref());
+        if let Some(mail) = &notify.chart {
+            let chart_section = sections.chart.as_ref().and_then(Option::as_ref);
+            chart::check_mail(
+                &mut ctx,
+                mail,
+                chart_section,
+                fields,
+                sections.store.as_ref(),
+            );
+        }
+    }
+    if let (Some(Some(chart_section)), Some(fields)) = (&sections.chart, fields) {
+        let inserted_at = sections.store.as_ref().map(|s| s.inserted_at.as_str());
+        chart::check_section(&mut ctx, chart_section, fields, inserted_at);
     }
     ctx.diagnostics
 }

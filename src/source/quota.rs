@@ -5,17 +5,12 @@
 //! (`source::pace`), so the check is whether a poll at that pace ends before the next firing
 //! ([`check_pace`]).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::Schedule;
 use crate::config::Located;
 use crate::config::model::Quota;
 use crate::diag::Diagnostic;
-
-/// Firings counted before a dense schedule's rate is extrapolated.
-const MAX_COUNTED: u64 = 200_000;
 
 /// A warning when the schedule makes more requests per period than the quota allows.
 pub(crate) fn check(
@@ -104,8 +99,8 @@ fn shortest_gap(schedule: &Schedule) -> Option<u64> {
 }
 
 /// The most times `schedule` fires inside its active windows in one period of `period` seconds,
-/// looking one period and eight days ahead (so weekly patterns are seen), from a fixed date so the
-/// answer is the same on every run.
+/// looking one period and eight days ahead (so weekly patterns are seen; at most 92 days), from a
+/// fixed date so the answer is the same on every run.
 fn busiest_period(schedule: &Schedule, period: u64) -> u64 {
     let start: DateTime<Utc> = Utc
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
@@ -113,32 +108,7 @@ fn busiest_period(schedule: &Schedule, period: u64) -> u64 {
         .unwrap_or_default();
     let horizon = period.saturating_add(8 * 86_400).min(92 * 86_400);
     let end = start + chrono::TimeDelta::seconds(horizon as i64);
-    let mut buckets: HashMap<u64, u64> = HashMap::new();
-    let mut counted = 0;
-    let mut first = None;
-    let firings = schedule
-        .after(start - chrono::TimeDelta::seconds(1))
-        .take_while(|time| *time < end)
-        .filter(|time| schedule.is_active(*time));
-    for time in firings {
-        let elapsed = (time - start).num_seconds().max(0) as u64;
-        *buckets.entry(elapsed / period).or_default() += 1;
-        counted += 1;
-        let first = *first.get_or_insert(time);
-        if counted == MAX_COUNTED {
-            // A schedule this dense repeats regularly: its busiest complete period, or its rate
-            // so far when not even one period is complete.
-            let current = elapsed / period;
-            let complete = buckets
-                .iter()
-                .filter(|(b, _)| **b < current)
-                .map(|(_, n)| *n)
-                .max();
-            let span = (time - first).num_seconds().max(1) as u64;
-            return complete.unwrap_or((counted - 1).saturating_mul(period) / span);
-        }
-    }
-    buckets.into_values().max().unwrap_or(0)
+    schedule.busiest_period(start..end, period)
 }
 
 /// `43200` → `43 200`, as in the warning's text.

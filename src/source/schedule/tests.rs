@@ -152,3 +152,150 @@ fn numeric_weekdays_are_flagged() {
     assert!(flagged("0 0 9 * * Mon-Fri").is_none());
     assert_eq!(column_of_field("0  * * * * Mon", 5), 11);
 }
+
+/// The walk the count replaces: every firing of `range`, kept when active, bucketed by
+/// `period` from the range's start.
+fn walked_busiest(schedule: &Schedule, range: std::ops::Range<DateTime<Utc>>, period: u64) -> u64 {
+    let mut buckets = std::collections::HashMap::<i64, u64>::new();
+    let firings = schedule
+        .after(range.start - chrono::TimeDelta::seconds(1))
+        .take_while(|time| *time < range.end)
+        .filter(|time| schedule.is_active(*time));
+    for time in firings {
+        *buckets
+            .entry((time - range.start).num_seconds() / period as i64)
+            .or_default() += 1;
+    }
+    buckets.into_values().max().unwrap_or(0)
+}
+
+#[test]
+fn counted_periods_equal_walked_ones_across_changes_of_clocks() {
+    let cases = [
+        (
+            "schedule: \"0 * * * * *\"\ntimezone: America/New_York\n",
+            "2025-03-01T00:00:00Z",
+            86_400,
+        ),
+        (
+            "schedule: \"0 30 1,2 * * *\"\ntimezone: America/New_York\n",
+            "2025-11-01T00:00:00Z",
+            3_600,
+        ),
+        (
+            "schedule: \"*/20 * 0-3 * * *\"\ntimezone: Europe/London\n",
+            "2025-10-20T00:00:00Z",
+            86_400,
+        ),
+        (
+            "schedule: \"0 */15 * * * *\"\ntimezone: Australia/Lord_Howe\n",
+            "2025-04-01T00:00:00Z",
+            3_600,
+        ),
+        (
+            "schedule: \"0 0 * * * *\"\ntimezone: America/Santiago\n",
+            "2025-04-01T00:00:00Z",
+            86_400,
+        ),
+        (
+            "active: [{ days: mon-fri, hours: \"09:30-16:00\", timezone: America/New_York }]\n",
+            "2025-03-05T00:00:00Z",
+            86_400,
+        ),
+        (
+            "schedule: \"0 * * * * *\"\ntimezone: Asia/Kolkata\nactive: [{ days: mon-fri, hours: \"09:15-15:30\" }]\n",
+            "2025-01-01T00:00:00Z",
+            30 * 86_400,
+        ),
+    ];
+    for (yaml, start, period) in cases {
+        let schedule = source(yaml).unwrap();
+        let start = at(start);
+        let range = start..start + chrono::TimeDelta::days(12);
+        assert_eq!(
+            schedule.busiest_period(range.clone(), period),
+            walked_busiest(&schedule, range, period),
+            "{yaml} from {start}"
+        );
+    }
+}
+
+mod counted_equals_walked {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SECONDS: &[&str] = &["0", "0,30", "15", "*/20"];
+    const MINUTES: &[&str] = &["*", "*/5", "0", "30", "0-10", "59"];
+    const HOURS: &[&str] = &["*", "9-17", "1,2", "13-21", "0", "23"];
+    const DAYS: &[&str] = &["*", "1,2", "1-15", "31", "?"];
+    const MONTHS: &[&str] = &["*", "1", "2-4", "Mar", "10-11"];
+    const WEEKDAYS: &[&str] = &["*", "Mon-Fri", "Sat,Sun", "Sun", "?"];
+    const ZONES: &[&str] = &[
+        "UTC",
+        "America/New_York",
+        "Asia/Kolkata",
+        "Europe/London",
+        "Australia/Sydney",
+        "Australia/Lord_Howe",
+        "America/Santiago",
+        "Pacific/Chatham",
+    ];
+    const WINDOW_DAYS: &[&str] = &["mon-fri", "sat,sun", "fri-mon", "wed"];
+    const WINDOW_HOURS: &[&str] = &["09:15-15:30", "00:00-24:00", "01:30-02:30", "22:00-24:00"];
+    const PERIODS: &[u64] = &[60, 3_600, 86_400, 30 * 86_400];
+
+    fn pick(list: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+        proptest::sample::select(list)
+    }
+
+    prop_compose! {
+        fn expression()(s in pick(SECONDS), m in pick(MINUTES), h in pick(HOURS),
+                        d in pick(DAYS), mo in pick(MONTHS), w in pick(WEEKDAYS)) -> String {
+            // The cron crate wants `?` in at most one of the two day fields.
+            let w = if d == "?" && w == "?" { "*" } else { w };
+            format!("{s} {m} {h} {d} {mo} {w}")
+        }
+    }
+
+    prop_compose! {
+        fn window()(days in pick(WINDOW_DAYS), hours in pick(WINDOW_HOURS),
+                    zone in proptest::option::of(pick(ZONES))) -> String {
+            let zone = zone.map_or(String::new(), |z| format!(", timezone: {z}"));
+            format!("  - {{ days: \"{days}\", hours: \"{hours}\"{zone} }}\n")
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn for_any_schedule_zone_windows_and_period(
+            expression in expression(),
+            zone in pick(ZONES),
+            windows in proptest::collection::vec(window(), 0..3),
+            period in proptest::sample::select(PERIODS),
+            start_day in 0_i64..365,
+            start_hour in 0_i64..24,
+        ) {
+            let mut yaml = format!("schedule: \"{expression}\"\ntimezone: {zone}\n");
+            if !windows.is_empty() {
+                yaml.push_str("active:\n");
+                yaml.extend(windows);
+            }
+            let schedule = source(&yaml).unwrap();
+            let start = at("2025-01-01T00:00:00Z")
+                + chrono::TimeDelta::days(start_day)
+                + chrono::TimeDelta::hours(start_hour);
+            // As quota looks: one period and eight days (and never more than 40 here, so the
+            // walk stays quick).
+            let horizon = (period as i64 + 8 * 86_400).min(40 * 86_400);
+            let range = start..start + chrono::TimeDelta::seconds(horizon);
+            prop_assert_eq!(
+                schedule.busiest_period(range.clone(), period),
+                walked_busiest(&schedule, range, period),
+                "{}", yaml
+            );
+        }
+    }
+}

@@ -87,6 +87,11 @@ impl Window {
         self.days[day.num_days_from_monday() as usize]
     }
 
+    /// The minutes after midnight it is open: start included, end excluded.
+    pub(super) fn minutes(&self) -> std::ops::Range<u32> {
+        self.start..self.end
+    }
+
     /// Whether the window is open for some minute of hour `hour` (0-23).
     pub(crate) fn touches_hour(&self, hour: u32) -> bool {
         self.start < (hour + 1) * 60 && hour * 60 < self.end

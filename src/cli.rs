@@ -264,7 +264,7 @@ pub enum Command {
         format: ValidateFormat,
     },
     /// Serve a read-only page of the pipeline: per series the latest values, their change and a
-    /// chart; recent alerts; the queue and the dead letters with reasons; the feeds' last polls.
+    /// chart; recent alerts; the queue and the dead letters with reasons.
     ///
     /// Server-rendered HTML (no JavaScript) that refreshes every minute; `/page.json` is the same
     /// data as JSON. Reads the state a `run` (or the deployed Lambda, with `--backend aws`)

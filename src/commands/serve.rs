@@ -33,7 +33,7 @@ pub const MAX_SERIES: usize = 200;
 pub const MAX_DEAD: usize = 20;
 /// At most this many alerts on the page.
 pub const MAX_ALERTS: usize = 50;
-/// How far back each series' chart on the page goes.
+/// How far back from its latest record each series' chart on the page goes.
 pub const CHART_DAYS: i64 = 7;
 /// The size of each series' chart on the page.
 const CHART_WIDTH: u32 = 600;
@@ -100,7 +100,7 @@ fn router(context: Arc<Context>) -> Router {
         .with_state(context)
 }
 
-/// `/chart/KEY.png`: the series' last [`CHART_DAYS`] days as a PNG (`crate::chart`), the alerts
+/// `/chart/KEY.png`: the [`CHART_DAYS`] days up to the series' latest record as a PNG (`crate::chart`), the alerts
 /// marked; the series is read by its partition key (a Query on DynamoDB).
 async fn chart_png(State(context): State<Arc<Context>>, Path(file): Path<String>) -> Response {
     let Some(series) = file.strip_suffix(".png") else {
@@ -118,7 +118,16 @@ async fn chart_png(State(context): State<Arc<Context>>, Path(file): Path<String>
             Some(_) => Some(context.backend.alert_ledger(pipeline)?),
             None => None,
         };
-        let since = Utc::now() - chrono::Duration::days(CHART_DAYS);
+        // The week up to the series' latest record (a feed that stopped still shows its last).
+        let latest = store
+            .newest(series, 1)
+            .await?
+            .first()
+            .and_then(|item| item.attributes.get(&fields.time))
+            .and_then(serde_json::Value::as_str)
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map_or_else(Utc::now, |at| at.to_utc());
+        let since = latest - chrono::Duration::days(CHART_DAYS);
         let data = crate::runtime::chart::gather(
             store.as_ref(),
             ledger.as_deref(),

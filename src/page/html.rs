@@ -73,7 +73,6 @@ mod tests {
         assert!(html.contains("INFY moved"));
         assert!(html.contains("1 of 3 shown"));
         assert!(html.contains(r#"<img src="/chart/INFY.png""#));
-        assert!(html.contains("No poll recorded yet."));
     }
 
     #[test]

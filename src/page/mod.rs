@@ -35,8 +35,6 @@ pub struct Page {
     pub dead_total: u64,
     /// Messages waiting, in flight and dead, when the queue could be read.
     pub queue: Option<QueueRow>,
-    /// The last poll of each feed, when polls are recorded where the page can read them.
-    pub feeds: Vec<FeedRow>,
     /// Why a section could not be read (`store: …`), each shown at the top of the page.
     pub problems: Vec<String>,
 }
@@ -102,19 +100,6 @@ pub struct QueueRow {
     pub in_flight: u64,
     /// In the dead-letter queue.
     pub dead: u64,
-}
-
-/// The last poll of one feed.
-#[derive(Clone, Debug, Serialize)]
-pub struct FeedRow {
-    /// The feed's name.
-    pub feed: String,
-    /// When it last answered with records (RFC 3339), if ever.
-    pub last_success: Option<String>,
-    /// The last failure, if the latest poll failed.
-    pub last_error: Option<String>,
-    /// Requests left in the API's quota, from its rate-limit headers, when it sends them.
-    pub quota_left: Option<String>,
 }
 
 /// The row of one series from its newest items (newest first): the latest values of `columns`

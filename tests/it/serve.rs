@@ -69,10 +69,13 @@ impl Served {
     }
 }
 
-/// A workspace that ran the demo response once: 12 quotes stored, 1 dead-lettered.
+/// A workspace that ran the demo response once: 12 quotes stored, 1 dead-lettered. Its charts
+/// draw the price with the day's low–high band.
 async fn ran() -> (Workspace, wiremock::MockServer) {
     let server = serve(demo_body()).await;
-    let ws = Workspace::new(&pipeline(&format!("{}/price", server.uri()), "quotes"));
+    let yaml = pipeline(&format!("{}/price", server.uri()), "quotes")
+        + "chart:\n  value: price\n  band: [low, high]\n";
+    let ws = Workspace::new(&yaml);
     let out = ws.run(&["run", "--once"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     (ws, server)
@@ -129,8 +132,9 @@ async fn the_page_shows_every_series_the_dead_letter_and_the_queue() {
     assert_eq!(missing, 404);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_second_poll_shows_how_each_price_moved() {
+/// A workspace that ran the demo response, then every price 1 % up a minute later: two records
+/// per series.
+async fn ran_twice() -> (Workspace, wiremock::MockServer) {
     let (ws, source) = ran().await;
     // Every price 1 % up, quoted a minute later: a new record per series.
     let mut quotes: Vec<Value> = serde_json::from_str(&demo_body()).expect("JSON");
@@ -147,7 +151,12 @@ async fn a_second_poll_shows_how_each_price_moved() {
         .await;
     let out = ws.run(&["run", "--once"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
+    (ws, source)
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_poll_shows_how_each_price_moved_and_each_series_has_a_chart() {
+    let (ws, _source) = ran_twice().await;
     let served = Served::start(&ws, &[]);
     let page = served.page().await;
     let tcs = page["series"]
@@ -159,6 +168,45 @@ async fn a_second_poll_shows_how_each_price_moved() {
     assert_eq!(tcs["cells"][0]["value"], "4215.59");
     assert_eq!(tcs["cells"][0]["change"], "+41.74 (+1.00 %)");
     assert_eq!(tcs["cells"][0]["direction"], "up");
+    assert_eq!(tcs["chart"], "/chart/TCS.png");
+
+    let response = reqwest::get(format!("{}/chart/TCS.png", served.base))
+        .await
+        .expect("the chart answers");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let png = response.bytes().await.expect("a body");
+    let (width, height, line) = decode(&png);
+    assert_eq!((width, height), (600, 240));
+    assert!(
+        line > 20,
+        "the price line is drawn: {line} pixels of its colour"
+    );
+    let (missing, _) = served.get("/chart/TCS.svg").await;
+    assert_eq!(missing, 404);
+}
+
+/// The chart line's colour (`chart::draw::LINE`), give or take a little for blending.
+const LINE: [u8; 3] = [31, 119, 180];
+
+/// A PNG's width, height and how many of its pixels have the chart line's colour.
+fn decode(bytes: &[u8]) -> (u32, u32, usize) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut pixels).expect("a frame");
+    let channels = info.color_type.samples();
+    let line = pixels[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|pixel| {
+            pixel[..3]
+                .iter()
+                .zip(LINE)
+                .all(|(have, want)| have.abs_diff(want) <= 6)
+        })
+        .count();
+    (info.width, info.height, line)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -230,8 +278,8 @@ fn headless(url: &str, args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_real_browser_renders_the_rows_and_the_page_is_not_blank() {
-    let (ws, _source) = ran().await;
+async fn a_real_browser_renders_the_rows_and_the_charts() {
+    let (ws, _source) = ran_twice().await;
     let served = Served::start(&ws, &[]);
     let url = format!("{}/", served.base);
 
@@ -250,7 +298,7 @@ async fn a_real_browser_renders_the_rows_and_the_page_is_not_blank() {
         12,
         "the browser's DOM has a row per series:\n{dom_text}"
     );
-    assert_contains(&dom_text, "4173.85");
+    assert_contains(&dom_text, "4215.59");
     assert_eq!(dom_text.matches(r#"<img src="/chart/"#).count(), 12);
 
     let shots = tempfile::tempdir().expect("screenshot dir");
@@ -265,10 +313,13 @@ async fn a_real_browser_renders_the_rows_and_the_page_is_not_blank() {
         String::from_utf8_lossy(&screenshot.stderr)
     );
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
-    assert_eq!(&png[1..4], b"PNG", "a PNG file");
+    let (width, height, line) = decode(&png);
+    assert_eq!((width, height), (1280, 2000), "the window size asked for");
+    // One chart's price line is about 1 000 pixels of its colour (the test above); the page's
+    // first charts are within the window: their lines are on screen only when the browser
+    // loaded and drew the images.
     assert!(
-        png.len() > 10_000,
-        "a screenshot of a page with tables is not tiny: {} bytes",
-        png.len()
+        line > 2_000,
+        "the screenshot shows the charts' price lines: {line} pixels of their colour"
     );
 }

@@ -271,7 +271,7 @@ async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
                         id: letter.id,
                         receives: letter.receive_count,
                         reason: redact(&reason),
-                        body: redact(&truncate(&letter.body, 200)),
+                        body: redact(&super::show::truncate(&letter.body, 200)),
                     }
                 })
                 .collect();
@@ -332,12 +332,5 @@ fn describe(backend: &Backend) -> String {
             format!("local state in {}", backend.state_dir.display())
         }
         crate::runtime::backend::BackendKind::Aws => "AWS (SQS, DynamoDB)".to_owned(),
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
     }
 }

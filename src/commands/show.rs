@@ -229,7 +229,8 @@ fn pick(all: &[String], asked: Option<&[String]>) -> Result<Vec<String>, UsageEr
     }
 }
 
-fn truncate(text: &str, max: usize) -> String {
+/// `text` cut after `max` characters, with `…` when it was longer (a long body in a table).
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),

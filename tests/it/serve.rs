@@ -81,6 +81,16 @@ async fn ran() -> (Workspace, wiremock::MockServer) {
     (ws, server)
 }
 
+/// The row of series `key` on a page.
+fn row<'a>(page: &'a Value, key: &str) -> &'a Value {
+    page["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .find(|row| row["key"] == key)
+        .unwrap_or_else(|| panic!("no row for {key}"))
+}
+
 /// The series keys of a page.
 fn keys(page: &Value) -> Vec<&str> {
     page["series"]
@@ -111,12 +121,7 @@ async fn the_page_shows_every_series_the_dead_letter_and_the_queue() {
         .map(|c| c.as_str().expect("name"))
         .collect();
     assert_eq!(columns, ["price", "high", "low", "inserted_at"]);
-    let tcs = page["series"]
-        .as_array()
-        .expect("series")
-        .iter()
-        .find(|row| row["key"] == "TCS")
-        .expect("TCS");
+    let tcs = row(&page, "TCS");
     assert_eq!(tcs["cells"][0]["value"], "4173.85", "exact digits");
     assert_eq!(page["dead_total"], 1);
     assert_contains(page["dead"][0]["reason"].as_str().expect("reason"), "price");
@@ -159,12 +164,7 @@ async fn a_second_poll_shows_how_each_price_moved_and_each_series_has_a_chart() 
     let (ws, _source) = ran_twice().await;
     let served = Served::start(&ws, &[]);
     let page = served.page().await;
-    let tcs = page["series"]
-        .as_array()
-        .expect("series")
-        .iter()
-        .find(|row| row["key"] == "TCS")
-        .expect("TCS");
+    let tcs = row(&page, "TCS");
     assert_eq!(tcs["cells"][0]["value"], "4215.59");
     assert_eq!(tcs["cells"][0]["change"], "+41.74 (+1.00 %)");
     assert_eq!(tcs["cells"][0]["direction"], "up");

@@ -30,29 +30,47 @@ impl DynamoDbStore {
         let Some(sort) = &self.sort else {
             return Ok(None);
         };
-        let output = self
+        let below = Some((sort.as_str(), before));
+        Ok(self
+            .newest_first(partition, below, 1)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The newest `limit` items of `partition` (those with a sort key below `below`'s value
+    /// when given, `#s` naming its attribute): one Query, newest first, strongly consistent.
+    async fn newest_first(
+        &self,
+        partition: &str,
+        below: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut request = self
             .aws
             .dynamodb()
             .await
             .query()
             .table_name(&self.table)
-            .key_condition_expression("#p = :p AND #s < :s")
             .expression_attribute_names("#p", &self.partition)
-            .expression_attribute_names("#s", sort)
             .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
-            .expression_attribute_values(":s", AttributeValue::S(before.to_owned()))
             .scan_index_forward(false)
-            .limit(1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| self.query_error(&e))?;
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true);
+        request = match below {
+            Some((sort, before)) => request
+                .key_condition_expression("#p = :p AND #s < :s")
+                .expression_attribute_names("#s", sort)
+                .expression_attribute_values(":s", AttributeValue::S(before.to_owned())),
+            None => request.key_condition_expression("#p = :p"),
+        };
+        let output = request.send().await.map_err(|e| self.query_error(&e))?;
         Ok(output
             .items
             .unwrap_or_default()
             .into_iter()
-            .next()
-            .map(|attributes| self.item_from(attributes)))
+            .map(|attributes| self.item_from(attributes))
+            .collect())
     }
 
     /// The items of `partition` with a sort key in `from..before`, by sort key.
@@ -238,26 +256,7 @@ impl DynamoDbStore {
         partition: &str,
         limit: usize,
     ) -> Result<Vec<Item>, StoreError> {
-        let output = self
-            .aws
-            .dynamodb()
-            .await
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", &self.partition)
-            .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| self.query_error(&e))?;
-        Ok(output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|attributes| self.item_from(attributes))
-            .collect())
+        self.newest_first(partition, None, limit).await
     }
 
     /// A failed Query as a store error.

@@ -188,10 +188,10 @@ pub(crate) struct Ran {
 /// cancels `stop`, so the other one stops too, as on a signal: the consumer finishes the batch in
 /// hand. The error is a stage that cannot be opened.
 ///
-/// `wind_down` is the gentler stop of a reload (`many`): the poll in progress finishes queueing
-/// all it fetched (a signal cuts it short: the next poll fetches it again, which a new version
-/// polling an API that answers only what is new would not), no poll follows, and then `stop` is
-/// cancelled for the consumer. A single run passes `stop` for both.
+/// Neither `stop` nor `wind_down` cuts a poll in progress: it finishes queueing all it fetched
+/// (an API that answers only what is new would not send it again; the soak's source is one), and
+/// no poll follows. `wind_down` is the stop of a reload (`many`): the poller stops first, then
+/// `stop` is cancelled for the consumer. A single run passes `stop` for both.
 pub(crate) async fn drive(
     loaded: &Loaded,
     options: &Options,
@@ -219,14 +219,18 @@ pub(crate) async fn drive(
         drained: options.once,
         stop: stop.clone(),
     };
+    // A stop never cuts the poll in progress short: what it fetched is queued (a source that
+    // answers only what is new would not send it again), then no poll follows. Only the queue
+    // failing for good ends it sooner; a second signal quits at once (`shutdown`).
+    let never = CancellationToken::new();
     let polling = async {
         let polled = match &poller {
             Some(poller) if options.once => {
-                poll_and_queue(poller, queue.as_ref(), counters, stop).await
+                poll_and_queue(poller, queue.as_ref(), counters, &never).await
             }
             Some(poller) => {
-                let clock = WindDown(wind_down);
-                poll_on_schedule_by(&clock, poller, queue.as_ref(), counters, stop).await
+                let clock = WindDown(wind_down, stop);
+                poll_on_schedule_by(&clock, poller, queue.as_ref(), counters, &never).await
             }
             None => Ok(()),
         };
@@ -259,9 +263,9 @@ pub(crate) async fn drive(
     })
 }
 
-/// The system clock, whose waits for the next poll also end when its token is cancelled: the
-/// poll loop then stops between polls, never during one.
-struct WindDown<'a>(&'a CancellationToken);
+/// The system clock, whose waits for the next poll also end when either token is cancelled (a
+/// reload's wind-down, the stop): the poll loop then stops between polls, never during one.
+struct WindDown<'a>(&'a CancellationToken, &'a CancellationToken);
 
 impl Clock for WindDown<'_> {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -276,6 +280,7 @@ impl Clock for WindDown<'_> {
         tokio::select! {
             woke = SystemClock.sleep_until(at, stop) => woke,
             () = self.0.cancelled() => false,
+            () = self.1.cancelled() => false,
         }
     }
 }

@@ -267,7 +267,10 @@ class Scenario:
         errors = []
         ids = [i for i, r in self.template["Resources"].items()
                if r["Type"] == "AWS::CloudWatch::Alarm"]
-        if not {"DeadLetterAlarm", "FunctionErrorsAlarm", "FeedSilentAlarm"} <= set(ids):
+        # No FeedSilentAlarm here: the fixture's schedule fires once, in 2099, so it has no gap
+        # between firings to watch (src/deploy/alarms.rs leaves the alarm out; tests/it/deploy.rs
+        # checks it on a schedule that has one). Every alarm the template has is checked below.
+        if not {"DeadLetterAlarm", "FunctionErrorsAlarm"} <= set(ids):
             errors.append(f"the template's alarms are {ids}")
         topic = self.resources.get("AlarmTopic", {}).get("PhysicalResourceId")
         names = {i: self.resources[i]["PhysicalResourceId"] for i in ids}

@@ -38,7 +38,7 @@ pub const CHART_DAYS: i64 = 7;
 /// The size of each series' chart on the page.
 const CHART_WIDTH: u32 = 600;
 const CHART_HEIGHT: u32 = 240;
-/// How far back the page lists alerts.
+/// How far back from the latest alert the page lists alerts (by the records' time).
 pub const ALERTS_WINDOW_DAYS: i64 = 7;
 
 /// What `serve` was asked to do.
@@ -197,7 +197,7 @@ async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
         backend: describe(backend),
         generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         columns: columns(loaded),
-        alerts_window: format!("{ALERTS_WINDOW_DAYS} days"),
+        alerts_window: format!("the {ALERTS_WINDOW_DAYS} days up to the latest"),
         ..Page::default()
     };
     if let Some(database) = backend.missing_local_state(pipeline) {
@@ -217,7 +217,9 @@ async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
         Err(error) => page.problems.push(redact(&format!("store: {error}"))),
     }
     if loaded.rules.is_some() {
-        let since = Utc::now() - chrono::Duration::days(ALERTS_WINDOW_DAYS);
+        // By the records' time, as the alerts are: the week up to the latest alert (a replayed
+        // or stopped feed still shows its last alerts), not the week before now.
+        let since = chrono::DateTime::UNIX_EPOCH;
         let raised = match backend.alert_ledger(pipeline) {
             Ok(ledger) => ledger.raised_since(since).await,
             Err(error) => Err(error),
@@ -225,6 +227,10 @@ async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
         match raised {
             Ok(mut alerts) => {
                 alerts.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
+                if let Some(latest) = alerts.first().map(|alert| alert.at) {
+                    let from = latest - chrono::Duration::days(ALERTS_WINDOW_DAYS);
+                    alerts.retain(|alert| alert.at >= from);
+                }
                 page.alerts = alerts
                     .into_iter()
                     .take(MAX_ALERTS)

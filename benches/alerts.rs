@@ -80,6 +80,8 @@ fn bench(c: &mut Criterion) {
 
 #[path = "alerts/live.rs"]
 mod live;
+#[path = "support/mode.rs"]
+mod mode;
 
 /// The demo pipeline's text: without rules (one mail per batch, as before alert rules), with its
 /// one rule, and with two more (a 1 h window and a level): 3 rules.

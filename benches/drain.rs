@@ -21,7 +21,13 @@ use stockrun::runtime::counters::Counters;
 use stockrun::store::Item;
 use stockrun::store::local::LocalStore;
 
-const RECORDS: usize = 100_000;
+/// Records drained: 100 000 under `cargo bench`, 1 000 under `cargo test`.
+fn records() -> usize {
+    mode::size(100_000, 1_000)
+}
+
+#[path = "support/mode.rs"]
+mod mode;
 
 fn pipeline() -> stockrun::config::Pipeline {
     let yaml = std::fs::read("pipelines/stocks.yaml").expect("run from the repository root");
@@ -34,7 +40,7 @@ fn pipeline() -> stockrun::config::Pipeline {
 }
 
 fn bodies(pipeline: &str) -> Vec<String> {
-    (0..RECORDS)
+    (0..records())
         .map(|i| {
             Message::new(
                 pipeline.to_owned(),
@@ -74,7 +80,7 @@ fn drain(c: &mut Criterion) {
     let mut group = c.benchmark_group("drain_100k");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(60));
-    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.throughput(Throughput::Elements(records() as u64));
 
     group.bench_function(
         "consume --once (receive, process, store, delete; batches of 10)",
@@ -117,7 +123,7 @@ fn drain(c: &mut Criterion) {
                         .block_on(consume(&stages, &counters, &until))
                         .expect("drained");
                     total += start.elapsed();
-                    assert_eq!(Counters::get(&counters.stored), RECORDS as u64);
+                    assert_eq!(Counters::get(&counters.stored), records() as u64);
                 }
                 total
             });
@@ -126,7 +132,7 @@ fn drain(c: &mut Criterion) {
 
     for (name, per_transaction) in [
         ("raw insert, 10 rows per transaction", 10),
-        ("raw insert, one transaction", RECORDS),
+        ("raw insert, one transaction", records()),
     ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {

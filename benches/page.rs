@@ -16,7 +16,13 @@ use stockrun::config::load::UnsetVariables;
 use stockrun::runtime::backend::{Backend, BackendKind};
 
 const SERIES: usize = 50;
-const PER_SERIES: usize = 20_000;
+/// Quotes per series: 20 000 under `cargo bench` (1 000 000 items), 20 under `cargo test`.
+fn per_series() -> usize {
+    mode::size(20_000, 20)
+}
+
+#[path = "support/mode.rs"]
+mod mode;
 
 fn bench(c: &mut Criterion) {
     let env = Environment::from_pairs([("RAPIDAPI_KEY", "bench-key-0123456789")]);
@@ -79,7 +85,7 @@ fn fill(database: &std::path::Path) {
             .to_utc();
         for series in 0..SERIES {
             let symbol = format!("SYM{series:03}");
-            for minute in 0..PER_SERIES {
+            for minute in 0..per_series() {
                 let at = (start + chrono::Duration::minutes(minute as i64))
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 let price = 1000.0 + (minute % 97) as f64;

@@ -34,7 +34,10 @@ use stockrun::store::local::LocalStore;
 use stockrun::store::{Item, Store};
 
 const SERIES: usize = 1_000;
-const PER_SERIES: usize = 1_000;
+/// Quotes per series: 1 000 under `cargo bench` (1 000 000 items), 10 under `cargo test`.
+fn per_series() -> usize {
+    super::mode::size(1_000, 10)
+}
 const BATCH: usize = 10;
 /// `LocalStore::put_batch`'s statement, for building the store fast.
 const STORE_UPSERT: &str =
@@ -144,7 +147,7 @@ impl Live {
             let tx = connection.transaction().expect("transaction");
             {
                 let mut upsert = tx.prepare(STORE_UPSERT).expect("the store's upsert");
-                for minute in 0..PER_SERIES {
+                for minute in 0..per_series() {
                     for series in 0..SERIES {
                         let item = quote(series, minute, false);
                         let attributes = serde_json::to_string(&item.attributes).unwrap();
@@ -184,7 +187,7 @@ impl Live {
         };
         // The states of every series, from its latest quote.
         let latest: Vec<Item> = (0..SERIES)
-            .map(|series| quote(series, PER_SERIES - 1, false))
+            .map(|series| quote(series, per_series() - 1, false))
             .collect();
         runtime
             .block_on(raise(
@@ -195,7 +198,7 @@ impl Live {
             ))
             .expect("states seeded");
         let count = runtime.block_on(store.count()).expect("count");
-        assert_eq!(count, (SERIES * PER_SERIES) as u64);
+        assert_eq!(count, (SERIES * per_series()) as u64);
         let size = std::fs::metadata(&db).map_or(0, |m| m.len());
         eprintln!(
             "live: {count} items of {SERIES} series and their states in {:.1} s ({:.0} MB)",
@@ -216,7 +219,7 @@ impl Live {
         let batch = self.batches.get();
         self.batches.set(batch + 1);
         let groups = SERIES / BATCH;
-        let minute = PER_SERIES + batch / groups;
+        let minute = per_series() + batch / groups;
         let first = (batch % groups) * BATCH;
         (first..first + BATCH)
             .map(|series| quote(series, minute, jumping))
@@ -273,7 +276,7 @@ fn parts(c: &mut Criterion, rules: &Arc<Rules>) {
             .expect("load");
         let engine = Engine::new(rules, "inserted_at");
         let items: Vec<Item> = (0..BATCH)
-            .map(|s| quote(s, PER_SERIES + 100_000, false))
+            .map(|s| quote(s, per_series() + 100_000, false))
             .collect();
         let now = Utc::now();
         b.iter(|| {
@@ -395,7 +398,7 @@ pub fn bench(c: &mut Criterion) {
             n += 1;
             let series = format!("SYM{:04}", n * 7 % SERIES);
             let before = stockrun::process::timestamp::to_rfc3339(
-                base_time() + chrono::Duration::minutes((n % PER_SERIES) as i64),
+                base_time() + chrono::Duration::minutes((n % per_series()) as i64),
             );
             live.runtime
                 .block_on(live.stages.store.previous(&series, &before))

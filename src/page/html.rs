@@ -88,7 +88,7 @@ mod tests {
         assert!(html.contains("1 of 3 shown"));
         assert!(html.contains(r#"<img src="/chart/INFY.png""#));
         assert!(
-            html.contains(r#"<tr data-feed="symbol=&lt;i&gt;X&lt;/i&gt;" class="failed">"#),
+            html.contains(r#"<tr data-feed="symbol&#x3D;&lt;i&gt;X&lt;/i&gt;" class="failed">"#),
             "{html}"
         );
         assert!(html.contains(r#"<td class="num low">0 / 500 (0 %)</td>"#));

@@ -264,7 +264,8 @@ pub enum Command {
         format: ValidateFormat,
     },
     /// Serve a read-only page of the pipeline: per series the latest values, their change and a
-    /// chart; recent alerts; the queue and the dead letters with reasons.
+    /// chart; each feed's last poll, outcome and quota left; recent alerts; the queue and the
+    /// dead letters with reasons.
     ///
     /// Server-rendered HTML (no JavaScript) that refreshes every minute; `/page.json` is the same
     /// data as JSON. Reads the state a `run` (or the deployed Lambda, with `--backend aws`)
@@ -322,7 +323,8 @@ pub enum Command {
         height: u32,
     },
     /// Create what the pipeline needs on AWS when it is missing (for development): the queue and
-    /// its dead-letter queue with the redrive policy, the DynamoDB table, the SES sender identity.
+    /// its dead-letter queue with the redrive policy, the DynamoDB table and its alert table
+    /// (alert state, each feed's last poll), the SES sender identity.
     ///
     /// Prints one line per resource, `created` or `exists`; running it again changes nothing.
     /// Uses the standard AWS configuration (`AWS_REGION`, credentials or `AWS_PROFILE`,

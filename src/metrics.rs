@@ -229,8 +229,9 @@ pub fn flush_emf(out: &mut impl std::io::Write) -> std::io::Result<()> {
     out.flush()
 }
 
-/// A feed's label value: its label, or [`ONLY_FEED`] for a pipeline without `feeds`.
-fn feed_label(feed: &str) -> String {
+/// A feed's label value: its label, or [`ONLY_FEED`] for a pipeline without `feeds` (the name
+/// the feed status gives it too).
+pub fn feed_label(feed: &str) -> String {
     if feed.is_empty() {
         ONLY_FEED.to_owned()
     } else {

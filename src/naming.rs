@@ -41,13 +41,13 @@ pub fn dead_letter_queue_name(queue: &str) -> String {
 /// What the alert table's name adds to the records table's: `quotes` → `quotes-alerts`.
 const ALERT_TABLE_SUFFIX: &str = "-alerts";
 
-/// The DynamoDB table of a pipeline's alert state, ledger and outbox, beside its records table
-/// `table`: `<table>-alerts`.
+/// The DynamoDB table of a pipeline's alert state, ledger and outbox and its feed status,
+/// beside its records table `table`: `<table>-alerts`.
 pub fn alert_table(table: &str) -> String {
     format!("{table}{ALERT_TABLE_SUFFIX}")
 }
 
-/// The alert table's key: `pk` (what an item is: `series`, `alert`, `outbox`, `meta`) and `sk`
+/// The alert table's key: `pk` (what an item is: `series`, `alert`, `outbox`, `meta`, `feed`) and `sk`
 /// (which one), both strings (`alert::ledger::dynamodb`, whose expressions spell them too).
 pub fn alert_table_key() -> Vec<KeyAttribute> {
     vec![

@@ -1,6 +1,6 @@
 //! What a pipeline needs on AWS, described once: the queue and its dead-letter queue (names,
 //! redrive after `max_receive_count`, visibility timeout, retention), the table (name, key
-//! schema, billing mode), the alert table when the pipeline has alert rules, and the e-mail
+//! schema, billing mode), the alert table (alert state and every feed's last poll), and the e-mail
 //! sender's identity, and the alarms' thresholds (`deploy/` writes the alarms). `stockrun init` provisions from it (through each backend's
 //! `provision` module) and `deploy/` writes the CloudFormation resources from it, so the two
 //! cannot disagree on a name or a key. A leaf: it knows the pipeline model and [`naming`].
@@ -38,6 +38,15 @@ pub fn alarms_on_quota(pipeline: &Pipeline) -> bool {
     pipeline.source.quota.is_some()
 }
 
+/// Whether the pipeline has alert rules (`notify.rules`): then its function keeps alert state
+/// in the alert table, besides the feed status every pipeline keeps there.
+pub fn has_alert_rules(pipeline: &Pipeline) -> bool {
+    pipeline
+        .notify
+        .as_ref()
+        .is_some_and(|notify| !notify.rules.is_empty())
+}
+
 /// How long the queue keeps a message: SQS's default of 4 days, written out.
 const QUEUE_RETENTION: Duration = Duration::from_secs(4 * 86_400);
 
@@ -55,9 +64,10 @@ pub struct Resources {
     pub queue: QueueResource,
     /// The table records are stored in.
     pub table: TableResource,
-    /// The table of the alert rules' state, ledger and outbox, when the pipeline has rules
-    /// (`alert::ledger::dynamodb`).
-    pub alerts: Option<TableResource>,
+    /// The table beside it: the alert rules' state, ledger and outbox
+    /// (`alert::ledger::dynamodb`) and every feed's last poll (`source::status::dynamodb`), so
+    /// every pipeline has one, with alert rules or without.
+    pub alerts: TableResource,
     /// `notify.from`, when the pipeline sends e-mail (see [`Resources::sender`]).
     from: Option<String>,
 }
@@ -175,15 +185,11 @@ impl Resources {
                 key: naming::table_key(pipeline),
                 billing_mode: TABLE_BILLING_MODE,
             },
-            alerts: pipeline
-                .notify
-                .as_ref()
-                .filter(|notify| !notify.rules.is_empty())
-                .map(|_| TableResource {
-                    name: naming::alert_table(&pipeline.store.table),
-                    key: naming::alert_table_key(),
-                    billing_mode: TABLE_BILLING_MODE,
-                }),
+            alerts: TableResource {
+                name: naming::alert_table(&pipeline.store.table),
+                key: naming::alert_table_key(),
+                billing_mode: TABLE_BILLING_MODE,
+            },
             from: pipeline.notify.as_ref().map(|n| n.from.value.clone()),
         }
     }
@@ -243,15 +249,13 @@ mod tests {
         assert_eq!(resources.table.name, "quotes");
         assert_eq!(resources.table.describe_key(), "symbol HASH");
         assert!(resources.sender().is_none(), "no notify section");
-        assert!(resources.alerts.is_none(), "no alert rules");
     }
 
     #[test]
-    fn alert_rules_need_an_alert_table_beside_the_records_table() {
-        let notify = "notify:\n  from: bot@example.com\n  to: [me@example.com]\n  rules:\n    \
-                      up:\n      when: 'true'\n      subject: s\n      text: t\n";
-        let resources = Resources::new(&pipeline("quotes", notify), Duration::from_secs(50));
-        let alerts = resources.alerts.expect("an alert table");
+    fn every_pipeline_has_an_alert_table_beside_the_records_table() {
+        // Without alert rules too: the feed status lives there.
+        let resources = Resources::new(&pipeline("quotes", ""), Duration::from_secs(50));
+        let alerts = resources.alerts;
         assert_eq!(alerts.name, "quotes-alerts");
         assert_eq!(alerts.describe_key(), "pk HASH, sk RANGE");
         assert_eq!(alerts.billing_mode, "PAY_PER_REQUEST");

@@ -1,6 +1,6 @@
 //! `stockrun init FILE --backend aws`: creates, when missing, what a pipeline needs on AWS for
 //! development — the dead-letter queue, the queue with its redrive policy, the DynamoDB table with
-//! the pipeline's key, the alert table when the pipeline has alert rules, and the SES sender
+//! the pipeline's key, the alert table (alert state and the feed status), and the SES sender
 //! identity — printing one line per resource. Running it
 //! again changes nothing. Production infrastructure comes from a deploy template instead.
 //!
@@ -55,9 +55,7 @@ pub async fn run(
     let resources = Resources::new(pipeline, visibility);
     init_queues(aws, &resources.queue, out).await?;
     let mut table_ok = init_table(aws, &resources.table, out).await?;
-    if let Some(alerts) = &resources.alerts {
-        table_ok &= init_table(aws, alerts, out).await?;
-    }
+    table_ok &= init_table(aws, &resources.alerts, out).await?;
     match (resources.sender(), &options.backend.smtp) {
         (None, _) => writeln!(out, "skipped SES identity: the pipeline sends no e-mail")?,
         (Some(_), Some(_)) => writeln!(out, "skipped SES identity: e-mail goes through --smtp")?,

@@ -26,7 +26,9 @@ use crate::runtime::Stages;
 use crate::runtime::backend::Backend;
 use crate::runtime::consumer::{ConsumeError, Until, consume};
 use crate::runtime::counters::{Counters, Summary};
-use crate::runtime::poll_loop::{Clock, SystemClock, poll_and_queue, poll_on_schedule_by};
+use crate::runtime::poll_loop::{
+    Clock, SystemClock, feed_status, poll_and_queue, poll_on_schedule_by,
+};
 use crate::runtime::shutdown;
 
 /// Which halves of the pipeline to run.
@@ -206,6 +208,10 @@ pub(crate) async fn drive(
         Halves::Consume => None,
         _ => Some(loaded.poller()?),
     };
+    let status = poller
+        .as_ref()
+        .and_then(|_| feed_status(&options.backend, pipeline));
+    let status = status.as_deref();
     let stages = match options.halves {
         Halves::Poll => None,
         _ => Some(Stages::open(loaded, &options.backend, Arc::clone(&queue))?),
@@ -226,11 +232,11 @@ pub(crate) async fn drive(
     let polling = async {
         let polled = match &poller {
             Some(poller) if options.once => {
-                poll_and_queue(poller, queue.as_ref(), counters, &never).await
+                poll_and_queue(poller, queue.as_ref(), status, counters, &never).await
             }
             Some(poller) => {
                 let clock = WindDown(wind_down, stop);
-                poll_on_schedule_by(&clock, poller, queue.as_ref(), counters, &never).await
+                poll_on_schedule_by(&clock, poller, queue.as_ref(), status, counters, &never).await
             }
             None => Ok(()),
         };

@@ -1,7 +1,8 @@
 //! `stockrun serve FILE`: a read-only page of a pipeline (see `crate::page`), served with axum on
 //! loopback by default. Each request reads the stages afresh (the state a `run` or the deployed
 //! Lambda writes), by series and with limits, never the whole table: per series the newest two
-//! records ([`Store::newest`]), the series list from the key index ([`Store::series`]).
+//! records ([`Store::newest`]), the series list from the key index ([`Store::series`]); the
+//! feeds' last polls from the feed status the poller records (`source::status`).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -248,6 +249,19 @@ async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
             }
             Err(error) => page.problems.push(redact(&format!("alerts: {error}"))),
         }
+    }
+    match backend.existing_feed_status(pipeline) {
+        Ok(status) => match status.all().await {
+            Ok(feeds) => {
+                let now = Utc::now();
+                page.feeds = feeds
+                    .iter()
+                    .map(|feed| page::feeds::feed_row(feed, &loaded.schedule, now))
+                    .collect();
+            }
+            Err(error) => page.problems.push(redact(&format!("feeds: {error}"))),
+        },
+        Err(error) => page.problems.push(redact(&format!("feeds: {error}"))),
     }
     match backend.queue_counts(pipeline).await {
         Ok(counts) => {

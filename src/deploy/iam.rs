@@ -15,7 +15,9 @@
 //! alert table (`src/alert/ledger/dynamodb`) is read with BatchGetItem (series states), GetItem
 //! (the last digest) and Query (the outbox), written with TransactWriteItems of Puts (IAM
 //! authorises each as `dynamodb:PutItem`; no ConditionCheck is used) and PutItem (the digest),
-//! claimed with UpdateItem and settled with BatchWriteItem; e-mail goes through SES v2 SendEmail (`src/notify/ses.rs`),
+//! claimed with UpdateItem and settled with BatchWriteItem; every pipeline's scheduled poll
+//! records the feed status in the alert table (`src/source/status/dynamodb.rs`) with
+//! BatchWriteItem, after a BatchGetItem of the failed feeds' items; e-mail goes through SES v2 SendEmail (`src/notify/ses.rs`),
 //! authorised on the sender's identities; Lambda writes its logs to the log group the template
 //! creates. The dead-letter queue is filled by SQS
 //! itself: the function needs no access to it.
@@ -26,7 +28,8 @@ use super::{ALERT_TABLE, FUNCTION, LOG_GROUP, QUEUE, TABLE};
 use crate::resources::Sender;
 
 /// The execution role; `sender` is `None` when the pipeline sends no e-mail, `mails` when it
-/// has a notify section, `alerts` when it has alert rules (and so an alert table).
+/// has a notify section, `alerts` when it has alert rules (which keep their state in the alert
+/// table, where every pipeline keeps its feed status).
 pub fn role(sender: Option<&Sender>, mails: bool, alerts: bool) -> Role {
     let mut statement = vec![
         allow(
@@ -53,6 +56,11 @@ pub fn role(sender: Option<&Sender>, mails: bool, alerts: bool) -> Role {
             "StoreRecords",
             &["dynamodb:BatchWriteItem"],
             vec![Str::attribute(TABLE, "Arn")],
+        ),
+        allow(
+            "RecordFeedStatus",
+            &["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
+            vec![Str::attribute(ALERT_TABLE, "Arn")],
         ),
     ];
     if mails {

@@ -32,7 +32,7 @@ pub const QUEUE: &str = "Queue";
 pub const DEAD_LETTER_QUEUE: &str = "DeadLetterQueue";
 /// Logical id of the table.
 pub const TABLE: &str = "Table";
-/// Logical id of the alert table (only when the pipeline has alert rules).
+/// Logical id of the alert table (alert state, and the feed status of every pipeline).
 pub const ALERT_TABLE: &str = "AlertTable";
 /// Logical id of the function's log group.
 pub const LOG_GROUP: &str = "LogGroup";

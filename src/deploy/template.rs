@@ -19,7 +19,7 @@ use super::{
 };
 use crate::config::Pipeline;
 use crate::naming::{KEY_ATTRIBUTE_TYPE, PIPELINE_VARIABLE};
-use crate::resources::{QueueResource, TableResource};
+use crate::resources::{QueueResource, TableResource, has_alert_rules};
 
 /// The template for `source.pipeline`.
 pub fn template(source: Source<'_>, options: &Options) -> Result<Template, DeployError> {
@@ -47,9 +47,7 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
     );
     resources.insert(QUEUE.to_owned(), queue(&plan.resources.queue));
     resources.insert(TABLE.to_owned(), table(&plan.resources.table));
-    if let Some(alerts) = &plan.resources.alerts {
-        resources.insert(ALERT_TABLE.to_owned(), table(alerts));
-    }
+    resources.insert(ALERT_TABLE.to_owned(), table(&plan.resources.alerts));
     resources.insert(LOG_GROUP.to_owned(), log_group(&plan, options));
     resources.insert(
         ROLE.to_owned(),
@@ -58,7 +56,7 @@ pub fn template(source: Source<'_>, options: &Options) -> Result<Template, Deplo
             Properties::Role(role(
                 plan.sender.as_ref(),
                 pipeline.notify.is_some(),
-                plan.resources.alerts.is_some(),
+                has_alert_rules(pipeline),
             )),
         ),
     );

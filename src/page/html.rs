@@ -25,7 +25,7 @@ pub fn render(page: &Page) -> Result<String, handlebars::RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::page::{AlertRow, Cell, DeadRow, QueueRow, SeriesRow};
+    use crate::page::{AlertRow, Cell, DeadRow, FeedRow, QueueRow, SeriesRow};
 
     #[test]
     fn every_section_renders_and_values_are_escaped() {
@@ -64,6 +64,20 @@ mod tests {
                 in_flight: 0,
                 dead: 3,
             }),
+            feeds: vec![FeedRow {
+                feed: "symbol=<i>X</i>".to_owned(),
+                polled_at: "2026-11-28T11:59:00Z".to_owned(),
+                age: "1 min ago".to_owned(),
+                outcome: "http_4xx".to_owned(),
+                records: 0,
+                last_ok: "never".to_owned(),
+                quota: "0 / 500 (0 %)".to_owned(),
+                quota_remaining: Some(0),
+                quota_limit: Some(500),
+                state: "failed",
+                note: None,
+                quota_low: true,
+            }],
             ..Page::default()
         };
         let html = render(&page).unwrap();
@@ -73,6 +87,11 @@ mod tests {
         assert!(html.contains("INFY moved"));
         assert!(html.contains("1 of 3 shown"));
         assert!(html.contains(r#"<img src="/chart/INFY.png""#));
+        assert!(
+            html.contains(r#"<tr data-feed="symbol&#x3D;&lt;i&gt;X&lt;/i&gt;" class="failed">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<td class="num low">0 / 500 (0 %)</td>"#));
     }
 
     #[test]
@@ -81,5 +100,6 @@ mod tests {
         assert!(html.contains("Nothing stored yet."));
         assert!(html.contains("No dead letters."));
         assert!(html.contains("The queue could not be read."));
+        assert!(html.contains("No poll recorded yet"));
     }
 }

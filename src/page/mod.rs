@@ -1,14 +1,17 @@
 //! The page `stockrun serve` shows: what a pipeline holds and how it is doing, as plain data
-//! ([`Page`]) and as server-rendered HTML ([`html`]). Gathering the data from the stages is the
-//! command's job (`commands::serve`); this module only shapes and renders it, so it needs no
-//! store, queue or runtime.
+//! ([`Page`]) and as server-rendered HTML ([`html`]); `feeds` shapes the feeds' last polls.
+//! Gathering the data from the stages is the command's job (`commands::serve`); this module only
+//! shapes and renders it, so it needs no store, queue or runtime.
 
+pub mod feeds;
 pub mod html;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::store::Item;
+
+pub use feeds::FeedRow;
 
 /// Everything on the page, ready to render.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -35,6 +38,8 @@ pub struct Page {
     pub dead_total: u64,
     /// Messages waiting, in flight and dead, when the queue could be read.
     pub queue: Option<QueueRow>,
+    /// Each feed's last poll, by label (empty before the first poll).
+    pub feeds: Vec<FeedRow>,
     /// Why a section could not be read (`store: …`), each shown at the top of the page.
     pub problems: Vec<String>,
 }

@@ -20,6 +20,9 @@ use crate::queue::local::LocalQueue;
 use crate::queue::sqs::{DeadLetters, SqsQueue};
 use crate::queue::{Queue, QueueCounts, QueueError};
 use crate::resources::default_visibility;
+use crate::source::status::FeedStatusStore;
+use crate::source::status::dynamodb::DynamoDbFeedStatus;
+use crate::source::status::local::LocalFeedStatus;
 use crate::store::dynamodb::DynamoDbStore;
 use crate::store::local::LocalStore;
 use crate::store::{Store, StoreError};
@@ -235,6 +238,36 @@ impl Backend {
                 &alert_table(&pipeline.store.table),
             ))),
         }
+    }
+
+    /// Where the poller records each feed's last poll (`source::status`): a table in the
+    /// pipeline's database file, or items of its alert table (`naming::alert_table`).
+    pub fn feed_status(&self, pipeline: &Pipeline) -> Result<Arc<dyn FeedStatusStore>, StoreError> {
+        match self.kind {
+            BackendKind::Local => Ok(Arc::new(LocalFeedStatus::open(&self.database(pipeline))?)),
+            BackendKind::Aws => Ok(self.aws_feed_status(pipeline)),
+        }
+    }
+
+    /// The feed status of a pipeline that has run, for reading it (`serve`): the local database
+    /// is opened read-only.
+    pub fn existing_feed_status(
+        &self,
+        pipeline: &Pipeline,
+    ) -> Result<Arc<dyn FeedStatusStore>, BackendError> {
+        match self.kind {
+            BackendKind::Local => Ok(Arc::new(LocalFeedStatus::open_existing(
+                &self.existing_database(pipeline)?,
+            )?)),
+            BackendKind::Aws => Ok(self.aws_feed_status(pipeline)),
+        }
+    }
+
+    fn aws_feed_status(&self, pipeline: &Pipeline) -> Arc<dyn FeedStatusStore> {
+        Arc::new(DynamoDbFeedStatus::new(
+            Arc::clone(&self.aws),
+            &alert_table(&pipeline.store.table),
+        ))
     }
 
     /// The pipeline's store: on the local backend what `open_local` opens, on AWS its table.

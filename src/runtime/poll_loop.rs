@@ -2,9 +2,12 @@
 //! the loop waits for the next active firing) and send every record to the queue in batches of
 //! at most ten. A failing poll or send is logged and the loop goes on, except when the
 //! queue fails in a way trying again cannot fix (a damaged state file, a full disk): then the
-//! poller stops with that error. A stop request ends the sending and its retries at once. Log
-//! lines are not redacted here: the log writer hides every registered secret (`crate::logging`).
+//! poller stops with that error. A stop request ends the sending and its retries at once. After
+//! each poll the feeds' status is recorded (`source::status`, for `stockrun serve`); that never
+//! fails a poll: a failure to write it is a warning. Log lines are not redacted here: the log
+//! writer hides every registered secret (`crate::logging`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::Retryable;
@@ -13,11 +16,36 @@ use tokio_util::sync::CancellationToken;
 
 use serde_json::{Map, Value};
 
+use super::backend::Backend;
 use super::counters::Counters;
+use crate::config::Pipeline;
 use crate::message::Message;
 use crate::queue::{MAX_BATCH, MAX_MESSAGE_BYTES, Queue, QueueError};
 use crate::retry;
-use crate::source::{Flow, Poller, Sink};
+use crate::source::status::FeedStatusStore;
+use crate::source::{FeedPolled, Flow, Poller, Sink};
+
+/// The feed status the poller of `pipeline` records to on `backend`; `None`, with a warning,
+/// when it cannot be opened (polling goes on without it).
+pub fn feed_status(backend: &Backend, pipeline: &Pipeline) -> Option<Arc<dyn FeedStatusStore>> {
+    match backend.feed_status(pipeline) {
+        Ok(status) => Some(status),
+        Err(error) => {
+            tracing::warn!(%error, "the feed status cannot be opened: polls are not recorded for `stockrun serve`");
+            None
+        }
+    }
+}
+
+/// Records the feeds of one poll in `status`; a failure is a warning, never the poll's.
+async fn record_status(status: Option<&dyn FeedStatusStore>, feeds: &[FeedPolled]) {
+    let Some(status) = status.filter(|_| !feeds.is_empty()) else {
+        return;
+    };
+    if let Err(error) = status.record(feeds).await {
+        tracing::warn!(%error, feeds = feeds.len(), "the feed status was not recorded; polling goes on");
+    }
+}
 
 /// Polls once and queues the records as the pages are handed on, in batches of ten across
 /// pages and feeds (so a poll holds a few responses, not every record of every feed, and sends
@@ -25,10 +53,11 @@ use crate::source::{Flow, Poller, Sink};
 /// its records count as not queued. Once `stop` is cancelled, the records in hand count as not
 /// queued and no further feed is requested (the next poll fetches them again). An error trying
 /// again cannot fix ends the sending and the poll: the records in hand count as not queued and
-/// the error is returned.
+/// the error is returned. How each feed's poll ended is recorded in `status`, when given.
 pub async fn poll_and_queue(
     poller: &Poller,
     queue: &dyn Queue,
+    status: Option<&dyn FeedStatusStore>,
     counters: &Counters,
     stop: &CancellationToken,
 ) -> Result<(), QueueError> {
@@ -46,6 +75,7 @@ pub async fn poll_and_queue(
     );
     let stats = poller.poll(&mut sink).await;
     sink.send_pending(0).await;
+    record_status(status, &stats.feeds).await;
     crate::metrics::queued(
         poller.pipeline(),
         (Counters::get(&counters.queued) - queued_before) as usize,
@@ -223,10 +253,11 @@ impl Clock for SystemClock {
 pub async fn poll_on_schedule(
     poller: &Poller,
     queue: &dyn Queue,
+    status: Option<&dyn FeedStatusStore>,
     counters: &Counters,
     stop: &CancellationToken,
 ) -> Result<(), QueueError> {
-    poll_on_schedule_by(&SystemClock, poller, queue, counters, stop).await
+    poll_on_schedule_by(&SystemClock, poller, queue, status, counters, stop).await
 }
 
 /// [`poll_on_schedule`] on `clock`.
@@ -234,6 +265,7 @@ pub async fn poll_on_schedule_by(
     clock: &impl Clock,
     poller: &Poller,
     queue: &dyn Queue,
+    status: Option<&dyn FeedStatusStore>,
     counters: &Counters,
     stop: &CancellationToken,
 ) -> Result<(), QueueError> {
@@ -249,7 +281,7 @@ pub async fn poll_on_schedule_by(
         if !clock.sleep_until(next, stop).await {
             return Ok(());
         }
-        poll_and_queue(poller, queue, counters, stop).await?;
+        poll_and_queue(poller, queue, status, counters, stop).await?;
         note_overrun(poller, next, clock.now(), counters);
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Client, Response, StatusCode, Url};
 
-use super::ratelimit::RateLimitHeaders;
+use super::ratelimit::{LastQuota, RateLimitHeaders};
 use super::{body, retry};
 use crate::config::model::Method;
 use crate::metrics::FailureKind;
@@ -116,13 +116,14 @@ pub(crate) struct Request<'r> {
 }
 
 /// Sends `request`; any status but 2xx is an error carrying the body's message. The response's
-/// rate-limit headers are logged, whatever its status. A compressed body (gzip, deflate,
+/// rate-limit headers are logged and kept in `quota`, whatever its status. A compressed body (gzip, deflate,
 /// brotli: the client asks for them) is decompressed as it is read, so `limit` caps what it
 /// decompresses to.
 pub(crate) async fn http(
     client: &Client,
     request: &Request<'_>,
     ratelimit: &RateLimitHeaders,
+    quota: &LastQuota,
     limit: usize,
     timeout: Duration,
 ) -> Result<Fetched, FetchError> {
@@ -141,7 +142,7 @@ pub(crate) async fn http(
         .await
         .map_err(|err| transport(err, timeout))?;
     let status = response.status();
-    ratelimit.log(response.headers());
+    quota.set(ratelimit.log(response.headers()));
     let content_type = response
         .headers()
         .get(CONTENT_TYPE)

@@ -13,6 +13,8 @@
 //!   `round`: one poll of every feed, a few at a time, handed on in feed order ([`Sink`]).
 //! - `pace`: `source.concurrency` and a per-second `source.quota`, for every request.
 //! - `ratelimit`: the API's rate-limit headers (`source.ratelimit_headers`).
+//! - `status`: each feed's last poll, kept by the poller where `stockrun serve` reads it
+//!   ([`status::FeedStatusStore`], SQLite or DynamoDB).
 //! - `schedule`: when to poll ([`Schedule`]: the cron in `source.timezone`, the `source.active`
 //!   windows); `quota`: whether that stays within the API's quota.
 //!
@@ -31,6 +33,7 @@ mod request;
 mod retry;
 mod round;
 mod schedule;
+pub mod status;
 mod template;
 
 use std::path::Path;
@@ -40,8 +43,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+pub use ratelimit::Quota;
 pub use retry::RetryPolicy;
-pub use round::{Flow, PollReport, PollStats, Sink};
+pub use round::{FeedPolled, Flow, PollReport, PollStats, Sink};
 pub use schedule::Schedule;
 
 use body::Extractor;

@@ -12,7 +12,7 @@ use chrono::{SecondsFormat, Utc};
 use super::Poller;
 use super::fetch::{self, FetchError, Fetched};
 use super::pace::Pace;
-use super::ratelimit::RateLimitHeaders;
+use super::ratelimit::{LastQuota, RateLimitHeaders};
 use super::request::{FeedRequest, Target};
 use super::retry::RetryPolicy;
 use super::round::{Flow, Sink};
@@ -62,15 +62,17 @@ pub(super) struct Fetcher {
 
 impl Fetcher {
     /// One page of a feed (at `url`, which replaces the feed's own for a later page), or why the
-    /// request failed after retries (logged here).
+    /// request failed after retries (logged here); `quota` keeps what the responses' rate-limit
+    /// headers said.
     pub(super) async fn fetch_page(
         &self,
         feed: &FeedRequest,
         url: Option<&reqwest::Url>,
         requests: &AtomicU64,
+        quota: &LastQuota,
     ) -> Result<Arrived, FailureKind> {
         let started = Instant::now();
-        let fetched = self.fetch(&feed.target, url, requests).await;
+        let fetched = self.fetch(&feed.target, url, requests, quota).await;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match fetched {
             Ok(fetched) => Ok(Arrived {
@@ -92,6 +94,7 @@ impl Fetcher {
         target: &Target,
         url: Option<&reqwest::Url>,
         requests: &AtomicU64,
+        quota: &LastQuota,
     ) -> Result<Fetched, FetchError> {
         match target {
             Target::Http {
@@ -115,6 +118,7 @@ impl Fetcher {
                                 &self.client,
                                 &request,
                                 &self.ratelimit,
+                                quota,
                                 self.max_body_bytes,
                                 self.timeout,
                             )
@@ -138,13 +142,15 @@ impl Fetcher {
 impl Poller {
     /// The rest of one feed's poll from its `first` page (already fetched, or `None` when that
     /// failed): each page's records handed to `sink`, then the next page requested, up to
-    /// `max_pages`. A failure is logged here; the pages before it keep their records.
+    /// `max_pages` (their rate-limit headers kept in `quota`). A failure is logged here; the
+    /// pages before it keep their records.
     pub(super) async fn feed_pages(
         &self,
         feed: &FeedRequest,
         first: Result<Arrived, FailureKind>,
         sink: &mut impl Sink,
         requests: &AtomicU64,
+        quota: &LastQuota,
     ) -> FeedEnd {
         let mut end = FeedEnd {
             records: 0,
@@ -191,7 +197,10 @@ impl Poller {
                     return end;
                 }
                 Ok(Some(next)) => {
-                    arrived = self.fetcher.fetch_page(feed, Some(&next), requests).await;
+                    arrived = self
+                        .fetcher
+                        .fetch_page(feed, Some(&next), requests, quota)
+                        .await;
                     url = Some(next);
                 }
                 Err(error) => {

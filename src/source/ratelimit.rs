@@ -2,7 +2,10 @@
 //! `x-ratelimit-requests-remaining`, `-limit` and `-reset`): logged at debug on every response,
 //! and a warning when the allowance is nearly spent. Each name must be a valid HTTP header name:
 //! the rule lives in [`RateLimitHeaders::new`], which `validate` calls through the source's
-//! constructor.
+//! constructor. What they said is also handed back ([`Quota`]), so each feed's poll keeps the
+//! allowance its latest response reported ([`LastQuota`]) for the feed status.
+
+use std::sync::Mutex;
 
 use reqwest::header::{HeaderMap, HeaderName};
 
@@ -11,6 +14,40 @@ use crate::diag::Diagnostic;
 
 /// Without a limit header, warn from this many remaining requests down.
 const LOW_REMAINING: u64 = 10;
+
+/// The API's allowance as a response's rate-limit headers said it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests remaining.
+    pub remaining: u64,
+    /// Requests allowed in the period, when the API says.
+    pub limit: Option<u64>,
+}
+
+/// The allowance the latest response of one feed's poll reported: each request of the feed
+/// writes it, the poll reads it when the feed ends.
+#[derive(Debug, Default)]
+pub(crate) struct LastQuota(Mutex<Option<Quota>>);
+
+impl LastQuota {
+    /// Keeps `quota`, when a response said one.
+    pub(crate) fn set(&self, quota: Option<Quota>) {
+        if let Some(quota) = quota {
+            *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(quota);
+        }
+    }
+
+    /// The allowance the latest response that had the headers said.
+    pub(crate) fn get(&self) -> Option<Quota> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// The header names to read, from `source.ratelimit_headers`.
 #[derive(Clone, Debug)]
@@ -52,18 +89,16 @@ impl RateLimitHeaders {
         self
     }
 
-    /// Logs the rate-limit headers of a response, if it has them, and reports them as the
-    /// API's quota ([`crate::metrics::quota`]).
-    pub(crate) fn log(&self, headers: &HeaderMap) {
+    /// Logs the rate-limit headers of a response, if it has them, reports them as the API's
+    /// quota ([`crate::metrics::quota`]) and returns them.
+    pub(crate) fn log(&self, headers: &HeaderMap) -> Option<Quota> {
         let number = |name: &HeaderName| -> Option<u64> {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok())
         };
-        let Some(remaining) = number(&self.remaining) else {
-            return;
-        };
+        let remaining = number(&self.remaining)?;
         let limit = number(&self.limit);
         let reset = number(&self.reset);
         tracing::debug!(remaining, limit, reset_s = reset, "rate limit");
@@ -76,6 +111,7 @@ impl RateLimitHeaders {
                 "the API's request allowance is nearly spent"
             );
         }
+        Some(Quota { remaining, limit })
     }
 }
 

@@ -5,24 +5,27 @@
 //! responses wait their turn (one for `file:` URLs), each as it arrived (bytes, not parsed), and
 //! one is parsed at a time, so a poll's memory is bounded by a few responses, not by the number
 //! of feeds. A feed that answers slowly holds
-//! back the `concurrency` feeds after it, not the whole poll.
+//! back the `concurrency` feeds after it, not the whole poll. How each feed's poll ended
+//! ([`FeedPolled`]) comes back in [`PollStats`], for the feed status (`status`).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use super::Poller;
+use super::ratelimit::{LastQuota, Quota};
 use super::request::{FeedRequest, Target};
 use crate::message::Message;
 use crate::metrics::FailureKind;
 
 /// What one poll made and found.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollStats {
     /// Requests made (retries included).
     pub requests: u64,
@@ -30,6 +33,25 @@ pub struct PollStats {
     pub failed_feeds: u64,
     /// Records handed on.
     pub records: u64,
+    /// How each feed's poll ended, in feed order (the feeds a stop left unpolled are absent).
+    pub feeds: Vec<FeedPolled>,
+}
+
+/// How one feed's poll ended: what the feed status records of it. Holds no URL (it may carry
+/// a key): the feed is named by its label.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedPolled {
+    /// The feed's label as the metrics name it (`symbol=MSFT`; `-` without `feeds`:
+    /// [`crate::metrics::feed_label`]).
+    pub feed: String,
+    /// When its poll ended.
+    pub at: DateTime<Utc>,
+    /// Records handed on (those of the pages before a failure too).
+    pub records: u64,
+    /// Why it failed, when it did.
+    pub failure: Option<FailureKind>,
+    /// The allowance its latest response with rate-limit headers reported.
+    pub quota: Option<Quota>,
 }
 
 /// Whether a poll goes on after a page.
@@ -93,22 +115,24 @@ impl Poller {
                 let span = self.span(&feed);
                 let (fetcher, fetched) = (Arc::clone(&self.fetcher), Arc::clone(&feed));
                 let requests = Arc::clone(&requests);
+                let quota = Arc::new(LastQuota::default());
+                let seen = Arc::clone(&quota);
                 let started = std::time::Instant::now();
                 // A task of its own: the request goes on while earlier feeds are handed on.
                 let first = Aborting(tokio::spawn(
-                    async move { fetcher.fetch_page(&fetched, None, &requests).await }
+                    async move { fetcher.fetch_page(&fetched, None, &requests, &seen).await }
                         .instrument(span.clone()),
                 ));
-                async move { (feed, span, started, first.await) }
+                async move { (feed, span, started, quota, first.await) }
             })
             .buffered(self.ahead());
-        while let Some((feed, span, started, first)) = firsts.next().await {
+        while let Some((feed, span, started, quota, first)) = firsts.next().await {
             let first = first.unwrap_or_else(|error| {
                 tracing::error!(parent: &span, %error, "feed failed: its request ended early");
                 Err(FailureKind::Transport)
             });
             let end = self
-                .feed_pages(&feed, first, sink, &requests)
+                .feed_pages(&feed, first, sink, &requests, &quota)
                 .instrument(span)
                 .await;
             stats.records += end.records;
@@ -119,6 +143,13 @@ impl Poller {
                 started.elapsed().as_secs_f64(),
                 end.failure.map_or(Ok(end.records as usize), Err),
             );
+            stats.feeds.push(FeedPolled {
+                feed: crate::metrics::feed_label(&feed.label),
+                at: Utc::now(),
+                records: end.records,
+                failure: end.failure,
+                quota: quota.get(),
+            });
             if end.stop {
                 break;
             }

@@ -1,5 +1,5 @@
 //! The DynamoDB alert ledger beyond the contract suite (`contract::ledger`): `stockrun init`
-//! creates its table beside the records table when the pipeline has alert rules, a commit of
+//! creates its table beside the records table (every pipeline has one), a commit of
 //! more alerts than one transaction holds lands whole, and a missing table says how to make it.
 
 use std::sync::Arc;

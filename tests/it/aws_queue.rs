@@ -383,6 +383,7 @@ async fn init_creates_what_the_pipeline_needs_and_then_finds_it() {
             "created dead-letter queue {name}-dlq\n\
              created queue {name} (visibility timeout 50s; dead-lettered to {name}-dlq after 4 receives)\n\
              created table {name}-table (key symbol HASH, quoted_at RANGE; on-demand billing)\n\
+             created table {name}-table-alerts (key pk HASH, sk RANGE; on-demand billing)\n\
              created SES identity {name}@example.com\n\
              \x20 note: {name}@example.com is not verified yet: SES refuses to send from it until it is (AWS e-mails it a confirmation link; moto and LocalStack need none)\n"
         )
@@ -399,11 +400,12 @@ async fn init_creates_what_the_pipeline_needs_and_then_finds_it() {
     assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
     let lines: Vec<&str> = second.stdout.lines().collect();
     assert_eq!(
-        lines[..4],
+        lines[..5],
         [
             format!("exists  dead-letter queue {name}-dlq"),
             format!("exists  queue {name}"),
             format!("exists  table {name}-table"),
+            format!("exists  table {name}-table-alerts"),
             format!("exists  SES identity {name}@example.com"),
         ]
     );

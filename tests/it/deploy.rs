@@ -40,7 +40,7 @@ fn variables_become_parameters_and_secrets_are_no_echo() {
 /// Alert rules add the alert table (kept like the records table) and a role statement allowing
 /// only the ledger's calls on it, and the history reads on the records table.
 #[test]
-fn alert_rules_add_the_alert_table_and_only_its_calls() {
+fn alert_rules_add_the_ledgers_calls_on_the_alert_table() {
     let out = template(&["tests/fixtures/deploy/alert-rules.yaml"]);
     insta::assert_snapshot!("deploy-template-alert-rules", out);
 }

@@ -15,8 +15,11 @@ use stockrun::aws::Aws;
 use stockrun::compile::load;
 use stockrun::config::env::Environment;
 use stockrun::config::load::UnsetVariables;
+use stockrun::naming::alert_table;
 use stockrun::runtime::backend::{Backend, BackendKind};
 use stockrun::runtime::lambda::{Handler, HandlerError};
+use stockrun::source::status::dynamodb::DynamoDbFeedStatus;
+use stockrun::source::status::{FeedStatus, FeedStatusStore};
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -234,6 +237,46 @@ async fn a_scheduled_event_polls_once_and_queues_every_record() {
     );
     assert_eq!(queue_counts(&aws, &name).await, (13, 0));
     assert_eq!(source.received_requests().await.unwrap().len(), 1);
+    let feeds = feed_status(&aws, &name).await;
+    assert_eq!(feeds.len(), 1, "{feeds:?}");
+    let only = &feeds[0];
+    assert_eq!(
+        (only.feed.as_str(), only.outcome.as_str(), only.records),
+        ("-", "ok", 13)
+    );
+    assert_eq!(only.last_ok_at, Some(only.polled_at));
+}
+
+/// The feed status the scheduled polls recorded in the pipeline's alert table.
+async fn feed_status(aws: &std::sync::Arc<Aws>, name: &str) -> Vec<FeedStatus> {
+    DynamoDbFeedStatus::new(aws.clone(), &alert_table(name))
+        .all()
+        .await
+        .expect("the feed status reads")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_poll_whose_feed_status_cannot_be_written_still_queues_every_record() {
+    let name = unique("lambda-nostatus");
+    let source = serve(body(3, 0)).await;
+    let ws = initialised(&format!("{}/price", source.uri()), &name, 3);
+    let aws = aws_at(&moto_url()).await;
+    aws.dynamodb()
+        .await
+        .delete_table()
+        .table_name(alert_table(&name))
+        .send()
+        .await
+        .expect("the alert table is deleted");
+
+    let response = handler(&ws, aws.clone())
+        .await
+        .handle(fixture("scheduled-event.json"))
+        .await
+        .expect("the status is a warning, not the poll's failure");
+
+    assert_eq!(response["queued"], 3, "{response}");
+    assert_eq!(queue_counts(&aws, &name).await, (3, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,7 +292,7 @@ async fn a_scheduled_poll_whose_every_request_fails_fails_the_invocation() {
     let ws = initialised(&format!("{}/price", source.uri()), &name, 3);
     let aws = aws_at(&moto_url()).await;
 
-    let error = handler(&ws, aws)
+    let error = handler(&ws, aws.clone())
         .await
         .handle(fixture("scheduled-event.json"))
         .await
@@ -258,6 +301,13 @@ async fn a_scheduled_poll_whose_every_request_fails_fails_the_invocation() {
     assert!(
         matches!(error, HandlerError::AllFeedsFailed { failed_feeds: 1 }),
         "{error}"
+    );
+    let feeds = feed_status(&aws, &name).await;
+    assert_eq!(feeds.len(), 1, "{feeds:?}");
+    assert_eq!(
+        (feeds[0].outcome.as_str(), feeds[0].last_ok_at),
+        ("http_4xx", None),
+        "the failure is recorded"
     );
 }
 

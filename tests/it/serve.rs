@@ -1,12 +1,15 @@
 //! `stockrun serve`: the page of a pipeline that has run, read over HTTP (its JSON and HTML) on
 //! both backends, and loaded in a real headless Chromium (the rows are in the DOM it built, and
-//! its screenshot is not blank).
+//! its screenshot is not blank). The feeds' last polls come from the status the poller of
+//! `run --once` recorded: the outcome, the records and the quota its rate-limit headers said.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::Value;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::aws_e2e::initialised;
 use crate::moto::unique;
@@ -81,6 +84,44 @@ async fn ran() -> (Workspace, wiremock::MockServer) {
     (ws, server)
 }
 
+/// The API's rate-limit headers on the answers of [`with_quota`]: 412 of 500 requests left.
+const QUOTA_HEADERS: [(&str, &str); 2] = [
+    ("x-ratelimit-requests-remaining", "412"),
+    ("x-ratelimit-requests-limit", "500"),
+];
+
+/// An API answering `/price` with `body` and [`QUOTA_HEADERS`], and 404 for `symbol=GONE`.
+async fn with_quota(body: String) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/price"))
+        .and(query_param("symbol", "GONE"))
+        .respond_with(ResponseTemplate::new(404).set_body_string(r#"{"message":"no such symbol"}"#))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/price"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .append_header(QUOTA_HEADERS[0].0, QUOTA_HEADERS[0].1)
+                .append_header(QUOTA_HEADERS[1].0, QUOTA_HEADERS[1].1)
+                .set_body_raw(body, "application/json"),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The row of feed `label` on a page.
+fn feed<'a>(page: &'a Value, label: &str) -> &'a Value {
+    page["feeds"]
+        .as_array()
+        .expect("feeds")
+        .iter()
+        .find(|row| row["feed"] == label)
+        .unwrap_or_else(|| panic!("no feed {label}: {page:#}"))
+}
+
 /// The row of series `key` on a page.
 fn row<'a>(page: &'a Value, key: &str) -> &'a Value {
     page["series"]
@@ -135,6 +176,72 @@ async fn the_page_shows_every_series_the_dead_letter_and_the_queue() {
     assert!(!html.contains(API_KEY), "the API key leaked");
     let (missing, _) = served.get("/nothing-here").await;
     assert_eq!(missing, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_each_feeds_last_poll_its_quota_and_a_failed_feed() {
+    let source = with_quota(demo_body()).await;
+    // Hourly: the feed that answered is not silent by the time the page is read.
+    let yaml = pipeline(
+        &format!("{}/price?symbol={{{{symbol}}}}", source.uri()),
+        "feeds",
+    )
+    .replace(r#"schedule: "* * * * * *""#, r#"schedule: "0 0 * * * *""#)
+        + "feeds:\n  - { symbol: OK }\n  - { symbol: GONE }\n";
+    let ws = Workspace::new(&yaml);
+    let out = ws.run(&["run", "--once"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let served = Served::start(&ws, &[]);
+
+    let page = served.page().await;
+    let labels: Vec<&str> = page["feeds"]
+        .as_array()
+        .expect("feeds")
+        .iter()
+        .map(|row| row["feed"].as_str().expect("a label"))
+        .collect();
+    assert_eq!(labels, ["symbol=GONE", "symbol=OK"], "by label");
+    let ok = feed(&page, "symbol=OK");
+    assert_eq!(ok["outcome"], "ok");
+    assert_eq!(ok["state"], "ok", "{ok:#}");
+    assert_eq!(ok["records"], 13);
+    assert_eq!(ok["quota"], "412 / 500 (82 %)");
+    assert_eq!(
+        (ok["quota_remaining"].as_u64(), ok["quota_limit"].as_u64()),
+        (Some(412), Some(500))
+    );
+    assert_eq!(ok["last_ok"], ok["polled_at"]);
+    assert_contains(ok["age"].as_str().expect("an age"), " ago");
+    let gone = feed(&page, "symbol=GONE");
+    assert_eq!(gone["outcome"], "http_4xx");
+    assert_eq!(gone["state"], "failed");
+    assert_eq!(gone["records"], 0);
+    assert_eq!(gone["last_ok"], "never");
+    assert_eq!(gone["quota"], "—");
+
+    let (status, html) = served.get("/").await;
+    assert_eq!(status, 200);
+    assert_contains(&html, r#"<tr data-feed="symbol&#x3D;GONE" class="failed">"#);
+    assert_contains(&html, r#"<tr data-feed="symbol&#x3D;OK" class="ok">"#);
+    assert_contains(&html, "412 / 500 (82 %)");
+    assert!(!html.contains("No poll recorded yet"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_feed_status_that_cannot_be_written_fails_no_poll() {
+    let source = serve(demo_body()).await;
+    let ws = Workspace::new(&pipeline(&format!("{}/price", source.uri()), "nostatus"));
+    // A view where the status table would be: it opens, and every write to it fails.
+    std::fs::create_dir_all(ws.state()).expect("state dir");
+    ws.database("nostatus")
+        .execute_batch("CREATE VIEW feed_status AS SELECT 1 AS feed;")
+        .expect("the view");
+
+    let out = ws.run(&["run", "--once"]);
+
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_contains(&out.stdout, "stored 12");
+    assert_contains(&out.stderr, "the feed status was not recorded");
 }
 
 /// A workspace that ran the demo response, then every price 1 % up a minute later: two records
@@ -218,13 +325,16 @@ async fn before_anything_ran_the_page_says_so_and_creates_no_state() {
         page["problems"][0].as_str().expect("a problem"),
         "Nothing has run with this state directory yet",
     );
+    assert_eq!(page["feeds"], serde_json::json!([]), "no poll yet");
+    let (_, html) = served.get("/").await;
+    assert_contains(&html, "No poll recorded yet");
     assert!(!ws.state().exists(), "serve wrote state");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn on_aws_the_page_reads_dynamodb_and_sqs() {
     let name = unique("serve");
-    let source = serve(demo_body()).await;
+    let source = with_quota(demo_body()).await;
     let ws = initialised(&format!("{}/price", source.uri()), &name, 1);
     let out = ws.run(&["run", "--once", "--backend", "aws"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -238,6 +348,12 @@ async fn on_aws_the_page_reads_dynamodb_and_sqs() {
     assert_eq!(keys(&page).len(), 12, "{page:#}");
     assert_eq!(page["dead_total"], 1, "{page:#}");
     assert_eq!(page["queue"]["visible"], 0);
+    // The feed status, from the alert table (which a pipeline without alert rules has too).
+    let only = feed(&page, "-");
+    assert_eq!(only["outcome"], "ok");
+    assert_eq!(only["records"], 13);
+    assert_eq!(only["quota"], "412 / 500 (82 %)");
+    assert_eq!(page["feeds"].as_array().map(Vec::len), Some(1));
 }
 
 /// The Chromium binary: `STOCKRUN_TEST_CHROMIUM`, else `chromium` on PATH; a clear failure
@@ -300,6 +416,20 @@ async fn a_real_browser_renders_the_rows_and_the_charts() {
     );
     assert_contains(&dom_text, "4215.59");
     assert_eq!(dom_text.matches(r#"<img src="/chart/"#).count(), 12);
+    // The Feeds section: the one feed of a source without `feeds`, polled twice, answered (by
+    // now maybe silent too: its schedule fires every second).
+    assert_eq!(
+        dom_text.matches("<tr data-feed=").count(),
+        1,
+        "the browser's DOM has a row per feed:\n{dom_text}"
+    );
+    let row = dom_text
+        .split(r#"<tr data-feed="-""#)
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .expect("the feed's row");
+    assert_contains(row, r#"<td class="outcome">ok"#);
+    assert_contains(row, r#"<td class="num">13</td>"#);
 
     let shots = tempfile::tempdir().expect("screenshot dir");
     let shot = shots.path().join("page.png");

@@ -1,6 +1,6 @@
 //! The poller against a real HTTP server on loopback (wiremock): records, feeds, headers, retries
-//! (5xx, 429 + Retry-After, timeouts), error bodies on HTTP 200, `file:` URLs, the body cap, and
-//! secrets kept out of logs.
+//! (5xx, 429 + Retry-After, timeouts), error bodies on HTTP 200, `file:` URLs, the body cap,
+//! secrets kept out of logs, and how each feed's poll ended (for the feed status).
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 use stockrun::config::Pipeline;
 use stockrun::config::env::{Environment, find_references};
 use stockrun::config::load::{self, UnsetVariables};
+use stockrun::metrics::FailureKind;
 use stockrun::redact::Redactor;
-use stockrun::source::{CompiledSource, PollReport, Poller, RetryPolicy, Schedule};
+use stockrun::source::{CompiledSource, PollReport, Poller, Quota, RetryPolicy, Schedule};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -205,6 +206,57 @@ async fn latest_stock_price_array_becomes_one_message_per_record() {
             message.fetched_at
         );
     }
+}
+
+/// What the feed status records: per feed, in feed order, its label, records, failure kind and
+/// the allowance its latest response's rate-limit headers said, a throttled (429) one's too.
+#[tokio::test]
+async fn a_poll_reports_each_feeds_end_and_the_quota_its_headers_said() {
+    let server = MockServer::start().await;
+    let limited = |status: u16, remaining: &str, body: &str| {
+        json_response(status, body)
+            .append_header("x-ratelimit-requests-remaining", remaining)
+            .append_header("x-ratelimit-requests-limit", "500")
+    };
+    Mock::given(query_param("symbol", "MSFT"))
+        .respond_with(limited(
+            200,
+            "412",
+            r#"[{"symbol":"MSFT"},{"symbol":"MSFT"}]"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(query_param("symbol", "INFY"))
+        .respond_with(limited(429, "0", r#"{"message":"too many requests"}"#))
+        .mount(&server)
+        .await;
+    let source = format!("  url: {}/q?symbol={{{{symbol}}}}", server.uri());
+    let feeds = "feeds:\n  - { symbol: MSFT }\n  - { symbol: INFY }";
+
+    let stats = poller(&source, feeds, &[])
+        .poll(&mut PollReport::default())
+        .await;
+
+    let ends: Vec<(&str, u64, Option<FailureKind>, Option<Quota>)> = stats
+        .feeds
+        .iter()
+        .map(|feed| (feed.feed.as_str(), feed.records, feed.failure, feed.quota))
+        .collect();
+    let quota = |remaining| {
+        Some(Quota {
+            remaining,
+            limit: Some(500),
+        })
+    };
+    assert_eq!(
+        ends,
+        [
+            ("symbol=MSFT", 1, None, quota(412)),
+            ("symbol=INFY", 0, Some(FailureKind::Http4xx), quota(0)),
+        ]
+    );
+    let urls = format!("{:?}", stats.feeds);
+    assert!(!urls.contains("/q?"), "no URL in what is recorded: {urls}");
 }
 
 #[tokio::test]

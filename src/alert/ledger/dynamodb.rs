@@ -1,10 +1,12 @@
 //! The DynamoDB alert ledger: one table per pipeline (`naming::alert_table`, key `pk` + `sk`,
-//! both strings), holding
+//! both strings; with alert rules or without), holding
 //! - `pk = "series", sk = <series>`: `version` (N) and `state` (S, JSON);
 //! - `pk = "alert", sk = <id>`: every alert raised, `alert` (S, JSON) and `at` (N);
 //! - `pk = "outbox", sk = <id>`: the alerts not yet mailed, `alert`, `queued_at` (N) and, while
 //!   a sender holds it, `claimed_until` (N);
-//! - `pk = "meta", sk = "digest"`: `at` (N), when the last digest was sent.
+//! - `pk = "meta", sk = "digest"`: `at` (N), when the last digest was sent;
+//! - `pk = "feed", sk = <feed label>`: each feed's last poll, written by the poller
+//!   (`source::status::dynamodb`, not this ledger): the reason every pipeline on AWS has the table.
 //!
 //! Times are microseconds since the epoch. Requests: `load` is one BatchGetItem per 100 series
 //! (unprocessed keys retried); `commit` one TransactWriteItems whose conditions are the

@@ -23,8 +23,9 @@ use crate::runtime::alerts;
 use crate::runtime::backend::Backend;
 use crate::runtime::batch::{Acknowledge, handle_batch};
 use crate::runtime::counters::Counters;
-use crate::runtime::poll_loop::poll_and_queue;
+use crate::runtime::poll_loop::{feed_status, poll_and_queue};
 use crate::source::Poller;
+use crate::source::status::FeedStatusStore;
 
 /// How long before the invocation's deadline the handler stops its e-mail step (no new
 /// attempt; the attempt in flight is abandoned within [`crate::runtime::batch::STOP_GRACE`]),
@@ -37,6 +38,8 @@ pub const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 pub struct Handler {
     stages: Stages,
     poller: Poller,
+    /// Where the scheduled poll records each feed's poll (`None` when it cannot be opened).
+    status: Option<Arc<dyn FeedStatusStore>>,
 }
 
 /// Why a container cannot start.
@@ -114,7 +117,12 @@ impl Handler {
         let queue = backend.queue(&loaded.pipeline)?;
         let stages = Stages::open(loaded, backend, Arc::clone(&queue))?;
         let poller = loaded.poller()?;
-        Ok(Handler { stages, poller })
+        let status = feed_status(backend, &loaded.pipeline);
+        Ok(Handler {
+            stages,
+            poller,
+            status,
+        })
     }
 
     /// The pipeline's name (every log line carries it).
@@ -224,7 +232,8 @@ impl Handler {
         response
     }
 
-    /// Polls once and queues every record; outside `source.active`, polls nothing.
+    /// Polls once, queues every record and records the feeds' status; outside `source.active`,
+    /// polls nothing.
     pub async fn poll(&self) -> Result<PollCounts, HandlerError> {
         self.poll_at(chrono::Utc::now()).await
     }
@@ -251,7 +260,8 @@ impl Handler {
         // cannot fix leaves the rest not queued, which fails the invocation below.
         let never = tokio_util::sync::CancellationToken::new();
         let queue = self.stages.queue.as_ref();
-        if let Err(error) = poll_and_queue(&self.poller, queue, &counters, &never).await {
+        let status = self.status.as_deref();
+        if let Err(error) = poll_and_queue(&self.poller, queue, status, &counters, &never).await {
             tracing::error!(%error, "the queue cannot take records");
         }
         let get = Counters::get;
@@ -305,7 +315,11 @@ mod tests {
         let queue = local_queue(dir.path());
         let (stages, probe) = stages(dir.path(), queue.clone(), 3, 2).await;
         let poller = test_poller(&stages.pipeline, dir.path());
-        let handler = Handler { stages, poller };
+        let handler = Handler {
+            stages,
+            poller,
+            status: None,
+        };
         let messages = queue.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(messages.len(), 5);
         let poison: BTreeSet<String> = messages[3..].iter().map(|m| m.id.clone()).collect();
@@ -345,7 +359,11 @@ mod tests {
             timezone: Some(Located::unlocated("Asia/Kolkata".to_owned())),
         }]));
         let poller = test_poller(&pipeline, dir.path());
-        let handler = Handler { stages, poller };
+        let handler = Handler {
+            stages,
+            poller,
+            status: None,
+        };
         let at = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().to_utc();
 
         // Saturday, then Monday 15:30 IST (the end is excluded).
@@ -374,7 +392,11 @@ mod tests {
         let server = Arc::new(Hanging::default());
         stages.notifier = Some(Arc::clone(&server) as _);
         let poller = test_poller(&stages.pipeline, dir.path());
-        let handler = Handler { stages, poller };
+        let handler = Handler {
+            stages,
+            poller,
+            status: None,
+        };
         let messages = queue.receive(10, Duration::ZERO).await.unwrap();
         let ids: BTreeSet<String> = messages.iter().map(|m| m.id.clone()).collect();
         let records: Vec<Value> = messages

@@ -101,7 +101,7 @@ async fn run(clock: &TestClock, requests: u64) -> Vec<DateTime<Utc>> {
     let queue = local_queue(dir.path());
     let counters = Counters::default();
     let stop = CancellationToken::new();
-    poll_on_schedule_by(clock, &poller, queue.as_ref(), &counters, &stop)
+    poll_on_schedule_by(clock, &poller, queue.as_ref(), None, &counters, &stop)
         .await
         .unwrap();
     assert_eq!(Counters::get(&counters.requests), requests);
@@ -160,7 +160,7 @@ async fn a_poll_that_overruns_the_next_firing_skips_it_and_says_so() {
         stop.cancel();
     };
     let (polled, ()) = tokio::join!(
-        poll_on_schedule(&poller, queue.as_ref(), &counters, &stop),
+        poll_on_schedule(&poller, queue.as_ref(), None, &counters, &stop),
         second_arrived
     );
     polled.unwrap();

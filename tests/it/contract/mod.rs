@@ -1,6 +1,7 @@
 //! Backend contract tests: one suite of queue semantics ([`queue`]), one of store semantics
-//! ([`store`]) and one of the alert ledger ([`ledger`]), each case written once against the
-//! `Queue` / `Store` / `AlertLedger` trait and run against both the embedded backend (SQLite) and
+//! ([`store`]), one of the alert ledger ([`ledger`]) and one of the feed status
+//! ([`feed_status`]), each case written once against the `Queue` / `Store` / `AlertLedger` /
+//! `FeedStatusStore` trait and run against both the embedded backend (SQLite) and
 //! the AWS one (SQS / DynamoDB in moto), so the two cannot
 //! drift apart unnoticed. After Vector's `run_and_assert_source_compliance`.
 //!
@@ -13,6 +14,7 @@
 //! Backend-specific behaviour (SQS batching by size, the 256 KiB refusal, entry failures on HTTP
 //! 200, `init`, local reopening, waking a waiting receive) stays in the backend's own tests.
 
+mod feed_status;
 pub(crate) mod ledger;
 mod queue;
 pub(crate) mod store;

@@ -204,8 +204,8 @@ impl Poller {
     }
 
     /// The messages' bodies of one page's records, in record order, and the next page's link
-    /// or cursor; a rejected body is logged here. The parsed body is
-    /// dropped before this returns: what stays is the bodies.
+    /// or cursor; a rejected body is logged here. Each record's body is written as the record
+    /// is read, and the record dropped: what stays is the bodies.
     fn bodies(
         &self,
         feed: &FeedRequest,
@@ -219,31 +219,27 @@ impl Poller {
         let status = fetched
             .status
             .map_or_else(|| "file".to_owned(), |s| s.as_u16().to_string());
-        let read = self.extractor.read(fetched, |found| {
-            let bodies: Vec<String> = found
-                .records
-                .iter()
-                .map(|(record, member)| {
-                    MessageRef {
-                        pipeline: &self.pipeline,
-                        feed: &feed.feed,
-                        fetched_at: &at,
-                        record,
-                        member: member.as_deref(),
-                        root: &found.root,
-                    }
-                    .to_body()
-                })
-                .collect();
-            (bodies, found.next)
+        let mut bodies = Vec::new();
+        let read = self.extractor.read(fetched, |record| {
+            bodies.push(
+                MessageRef {
+                    pipeline: &self.pipeline,
+                    feed: &feed.feed,
+                    fetched_at: &at,
+                    record: record.value,
+                    member: record.member,
+                    root: record.root,
+                }
+                .to_body(),
+            );
         });
         match read {
-            Ok((bodies, next)) => {
+            Ok(read) => {
                 if bodies.is_empty() {
                     tracing::warn!(%status, "response had no records");
                 }
                 tracing::info!(%status, records = bodies.len(), duration_ms, "polled");
-                Ok((bodies, next))
+                Ok((bodies, read.next))
             }
             Err(error) => {
                 tracing::error!(%status, %error, duration_ms, "feed failed");

@@ -8,14 +8,16 @@
 //! A body is read one of two ways, with the same results (records, their order, member names,
 //! errors and their messages): when every JSONPath the source reads is a chain of names and
 //! indices with at most a last wildcard (`chain`: `$[*]`, `$.data[*]`, `$['Time Series
-//! (Daily)'].*`, `$.message`), its text is followed and each record parsed on its own, handed on
-//! and dropped, so a response is never one parsed tree (about 8 times its size); otherwise
-//! (filters, slices, `..`), or when the text is not JSON, the whole body is parsed and
-//! jsonpath-rust evaluates the paths on it (`select`). [`Extractor::read`] is the one place
-//! that chooses.
+//! (Daily)'].*`, `$.message`), its text is followed and its records kept as places in it, each
+//! parsed only when it is handed on, and dropped after, so a response is never one parsed tree
+//! (about 8 times its size); otherwise (filters, slices, `..`), or when the text is not JSON,
+//! the whole body is parsed and jsonpath-rust evaluates the paths on it (`select`).
+//! [`Extractor::open`] is the one place that chooses; `reading` hands the records on, a few at a
+//! time.
 
 mod chain;
 mod json;
+mod reading;
 mod select;
 mod valid;
 
@@ -29,7 +31,8 @@ use crate::diag::Diagnostic;
 use chain::Chain;
 pub(crate) use json::error_message;
 use json::{PREVIEW_CHARS, json_bytes, parse, shorten, value_text};
-use select::{Body, Stop};
+pub(crate) use reading::Reading;
+use select::{Body, Matches, Stop};
 
 /// Why a body gave no records.
 #[derive(Debug, thiserror::Error)]
@@ -113,29 +116,6 @@ pub(crate) struct Page {
     pub(crate) root: Map<String, Value>,
 }
 
-/// One record as [`Extractor::read`] hands it on, with what it shares with its response; it
-/// lives only for the call.
-pub(crate) struct Record<'a> {
-    /// The record as `source.records` selected it.
-    pub(crate) value: &'a Value,
-    /// The name of the member it was, when it was one and that is wanted.
-    pub(crate) member: Option<&'a str>,
-    /// The values of the `root` JSONPaths that select exactly one value, by JSONPath.
-    pub(crate) root: &'a Map<String, Value>,
-}
-
-/// What a response held besides its records.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Read {
-    /// How many records were handed on.
-    pub(crate) records: usize,
-    /// The values of the `root` JSONPaths that select exactly one value, by JSONPath.
-    pub(crate) root: Map<String, Value>,
-    /// The next page's link or cursor (`None`: this is the last page), or why the value found
-    /// there is neither.
-    pub(crate) next: Result<Option<String>, String>,
-}
-
 impl Extractor {
     /// Compiles `source.records` and `source.errors`; the error lists every JSONPath that does
     /// not parse.
@@ -209,8 +189,9 @@ impl Extractor {
     /// Everything a response body holds for a test or a recorded response, or why it holds no
     /// records: each record copied.
     pub(crate) fn page(&self, fetched: Fetched) -> Result<Page, BodyError> {
+        let reading = self.open(fetched)?;
         let mut records = Vec::new();
-        let read = self.read(fetched, |record| {
+        reading.each_in(0..reading.len(), |record| {
             records.push(Selected {
                 record: record.value.clone(),
                 member: record.member.map(str::to_owned),
@@ -218,27 +199,26 @@ impl Extractor {
         })?;
         Ok(Page {
             records,
-            root: read.root,
+            root: reading.root,
         })
     }
 
-    /// Reads a response body, handing each record to `each` in order (after the `errors`,
-    /// `root` and next-page paths are read: a body that is an error hands on none), and
-    /// returns what else it holds, or why it holds no records (then `each` may have been given
-    /// some of them: drop them). The body's text is followed when the paths allow it (see the
-    /// module doc); otherwise, or when that text is not JSON, the body is parsed whole, its
-    /// bytes dropped once parsed.
-    pub(crate) fn read(
-        &self,
-        fetched: Fetched,
-        mut each: impl FnMut(Record<'_>),
-    ) -> Result<Read, BodyError> {
-        if self.follows_text()
-            && let Some(read) = self.read_text(&fetched, &mut each)
-        {
-            return read;
-        }
-        self.read_tree(fetched, &mut each)
+    /// Reads a response body's `errors` rules (a body that is an error is refused here), its
+    /// `root` values and next page, and finds its records, to be handed on a few at a time
+    /// ([`Reading::each_in`]); the error says why it holds no records. The body's text is
+    /// followed when the paths allow it (see the module doc): its records are then parsed
+    /// only when handed on. Otherwise, or when that text is not JSON, the body is parsed whole,
+    /// its bytes dropped once parsed.
+    pub(crate) fn open(&self, fetched: Fetched) -> Result<Reading, BodyError> {
+        let fetched = if self.follows_text() {
+            match self.open_text(fetched) {
+                Ok(read) => return read,
+                Err(fetched) => fetched,
+            }
+        } else {
+            fetched
+        };
+        self.open_tree(fetched)
     }
 
     /// Whether every JSONPath the source reads is a [`Chain`].
@@ -250,50 +230,61 @@ impl Extractor {
         paths.into_iter().all(|path| path.chain.is_some())
     }
 
-    /// Reads the body by following its text, or `None` (nothing handed on) when the parsed
-    /// body must decide: it is not JSON (the parser says why), or a path cannot follow it.
-    fn read_text(
-        &self,
-        fetched: &Fetched,
-        each: &mut impl FnMut(Record<'_>),
-    ) -> Option<Result<Read, BodyError>> {
-        let json = json_bytes(fetched);
+    /// Reads the body by following its text; or gives it back when the parsed body must decide:
+    /// it is not JSON (the parser says why), or a path cannot follow it.
+    fn open_text(&self, fetched: Fetched) -> Result<Result<Reading, BodyError>, Fetched> {
+        let json = json_bytes(&fetched);
         if !valid::parses(json) {
-            return None;
+            return Err(fetched);
         }
-        let text: &RawValue = serde_json::from_slice(json).ok()?;
-        match self.extract(&Body::Text(text), fetched.status.is_none(), each) {
+        let Ok(text) = serde_json::from_slice::<&RawValue>(json) else {
+            return Err(fetched);
+        };
+        let read = match self.extract(&Body::Text(text), fetched.status.is_none()) {
             Err(Stop::Tree) => None,
             Err(Stop::Rejected(error)) => Some(Err(error)),
-            Ok(read) => Some(Ok(read)),
+            Ok((root, next, records)) => Some(Ok((root, next, records.places(&fetched.body)))),
+        };
+        match read {
+            None => Err(fetched),
+            Some(Err(error)) => Ok(Err(error)),
+            Some(Ok((root, next, places))) => Ok(Ok(Reading::new(
+                reading::Records::text(fetched.body, places),
+                root,
+                next,
+                self.member_name,
+            ))),
         }
     }
 
     /// Reads the body parsed whole, its bytes dropped once parsed.
-    fn read_tree(
-        &self,
-        fetched: Fetched,
-        each: &mut impl FnMut(Record<'_>),
-    ) -> Result<Read, BodyError> {
+    fn open_tree(&self, fetched: Fetched) -> Result<Reading, BodyError> {
         let tree = parse(&fetched)?;
         let is_file = fetched.status.is_none();
         drop(fetched);
-        self.extract(&Body::Tree(&tree), is_file, each)
-            .map_err(Stop::into_error)
+        let (root, next, places) = self
+            .extract(&Body::Tree(&tree), is_file)
+            .map(|(root, next, records)| (root, next, records.places(&[])))
+            .map_err(Stop::into_error)?;
+        Ok(Reading::new(
+            reading::Records::tree(tree, places),
+            root,
+            next,
+            self.member_name,
+        ))
     }
 
     /// What `body` holds, read in the order jsonpath-rust's results were always read: the
     /// `errors` rules, the records (selected, not yet parsed), the `root` values, the next
-    /// page; then each record is handed on.
-    fn extract(
-        &self,
-        body: &Body<'_>,
+    /// page.
+    fn extract<'a>(
+        &'a self,
+        body: &Body<'a>,
         is_file: bool,
-        each: &mut impl FnMut(Record<'_>),
-    ) -> Result<Read, Stop> {
+    ) -> Result<(Map<String, Value>, NextValue, Matches<'a>), Stop> {
         for (path, filtered) in &self.errors {
             let mut error = None;
-            body.select(path)?.each(false, |value, _| {
+            body.select(path)?.each(|value| {
                 if error.is_none() && (*filtered || is_error(value)) {
                     error =
                         Some((!is_file).then(|| shorten(&value_text(value), PREVIEW_CHARS * 2)));
@@ -325,26 +316,16 @@ impl Extractor {
             None => Ok(None),
             Some(path) => next_value(&path.text, body.select(path)?.first()?),
         };
-        let mut count = 0;
-        records.each(self.member_name, |value, member| {
-            count += 1;
-            each(Record {
-                value,
-                member,
-                root: &root,
-            });
-        })?;
-        Ok(Read {
-            records: count,
-            root,
-            next,
-        })
+        Ok((root, next, records))
     }
 }
 
+/// The next page's link or cursor (`None`: the last page), or why the value found is neither.
+pub(crate) type NextValue = Result<Option<String>, String>;
+
 /// The next page's link or cursor among what its JSONPath matched (how many values, and the
 /// first): text or a number; nothing, `null` or `""` means there is no next page.
-fn next_value(path: &str, found: (usize, Option<Value>)) -> Result<Option<String>, String> {
+fn next_value(path: &str, found: (usize, Option<Value>)) -> NextValue {
     match found {
         (0, _) | (1, Some(Value::Null)) => Ok(None),
         (1, Some(Value::String(text))) if text.is_empty() => Ok(None),

@@ -33,27 +33,43 @@ fn extractor(records: &str, errors: &[&str], root: &[&str], next: Option<&str>) 
 }
 
 /// Everything reading `body` gives, as text: each record handed on (value, member name, root
-/// values), then what else the response held, or the error. `None`: the text was not followed.
+/// values; two at a time), then what else the response held, or the error. `None`: the text was
+/// not followed.
 fn read(extractor: &Extractor, body: &str, by_text: bool) -> Option<String> {
-    let mut records = Vec::new();
-    let mut each = |record: Record<'_>| {
-        records.push(format!(
-            "{} {:?} {}",
-            record.value,
-            record.member,
-            Value::Object(record.root.clone())
-        ));
-    };
-    let read = if by_text {
-        extractor.read_text(&fetched(body), &mut each)?
+    let opened = if by_text {
+        extractor.open_text(fetched(body)).ok()?
     } else {
-        extractor.read_tree(fetched(body), &mut each)
+        extractor.open_tree(fetched(body))
     };
-    let end = match read {
-        Ok(read) => format!("{read:?}"),
-        Err(error) => format!("error: {error}"),
+    let reading = match opened {
+        Ok(reading) => reading,
+        Err(error) => return Some(format!("error: {error}")),
     };
-    Some(format!("{}\n{end}", records.join("\n")))
+    Some(format!(
+        "{}\n{:?} {:?}",
+        records(&reading, 2).join("\n"),
+        reading.root,
+        reading.next
+    ))
+}
+
+/// Each record of `reading`, handed on `by` at a time, as text.
+fn records(reading: &Reading, by: usize) -> Vec<String> {
+    let mut records = Vec::new();
+    for start in (0..reading.len()).step_by(by) {
+        reading
+            .each_in(start..start + by, |record| {
+                records.push(format!(
+                    "{} {:?} {}",
+                    record.value,
+                    record.member,
+                    Value::Object(record.root.clone())
+                ));
+            })
+            .unwrap();
+    }
+    assert_eq!(records.len(), reading.len());
+    records
 }
 
 /// Reads `body` both ways and says what they gave, the same.
@@ -197,7 +213,7 @@ fn errors_root_and_next_are_the_parsed_bodys() {
     );
     assert_eq!(
         rejected,
-        "\nerror: the body is an error (`$.error` matched): Invalid API key"
+        "error: the body is an error (`$.error` matched): Invalid API key"
     );
 }
 
@@ -222,23 +238,20 @@ fn a_body_that_is_not_json_is_refused_as_the_parser_refuses_it() {
         deep.as_str(),
     ] {
         assert!(read(&extractor, body, true).is_none(), "{body}");
-        let read = extractor.read(fetched(body), |_| {}).unwrap_err();
-        assert_eq!(
-            read.to_string(),
-            extractor
-                .read_tree(fetched(body), &mut |_| {})
-                .unwrap_err()
-                .to_string()
+        let refused = extractor.open(fetched(body)).err().unwrap();
+        let tree = extractor.open_tree(fetched(body)).err().unwrap();
+        assert_eq!(refused.to_string(), tree.to_string());
+        assert!(
+            matches!(refused, BodyError::NotJson { .. }),
+            "{body}: {refused}"
         );
-        assert!(matches!(read, BodyError::NotJson { .. }), "{body}: {read}");
     }
     let mut invalid = br#"{"data": [1], "x": "?"}"#.to_vec();
     invalid[20] = 0xff;
     let mut file = fetched("");
     file.body = invalid;
-    let mut each = |_: Record<'_>| {};
-    assert!(extractor.read_text(&file, &mut each).is_none());
-    assert!(extractor.read(file, |_| {}).is_err());
+    assert!(extractor.open_text(file.clone()).is_err());
+    assert!(extractor.open(file).is_err());
 }
 
 #[test]
@@ -249,12 +262,9 @@ fn serde_jsons_private_member_names_are_left_to_the_parsed_body() {
         r#"[{"$serde_json::private::Number": "12"}]"#,
         r#"{"a": 1, "$serde_json::private::Number": "12"}"#,
     ] {
-        let mut tree = Vec::new();
-        let read = extractor.read_tree(fetched(body), &mut |r| tree.push(r.value.clone()));
-        let mut records = Vec::new();
-        let all = extractor.read(fetched(body), |r| records.push(r.value.clone()));
-        assert_eq!(format!("{all:?}"), format!("{read:?}"), "{body}");
-        assert_eq!(records, tree, "{body}");
+        let tree = records(&extractor.open_tree(fetched(body)).ok().unwrap(), 1);
+        let all = records(&extractor.open(fetched(body)).ok().unwrap(), 1);
+        assert_eq!(all, tree, "{body}");
     }
 }
 

@@ -1,6 +1,9 @@
 //! What one JSONPath selects in a body, read either from the parsed body (jsonpath-rust) or from
-//! its text (a [`Chain`](super::chain::Chain)), and handed on one value at a time: from the
-//! text, each value is parsed only when it is handed on and dropped after.
+//! its text (a [`Chain`](super::chain::Chain)): handed on one value at a time (from the text,
+//! each value is parsed only when it is handed on, and dropped after), or kept as places to find
+//! the values again (a response's records, handed on a few at a time).
+
+use std::ops::Range;
 
 use jsonpath_rust::query::{QueryRef, js_path_process};
 use serde_json::Value;
@@ -78,39 +81,13 @@ impl<'a> Body<'a> {
 }
 
 impl Matches<'_> {
-    /// Hands each value on in order, with its member name when `member` (when it was a member).
-    pub(super) fn each(
-        self,
-        member: bool,
-        mut each: impl FnMut(&Value, Option<&str>),
-    ) -> Result<(), BodyError> {
+    /// Hands each value on in order.
+    pub(super) fn each(self, mut each: impl FnMut(&Value)) -> Result<(), BodyError> {
         match self.found {
-            Found::Tree(found) => {
-                for found in found {
-                    let name = if member {
-                        last_member(&found.path)
-                    } else {
-                        None
-                    };
-                    each(found.val, name.as_deref());
-                }
-            }
+            Found::Tree(found) => found.into_iter().for_each(|found| each(found.val)),
             Found::Text(found) => {
                 for selected in found {
-                    // The text parsed whole before it was followed, so each of its values does.
-                    let value: Value =
-                        serde_json::from_str(selected.text.get()).map_err(|err| {
-                            BodyError::Query {
-                                path: self.path.text.clone(),
-                                reason: err.to_string(),
-                            }
-                        })?;
-                    let name = if member {
-                        selected.member.as_deref()
-                    } else {
-                        None
-                    };
-                    each(&value, name);
+                    each(&parsed(selected.text, self.path)?);
                 }
             }
         }
@@ -121,7 +98,7 @@ impl Matches<'_> {
     pub(super) fn first(self) -> Result<(usize, Option<Value>), BodyError> {
         let mut count = 0;
         let mut first = None;
-        self.each(false, |value, _| {
+        self.each(|value| {
             count += 1;
             if count == 1 {
                 first = Some(value.clone());
@@ -129,52 +106,40 @@ impl Matches<'_> {
         })?;
         Ok((count, first))
     }
-}
 
-/// The member name a normalized path (RFC 9535 §2.7, as jsonpath-rust writes them:
-/// `$['a']['b c'][0]`) ends with; `None` when it ends with an index or is `$`.
-pub(super) fn last_member(path: &str) -> Option<String> {
-    let mut chars = path.strip_prefix('$')?.chars();
-    let mut last = None;
-    while let Some(open) = chars.next() {
-        if open != '[' {
-            return None;
-        }
-        match chars.next()? {
-            '\'' => {
-                let mut name = String::new();
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        '\\' => name.push(match chars.next()? {
-                            'b' => '\u{8}',
-                            'f' => '\u{c}',
-                            'n' => '\n',
-                            'r' => '\r',
-                            't' => '\t',
-                            'u' => {
-                                let hex: String = chars.by_ref().take(4).collect();
-                                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
-                            }
-                            other => other,
-                        }),
-                        c => name.push(c),
-                    }
-                }
-                if chars.next()? != ']' {
-                    return None;
-                }
-                last = Some(name);
-            }
-            _ => {
-                for c in chars.by_ref() {
-                    if c == ']' {
-                        break;
-                    }
-                }
-                last = None;
-            }
+    /// Where each value is, to be found again later: its bytes in `body` (the text the values
+    /// were selected from) and its member name, or its normalized path in the parsed body.
+    pub(super) fn places(self, body: &[u8]) -> Places {
+        match self.found {
+            Found::Tree(found) => Places::Tree(found.into_iter().map(|found| found.path).collect()),
+            Found::Text(found) => Places::Text(
+                found
+                    .into_iter()
+                    .map(|selected| {
+                        // A value's text is borrowed from the body: its address says where.
+                        let text = selected.text.get();
+                        let start = text.as_ptr() as usize - body.as_ptr() as usize;
+                        (start..start + text.len(), selected.member)
+                    })
+                    .collect(),
+            ),
         }
     }
-    last
+}
+
+/// Where a path's values are in a body.
+pub(super) enum Places {
+    /// In its text: each value's bytes and member name.
+    Text(Vec<(Range<usize>, Option<String>)>),
+    /// In the parsed body: each value's normalized path (RFC 9535 §2.7).
+    Tree(Vec<String>),
+}
+
+/// The value whose text is `text`, selected by `path` (the text parsed whole before it was
+/// followed, so each of its values does).
+pub(super) fn parsed(text: &RawValue, path: &Path) -> Result<Value, BodyError> {
+    serde_json::from_str(text.get()).map_err(|err| BodyError::Query {
+        path: path.text.clone(),
+        reason: err.to_string(),
+    })
 }

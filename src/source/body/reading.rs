@@ -119,9 +119,12 @@ impl Reading {
             }
             Records::Tree { tree, paths } => {
                 for path in &paths[range] {
-                    let steps = steps(path).unwrap_or_default();
-                    let value = resolve(tree, &steps)
-                        .ok_or_else(|| unreadable(format!("{path} is not in the body")))?;
+                    let value = steps(path).and_then(|steps| {
+                        let value = resolve(tree, &steps)?;
+                        Some((value, steps))
+                    });
+                    let (value, steps) =
+                        value.ok_or_else(|| unreadable(format!("{path} is not in the body")))?;
                     let member = match steps.last() {
                         Some(Step::Name(name)) if self.member_name => Some(name.as_str()),
                         _ => None,

@@ -152,10 +152,10 @@ impl QueueSink<'_> {
 }
 
 impl Sink for QueueSink<'_> {
-    async fn take(&mut self, feed: &Map<String, Value>, bodies: Vec<String>) -> Flow {
+    async fn take(&mut self, feed: &Map<String, Value>, first: usize, bodies: Vec<String>) -> Flow {
         let counters = self.counters;
         Counters::add(&counters.fetched, bodies.len() as u64);
-        for (index, body) in bodies.into_iter().enumerate() {
+        for (index, body) in (first..).zip(bodies) {
             if body.len() > MAX_MESSAGE_BYTES {
                 // It could never be sent: say which and why, and queue the others. Not
                 // dead-lettered (RELIABILITY.md, "Hostile conditions"): the log says where to

@@ -4,17 +4,35 @@
 //! record, with what the record shares with its response when fields ask for it (the name of
 //! the member it was, the values of `root` JSONPaths), and the next page's link or cursor. The
 //! JSONPaths are compiled once, which is where `validate` checks them too.
+//!
+//! A body is read one of two ways, with the same results (records, their order, member names,
+//! errors and their messages): when every JSONPath the source reads is a chain of names and
+//! indices with at most a last wildcard (`chain`: `$[*]`, `$.data[*]`, `$['Time Series
+//! (Daily)'].*`, `$.message`), its text is followed and its records kept as places in it, each
+//! parsed only when it is handed on, and dropped after, so a response is never one parsed tree
+//! (about 8 times its size); otherwise (filters, slices, `..`), or when the text is not JSON,
+//! the whole body is parsed and jsonpath-rust evaluates the paths on it (`select`).
+//! [`Extractor::open`] is the one place that chooses; `reading` hands the records on, a few at a
+//! time.
+
+mod chain;
+mod json;
+mod reading;
+mod select;
+mod valid;
 
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
-use jsonpath_rust::query::js_path_process;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::fetch::Fetched;
 use crate::config::{Located, jsonpath};
 use crate::diag::Diagnostic;
-
-/// How many characters of a body or value an error message shows.
-const PREVIEW_CHARS: usize = 100;
+use chain::Chain;
+pub(crate) use json::error_message;
+use json::{PREVIEW_CHARS, json_bytes, parse, shorten, value_text};
+pub(crate) use reading::Reading;
+use select::{Body, Matches, Stop};
 
 /// Why a body gave no records.
 #[derive(Debug, thiserror::Error)]
@@ -49,19 +67,35 @@ pub(crate) enum BodyError {
     },
 }
 
+/// A compiled JSONPath: as written, parsed, and as a [`Chain`] when it is one.
+#[derive(Clone)]
+pub(crate) struct Path {
+    text: String,
+    query: JpQuery,
+    chain: Option<Chain>,
+}
+
+impl Path {
+    /// `query`, compiled from `text`.
+    pub(crate) fn new(text: String, query: JpQuery) -> Path {
+        let chain = Chain::of(&query);
+        Path { text, query, chain }
+    }
+}
+
 /// The compiled `source.records` and `source.errors`, and what else a response is read for.
 #[derive(Clone)]
 pub(crate) struct Extractor {
-    records: (String, JpQuery),
+    records: Path,
     /// Each rule, compiled, and whether it has a filter (`[?…]`): a filter is the rule's own
     /// test, so every value it matches counts.
-    errors: Vec<(String, JpQuery, bool)>,
+    errors: Vec<(Path, bool)>,
     /// Whether each record's member name is wanted (a field has `member_name: true`).
     member_name: bool,
     /// The fields' `root` JSONPaths, evaluated on the whole response.
-    root: Vec<(String, JpQuery)>,
+    root: Vec<Path>,
     /// `source.next`'s `link` or `cursor` JSONPath.
-    next: Option<(String, JpQuery)>,
+    next: Option<Path>,
 }
 
 /// One record and the name of the member it was, when it was one and that is wanted.
@@ -90,7 +124,7 @@ impl Extractor {
         errors: &[Located<String>],
     ) -> Result<Extractor, Vec<Diagnostic>> {
         let compile = |path: &Located<String>, setting: &str| {
-            jsonpath::compile(path, setting).map(|query| (path.value.clone(), query))
+            jsonpath::compile(path, setting).map(|query| Path::new(path.value.clone(), query))
         };
         let records = compile(records, "source.records");
         let errors: Vec<_> = errors
@@ -109,9 +143,9 @@ impl Extractor {
                 errors: errors
                     .into_iter()
                     .flatten()
-                    .map(|(path, query)| {
-                        let filtered = has_filter(&query);
-                        (path, query, filtered)
+                    .map(|path| {
+                        let filtered = has_filter(&path.query);
+                        (path, filtered)
                     })
                     .collect(),
             }),
@@ -129,15 +163,15 @@ impl Extractor {
             .filter_map(|path| {
                 jsonpath::compile(path, "")
                     .ok()
-                    .map(|query| (path.value.clone(), query))
+                    .map(|query| Path::new(path.value.clone(), query))
             })
             .collect();
         self
     }
 
     /// The same extractor, also reading the next page's link or cursor at `path`.
-    pub(crate) fn with_next(mut self, path: (String, JpQuery)) -> Extractor {
-        self.next = Some(path);
+    pub(crate) fn with_next(mut self, (text, query): (String, JpQuery)) -> Extractor {
+        self.next = Some(Path::new(text, query));
         self
     }
 
@@ -152,163 +186,159 @@ impl Extractor {
             .collect())
     }
 
-    /// Everything a response body holds for the poller, or why it holds no records: each
-    /// record copied out of the parsed body.
+    /// Everything a response body holds for a test or a recorded response, or why it holds no
+    /// records: each record copied.
     pub(crate) fn page(&self, fetched: Fetched) -> Result<Page, BodyError> {
-        self.read(fetched, |found| Page {
-            records: found
-                .records
-                .into_iter()
-                .map(|(record, member)| Selected {
-                    record: record.clone(),
-                    member,
-                })
-                .collect(),
-            root: found.root,
+        let reading = self.open(fetched)?;
+        let mut records = Vec::new();
+        reading.each_in(0..reading.len(), |record| {
+            records.push(Selected {
+                record: record.value.clone(),
+                member: record.member.map(str::to_owned),
+            });
+        })?;
+        Ok(Page {
+            records,
+            root: reading.root,
         })
     }
 
-    /// Parses a response body (its bytes dropped once parsed) and gives `take` what it holds,
-    /// each record borrowed from the parsed body: the poller writes the records' messages from
-    /// there, so a response is in memory once, not twice. The error says why the body holds no
-    /// records.
-    pub(crate) fn read<T>(
-        &self,
-        fetched: Fetched,
-        take: impl FnOnce(Found<'_>) -> T,
-    ) -> Result<T, BodyError> {
-        let body = parse(&fetched)?;
+    /// Reads a response body's `errors` rules (a body that is an error is refused here), its
+    /// `root` values and next page, and finds its records, to be handed on a few at a time
+    /// ([`Reading::each_in`]); the error says why it holds no records. The body's text is
+    /// followed when the paths allow it (see the module doc): its records are then parsed
+    /// only when handed on. Otherwise, or when that text is not JSON, the body is parsed whole,
+    /// its bytes dropped once parsed.
+    pub(crate) fn open(&self, fetched: Fetched) -> Result<Reading, BodyError> {
+        let fetched = if self.follows_text() {
+            match self.open_text(fetched) {
+                Ok(read) => return read,
+                Err(fetched) => fetched,
+            }
+        } else {
+            fetched
+        };
+        self.open_tree(fetched)
+    }
+
+    /// Whether every JSONPath the source reads is a [`Chain`].
+    fn follows_text(&self) -> bool {
+        let paths = std::iter::once(&self.records)
+            .chain(self.errors.iter().map(|(path, _)| path))
+            .chain(&self.root)
+            .chain(&self.next);
+        paths.into_iter().all(|path| path.chain.is_some())
+    }
+
+    /// Reads the body by following its text; or gives it back when the parsed body must decide:
+    /// it is not JSON (the parser says why), or a path cannot follow it.
+    fn open_text(&self, fetched: Fetched) -> Result<Result<Reading, BodyError>, Fetched> {
+        let json = json_bytes(&fetched);
+        if !valid::parses(json) {
+            return Err(fetched);
+        }
+        let Ok(text) = serde_json::from_slice::<&RawValue>(json) else {
+            return Err(fetched);
+        };
+        let read = match self.extract(&Body::Text(text), fetched.status.is_none()) {
+            Err(Stop::Tree) => None,
+            Err(Stop::Rejected(error)) => Some(Err(error)),
+            Ok((root, next, records)) => Some(Ok((root, next, records.places(&fetched.body)))),
+        };
+        match read {
+            None => Err(fetched),
+            Some(Err(error)) => Ok(Err(error)),
+            Some(Ok((root, next, places))) => Ok(Ok(Reading::new(
+                reading::Records::text(fetched.body, places),
+                root,
+                next,
+                self.member_name,
+            ))),
+        }
+    }
+
+    /// Reads the body parsed whole, its bytes dropped once parsed.
+    fn open_tree(&self, fetched: Fetched) -> Result<Reading, BodyError> {
+        let tree = parse(&fetched)?;
         let is_file = fetched.status.is_none();
         drop(fetched);
-        for (path, query, filtered) in &self.errors {
-            if let Some(value) = matches(path, query, &body)?
-                .into_iter()
-                .find(|v| *filtered || is_error(v))
-            {
-                return Err(BodyError::ErrorBody {
-                    path: path.clone(),
-                    value: (!is_file).then(|| shorten(&value_text(value), PREVIEW_CHARS * 2)),
-                });
+        let (root, next, places) = self
+            .extract(&Body::Tree(&tree), is_file)
+            .map(|(root, next, records)| (root, next, records.places(&[])))
+            .map_err(Stop::into_error)?;
+        Ok(Reading::new(
+            reading::Records::tree(tree, places),
+            root,
+            next,
+            self.member_name,
+        ))
+    }
+
+    /// What `body` holds, read in the order jsonpath-rust's results were always read: the
+    /// `errors` rules, the records (selected, not yet parsed), the `root` values, the next
+    /// page.
+    fn extract<'a>(
+        &'a self,
+        body: &Body<'a>,
+        is_file: bool,
+    ) -> Result<(Map<String, Value>, NextValue, Matches<'a>), Stop> {
+        for (path, filtered) in &self.errors {
+            let mut error = None;
+            body.select(path)?.each(|value| {
+                if error.is_none() && (*filtered || is_error(value)) {
+                    error =
+                        Some((!is_file).then(|| shorten(&value_text(value), PREVIEW_CHARS * 2)));
+                }
+            })?;
+            if let Some(value) = error {
+                return Err(Stop::Rejected(BodyError::ErrorBody {
+                    path: path.text.clone(),
+                    value,
+                }));
             }
         }
-        let (path, query) = &self.records;
-        let found = js_path_process(query, &body).map_err(|err| BodyError::Query {
-            path: path.clone(),
-            reason: err.to_string(),
-        })?;
-        let records = found
-            .into_iter()
-            .map(|found| {
-                let member = if self.member_name {
-                    last_member(&found.path)
-                } else {
-                    None
-                };
-                (found.val(), member)
-            })
-            .collect();
+        let records = body.select(&self.records)?;
         let mut root = Map::new();
-        for (path, query) in &self.root {
-            match matches(path, query, &body)?.as_slice() {
-                [] => {}
-                [one] => {
-                    root.insert(path.clone(), (*one).clone());
+        for path in &self.root {
+            match body.select(path)?.first()? {
+                (0, _) => {}
+                (1, Some(one)) => {
+                    root.insert(path.text.clone(), one);
                 }
-                many => tracing::warn!(
-                    root = %path,
-                    matches = many.len(),
+                (many, _) => tracing::warn!(
+                    root = %path.text,
+                    matches = many,
                     "a `root` path matches several values; a field takes exactly one, so its records lack it"
                 ),
             }
         }
         let next = match &self.next {
             None => Ok(None),
-            Some((path, query)) => next_value(path, &matches(path, query, &body)?),
+            Some(path) => next_value(&path.text, body.select(path)?.first()?),
         };
-        Ok(take(Found {
-            records,
-            root,
-            next,
-        }))
+        Ok((root, next, records))
     }
 }
 
-/// What one response holds, its records borrowed from the parsed body.
-pub(crate) struct Found<'a> {
-    /// Each record and its member name (when it was a member and that is wanted).
-    pub(crate) records: Vec<(&'a Value, Option<String>)>,
-    /// The values of the `root` JSONPaths that select exactly one value, by JSONPath.
-    pub(crate) root: Map<String, Value>,
-    /// The next page's link or cursor (`None`: this is the last page), or why the value found
-    /// there is neither.
-    pub(crate) next: Result<Option<String>, String>,
-}
+/// The next page's link or cursor (`None`: the last page), or why the value found is neither.
+pub(crate) type NextValue = Result<Option<String>, String>;
 
-/// The next page's link or cursor among what its JSONPath matched: text or a number; nothing,
-/// `null` or `""` means there is no next page.
-fn next_value(path: &str, found: &[&Value]) -> Result<Option<String>, String> {
+/// The next page's link or cursor among what its JSONPath matched (how many values, and the
+/// first): text or a number; nothing, `null` or `""` means there is no next page.
+fn next_value(path: &str, found: (usize, Option<Value>)) -> NextValue {
     match found {
-        [] | [Value::Null] => Ok(None),
-        [Value::String(text)] if text.is_empty() => Ok(None),
-        [Value::String(text)] => Ok(Some(text.clone())),
-        [Value::Number(number)] => Ok(Some(number.to_string())),
-        [other] => Err(format!(
+        (0, _) | (1, Some(Value::Null)) => Ok(None),
+        (1, Some(Value::String(text))) if text.is_empty() => Ok(None),
+        (1, Some(Value::String(text))) => Ok(Some(text)),
+        (1, Some(Value::Number(number))) => Ok(Some(number.to_string())),
+        (1, Some(other)) => Err(format!(
             "`{path}` selects {}, not a link or cursor",
-            crate::message::json_kind(other)
+            crate::message::json_kind(&other)
         )),
-        many => Err(format!(
-            "`{path}` selects {} values; a link or cursor is one",
-            many.len()
+        (many, _) => Err(format!(
+            "`{path}` selects {many} values; a link or cursor is one"
         )),
     }
-}
-
-/// The member name a normalized path (RFC 9535 §2.7, as jsonpath-rust writes them:
-/// `$['a']['b c'][0]`) ends with; `None` when it ends with an index or is `$`.
-fn last_member(path: &str) -> Option<String> {
-    let mut chars = path.strip_prefix('$')?.chars();
-    let mut last = None;
-    while let Some(open) = chars.next() {
-        if open != '[' {
-            return None;
-        }
-        match chars.next()? {
-            '\'' => {
-                let mut name = String::new();
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        '\\' => name.push(match chars.next()? {
-                            'b' => '\u{8}',
-                            'f' => '\u{c}',
-                            'n' => '\n',
-                            'r' => '\r',
-                            't' => '\t',
-                            'u' => {
-                                let hex: String = chars.by_ref().take(4).collect();
-                                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
-                            }
-                            other => other,
-                        }),
-                        c => name.push(c),
-                    }
-                }
-                if chars.next()? != ']' {
-                    return None;
-                }
-                last = Some(name);
-            }
-            _ => {
-                for c in chars.by_ref() {
-                    if c == ']' {
-                        break;
-                    }
-                }
-                last = None;
-            }
-        }
-    }
-    last
 }
 
 /// Whether a JSONPath selects with a filter (`$[?@.status == 'error']`, `$..[?…]`).
@@ -339,87 +369,8 @@ fn is_error(value: &Value) -> bool {
     }
 }
 
-fn matches<'a>(path: &str, query: &JpQuery, body: &'a Value) -> Result<Vec<&'a Value>, BodyError> {
-    js_path_process(query, body)
-        .map(|found| found.into_iter().map(|r| r.val()).collect())
-        .map_err(|err| BodyError::Query {
-            path: path.to_owned(),
-            reason: err.to_string(),
-        })
-}
-
-/// Parses the body; a UTF-8 byte-order mark is skipped.
-fn parse(fetched: &Fetched) -> Result<Value, BodyError> {
-    let bytes = fetched
-        .body
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(&fetched.body);
-    serde_json::from_slice(bytes).map_err(|err| {
-        let text = String::from_utf8_lossy(bytes);
-        let looks_like_json = text.trim_start().starts_with(['{', '[']);
-        if fetched.status.is_none() {
-            return BodyError::NotJson {
-                what: "file",
-                content_type: None,
-                preview: if text.trim().is_empty() {
-                    "the file is empty".to_owned()
-                } else {
-                    format!("{err} ({} bytes; the content is not shown)", bytes.len())
-                },
-            };
-        }
-        BodyError::NotJson {
-            what: "response",
-            content_type: fetched.content_type.clone(),
-            preview: if text.trim().is_empty() {
-                "the body is empty".to_owned()
-            } else if looks_like_json {
-                format!("{err}; it starts with {}", quoted(&text))
-            } else {
-                quoted(&text)
-            },
-        }
-    })
-}
-
-/// What an error response (4xx, 5xx) says: its JSON `message` (or `error`), else its start.
-pub(crate) fn error_message(body: &[u8], content_type: Option<&str>) -> String {
-    let text = String::from_utf8_lossy(body);
-    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text)
-        && let Some(message) = ["message", "error", "Error Message"]
-            .iter()
-            .find_map(|key| map.get(*key).and_then(Value::as_str))
-    {
-        return shorten(message, PREVIEW_CHARS * 2);
-    }
-    match (text.trim().is_empty(), content_type) {
-        (true, _) => "empty body".to_owned(),
-        (false, Some(content_type)) => format!("{content_type} body {}", quoted(&text)),
-        (false, None) => format!("body {}", quoted(&text)),
-    }
-}
-
-/// A value as text: strings without their quotes.
-fn value_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The start of `text`, whitespace collapsed, in backticks.
-fn quoted(text: &str) -> String {
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    format!("`{}`", shorten(&collapsed, PREVIEW_CHARS))
-}
-
-/// At most `max` characters of `text`, with `…` when cut.
-pub(crate) fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod alike;

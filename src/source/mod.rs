@@ -8,7 +8,8 @@
 //!   at `source.max_body`.
 //! - `retry`: the [`RetryPolicy`] (backoff, `Retry-After`).
 //! - `body`: JSON, `source.errors`, `source.records`, and what records share with their
-//!   response (member names, `root` values: [`Context`]).
+//!   response (member names, `root` values: [`Context`]); the common paths are followed through
+//!   the body's text, one record parsed at a time.
 //! - `paging`: `source.next`, the next page's URL; `poll`: one feed's pages and their messages;
 //!   `round`: one poll of every feed, a few at a time, handed on in feed order ([`Sink`]).
 //! - `pace`: `source.concurrency` and a per-second `source.quota`, for every request.

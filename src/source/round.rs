@@ -1,12 +1,12 @@
 //! One poll of every feed. Feeds' first pages are requested up to `source.concurrency` at a
 //! time (each a task of its own, at the pace `pace` sets), and their pages handed to a [`Sink`]
-//! one at a time, in feed order whatever order the responses arrive in: the queue, `--dry-run`
-//! and the tests see the same order as a poll one feed after another. At most `concurrency`
-//! responses wait their turn (one for `file:` URLs), each as it arrived (bytes, not parsed), and
-//! one is parsed at a time, so a poll's memory is bounded by a few responses, not by the number
-//! of feeds. A feed that answers slowly holds
-//! back the `concurrency` feeds after it, not the whole poll. How each feed's poll ended
-//! ([`FeedPolled`]) comes back in [`PollStats`], for the feed status (`status`).
+//! one at a time (a hundred records at a time), in feed order whatever order the responses
+//! arrive in: the queue, `--dry-run` and the tests see the same order as a poll one feed after
+//! another. At most `concurrency` responses wait their turn (one for `file:` URLs), each as it
+//! arrived (bytes, not parsed), and one is read at a time, so a poll's memory is bounded by a
+//! few responses, not by the number of feeds. A feed that answers slowly holds back the
+//! `concurrency` feeds after it, not the whole poll. How each feed's poll ended ([`FeedPolled`])
+//! comes back in [`PollStats`], for the feed status (`status`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -63,14 +63,17 @@ pub enum Flow {
     Stop,
 }
 
-/// Where a poll hands its records, one page at a time, in feed order.
+/// Where a poll hands its records, a few of a page at a time, in feed order.
 pub trait Sink: Send {
-    /// Takes one page's records of `feed` (its keys and values; empty without `feeds`), as the
-    /// bodies of their messages ([`Message::to_body`]), in the order `source.records` selected
-    /// them.
+    /// Takes some of one page's records of `feed` (its keys and values; empty without
+    /// `feeds`), as the bodies of their messages ([`Message::to_body`]), in the order
+    /// `source.records` selected them; `first` is the first one's index among the page's
+    /// records. A page comes in one call or more, in order (one, with no bodies, when it has no
+    /// records), and in full even after a call asked the poll to stop.
     fn take(
         &mut self,
         feed: &Map<String, Value>,
+        first: usize,
         bodies: Vec<String>,
     ) -> impl Future<Output = Flow> + Send;
 }
@@ -90,8 +93,13 @@ pub struct PollReport {
 }
 
 impl Sink for PollReport {
-    async fn take(&mut self, _feed: &Map<String, Value>, bodies: Vec<String>) -> Flow {
-        for (position, body) in bodies.iter().enumerate() {
+    async fn take(
+        &mut self,
+        _feed: &Map<String, Value>,
+        first: usize,
+        bodies: Vec<String>,
+    ) -> Flow {
+        for (position, body) in (first..).zip(&bodies) {
             // Written from a message just before: it reads back (else it is left out).
             if let Ok(message) = serde_json::from_str::<Message>(body) {
                 self.messages.push(message);

@@ -204,6 +204,46 @@ async fn next_links_are_followed_until_the_last_page() {
 }
 
 #[tokio::test]
+async fn a_page_of_many_records_is_handed_on_in_order_whichever_way_it_is_read() {
+    // `$.data[*]` follows the response's text; a filter parses it whole. Either way a page's
+    // records are handed on a hundred at a time, each with its index in its page.
+    for records in ["$.data[*]", "$.data[?@.symbol]"] {
+        let server = MockServer::start().await;
+        let uri = server.uri();
+        let many: Vec<Value> = (0..250)
+            .map(|i| json!({"symbol": format!("S{i}")}))
+            .collect();
+        Mock::given(method("GET"))
+            .and(path("/q"))
+            .and(query_param_is_missing("page"))
+            .respond_with(json_response(
+                &json!({"data": many, "next": format!("{uri}/q?page=2")}),
+            ))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/q"))
+            .and(query_param("page", "2"))
+            .respond_with(json_response(
+                &json!({"data": [{"symbol": "T0"}, {"symbol": "T1"}], "next": null}),
+            ))
+            .mount(&server)
+            .await;
+        let source =
+            format!("  url: {uri}/q\n  records: \"{records}\"\n  next: {{ link: $.next }}");
+        let report = poller(&source, "", SYMBOL_FIELD).poll_once().await;
+        let expected: Vec<String> = (0..250)
+            .map(|i| format!("S{i}"))
+            .chain(["T0".to_owned(), "T1".to_owned()])
+            .collect();
+        assert_eq!(symbols(&report), expected, "{records}");
+        let positions: Vec<usize> = (0..250).chain(0..2).collect();
+        assert_eq!(report.positions, positions, "{records}");
+        assert_eq!((report.requests, report.failed_feeds), (2, 0), "{records}");
+    }
+}
+
+#[tokio::test]
 async fn cursors_are_sent_back_as_the_named_query_parameter_up_to_max_pages() {
     let server = MockServer::start().await;
     // Every page has a next cursor: only `max_pages` bounds the poll.

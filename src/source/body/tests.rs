@@ -1,6 +1,15 @@
 //! Tests of `body`.
 
 use super::*;
+use reading::{Step, steps};
+
+/// The member name a normalized path ends with.
+fn last_member(path: &str) -> Option<String> {
+    match steps(path)?.pop() {
+        Some(Step::Name(name)) => Some(name),
+        _ => None,
+    }
+}
 
 fn fetched(body: &str, content_type: Option<&str>) -> Fetched {
     Fetched {
@@ -116,6 +125,15 @@ fn member_names_come_from_the_normalized_path() {
     );
     assert_eq!(last_member("$['a'][3]"), None);
     assert_eq!(last_member("$"), None);
+    assert_eq!(
+        steps("$['a'][12]['']"),
+        Some(vec![
+            Step::Name("a".to_owned()),
+            Step::Index(12),
+            Step::Name(String::new())
+        ])
+    );
+    assert_eq!(steps("$[x]"), None);
     let path = |p: &str| Located::unlocated(p.to_owned());
     let extractor = Extractor::new(&path("$['Time Series'].*"), &[])
         .unwrap()
@@ -138,11 +156,7 @@ fn next_values_are_text_numbers_or_nothing() {
     let extractor = Extractor::new(&path("$.data[*]"), &[])
         .unwrap()
         .with_next(("$.next".to_owned(), next));
-    let next = |body: &str| {
-        extractor
-            .read(fetched(body, None), |found| found.next)
-            .unwrap()
-    };
+    let next = |body: &str| extractor.open(fetched(body, None)).unwrap().next;
     assert_eq!(
         next(r#"{"data": [], "next": "abc"}"#),
         Ok(Some("abc".to_owned()))

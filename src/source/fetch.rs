@@ -191,6 +191,43 @@ pub(crate) async fn http(
     })
 }
 
+/// The source's HTTP client, built on the first request rather than with the poller: building
+/// it loads the system's root certificates, about 4 ms of CPU (a third of a Lambda's cold start,
+/// measured: BENCHMARKS.md), which a function that only handles SQS batches, or a pipeline of
+/// `file:` feeds, never needs.
+pub(crate) struct LazyClient {
+    /// `source.timeout`, per request.
+    timeout: Duration,
+    /// The client, or why it could not be built (said by every request then).
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
+}
+
+impl LazyClient {
+    /// A client whose requests take at most `timeout`, not built yet.
+    pub(crate) fn new(timeout: Duration) -> LazyClient {
+        LazyClient {
+            timeout,
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The client, built now when this is the first request.
+    pub(crate) fn get(&self) -> Result<&reqwest::Client, FetchError> {
+        let built = self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("stockrun/", env!("CARGO_PKG_VERSION")))
+                .timeout(self.timeout)
+                .redirect(redirect_policy())
+                .build()
+                .map_err(|error| format!("cannot build the HTTP client: {}", chain(&error)))
+        });
+        built.as_ref().map_err(|message| FetchError::Transport {
+            message: message.clone(),
+            retryable: false,
+        })
+    }
+}
+
 /// Follows redirects (at most 5) only to the same origin, or to `https` on the same host, so
 /// API keys in headers never travel to a server they were not written for.
 pub(crate) fn redirect_policy() -> reqwest::redirect::Policy {

@@ -257,18 +257,6 @@ impl Poller {
             redactor.add(secret);
         }
         crate::redact::register(&redactor);
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("stockrun/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout)
-            .redirect(fetch::redirect_policy())
-            .build()
-            .map_err(|err| {
-                SourceError(
-                    redactor
-                        .redact(&format!("cannot build the HTTP client: {err}"))
-                        .into_owned(),
-                )
-            })?;
         Ok(Poller {
             pipeline: pipeline.to_owned(),
             feeds: requests.feeds.into_iter().map(Arc::new).collect(),
@@ -277,7 +265,7 @@ impl Poller {
             schedule,
             concurrency: limits.concurrency,
             fetcher: Arc::new(Fetcher {
-                client,
+                client: Arc::new(fetch::LazyClient::new(timeout)),
                 timeout,
                 retry: RetryPolicy::default(),
                 max_body_bytes,

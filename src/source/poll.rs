@@ -46,8 +46,8 @@ pub(super) struct FeedEnd {
 /// What a request needs, shared by the poller and the requests it has in flight.
 #[derive(Clone)]
 pub(super) struct Fetcher {
-    /// The HTTP client (its connections are shared by every request).
-    pub(super) client: reqwest::Client,
+    /// The HTTP client (its connections are shared by every request), built on first use.
+    pub(super) client: Arc<fetch::LazyClient>,
     /// `source.timeout`, per attempt.
     pub(super) timeout: Duration,
     /// Retries of a failed attempt.
@@ -117,7 +117,7 @@ impl Fetcher {
                         self.pace.request(async {
                             requests.fetch_add(1, Ordering::Relaxed);
                             fetch::http(
-                                &self.client,
+                                self.client.get()?,
                                 &request,
                                 &self.ratelimit,
                                 quota,

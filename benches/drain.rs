@@ -86,49 +86,24 @@ fn drain(c: &mut Criterion) {
         "consume --once (receive, process, store, delete; batches of 10)",
         |b| {
             b.iter_custom(|iterations| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iterations {
-                    let dir = tempfile::tempdir().unwrap();
-                    let db = dir.path().join("bench.db");
-                    let queue = LocalQueue::open(&db, "q", Duration::from_secs(60), 3).unwrap();
-                    runtime.block_on(async {
-                        for chunk in bodies.chunks(10) {
-                            queue.send_batch(chunk).await.unwrap();
-                        }
-                    });
-                    let stages = Stages {
-                        alerts: None,
-                        clock: Default::default(),
-                        pipeline: pipeline.clone(),
-                        processor: Processor::new(
-                            &pipeline.name,
-                            &pipeline.process,
-                            &pipeline.store.key,
-                        )
-                        .unwrap(),
-                        queue: Arc::new(queue),
-                        store: Arc::new(
-                            LocalStore::open(&db, "stock_prices", "inserted_at").unwrap(),
-                        ),
-                        templates: None,
-                        notifier: None,
-                    };
-                    let counters = Counters::default();
-                    let start = Instant::now();
-                    let until = Until {
-                        drained: true,
-                        stop: Default::default(),
-                    };
-                    runtime
-                        .block_on(consume(&stages, &counters, &until))
-                        .expect("drained");
-                    total += start.elapsed();
-                    assert_eq!(Counters::get(&counters.stored), records() as u64);
-                }
-                total
+                (0..iterations)
+                    .map(|_| drain_once(&runtime, &pipeline, &bodies))
+                    .sum()
             });
         },
     );
+    // Issue 13: what the metrics add (`consume --metrics` installs this recorder).
+    group.bench_function("consume --once with the Prometheus recorder", |b| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        b.iter_custom(|iterations| {
+            ::metrics::with_local_recorder(&recorder, || {
+                stockrun::metrics::describe();
+                (0..iterations)
+                    .map(|_| drain_once(&runtime, &pipeline, &bodies))
+                    .sum()
+            })
+        });
+    });
 
     for (name, per_transaction) in [
         ("raw insert, 10 rows per transaction", 10),
@@ -166,6 +141,44 @@ fn drain(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Queues `bodies` in a new state file and times one `consume --once` draining them.
+fn drain_once(
+    runtime: &tokio::runtime::Runtime,
+    pipeline: &stockrun::config::Pipeline,
+    bodies: &[String],
+) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.db");
+    let queue = LocalQueue::open(&db, "q", Duration::from_secs(60), 3).unwrap();
+    runtime.block_on(async {
+        for chunk in bodies.chunks(10) {
+            queue.send_batch(chunk).await.unwrap();
+        }
+    });
+    let stages = Stages {
+        alerts: None,
+        clock: Default::default(),
+        pipeline: pipeline.clone(),
+        processor: Processor::new(&pipeline.name, &pipeline.process, &pipeline.store.key).unwrap(),
+        queue: Arc::new(queue),
+        store: Arc::new(LocalStore::open(&db, "stock_prices", "inserted_at").unwrap()),
+        templates: None,
+        notifier: None,
+    };
+    let counters = Counters::default();
+    let until = Until {
+        drained: true,
+        stop: Default::default(),
+    };
+    let start = Instant::now();
+    runtime
+        .block_on(consume(&stages, &counters, &until))
+        .expect("drained");
+    let took = start.elapsed();
+    assert_eq!(Counters::get(&counters.stored), bodies.len() as u64);
+    took
 }
 
 criterion_group!(benches, drain);

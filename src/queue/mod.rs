@@ -153,6 +153,25 @@ pub trait Queue: Send + Sync {
     /// Deletes delivered messages (after their records are stored).
     async fn delete_batch(&self, receipts: &[&str]) -> Result<(), QueueError>;
 
+    /// [`Queue::delete_batch`] of `done`, then [`Queue::receive_until`]: what a consumer does
+    /// between two batches. The embedded queue deletes and takes the first messages in one
+    /// transaction (both or neither: a process killed meanwhile has deleted nothing, so the
+    /// batch is delivered again, as when it dies just before a delete); the deletes are durable
+    /// when this returns, received or not. On an error nothing was received, and the deletes may
+    /// not have been made (those messages are delivered again and stored again, by key).
+    async fn delete_and_receive(
+        &self,
+        done: &[&str],
+        max: usize,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Received>, QueueError> {
+        if !done.is_empty() {
+            self.delete_batch(done).await?;
+        }
+        self.receive_until(max, wait, stop).await
+    }
+
     /// Makes poison messages visible again at once, so they reach the dead-letter queue without
     /// waiting out their visibility timeout; `reason` is kept where the backend can keep it.
     async fn release(&self, failed: &[(&str, &str)]) -> Result<(), QueueError>;

@@ -10,8 +10,9 @@
 //!    the one in flight after [`STOP_GRACE`]: the e-mail is *cut*, and the batch's stored
 //!    messages are not acknowledged (step 3 gives them back instead), so they are delivered,
 //!    stored (by key) and e-mailed again;
-//! 3. **acknowledges**: the stored messages are done (the consumer deletes them; on Lambda the
-//!    event source mapping deletes what the response does not list), poison is released for
+//! 3. **acknowledges**: the stored messages are done (the consumer deletes them, at once, in
+//!    the transaction that receives its next batch; on Lambda the event source mapping deletes
+//!    what the response does not list), poison is released for
 //!    redelivery at once so it reaches the dead-letter queue after `max_receive_count` quick
 //!    deliveries, and the failed messages are given back to the caller (the consumer holds and
 //!    retries them; the Lambda handler lists them in `batchItemFailures`).
@@ -48,8 +49,12 @@ use crate::store::{Item, StoreError};
 /// consumer and the Lambda handler. Poison is released through the queue either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acknowledge {
-    /// Delete them through the queue (the local consumer).
+    /// Delete them through the queue.
     Delete,
+    /// Hand them back in [`Settled::done`]: the caller deletes them at once, with its next
+    /// receive ([`crate::queue::Queue::delete_and_receive`], one transaction on the embedded
+    /// queue). The local consumer.
+    WithNextReceive,
     /// Leave them out of the response: the Lambda event source mapping deletes every message the
     /// handler does not list in `batchItemFailures`, once the handler has returned.
     Unlisted,
@@ -84,6 +89,9 @@ pub enum Emailed {
 pub struct Settled {
     /// Records stored (and acknowledged as [`Acknowledge`] says, unless the e-mail was cut).
     pub stored: usize,
+    /// With [`Acknowledge::WithNextReceive`]: the stored messages the caller must delete (empty
+    /// otherwise, and when the e-mail was cut).
+    pub done: Vec<Received>,
     /// Poison messages, released for redelivery (then the dead-letter queue).
     pub poison: Vec<Received>,
     /// Messages whose record could not be stored: the caller gives them back (the consumer holds
@@ -163,8 +171,15 @@ pub async fn handle_batch(
         (outcome.stored, Vec::new())
     };
     let mut halt = outcome.halt.map(Halt::Store);
-    if acknowledge == Acknowledge::Delete {
-        halt = halt.or(delete_stored(stages, &done).await.map(Halt::Queue));
+    let done = match acknowledge {
+        Acknowledge::Delete => {
+            halt = halt.or(delete_stored(stages, &done).await.map(Halt::Queue));
+            Vec::new()
+        }
+        Acknowledge::WithNextReceive => done,
+        Acknowledge::Unlisted => Vec::new(),
+    };
+    if acknowledge != Acknowledge::Unlisted {
         release_unmailed(stages, &unmailed).await;
     }
     halt = halt.or(release_poison(stages, &outcome.poison)
@@ -179,6 +194,7 @@ pub async fn handle_batch(
     );
     Settled {
         stored,
+        done,
         poison: outcome
             .poison
             .into_iter()
@@ -364,7 +380,7 @@ async fn fresh_items(stages: &Stages, items: &[Item], redelivered: &[bool]) -> V
 /// Step 3, stored messages on the consumer: deletes them. A failure is logged: they are
 /// delivered again and overwritten with the same key (and e-mailed again). One that trying again
 /// cannot fix is returned instead: redelivering would never end.
-async fn delete_stored(stages: &Stages, stored: &[Received]) -> Option<QueueError> {
+pub(super) async fn delete_stored(stages: &Stages, stored: &[Received]) -> Option<QueueError> {
     if stored.is_empty() {
         return None;
     }

@@ -1,7 +1,9 @@
 //! The consumer: the local stand-in for the Lambda SQS trigger. It gathers up to `batch_size`
 //! messages (or what arrived within `batch_window` of the first) and runs them through the one
-//! batch lifecycle, [`handle_batch`] with [`Acknowledge::Delete`]: store, e-mail the digest, then
-//! delete what was stored and release poison records so they reach the dead-letter queue. Nothing
+//! batch lifecycle, [`handle_batch`] with [`Acknowledge::WithNextReceive`]: store, e-mail the
+//! digest, release poison records so they reach the dead-letter queue, then delete what was
+//! stored, at once, with the receive of the next batch (one transaction on the embedded queue:
+//! [`crate::queue::Queue::delete_and_receive`]), or on its own before a flush, a hold or a stop. Nothing
 //! is deleted before it is stored and e-mailed: a consumer that dies at any point leaves the batch
 //! to be delivered again (stored once, by key; e-mailed at least once). It counts what each batch
 //! did for the run's summary.
@@ -19,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Stages;
 use super::alerts::{self, FLUSH_EVERY};
-use super::batch::{Acknowledge, Emailed, Halt, Settled, handle_batch};
+use super::batch::{Acknowledge, Emailed, Halt, Settled, delete_stored, handle_batch};
 use super::counters::Counters;
 use crate::queue::{MAX_BATCH, MAX_WAIT, QueueError, Received};
 use crate::resources::PROCESSING_ALLOWANCE;
@@ -86,12 +88,16 @@ pub async fn consume(
         Ok(())
     };
     let mut next_flush = Instant::now();
+    // The stored messages of the last batch: deleted with the next receive, or before anything
+    // else that can take a while (a flush of the alert outbox, holding a failed batch, a stop).
+    let mut done: Vec<Received> = Vec::new();
     while !until.stop.is_cancelled() {
         if Instant::now() >= next_flush {
+            delete_done(stages, &mut done).await?;
             flush_outbox(stages, counters, &until.stop).await;
             next_flush = Instant::now() + FLUSH_EVERY;
         }
-        let (batch, error) = gather(stages, until).await;
+        let (batch, error) = gather(stages, until, &mut done).await;
         match error {
             None => queue_errors = 0,
             Some(error) => note_queue_error(&mut queue_errors, error)?,
@@ -128,12 +134,23 @@ pub async fn consume(
             }
             continue;
         }
-        let failed = settle(stages, counters, batch, &until.stop).await?;
+        let failed;
+        (failed, done) = settle(stages, counters, batch, &until.stop).await?;
         if !failed.is_empty() {
+            delete_done(stages, &mut done).await?;
             retry_failed(stages, counters, until, failed).await?;
         }
     }
-    Ok(())
+    delete_done(stages, &mut done).await
+}
+
+/// Deletes the stored messages of the last batch now; a failure trying again cannot fix stops
+/// the consumer, as in [`handle_batch`].
+async fn delete_done(stages: &Stages, done: &mut Vec<Received>) -> Result<(), ConsumeError> {
+    match delete_stored(stages, &std::mem::take(done)).await {
+        Some(error) => Err(ConsumeError::Halted(Halt::Queue(error))),
+        None => Ok(()),
+    }
 }
 
 /// Keeps a batch whose store write failed in hand and retries it with a growing pause, without
@@ -176,7 +193,9 @@ async fn retry_failed(
         if until.stop.is_cancelled() {
             continue;
         }
-        failed = settle(stages, counters, failed, &until.stop).await?;
+        let mut done;
+        (failed, done) = settle(stages, counters, failed, &until.stop).await?;
+        delete_done(stages, &mut done).await?;
     }
     Ok(())
 }
@@ -191,9 +210,14 @@ async fn hold(stages: &Stages, messages: &[Received], by: Duration) {
 }
 
 /// Receives until the batch is full, the window since the first message has passed, or (when
-/// draining) nothing more is waiting. A stop request ends the gathering, keeping what is in hand;
-/// so does a queue error (returned beside the batch, which is still processed).
-async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueError>) {
+/// draining) nothing more is waiting; the first receive deletes `done` (the last batch's stored
+/// messages) in the same step, and empties it. A stop request ends the gathering, keeping what
+/// is in hand; so does a queue error (returned beside the batch, which is still processed).
+async fn gather(
+    stages: &Stages,
+    until: &Until,
+    done: &mut Vec<Received>,
+) -> (Vec<Received>, Option<QueueError>) {
     let batch_size = usize::try_from(*stages.pipeline.queue.batch_size).unwrap_or(MAX_BATCH);
     let window = stages.pipeline.queue.batch_window.value.0;
     let mut batch: Vec<Received> = Vec::with_capacity(batch_size);
@@ -208,7 +232,19 @@ async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueE
         let wanted = batch_size - batch.len();
         // Not raced against the stop: the queue cuts only its waiting short, so messages it has
         // taken are never dropped.
-        let received = match stages.queue.receive_until(wanted, wait, &until.stop).await {
+        let receipts: Vec<&str> = done.iter().map(|m| m.receipt.as_str()).collect();
+        let receiving = stages
+            .queue
+            .delete_and_receive(&receipts, wanted, wait, &until.stop)
+            .await;
+        if !done.is_empty() && receiving.is_err() {
+            tracing::warn!(
+                records = done.len(),
+                "stored records could not be deleted from the queue; they will be stored again"
+            );
+        }
+        done.clear();
+        let received = match receiving {
             Ok(received) => received,
             Err(error) => return (batch, Some(error)),
         };
@@ -228,10 +264,11 @@ async fn gather(stages: &Stages, until: &Until) -> (Vec<Received>, Option<QueueE
     (batch, None)
 }
 
-/// Runs a batch through the lifecycle (deleting what was stored), counts what it did and gives
-/// back the messages whose store write failed; or, when the queue or the store failed in a way
-/// trying again cannot fix, the error that stops the consumer (the batch comes back after its
-/// visibility timeout, to a consumer started once the cause is fixed).
+/// Runs a batch through the lifecycle, counts what it did and gives back the messages whose store
+/// write failed and the stored ones, for the caller to delete (with its next receive); or, when
+/// the queue or the store failed in a way trying again cannot fix, the error that stops the
+/// consumer (what was stored is deleted first; the rest comes back after its visibility
+/// timeout, to a consumer started once the cause is fixed).
 ///
 /// The lifecycle e-mails before it deletes: a consumer that dies before the delete leaves the
 /// batch queued, so it is stored (overwritten) and e-mailed again. Deleting first would lose the
@@ -245,9 +282,10 @@ async fn settle(
     counters: &Counters,
     batch: Vec<Received>,
     stop: &CancellationToken,
-) -> Result<Vec<Received>, ConsumeError> {
+) -> Result<(Vec<Received>, Vec<Received>), ConsumeError> {
     let Settled {
         stored,
+        done,
         poison,
         failed,
         unmailed,
@@ -255,7 +293,7 @@ async fn settle(
         alerts_raised,
         alerts_mailed,
         halt,
-    } = handle_batch(stages, batch, Acknowledge::Delete, stop).await;
+    } = handle_batch(stages, batch, Acknowledge::WithNextReceive, stop).await;
     Counters::add(&counters.alerts, alerts_raised as u64);
     Counters::add(&counters.emails, alerts_mailed as u64);
     match emailed {
@@ -269,9 +307,11 @@ async fn settle(
     match halt {
         Some(halt) => {
             Counters::add(&counters.store_failures, failed.len() as u64);
+            // Stopping anyway: a delete that fails too is left to the halt's error.
+            let _ = delete_stored(stages, &done).await;
             Err(ConsumeError::Halted(halt))
         }
-        None => Ok(failed),
+        None => Ok((failed, done)),
     }
 }
 

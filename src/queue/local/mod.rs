@@ -127,10 +127,15 @@ impl LocalQueue {
         }
     }
 
+    /// How long a lease hides a message, in milliseconds.
+    fn lease_millis(&self) -> i64 {
+        i64::try_from(self.visibility_timeout.as_millis()).unwrap_or(i64::MAX)
+    }
+
     /// Leases up to `max` messages now, or none.
     async fn receive_now(&self, max: usize) -> Result<Vec<Received>, QueueError> {
         let queue = self.name.clone();
-        let visibility = i64::try_from(self.visibility_timeout.as_millis()).unwrap_or(i64::MAX);
+        let visibility = self.lease_millis();
         let max_receive_count = self.max_receive_count;
         self.run(move |c| {
             if !sql::any_visible(c, &queue, now_millis())? {
@@ -204,6 +209,40 @@ impl Queue for LocalQueue {
             return Ok(());
         }
         self.run(move |c| sql::delete(c, &deliveries)).await
+    }
+
+    async fn delete_and_receive(
+        &self,
+        done: &[&str],
+        max: usize,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Received>, QueueError> {
+        let deliveries: Vec<sql::Delivery> = done.iter().filter_map(|r| parse_receipt(r)).collect();
+        if deliveries.is_empty() {
+            return self.receive_until(max, wait, stop).await;
+        }
+        let max = max.clamp(1, MAX_BATCH);
+        let queue = self.name.clone();
+        let visibility = self.lease_millis();
+        let max_receive_count = self.max_receive_count;
+        let received = self
+            .run(move |c| {
+                sql::delete_and_lease(
+                    c,
+                    &deliveries,
+                    &queue,
+                    max,
+                    visibility,
+                    max_receive_count,
+                    now_millis,
+                )
+            })
+            .await?;
+        if !received.is_empty() || wait.is_zero() || stop.is_cancelled() {
+            return Ok(received);
+        }
+        self.receive_until(max, wait, stop).await
     }
 
     async fn release(&self, failed: &[(&str, &str)]) -> Result<(), QueueError> {

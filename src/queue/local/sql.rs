@@ -1,6 +1,6 @@
 //! The local queue's SQL, each function one transaction's worth of work on a connection.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, params};
 
 use super::{DeadLetter, receipt};
 use crate::queue::{QueueCounts, Received};
@@ -67,7 +67,37 @@ pub fn lease(
 ) -> rusqlite::Result<Vec<Received>> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // The clock is read once the write lock is held, so a wait for it does not shorten leases.
-    let now = now();
+    let received = lease_in(&tx, queue, max, visibility_ms, max_receive_count, now())?;
+    tx.commit()?;
+    Ok(received)
+}
+
+/// Deletes deliveries, then leases as [`lease`] does, in one transaction: both or neither.
+pub fn delete_and_lease(
+    c: &mut Connection,
+    deliveries: &[Delivery],
+    queue: &str,
+    max: usize,
+    visibility_ms: i64,
+    max_receive_count: u32,
+    now: impl Fn() -> i64,
+) -> rusqlite::Result<Vec<Received>> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    delete_in(&tx, deliveries)?;
+    let received = lease_in(&tx, queue, max, visibility_ms, max_receive_count, now())?;
+    tx.commit()?;
+    Ok(received)
+}
+
+/// [`lease`]'s work inside a transaction holding the write lock, at `now`.
+fn lease_in(
+    tx: &Transaction<'_>,
+    queue: &str,
+    max: usize,
+    visibility_ms: i64,
+    max_receive_count: u32,
+    now: i64,
+) -> rusqlite::Result<Vec<Received>> {
     let mut received = Vec::with_capacity(max);
     {
         let mut candidates = tx.prepare_cached(
@@ -116,21 +146,24 @@ pub fn lease(
             }
         }
     }
-    tx.commit()?;
     Ok(received)
 }
 
 /// Deletes deliveries (a stale delivery, since handed to someone else, deletes nothing).
 pub fn delete(c: &mut Connection, deliveries: &[Delivery]) -> rusqlite::Result<()> {
     let tx = c.transaction()?;
-    {
-        let mut delete =
-            tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND receive_count = ?2")?;
-        for (id, count) in deliveries {
-            delete.execute(params![id, count])?;
-        }
-    }
+    delete_in(&tx, deliveries)?;
     tx.commit()
+}
+
+/// [`delete`]'s work inside a transaction.
+fn delete_in(tx: &Transaction<'_>, deliveries: &[Delivery]) -> rusqlite::Result<()> {
+    let mut delete =
+        tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND receive_count = ?2")?;
+    for (id, count) in deliveries {
+        delete.execute(params![id, count])?;
+    }
+    Ok(())
 }
 
 /// Makes deliveries visible at once, keeping why they failed.

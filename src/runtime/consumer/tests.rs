@@ -174,10 +174,12 @@ async fn a_queue_error_logged_by_the_consumer_shows_no_secret() {
     let _log = tracing::subscriber::set_default(captured.subscriber());
 
     let batch = stages.queue.receive(10, Duration::ZERO).await.unwrap();
-    let failed = settle(&stages, &counters, batch.clone(), &CancellationToken::new())
+    let (failed, mut done) = settle(&stages, &counters, batch.clone(), &CancellationToken::new())
         .await
         .unwrap();
     assert!(failed.is_empty());
+    assert_eq!(done.len(), 2, "stored, to be deleted by the caller");
+    delete_done(&stages, &mut done).await.unwrap();
     let gave_up = retry_failed(&stages, &counters, &drain(), batch).await;
     assert!(matches!(gave_up, Err(ConsumeError::Store { records: 2 })));
 

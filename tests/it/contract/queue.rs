@@ -433,6 +433,44 @@ async fn counts_follow_messages_from_visible_to_in_flight_to_drained(backend: Ba
     assert!(counts(&*queue).await.is_drained());
 }
 
+/// `delete_and_receive` deletes the batch it is given and hands out the next one, counting one
+/// delivery for each; with nothing left it still deletes, and a stale receipt deletes nothing.
+async fn delete_and_receive_deletes_the_last_batch_and_takes_the_next(backend: Backend) {
+    let queue = backend.queue(Duration::from_secs(30), 3).await;
+    queue.send_batch(&bodies(4)).await.expect("send");
+    let first = receive_all(&*queue, 2, 2).await;
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut next = Vec::new();
+    let mut done = receipts(&first);
+    let deadline = Instant::now() + PATIENCE;
+    while next.len() < 2 && Instant::now() < deadline {
+        next.extend(
+            queue
+                .delete_and_receive(&done, 2 - next.len(), Duration::ZERO, &stop)
+                .await
+                .expect("delete and receive"),
+        );
+        done.clear();
+    }
+    assert_eq!(next.len(), 2, "the other two: {next:#?}");
+    assert!(next.iter().all(|m| m.receive_count == 1), "{next:#?}");
+    let ids: HashSet<&str> = first.iter().chain(&next).map(|m| m.id.as_str()).collect();
+    assert_eq!(ids.len(), 4, "four different messages");
+    assert_eq!(
+        counts(&*queue).await,
+        counts_of(0, 2, 0),
+        "the first two are gone"
+    );
+
+    let nothing = queue
+        .delete_and_receive(&receipts(&next), 2, Duration::ZERO, &stop)
+        .await
+        .expect("delete and receive");
+    assert!(nothing.is_empty(), "{nothing:#?}");
+    assert!(counts(&*queue).await.is_drained());
+}
+
 contract_tests! {
     local = Backend::Local, sqs = Backend::Sqs;
     send_receive_delete;
@@ -455,4 +493,5 @@ contract_tests! {
         aws: #[ignore = "known difference: SQS (moto) extends with a stale receipt"];
     an_extended_message_stays_hidden_until_the_extension_ends;
     counts_follow_messages_from_visible_to_in_flight_to_drained;
+    delete_and_receive_deletes_the_last_batch_and_takes_the_next;
 }

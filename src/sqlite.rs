@@ -6,6 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
+/// An instant as the embedded tables keep it: microseconds since the epoch (an INTEGER that sorts).
+pub fn micros(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+/// The instant [`micros`] wrote (the epoch when out of range).
+pub fn from_micros(micros: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
 /// How long a writer waits for another process holding the database (a second `consume`).
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 

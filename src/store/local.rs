@@ -11,7 +11,6 @@ use serde_json::Value;
 
 use super::{Item, Store, StoreError};
 use crate::sqlite::{self, Shared};
-use crate::sqlite_error::SqliteError;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
@@ -81,7 +80,7 @@ impl LocalStore {
     /// Opens (creating when missing) the table `table` in the database at `path`;
     /// `inserted_at` names the attribute holding each item's insert time.
     pub fn open(path: &Path, table: &str, inserted_at: &str) -> Result<LocalStore, StoreError> {
-        let error = |source| sqlite_error(path, &source);
+        let error = |source| StoreError::sqlite(path, &source);
         let connection = sqlite::open(path).map_err(error)?;
         sqlite::create_schema(&connection, SCHEMA).map_err(error)?;
         Ok(LocalStore::with_connection(
@@ -99,7 +98,7 @@ impl LocalStore {
         table: &str,
         inserted_at: &str,
     ) -> Result<LocalStore, StoreError> {
-        let error = |source| sqlite_error(path, &source);
+        let error = |source| StoreError::sqlite(path, &source);
         let connection = sqlite::open_read_only(path).map_err(error)?;
         let has_table = sqlite::tables_exist(&connection, &["items"]).map_err(error)?;
         Ok(LocalStore::with_connection(
@@ -133,14 +132,10 @@ impl LocalStore {
     ) -> Result<T, StoreError> {
         match sqlite::with_connection(&self.connection, work).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(sqlite_error(&self.path, &source)),
+            Ok(Err(source)) => Err(StoreError::sqlite(&self.path, &source)),
             Err(task) => Err(StoreError::Task(task.to_string())),
         }
     }
-}
-
-fn sqlite_error(path: &Path, source: &rusqlite::Error) -> StoreError {
-    StoreError::Sqlite(SqliteError::new(path, source))
 }
 
 #[async_trait]

@@ -33,6 +33,11 @@ impl StoreError {
             StoreError::Task(_) | StoreError::Aws(_) => true,
         }
     }
+
+    /// The error of the SQLite file at `path` (the local store, alert ledger and feed status).
+    pub fn sqlite(path: &std::path::Path, source: &rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(SqliteError::new(path, source))
+    }
 }
 
 /// Writes items and reads them back.

@@ -16,7 +16,6 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{AlertLedger, Commit, CommitError, Pending};
 use crate::alert::{Alert, AlertKind, SeriesState};
 use crate::sqlite::{self, Shared};
-use crate::sqlite_error::SqliteError;
 use crate::store::StoreError;
 
 const SCHEMA: &str = "
@@ -64,7 +63,7 @@ pub struct LocalLedger {
 impl LocalLedger {
     /// Opens (creating when missing) the ledger of `table` in the database at `path`.
     pub fn open(path: &Path, table: &str) -> Result<LocalLedger, StoreError> {
-        let error = |source| sqlite_error(path, &source);
+        let error = |source| StoreError::sqlite(path, &source);
         let connection = sqlite::open(path).map_err(error)?;
         sqlite::create_schema(&connection, SCHEMA).map_err(error)?;
         Ok(LocalLedger {
@@ -90,21 +89,8 @@ impl LocalLedger {
     ) -> Result<T, StoreError> {
         self.run(work)
             .await?
-            .map_err(|source| sqlite_error(&self.path, &source))
+            .map_err(|source| StoreError::sqlite(&self.path, &source))
     }
-}
-
-fn sqlite_error(path: &Path, source: &rusqlite::Error) -> StoreError {
-    StoreError::Sqlite(SqliteError::new(path, source))
-}
-
-/// Microseconds since the epoch, the ledger's clock.
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-fn from_micros(micros: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
 fn kind_name(kind: AlertKind) -> &'static str {
@@ -168,7 +154,7 @@ impl AlertLedger for LocalLedger {
 
     async fn commit(&self, commit: &Commit) -> Result<(), CommitError> {
         let (table, commit) = (self.table.clone(), commit.clone());
-        let queued_at = micros(Utc::now());
+        let queued_at = sqlite::micros(Utc::now());
         let result = self
             .run(move |c| {
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -188,7 +174,7 @@ impl AlertLedger for LocalLedger {
         match result {
             Ok(()) => Ok(()),
             Err(Refused::Commit(error)) => Err(error),
-            Err(Refused::Sqlite(source)) => Err(sqlite_error(&self.path, &source).into()),
+            Err(Refused::Sqlite(source)) => Err(StoreError::sqlite(&self.path, &source).into()),
         }
     }
 
@@ -199,8 +185,8 @@ impl AlertLedger for LocalLedger {
         limit: usize,
     ) -> Result<Vec<Pending>, StoreError> {
         let table = self.table.clone();
-        let until = micros(now + lease);
-        let now = micros(now);
+        let until = sqlite::micros(now + lease);
+        let now = sqlite::micros(now);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run_sql(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -227,7 +213,7 @@ impl AlertLedger for LocalLedger {
                     update.execute(params![table, id, until])?;
                     claimed.push(Pending {
                         alert: serde_json::from_str(&alert).map_err(|e| corrupt("alert", &e))?,
-                        queued_at: from_micros(queued_at),
+                        queued_at: sqlite::from_micros(queued_at),
                     });
                 }
             }
@@ -239,7 +225,7 @@ impl AlertLedger for LocalLedger {
 
     async fn settle(&self, ids: &[String]) -> Result<(), StoreError> {
         let (table, ids) = (self.table.clone(), ids.to_vec());
-        let now = micros(Utc::now());
+        let now = sqlite::micros(Utc::now());
         self.run_sql(move |c| {
             let tx = c.transaction()?;
             {
@@ -270,11 +256,11 @@ impl AlertLedger for LocalLedger {
             .await?;
         Ok(value
             .and_then(|text| text.parse::<i64>().ok())
-            .map(from_micros))
+            .map(sqlite::from_micros))
     }
 
     async fn digest_sent(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let (table, at) = (self.table.clone(), micros(at).to_string());
+        let (table, at) = (self.table.clone(), sqlite::micros(at).to_string());
         self.run_sql(move |c| {
             c.execute(
                 "INSERT INTO alert_meta (table_name, key, value) VALUES (?1, ?2, ?3)
@@ -287,7 +273,7 @@ impl AlertLedger for LocalLedger {
     }
 
     async fn raised_since(&self, since: DateTime<Utc>) -> Result<Vec<Alert>, StoreError> {
-        let (table, since) = (self.table.clone(), micros(since));
+        let (table, since) = (self.table.clone(), sqlite::micros(since));
         self.run_sql(move |c| {
             let mut select = c.prepare_cached(
                 "SELECT alert FROM alert_ledger WHERE table_name = ?1 AND at >= ?2
@@ -350,7 +336,7 @@ fn write(tx: &Connection, table: &str, commit: &Commit, queued_at: i64) -> rusql
          (table_name, id, series, rule, kind, at, alert, queued_at, claimed_until)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    let claimed_until = commit.claimed_until.map(micros);
+    let claimed_until = commit.claimed_until.map(sqlite::micros);
     for alert in &commit.alerts {
         insert.execute(params![
             table,
@@ -358,7 +344,7 @@ fn write(tx: &Connection, table: &str, commit: &Commit, queued_at: i64) -> rusql
             alert.series,
             alert.rule,
             kind_name(alert.kind),
-            micros(alert.at),
+            sqlite::micros(alert.at),
             to_json(alert),
             queued_at,
             claimed_until,

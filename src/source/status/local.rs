@@ -9,13 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{FeedStatus, FeedStatusStore};
 use crate::source::{FeedPolled, Quota};
 use crate::sqlite::{self, Shared};
-use crate::sqlite_error::SqliteError;
 use crate::store::StoreError;
 
 /// The table's name.
@@ -44,7 +42,7 @@ pub struct LocalFeedStatus {
 impl LocalFeedStatus {
     /// Opens (creating when missing) the feed status in the database at `path`.
     pub fn open(path: &Path) -> Result<LocalFeedStatus, StoreError> {
-        let error = |source| sqlite_error(path, &source);
+        let error = |source| StoreError::sqlite(path, &source);
         let connection = sqlite::open(path).map_err(error)?;
         sqlite::create_schema(&connection, SCHEMA).map_err(error)?;
         Ok(LocalFeedStatus {
@@ -55,7 +53,7 @@ impl LocalFeedStatus {
 
     /// Opens the database at `path`, which exists, read-only, for reading the status (`serve`).
     pub fn open_existing(path: &Path) -> Result<LocalFeedStatus, StoreError> {
-        let connection = sqlite::open_read_only(path).map_err(|e| sqlite_error(path, &e))?;
+        let connection = sqlite::open_read_only(path).map_err(|e| StoreError::sqlite(path, &e))?;
         Ok(LocalFeedStatus {
             connection: Arc::new(Mutex::new(connection)),
             path: path.to_owned(),
@@ -69,20 +67,8 @@ impl LocalFeedStatus {
         sqlite::with_connection(&self.connection, work)
             .await
             .map_err(|task| StoreError::Task(task.to_string()))?
-            .map_err(|source| sqlite_error(&self.path, &source))
+            .map_err(|source| StoreError::sqlite(&self.path, &source))
     }
-}
-
-fn sqlite_error(path: &Path, source: &rusqlite::Error) -> StoreError {
-    StoreError::Sqlite(SqliteError::new(path, source))
-}
-
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-fn from_micros(micros: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
 fn integer(n: u64) -> i64 {
@@ -95,10 +81,10 @@ fn status_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<FeedStatus> {
     let limit: Option<i64> = row.get(6)?;
     Ok(FeedStatus {
         feed: row.get(0)?,
-        polled_at: from_micros(row.get(1)?),
+        polled_at: sqlite::from_micros(row.get(1)?),
         outcome: row.get(2)?,
         records: row.get::<_, i64>(3)?.unsigned_abs(),
-        last_ok_at: row.get::<_, Option<i64>>(4)?.map(from_micros),
+        last_ok_at: row.get::<_, Option<i64>>(4)?.map(sqlite::from_micros),
         quota: remaining.map(|remaining| Quota {
             remaining: remaining.unsigned_abs(),
             limit: limit.map(i64::unsigned_abs),
@@ -127,10 +113,10 @@ impl FeedStatusStore for LocalFeedStatus {
                     let status = FeedStatus::after(poll, previous.as_ref());
                     upsert.execute(params![
                         status.feed,
-                        micros(status.polled_at),
+                        sqlite::micros(status.polled_at),
                         status.outcome,
                         integer(status.records),
-                        status.last_ok_at.map(micros),
+                        status.last_ok_at.map(sqlite::micros),
                         status.quota.map(|q| integer(q.remaining)),
                         status.quota.and_then(|q| q.limit).map(integer),
                     ])?;

@@ -646,6 +646,7 @@ class Scenario:
                        "alerts_mailed": 0}
         if counts != want_counts:
             raise Failed(f"scheduled poll returned {counts}, want {want_counts}")
+        self.check_feed_status(len(quotes))
         self.sent_at = time.monotonic()
         self.want.update({
             q["symbol"]: (q["lastPrice"], q["dayHigh"], q["dayLow"], kolkata_to_utc(q["lastUpdateTime"]))
@@ -654,6 +655,19 @@ class Scenario:
         self.dead += [poller_message(self.p["name"], q["symbol"]) for q in poison]
         self.wait_until_settled(len(self.want), len(self.dead))
         self.check(self.want, self.dead, "scheduled poll")
+
+    def check_feed_status(self, records):
+        """The scheduled poll recorded its feed's status for `stockrun serve` in the alert table
+        (`pk = feed`, `sk = -` for a source without `feeds`): outcome ok, the records it fetched."""
+        table = f"{self.p['table']}-alerts"
+        item = self.ddb.get_item(TableName=table, Key={"pk": {"S": "feed"}, "sk": {"S": "-"}},
+                                 ConsistentRead=True).get("Item")
+        if not item:
+            raise Failed(f"the scheduled poll recorded no feed status in {table} (pk=feed, sk=-)")
+        got = (item.get("outcome", {}).get("S"), int(item.get("records", {}).get("N", "-1")))
+        if got != ("ok", records):
+            raise Failed(f"feed status in {table}: outcome/records {got}, want ('ok', {records})")
+        log(f"feed status: {got[0]}, {got[1]} records, polled at {item.get('polled_at', {})}")
 
     def run(self, source_file):
         self.deploy_stack()

@@ -91,23 +91,8 @@ impl DynamoDbLedger {
 
     /// Every page of a Query of the partition `pk`.
     async fn query_partition(&self, pk: &str) -> Result<Vec<Attributes>, StoreError> {
-        let mut pages = self
-            .aws
-            .dynamodb()
+        crate::store::dynamodb::batch::query_partition(self.aws.dynamodb().await, &self.table, pk)
             .await
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut items = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("Query", &e))?;
-            items.extend(page.items.unwrap_or_default());
-        }
-        Ok(items)
     }
 }
 

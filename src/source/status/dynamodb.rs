@@ -20,7 +20,7 @@ use crate::aws::Aws;
 use crate::source::{FeedPolled, Quota};
 use crate::store::StoreError;
 use crate::store::dynamodb::MAX_BATCH_WRITE;
-use crate::store::dynamodb::batch::{Attributes, get_items, table_error, write_items};
+use crate::store::dynamodb::batch::{Attributes, get_items, query_partition, write_items};
 
 /// The partition of the feed status in the alert table.
 pub const PARTITION: &str = "feed";
@@ -163,21 +163,8 @@ impl FeedStatusStore for DynamoDbFeedStatus {
     }
 
     async fn all(&self) -> Result<Vec<FeedStatus>, StoreError> {
-        let mut pages = self
-            .aws
-            .dynamodb()
-            .await
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(PARTITION.to_owned()))
-            .into_paginator()
-            .send();
-        let mut statuses = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| table_error(&self.table, "Query", &e))?;
-            statuses.extend(page.items.unwrap_or_default().iter().filter_map(status_of));
-        }
+        let items = query_partition(self.aws.dynamodb().await, &self.table, PARTITION).await?;
+        let mut statuses: Vec<FeedStatus> = items.iter().filter_map(status_of).collect();
         statuses.sort_by(|a, b| a.feed.cmp(&b.feed));
         Ok(statuses)
     }

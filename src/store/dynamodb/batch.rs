@@ -37,6 +37,29 @@ where
     }
 }
 
+/// Every item of the partition `pk` of a table keyed `pk` + `sk` (the alert table), read
+/// consistently, every page of the Query.
+pub(crate) async fn query_partition(
+    client: &Client,
+    table: &str,
+    pk: &str,
+) -> Result<Vec<Attributes>, StoreError> {
+    let mut pages = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+        .consistent_read(true)
+        .into_paginator()
+        .send();
+    let mut items = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| table_error(table, "Query", &e))?;
+        items.extend(page.items.unwrap_or_default());
+    }
+    Ok(items)
+}
+
 /// Reads the items of `keys` (at most 100) with one strongly consistent BatchGetItem, then
 /// again for what the table left unprocessed after each pause of `delays`; the keys still
 /// unprocessed when the pauses run out are an error (the table's read capacity is exceeded).

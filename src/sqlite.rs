@@ -133,26 +133,62 @@ pub fn quick_check(connection: &Connection) -> rusqlite::Result<Option<String>> 
     Ok((verdict != "ok").then(|| finding.join(" ")))
 }
 
-/// A connection shared by the async tasks of one process; every use runs on a blocking thread.
+/// A connection shared by the async tasks of one process; every use goes through
+/// [`with_connection`].
 pub type Shared = Arc<Mutex<Connection>>;
 
-/// Runs `work` with the connection on tokio's blocking pool.
+/// Work on a connection that did not finish: it panicked, or the runtime was shutting down.
+#[derive(Debug, thiserror::Error)]
+#[error("the database work did not finish: {0}")]
+pub struct Unfinished(String);
+
+/// Runs `work` with the connection, where it may block (on SQLite's busy timeout, on the disk)
+/// without stalling other tasks.
+///
+/// On a multi-threaded runtime (every command) it runs on the calling worker thread through
+/// [`tokio::task::block_in_place`], which moves the worker's other tasks to another thread only
+/// if the work blocks for long; on a current-thread runtime (Lambda, tests), where that is not
+/// allowed, on the blocking pool. A hand-off to the blocking pool costs two thread wake-ups per
+/// call, a fifth of the drain's CPU: the drain went from 37 700 to 52 900 records/s
+/// (BENCHMARKS.md).
 pub async fn with_connection<T, E>(
     connection: &Shared,
     work: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
-) -> Result<Result<T, E>, tokio::task::JoinError>
+) -> Result<Result<T, E>, Unfinished>
 where
     T: Send + 'static,
     E: Send + 'static,
 {
+    let on_worker = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+        runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+    });
     let connection = Arc::clone(connection);
-    tokio::task::spawn_blocking(move || {
+    let run = move || {
         let mut guard = connection
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         work(&mut guard)
-    })
-    .await
+    };
+    if on_worker {
+        // A panic is reported like one on the blocking pool, not unwound through the caller.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tokio::task::block_in_place(run)
+        }))
+        .map_err(|panic| Unfinished(panic_message(panic.as_ref())))
+    } else {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|task| Unfinished(task.to_string()))
+    }
+}
+
+/// What a panic said, when it said it as text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "it panicked".to_owned())
 }
 
 /// Milliseconds since the Unix epoch, the clock the local queue's visibility uses.
@@ -165,6 +201,49 @@ mod tests {
     use std::sync::Barrier;
 
     use super::*;
+
+    /// On a multi-threaded runtime the work runs on the calling thread (no hand-off to the
+    /// blocking pool); on a current-thread runtime, on another thread. Either way a panic in it
+    /// is an error, not an unwinding caller.
+    #[test]
+    fn work_runs_where_it_may_block_and_a_panic_is_an_error() {
+        for multi_thread in [true, false] {
+            let runtime = if multi_thread {
+                tokio::runtime::Builder::new_multi_thread().build()
+            } else {
+                tokio::runtime::Builder::new_current_thread().build()
+            }
+            .expect("runtime");
+            let shared: Shared = Arc::new(Mutex::new(Connection::open_in_memory().unwrap()));
+            runtime.block_on(async {
+                let caller = std::thread::current().id();
+                let ran_on = with_connection(&shared, |c| {
+                    c.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?;
+                    Ok::<_, rusqlite::Error>(std::thread::current().id())
+                })
+                .await
+                .expect("finished")
+                .expect("query");
+                assert_eq!(
+                    ran_on == caller,
+                    multi_thread,
+                    "multi-thread: {multi_thread}"
+                );
+                let panicked = with_connection(&shared, |_| -> rusqlite::Result<()> {
+                    panic!("work went wrong")
+                })
+                .await;
+                let error = panicked.expect_err("a panic is an error").to_string();
+                assert!(error.contains("did not finish"), "{error}");
+                // The connection is still usable after the panic.
+                let again = with_connection(&shared, |c| {
+                    c.query_row("SELECT 2", [], |row| row.get::<_, i64>(0))
+                })
+                .await;
+                assert_eq!(again.expect("finished").expect("query"), 2);
+            });
+        }
+    }
 
     /// Regression (found by bench/soak): `poll` and `consume` started together on a new state
     /// directory; one of them failed at once with "database is locked" while the other was

@@ -18,8 +18,8 @@ use stockrun::queue::local::LocalQueue;
 use stockrun::runtime::Stages;
 use stockrun::runtime::consumer::{Until, consume};
 use stockrun::runtime::counters::Counters;
-use stockrun::store::Item;
 use stockrun::store::local::LocalStore;
+use stockrun::store::{Item, Store};
 
 /// Records drained: 100 000 under `cargo bench`, 1 000 under `cargo test`.
 fn records() -> usize {
@@ -105,6 +105,40 @@ fn drain(c: &mut Criterion) {
         });
     });
 
+    // Issue 15: the floor under the drain. The same queue and store calls the consumer makes,
+    // with the records already processed: what the lifecycle (processing, items, counters)
+    // adds is the difference to the drain above.
+    let items: Vec<Item> = bodies
+        .iter()
+        .map(|body| {
+            let record = processor.process(body).expect("good record");
+            Item::new(&record, &pipeline.store, inserted_at)
+        })
+        .collect();
+    group.bench_function(
+        "floor: the queue and store calls alone (delete_and_receive, put_batch)",
+        |b| {
+            b.iter_custom(|iterations| {
+                (0..iterations)
+                    .map(|_| calls_alone(&runtime, &pipeline, &bodies, &items))
+                    .sum()
+            });
+        },
+    );
+    // And the floor of a design with one transaction per batch (store N, delete N, lease
+    // N+1), written as plain SQL on one connection with no processing at all: the most a
+    // single SQLite file could give a drain that keeps the queue's guarantees.
+    group.bench_function(
+        "floor: one transaction per batch (store, delete, lease), SQL alone",
+        |b| {
+            b.iter_custom(|iterations| {
+                (0..iterations)
+                    .map(|_| one_transaction_per_batch(&runtime, &bodies, &rows, inserted_at))
+                    .sum()
+            });
+        },
+    );
+
     for (name, per_transaction) in [
         ("raw insert, 10 rows per transaction", 10),
         ("raw insert, one transaction", records()),
@@ -178,6 +212,123 @@ fn drain_once(
         .expect("drained");
     let took = start.elapsed();
     assert_eq!(Counters::get(&counters.stored), bodies.len() as u64);
+    took
+}
+
+/// Queues `bodies` in a new state file and times draining them with the queue's and the store's
+/// own calls, the records already processed into `items` (in queue order).
+fn calls_alone(
+    runtime: &tokio::runtime::Runtime,
+    pipeline: &stockrun::config::Pipeline,
+    bodies: &[String],
+    items: &[Item],
+) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.db");
+    let queue = LocalQueue::open(&db, "q", Duration::from_secs(60), 3).unwrap();
+    let store = LocalStore::open(&db, &pipeline.store.table, "inserted_at").unwrap();
+    runtime.block_on(async {
+        for chunk in bodies.chunks(10) {
+            queue.send_batch(chunk).await.unwrap();
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        let start = Instant::now();
+        let mut done: Vec<String> = Vec::new();
+        let mut next = items.chunks(10);
+        loop {
+            let receipts: Vec<&str> = done.iter().map(String::as_str).collect();
+            let batch = queue
+                .delete_and_receive(&receipts, 10, Duration::ZERO, &stop)
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            store.put_batch(next.next().unwrap()).await.unwrap();
+            done = batch.into_iter().map(|message| message.receipt).collect();
+        }
+        let took = start.elapsed();
+        assert!(next.next().is_none(), "every record drained");
+        took
+    })
+}
+
+/// Queues `bodies` in a new state file and times draining them in plain SQL with one
+/// transaction per batch: upsert batch N's `rows`, delete N, lease N+1 (as the queue leases:
+/// receive count and visibility written for each message).
+fn one_transaction_per_batch(
+    runtime: &tokio::runtime::Runtime,
+    bodies: &[String],
+    rows: &[(String, String, String)],
+    inserted_at: &str,
+) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.db");
+    let queue = LocalQueue::open(&db, "q", Duration::from_secs(60), 3).unwrap();
+    drop(LocalStore::open(&db, "stock_prices", "inserted_at").unwrap());
+    runtime.block_on(async {
+        for chunk in bodies.chunks(10) {
+            queue.send_batch(chunk).await.unwrap();
+        }
+    });
+    drop(queue);
+    let mut c = stockrun::sqlite::open(&db).unwrap();
+    let start = Instant::now();
+    let mut done: Vec<(i64, u32, usize)> = Vec::new();
+    let mut stored = 0;
+    loop {
+        let tx = c
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        for (id, count, row) in &done {
+            let (partition, sort, attributes) = &rows[*row];
+            tx.prepare_cached(
+                "INSERT INTO items (table_name, partition_key, sort_key, inserted_at, attributes)
+                 VALUES ('stock_prices', ?1, ?2, ?3, ?4)
+                 ON CONFLICT (table_name, partition_key, sort_key)
+                 DO UPDATE SET inserted_at = excluded.inserted_at, attributes = excluded.attributes",
+            )
+            .unwrap()
+            .execute(params![partition, sort, inserted_at, attributes])
+            .unwrap();
+            tx.prepare_cached("DELETE FROM queue_messages WHERE id = ?1 AND receive_count = ?2")
+                .unwrap()
+                .execute(params![id, count])
+                .unwrap();
+        }
+        stored += done.len();
+        let now = stockrun::sqlite::now_millis();
+        let leased: Vec<(i64, String, u32)> = tx
+            .prepare_cached(
+                "SELECT id, body, receive_count FROM queue_messages
+                 WHERE queue = 'q' AND visible_at <= ?1 ORDER BY id LIMIT 10",
+            )
+            .unwrap()
+            .query_map(params![now], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        done.clear();
+        for (id, body, count) in leased {
+            tx.prepare_cached(
+                "UPDATE queue_messages SET receive_count = ?2, visible_at = ?3 WHERE id = ?1",
+            )
+            .unwrap()
+            .execute(params![id, count + 1, now + 60_000])
+            .unwrap();
+            // The body is what a consumer would process; here only its row is looked up.
+            std::hint::black_box(body);
+            done.push((id, count + 1, usize::try_from(id).unwrap() - 1));
+        }
+        tx.commit().unwrap();
+        if done.is_empty() {
+            break;
+        }
+    }
+    let took = start.elapsed();
+    assert_eq!(stored, rows.len());
     took
 }
 

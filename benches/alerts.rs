@@ -137,5 +137,9 @@ fn cold(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, cold, live::bench);
+criterion_group! {
+    name = benches;
+    config = mode::criterion();
+    targets = bench, cold, live::bench
+}
 criterion_main!(benches);

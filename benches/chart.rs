@@ -71,5 +71,12 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+#[path = "support/mode.rs"]
+mod mode;
+
+criterion_group! {
+    name = benches;
+    config = mode::criterion();
+    targets = bench
+}
 criterion_main!(benches);

@@ -332,5 +332,9 @@ fn one_transaction_per_batch(
     took
 }
 
-criterion_group!(benches, drain);
+criterion_group! {
+    name = benches;
+    config = mode::criterion();
+    targets = drain
+}
 criterion_main!(benches);

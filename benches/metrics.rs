@@ -107,9 +107,12 @@ fn cold_start(_: &mut Criterion) {
     );
 }
 
+#[path = "support/mode.rs"]
+mod mode;
+
 criterion_group! {
     name = benches;
-    config = Criterion::default().measurement_time(Duration::from_secs(3)).sample_size(50);
+    config = mode::criterion().measurement_time(Duration::from_secs(3)).sample_size(50);
     targets = scrape, recording, cold_start
 }
 criterion_main!(benches);

@@ -105,7 +105,7 @@ fn fill(database: &std::path::Path) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20);
+    config = mode::criterion().sample_size(20);
     targets = bench
 }
 criterion_main!(benches);

@@ -105,5 +105,12 @@ fn process(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, process);
+#[path = "support/mode.rs"]
+mod mode;
+
+criterion_group! {
+    name = benches;
+    config = mode::criterion();
+    targets = process
+}
 criterion_main!(benches);

@@ -252,7 +252,15 @@ async fn gather(loaded: &Loaded, backend: &Backend) -> Page {
     }
     match backend.existing_feed_status(pipeline) {
         Ok(status) => match status.all().await {
-            Ok(feeds) => {
+            Ok(mut feeds) => {
+                // Without a compiled source (an unset variable in its URL) every feed is listed.
+                if let Some(source) = loaded.source() {
+                    let current: std::collections::HashSet<String> =
+                        source.feed_labels().into_iter().collect();
+                    let recorded = feeds.len();
+                    feeds.retain(|feed| current.contains(&feed.feed));
+                    page.feeds_removed = recorded - feeds.len();
+                }
                 let now = Utc::now();
                 page.feeds = feeds
                     .iter()

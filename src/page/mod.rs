@@ -38,8 +38,11 @@ pub struct Page {
     pub dead_total: u64,
     /// Messages waiting, in flight and dead, when the queue could be read.
     pub queue: Option<QueueRow>,
-    /// Each feed's last poll, by label (empty before the first poll).
+    /// Each feed's last poll, by label (empty before the first poll); only feeds the pipeline
+    /// still has.
     pub feeds: Vec<FeedRow>,
+    /// Feeds with a recorded poll that the pipeline no longer has: counted, not listed.
+    pub feeds_removed: usize,
     /// Why a section could not be read (`store: …`), each shown at the top of the page.
     pub problems: Vec<String>,
 }

@@ -137,6 +137,17 @@ impl CompiledSource {
         }
     }
 
+    /// The labels the feed status and the metrics know this source's feeds by, in the
+    /// pipeline's order: what `serve` lists, so a feed removed from the file is not shown
+    /// with its last poll forever.
+    pub fn feed_labels(&self) -> Vec<String> {
+        self.requests
+            .feeds
+            .iter()
+            .map(|feed| crate::metrics::feed_label(&feed.label))
+            .collect()
+    }
+
     /// The same source, sending with each record what the pipeline's fields take from outside
     /// it (`context`, from `process.fields`).
     pub fn with_context(mut self, context: &Context) -> CompiledSource {

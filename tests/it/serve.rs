@@ -225,6 +225,30 @@ async fn the_page_shows_each_feeds_last_poll_its_quota_and_a_failed_feed() {
     assert_contains(&html, r#"<tr data-feed="symbol&#x3D;OK" class="ok">"#);
     assert_contains(&html, "412 / 500 (82 %)");
     assert!(!html.contains("No poll recorded yet"), "{html}");
+    assert!(!html.contains("no longer in the pipeline"), "{html}");
+    drop(served);
+
+    // GONE taken out of the file: its recorded poll is no longer listed, only counted.
+    let edited = std::fs::read_to_string(ws.file())
+        .expect("pipeline")
+        .replace("  - { symbol: GONE }\n", "");
+    std::fs::write(ws.file(), edited).expect("pipeline written");
+    let served = Served::start(&ws, &[]);
+    let page = served.page().await;
+    let labels: Vec<&str> = page["feeds"]
+        .as_array()
+        .expect("feeds")
+        .iter()
+        .map(|row| row["feed"].as_str().expect("a label"))
+        .collect();
+    assert_eq!(labels, ["symbol=OK"], "only the feeds the pipeline has");
+    assert_eq!(page["feeds_removed"], 1);
+    let (_, html) = served.get("/").await;
+    assert!(!html.contains("GONE"), "{html}");
+    assert_contains(
+        &html,
+        "1 feed(s) polled before are no longer in the pipeline and not listed.",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

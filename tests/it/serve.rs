@@ -122,6 +122,16 @@ fn feed<'a>(page: &'a Value, label: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no feed {label}: {page:#}"))
 }
 
+/// The labels of a page's feeds, in its order.
+fn feed_labels(page: &Value) -> Vec<&str> {
+    page["feeds"]
+        .as_array()
+        .expect("feeds")
+        .iter()
+        .map(|row| row["feed"].as_str().expect("a label"))
+        .collect()
+}
+
 /// The row of series `key` on a page.
 fn row<'a>(page: &'a Value, key: &str) -> &'a Value {
     page["series"]
@@ -194,13 +204,7 @@ async fn the_page_shows_each_feeds_last_poll_its_quota_and_a_failed_feed() {
     let served = Served::start(&ws, &[]);
 
     let page = served.page().await;
-    let labels: Vec<&str> = page["feeds"]
-        .as_array()
-        .expect("feeds")
-        .iter()
-        .map(|row| row["feed"].as_str().expect("a label"))
-        .collect();
-    assert_eq!(labels, ["symbol=GONE", "symbol=OK"], "by label");
+    assert_eq!(feed_labels(&page), ["symbol=GONE", "symbol=OK"], "by label");
     let ok = feed(&page, "symbol=OK");
     assert_eq!(ok["outcome"], "ok");
     assert_eq!(ok["state"], "ok", "{ok:#}");
@@ -235,13 +239,11 @@ async fn the_page_shows_each_feeds_last_poll_its_quota_and_a_failed_feed() {
     std::fs::write(ws.file(), edited).expect("pipeline written");
     let served = Served::start(&ws, &[]);
     let page = served.page().await;
-    let labels: Vec<&str> = page["feeds"]
-        .as_array()
-        .expect("feeds")
-        .iter()
-        .map(|row| row["feed"].as_str().expect("a label"))
-        .collect();
-    assert_eq!(labels, ["symbol=OK"], "only the feeds the pipeline has");
+    assert_eq!(
+        feed_labels(&page),
+        ["symbol=OK"],
+        "only the feeds the pipeline has"
+    );
     assert_eq!(page["feeds_removed"], 1);
     let (_, html) = served.get("/").await;
     assert!(!html.contains("GONE"), "{html}");

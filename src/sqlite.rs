@@ -149,7 +149,7 @@ pub struct Unfinished(String);
 /// [`tokio::task::block_in_place`], which moves the worker's other tasks to another thread only
 /// if the work blocks for long; on a current-thread runtime (Lambda, tests), where that is not
 /// allowed, on the blocking pool. A hand-off to the blocking pool costs two thread wake-ups per
-/// call, a fifth of the drain's CPU: the drain went from 37 700 to 52 900 records/s
+/// call, a fifth of the drain's CPU: the drain went from 37 700 to about 51 000 records/s
 /// (BENCHMARKS.md).
 pub async fn with_connection<T, E>(
     connection: &Shared,

@@ -145,12 +145,13 @@ pub struct Unfinished(String);
 /// Runs `work` with the connection, where it may block (on SQLite's busy timeout, on the disk)
 /// without stalling other tasks.
 ///
-/// On a multi-threaded runtime (every command) it runs on the calling worker thread through
-/// [`tokio::task::block_in_place`], which moves the worker's other tasks to another thread only
-/// if the work blocks for long; on a current-thread runtime (Lambda, tests), where that is not
-/// allowed, on the blocking pool. A hand-off to the blocking pool costs two thread wake-ups per
-/// call, a fifth of the drain's CPU: the drain went from 37 700 to about 51 000 records/s
-/// (BENCHMARKS.md).
+/// On a multi-threaded runtime (every command) it runs on the calling thread through
+/// [`tokio::task::block_in_place`]: on the thread of `block_on` that is all, on a worker the
+/// worker's other tasks are handed to another thread meanwhile. On a current-thread runtime
+/// (Lambda, tests), where that is not allowed, it runs on the blocking pool. A round trip to the
+/// blocking pool per call cost a fifth of the drain's CPU in thread wake-ups: the drain went
+/// from 37 700 to about 51 000 records/s, and from 30 000 to 50 000 in a spawned task (a
+/// pipeline of `run DIR`) (BENCHMARKS.md).
 pub async fn with_connection<T, E>(
     connection: &Shared,
     work: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,

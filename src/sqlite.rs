@@ -147,8 +147,12 @@ pub struct Unfinished(String);
 ///
 /// On a multi-threaded runtime (every command) it runs on the calling thread through
 /// [`tokio::task::block_in_place`]: on the thread of `block_on` that is all, on a worker the
-/// worker's other tasks are handed to another thread meanwhile. On a current-thread runtime
-/// (Lambda, tests), where that is not allowed, it runs on the blocking pool. A round trip to the
+/// worker's other tasks are handed to another thread meanwhile. Then it yields once, so the
+/// other futures of the same task (the poller beside the consumer in `run`'s `join!`) still run
+/// between calls while a backlog drains, as they did while a call waited on the blocking pool;
+/// within one call they wait, at most SQLite's busy timeout when another process holds the
+/// file's write lock. On a current-thread runtime
+/// (`#[tokio::test]`), where `block_in_place` is not allowed, it runs on the blocking pool. A round trip to the
 /// blocking pool per call cost a fifth of the drain's CPU in thread wake-ups: the drain went
 /// from 37 700 to about 51 000 records/s, and from 30 000 to 50 000 in a spawned task (a
 /// pipeline of `run DIR`) (BENCHMARKS.md).
@@ -172,10 +176,15 @@ where
     };
     if on_worker {
         // A panic is reported like one on the blocking pool, not unwound through the caller.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             tokio::task::block_in_place(run)
         }))
-        .map_err(|panic| Unfinished(panic_message(panic.as_ref())))
+        .map_err(|panic| Unfinished(panic_message(panic.as_ref())));
+        // tokio's cooperative budget cannot do this: `block_in_place` on the thread of
+        // `block_on` leaves the task's budget unconstrained (tokio 1.54 restores it only on a
+        // worker), so `consume_budget` would never yield there.
+        tokio::task::yield_now().await;
+        done
     } else {
         tokio::task::spawn_blocking(run)
             .await
@@ -244,6 +253,44 @@ mod tests {
                 assert_eq!(again.expect("finished").expect("query"), 2);
             });
         }
+    }
+
+    /// Work run in place still lets the other futures of its task run between calls: a
+    /// consumer draining a backlog in `run`'s `join!` must not starve the poller beside it.
+    #[test]
+    fn other_futures_of_the_task_run_between_calls() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .build()
+            .expect("runtime");
+        let shared: Shared = Arc::new(Mutex::new(Connection::open_in_memory().unwrap()));
+        let ticks = std::sync::atomic::AtomicUsize::new(0);
+        let seen = runtime.block_on(async {
+            let ticker = async {
+                loop {
+                    tokio::task::yield_now().await;
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            };
+            let calls = async {
+                for _ in 0..1000 {
+                    with_connection(&shared, |c| {
+                        c.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                    })
+                    .await
+                    .expect("finished")
+                    .expect("query");
+                }
+                ticks.load(std::sync::atomic::Ordering::Relaxed)
+            };
+            tokio::select! {
+                seen = calls => seen,
+                () = ticker => unreachable!("the ticker never ends"),
+            }
+        });
+        assert!(
+            seen >= 2,
+            "the other future ran {seen} times during 1000 calls"
+        );
     }
 
     /// Regression (found by bench/soak): `poll` and `consume` started together on a new state

@@ -101,5 +101,23 @@ mod tests {
         assert!(html.contains("No dead letters."));
         assert!(html.contains("The queue could not be read."));
         assert!(html.contains("No poll recorded yet"));
+        assert!(!html.contains("no longer in the pipeline"));
+    }
+
+    #[test]
+    fn feeds_taken_out_of_the_pipeline_are_counted_not_listed() {
+        let page = Page {
+            feeds_removed: 2,
+            ..Page::default()
+        };
+        let html = render(&page).unwrap();
+        assert!(
+            html.contains("No poll of the pipeline's feeds recorded yet."),
+            "{html}"
+        );
+        assert!(
+            html.contains("2 feed(s) polled before are no longer in the pipeline and not listed.")
+        );
+        assert!(!html.contains("No poll recorded yet"));
     }
 }

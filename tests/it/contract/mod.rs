@@ -7,7 +7,7 @@
 //!
 //! [`contract_tests!`] turns the list of cases into one `#[tokio::test]` per case and backend
 //! (`contract::queue::local::CASE`, `contract::queue::sqs::CASE`, ...), so a failure names the
-//! backend. Where the backends disagree, the case is marked for the one that differs with
+//! backend; the embedded ones on a multi-threaded runtime, as the commands run it. Where the backends disagree, the case is marked for the one that differs with
 //! `#[ignore = "known difference: ..."]` and a `// known difference:` comment saying what each does;
 //! `cargo test --test it contract -- --ignored` shows the disagreement.
 //!
@@ -36,7 +36,9 @@ macro_rules! contract_tests {
             use super::*;
             $(
                 $(#[$embedded_attribute])*
-                #[tokio::test]
+                // Multi-threaded, as every command runs the embedded backend: its SQLite calls
+                // then run in place (`sqlite::with_connection`), not on the blocking pool.
+                #[tokio::test(flavor = "multi_thread")]
                 async fn $case() {
                     super::$case($embedded_backend).await;
                 }

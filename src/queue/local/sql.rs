@@ -65,11 +65,7 @@ pub fn lease(
     max_receive_count: u32,
     now: impl Fn() -> i64,
 ) -> rusqlite::Result<Vec<Received>> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    // The clock is read once the write lock is held, so a wait for it does not shorten leases.
-    let received = lease_in(&tx, queue, max, visibility_ms, max_receive_count, now())?;
-    tx.commit()?;
-    Ok(received)
+    delete_and_lease(c, &[], queue, max, visibility_ms, max_receive_count, now)
 }
 
 /// Deletes deliveries, then leases as [`lease`] does, in one transaction: both or neither.
@@ -84,6 +80,7 @@ pub fn delete_and_lease(
 ) -> rusqlite::Result<Vec<Received>> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     delete_in(&tx, deliveries)?;
+    // The clock is read once the write lock is held, so a wait for it does not shorten leases.
     let received = lease_in(&tx, queue, max, visibility_ms, max_receive_count, now())?;
     tx.commit()?;
     Ok(received)

@@ -1,6 +1,8 @@
 //! Draining a backlog of 100 000 queued quotes into the embedded store (receive, process, store,
 //! delete, in batches of 10, exactly as `stockrun consume --once` does), beside raw SQLite
-//! inserts of the same rows: the cost of the queue and processing over just writing the data.
+//! inserts of the same rows: the cost of the queue and processing over just writing the data;
+//! two floors under it (the stages' calls alone, one transaction per batch in bare SQL); and the
+//! drain of every shipped pipeline on its recorded records (`drain_shipped`).
 //!
 //! `cargo bench --bench drain`; figures in BENCHMARKS.md.
 
